@@ -1,0 +1,44 @@
+//! `citus-migrate analyze`: the source's facts as text, JSON or CSV.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use citus_migrate_core::catalog::{self, ReadOptions};
+use citus_migrate_core::report::AnalyzeReport;
+
+use crate::args::{print_warnings, write_output, FilterArgs, ReportFormat, SourceArgs};
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub filters: FilterArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+    /// Write the report to this file instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Count rows with count(*) instead of using the planner's estimates.
+    #[arg(long)]
+    pub exact_counts: bool,
+    /// Connections used for --exact-counts.
+    #[arg(long, short = 'j', default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
+}
+
+pub async fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
+    let source = args.source.conninfo()?;
+    print_warnings(&source);
+    let opts = ReadOptions { filters: args.filters.filters()?, exact_counts: args.exact_counts, jobs: args.jobs as usize };
+    let catalog = catalog::analyze(&source, &opts).await?;
+    let report = AnalyzeReport::new(&catalog);
+    let text = match args.format {
+        ReportFormat::Text => report.to_text(),
+        ReportFormat::Json => report.to_json()?,
+        ReportFormat::Csv => report.to_csv()?,
+    };
+    write_output(args.output.as_deref(), &text)
+}

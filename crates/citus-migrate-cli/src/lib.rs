@@ -1,0 +1,50 @@
+//! The `citus-migrate` command line: argument definitions and the glue that turns them into calls of
+//! `citus-migrate-core`. Nothing here knows about databases beyond what core offers.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub mod analyze;
+pub mod args;
+
+#[derive(Debug, Parser)]
+#[command(name = "citus-migrate", version, about = "Move a PostgreSQL database into a Citus cluster: analyze, advise, generate, copy, verify")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Report the source's tables, sizes, keys, foreign keys and statistics.
+    Analyze(analyze::AnalyzeArgs),
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Analyze(a) => analyze::run(a).await,
+    }
+}
+
+/// Prints an error with its chain of causes and maps it to the exit code: 2 for bad arguments or
+/// input, 1 for failures while running.
+pub fn exit_code(result: anyhow::Result<()>) -> ExitCode {
+    let Err(err) = result else { return ExitCode::SUCCESS };
+    let usage = err.chain().any(|c| c.downcast_ref::<citus_migrate_core::Error>().is_some_and(|e| e.is_usage()));
+    // Core errors already carry their causes in their message: stop at the first one.
+    let mut msg = format!("error: {err}");
+    if err.downcast_ref::<citus_migrate_core::Error>().is_none() {
+        for cause in err.chain().skip(1) {
+            let text = cause.to_string();
+            if !msg.contains(&text) {
+                msg.push_str(&format!("\n  caused by: {text}"));
+            }
+            if cause.downcast_ref::<citus_migrate_core::Error>().is_some() {
+                break;
+            }
+        }
+    }
+    eprintln!("{msg}");
+    ExitCode::from(if usage { 2 } else { 1 })
+}

@@ -1,0 +1,517 @@
+//! Reading the source's catalog: tables, sizes, columns, constraints, foreign keys, indexes, triggers,
+//! rules, policies, statistics and extensions, in a handful of set-based queries (the `.sql` files in
+//! `src/sql/`), never one query per table.
+
+use std::collections::{BTreeMap, HashMap};
+
+use futures::stream::{self, StreamExt, TryStreamExt};
+use serde::{Deserialize, Serialize};
+use tokio_postgres::Client;
+
+use crate::connect::query;
+use crate::error::{Error, Result, Side};
+use crate::filter::Filters;
+use crate::ident::QualifiedName;
+
+pub const SQL_TABLES: &str = include_str!("sql/catalog_tables.sql");
+pub const SQL_COLUMNS: &str = include_str!("sql/catalog_columns.sql");
+pub const SQL_CONSTRAINTS: &str = include_str!("sql/catalog_constraints.sql");
+pub const SQL_INDEXES: &str = include_str!("sql/catalog_indexes.sql");
+pub const SQL_OBJECTS: &str = include_str!("sql/catalog_objects.sql");
+pub const SQL_STATS: &str = include_str!("sql/catalog_stats.sql");
+pub const SQL_DATABASE: &str = include_str!("sql/catalog_database.sql");
+
+/// What kind of relation a table is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TableKind {
+    Plain,
+    PartitionedParent,
+    Partition,
+    InheritanceChild,
+    Foreign,
+    MaterializedView,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Catalog {
+    pub database: String,
+    pub server_version: String,
+    pub server_version_num: i32,
+    /// The installed Citus version, when the source already has the extension.
+    pub citus_version: Option<String>,
+    pub extensions: Vec<Extension>,
+    pub current_user: String,
+    pub database_bytes: i64,
+    pub tables: Vec<Table>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Extension {
+    pub name: String,
+    pub version: String,
+    pub schema: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Table {
+    pub schema: String,
+    pub name: String,
+    pub oid: u32,
+    pub table_kind: TableKind,
+    pub unlogged: bool,
+    /// The partitioned parent or inheritance parent.
+    pub parent: Option<QualifiedName>,
+    pub partition_key: Option<String>,
+    pub partition_bound: Option<String>,
+    pub heap_bytes: i64,
+    pub index_bytes: i64,
+    pub toast_bytes: i64,
+    pub total_bytes: i64,
+    /// From `pg_class.reltuples`; for a partitioned parent the sum over its partitions; `-1` when the
+    /// table was never vacuumed or analyzed.
+    pub rows_estimate: i64,
+    /// Real `count(*)`, with `--exact-counts`.
+    pub rows_exact: Option<i64>,
+    pub owner: String,
+    pub access_method: Option<String>,
+    pub comment: Option<String>,
+    pub columns: Vec<Column>,
+    pub primary_key: Option<KeyConstraint>,
+    pub unique_constraints: Vec<KeyConstraint>,
+    pub exclusion_constraints: Vec<KeyConstraint>,
+    pub check_constraints: Vec<KeyConstraint>,
+    pub foreign_keys: Vec<ForeignKey>,
+    /// Foreign keys of other tables that point at this one: `(table, constraint name)`.
+    pub referenced_by: Vec<Reference>,
+    pub indexes: Vec<Index>,
+    pub triggers: Vec<DbObject>,
+    pub rules: Vec<DbObject>,
+    pub policies: Vec<DbObject>,
+    pub rls_enabled: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Column {
+    pub name: String,
+    pub attnum: i32,
+    /// `format_type` of the column, e.g. `character varying(20)`, `bigint`, `public.mood`.
+    pub type_name: String,
+    /// Base type name (for a domain, the type under it), e.g. `int8`, `uuid`, `timestamptz`.
+    pub base_type: String,
+    /// `pg_type.typcategory` of the base type: N numeric, S string, D date/time, B boolean, U user…
+    pub type_category: String,
+    /// `pg_type.typtype`: b base, d domain, e enum, c composite, r range, m multirange.
+    pub type_kind: String,
+    pub not_null: bool,
+    pub default: Option<String>,
+    /// `always` or `by_default` for identity columns.
+    pub identity: Option<String>,
+    /// The generation expression marker: `stored` for generated columns.
+    pub generated: Option<String>,
+    pub sequence: Option<QualifiedName>,
+    pub stats: Option<ColumnStats>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ColumnStats {
+    pub null_frac: f64,
+    /// As in `pg_stats`: positive = a count, negative = minus the fraction of rows that are distinct.
+    pub n_distinct: f64,
+    pub most_common_freqs: Vec<f64>,
+    pub correlation: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeyConstraint {
+    pub name: String,
+    pub columns: Vec<String>,
+    pub definition: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ForeignKey {
+    pub name: String,
+    pub columns: Vec<String>,
+    pub referenced_table: QualifiedName,
+    pub referenced_columns: Vec<String>,
+    pub on_update: String,
+    pub on_delete: String,
+    pub match_type: String,
+    pub deferrable: bool,
+    pub validated: bool,
+    pub definition: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Reference {
+    pub table: QualifiedName,
+    pub constraint: String,
+    pub columns: Vec<String>,
+    pub referenced_columns: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Index {
+    pub name: String,
+    pub columns: Vec<String>,
+    pub unique: bool,
+    pub primary: bool,
+    pub partial: bool,
+    pub expressions: bool,
+    pub method: String,
+    pub backs_constraint: bool,
+    pub bytes: i64,
+    pub definition: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DbObject {
+    pub name: String,
+    pub definition: String,
+    pub enabled: bool,
+}
+
+impl Table {
+    pub fn qualified(&self) -> QualifiedName {
+        QualifiedName::new(&self.schema, &self.name)
+    }
+
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+
+    /// The best row count we have: exact when counted, else the estimate (0 when unknown).
+    pub fn rows(&self) -> i64 {
+        self.rows_exact.unwrap_or(self.rows_estimate.max(0))
+    }
+
+    /// Tables that hold rows themselves (not partitioned parents, foreign tables or views).
+    pub fn holds_data(&self) -> bool {
+        matches!(self.table_kind, TableKind::Plain | TableKind::Partition | TableKind::InheritanceChild)
+    }
+}
+
+impl Catalog {
+    pub fn table(&self, name: &QualifiedName) -> Option<&Table> {
+        self.tables.iter().find(|t| t.schema == name.schema && t.name == name.name)
+    }
+
+    pub fn has_extension(&self, name: &str) -> bool {
+        self.extensions.iter().any(|e| e.name == name)
+    }
+}
+
+/// Options for [`read`].
+#[derive(Debug, Clone, Default)]
+pub struct ReadOptions {
+    pub filters: Filters,
+    /// Count rows with `count(*)` (in parallel, on `jobs` extra connections made by `connect`).
+    pub exact_counts: bool,
+    pub jobs: usize,
+}
+
+fn s(row: &tokio_postgres::Row, col: &str) -> String {
+    row.get::<_, Option<String>>(col).unwrap_or_default()
+}
+
+fn opt(row: &tokio_postgres::Row, col: &str) -> Option<String> {
+    row.get::<_, Option<String>>(col).filter(|v| !v.is_empty())
+}
+
+fn action(code: &str) -> String {
+    match code {
+        "a" => "no action",
+        "r" => "restrict",
+        "c" => "cascade",
+        "n" => "set null",
+        "d" => "set default",
+        _ => "",
+    }
+    .to_string()
+}
+
+/// Reads the catalog of the database `client` is connected to (always the source side).
+pub async fn read(client: &Client, opts: &ReadOptions) -> Result<Catalog> {
+    let side = Side::Source;
+    let db = query(client, side, "reading database facts", SQL_DATABASE, &[]).await?;
+    let db = db.first().ok_or_else(|| Error::Other("catalog: no database row".into()))?;
+    let extensions: Vec<Extension> = serde_json::from_str(&s(db, "extensions"))
+        .map_err(|e| Error::Other(format!("catalog: cannot read the extension list: {e}")))?;
+
+    let rows = query(client, side, "reading the table list", SQL_TABLES, &[]).await?;
+    let mut tables: Vec<Table> = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let name = QualifiedName::new(s(r, "schema"), s(r, "name"));
+        if !opts.filters.includes(&name) {
+            continue;
+        }
+        let relkind = s(r, "relkind");
+        let parent = match (opt(r, "parent_schema"), opt(r, "parent_name")) {
+            (Some(ps), Some(pn)) => Some(QualifiedName::new(ps, pn)),
+            _ => None,
+        };
+        let table_kind = match relkind.as_str() {
+            "p" => TableKind::PartitionedParent,
+            "f" => TableKind::Foreign,
+            "m" => TableKind::MaterializedView,
+            _ if r.get::<_, bool>("is_partition") => TableKind::Partition,
+            _ if parent.is_some() => TableKind::InheritanceChild,
+            _ => TableKind::Plain,
+        };
+        let reltuples: f64 = r.get("reltuples");
+        tables.push(Table {
+            schema: name.schema,
+            name: name.name,
+            oid: r.get::<_, i64>("oid") as u32,
+            table_kind,
+            unlogged: s(r, "persistence") == "u",
+            parent,
+            partition_key: opt(r, "partition_key"),
+            partition_bound: opt(r, "partition_bound"),
+            heap_bytes: r.get("heap_bytes"),
+            index_bytes: r.get("index_bytes"),
+            toast_bytes: r.get("toast_bytes"),
+            total_bytes: r.get("total_bytes"),
+            rows_estimate: if reltuples < 0.0 { -1 } else { reltuples.round() as i64 },
+            rows_exact: None,
+            owner: s(r, "owner"),
+            access_method: opt(r, "access_method"),
+            comment: opt(r, "comment"),
+            columns: Vec::new(),
+            primary_key: None,
+            unique_constraints: Vec::new(),
+            exclusion_constraints: Vec::new(),
+            check_constraints: Vec::new(),
+            foreign_keys: Vec::new(),
+            referenced_by: Vec::new(),
+            indexes: Vec::new(),
+            triggers: Vec::new(),
+            rules: Vec::new(),
+            policies: Vec::new(),
+            rls_enabled: r.get("rls_enabled"),
+        });
+    }
+    let by_oid: HashMap<u32, usize> = tables.iter().enumerate().map(|(i, t)| (t.oid, i)).collect();
+    let idx = |r: &tokio_postgres::Row| by_oid.get(&(r.get::<_, i64>("table_oid") as u32)).copied();
+
+    let (cols, cons, idxs, objs, stats) = futures::try_join!(
+        query(client, side, "reading columns", SQL_COLUMNS, &[]),
+        query(client, side, "reading constraints", SQL_CONSTRAINTS, &[]),
+        query(client, side, "reading indexes", SQL_INDEXES, &[]),
+        query(client, side, "reading triggers, rules and policies", SQL_OBJECTS, &[]),
+        query(client, side, "reading column statistics", SQL_STATS, &[]),
+    )?;
+
+    for r in &cols {
+        let Some(i) = idx(r) else { continue };
+        let identity = match s(r, "identity").as_str() {
+            "a" => Some("always".to_string()),
+            "d" => Some("by_default".to_string()),
+            _ => None,
+        };
+        let generated = match s(r, "generated").as_str() {
+            "s" => Some("stored".to_string()),
+            "" => None,
+            other => Some(other.to_string()),
+        };
+        let sequence = match (opt(r, "sequence_schema"), opt(r, "sequence_name")) {
+            (Some(a), Some(b)) => Some(QualifiedName::new(a, b)),
+            _ => None,
+        };
+        tables[i].columns.push(Column {
+            name: s(r, "name"),
+            attnum: r.get("attnum"),
+            type_name: s(r, "type_name"),
+            base_type: s(r, "base_type"),
+            type_category: s(r, "type_category"),
+            type_kind: s(r, "type_kind"),
+            not_null: r.get("not_null"),
+            default: opt(r, "default_expr"),
+            identity,
+            generated,
+            sequence,
+            stats: None,
+        });
+    }
+
+    let mut refs: Vec<(QualifiedName, Reference)> = Vec::new();
+    for r in &cons {
+        let Some(i) = idx(r) else { continue };
+        let columns: Vec<String> = r.get("columns");
+        let key = KeyConstraint { name: s(r, "name"), columns: columns.clone(), definition: s(r, "definition") };
+        let t = &mut tables[i];
+        match s(r, "kind").as_str() {
+            "p" => t.primary_key = Some(key),
+            "u" => t.unique_constraints.push(key),
+            "x" => t.exclusion_constraints.push(key),
+            "c" => t.check_constraints.push(key),
+            "f" => {
+                // Partitions inherit their parent's foreign keys; keep them on the parent only.
+                if !r.get::<_, bool>("is_local") {
+                    continue;
+                }
+                let fk = ForeignKey {
+                    name: key.name.clone(),
+                    columns,
+                    referenced_table: QualifiedName::new(s(r, "ref_schema"), s(r, "ref_name")),
+                    referenced_columns: r.get("ref_columns"),
+                    on_update: action(&s(r, "on_update")),
+                    on_delete: action(&s(r, "on_delete")),
+                    match_type: match s(r, "match_type").as_str() {
+                        "f" => "full",
+                        "p" => "partial",
+                        _ => "simple",
+                    }
+                    .to_string(),
+                    deferrable: r.get("deferrable"),
+                    validated: r.get("validated"),
+                    definition: key.definition,
+                };
+                refs.push((
+                    fk.referenced_table.clone(),
+                    Reference {
+                        table: t.qualified(),
+                        constraint: fk.name.clone(),
+                        columns: fk.columns.clone(),
+                        referenced_columns: fk.referenced_columns.clone(),
+                    },
+                ));
+                t.foreign_keys.push(fk);
+            }
+            _ => {}
+        }
+    }
+    let by_name: HashMap<QualifiedName, usize> = tables.iter().enumerate().map(|(i, t)| (t.qualified(), i)).collect();
+    for (target, reference) in refs {
+        if let Some(&i) = by_name.get(&target) {
+            tables[i].referenced_by.push(reference);
+        }
+    }
+
+    for r in &idxs {
+        let Some(i) = idx(r) else { continue };
+        tables[i].indexes.push(Index {
+            name: s(r, "name"),
+            columns: r.get("columns"),
+            unique: r.get("is_unique"),
+            primary: r.get("is_primary"),
+            partial: r.get("is_partial"),
+            expressions: r.get("has_expressions"),
+            method: s(r, "method"),
+            backs_constraint: r.get("backs_constraint"),
+            bytes: r.get("bytes"),
+            definition: s(r, "definition"),
+        });
+    }
+
+    for r in &objs {
+        let Some(i) = idx(r) else { continue };
+        let o = DbObject { name: s(r, "name"), definition: s(r, "definition"), enabled: r.get("enabled") };
+        match s(r, "kind").as_str() {
+            "trigger" => tables[i].triggers.push(o),
+            "rule" => tables[i].rules.push(o),
+            _ => tables[i].policies.push(o),
+        }
+    }
+
+    for r in &stats {
+        let Some(i) = idx(r) else { continue };
+        let name = s(r, "column_name");
+        if let Some(c) = tables[i].columns.iter_mut().find(|c| c.name == name) {
+            c.stats = Some(ColumnStats {
+                null_frac: r.get("null_frac"),
+                n_distinct: r.get("n_distinct"),
+                most_common_freqs: r.get::<_, Option<Vec<f64>>>("most_common_freqs").unwrap_or_default(),
+                correlation: r.get("correlation"),
+            });
+        }
+    }
+
+    // A partitioned parent's estimate is the sum over its partitions.
+    let mut sums: BTreeMap<QualifiedName, i64> = BTreeMap::new();
+    for t in &tables {
+        if let (TableKind::Partition, Some(p)) = (t.table_kind, &t.parent) {
+            *sums.entry(p.clone()).or_default() += t.rows_estimate.max(0);
+        }
+    }
+    for t in tables.iter_mut() {
+        if t.table_kind == TableKind::PartitionedParent {
+            t.rows_estimate = sums.get(&t.qualified()).copied().unwrap_or(0);
+        }
+    }
+
+    Ok(Catalog {
+        database: s(db, "database"),
+        server_version: s(db, "server_version"),
+        server_version_num: db.get("server_version_num"),
+        citus_version: opt(db, "citus_version"),
+        extensions,
+        current_user: s(db, "current_user"),
+        database_bytes: db.get("database_bytes"),
+        tables,
+    })
+}
+
+/// Counts the rows of every table that holds data, `jobs` at a time, each on its own connection from
+/// `connect`. Sets `rows_exact` (partitioned parents get the sum of their partitions).
+pub async fn count_rows<F, Fut>(catalog: &mut Catalog, jobs: usize, connect: F) -> Result<()>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<Client>>,
+{
+    let names: Vec<QualifiedName> = catalog.tables.iter().filter(|t| t.holds_data()).map(|t| t.qualified()).collect();
+    let jobs = jobs.max(1).min(names.len().max(1));
+    let mut clients = Vec::with_capacity(jobs);
+    for _ in 0..jobs {
+        clients.push(connect().await?);
+    }
+    let pool = tokio::sync::Mutex::new(clients);
+    let counts: Vec<(QualifiedName, i64)> = stream::iter(names)
+        .map(|name| {
+            let pool = &pool;
+            async move {
+                let client = pool.lock().await.pop().expect("one client per job");
+                let sql = format!("SELECT count(*) FROM ONLY {}", name.quoted());
+                let res = query(&client, Side::Source, &format!("counting rows of {name}"), &sql, &[]).await;
+                pool.lock().await.push(client);
+                Ok::<_, Error>((name, res?[0].get::<_, i64>(0)))
+            }
+        })
+        .buffer_unordered(jobs)
+        .try_collect()
+        .await?;
+    let counts: HashMap<QualifiedName, i64> = counts.into_iter().collect();
+    let mut sums: HashMap<QualifiedName, i64> = HashMap::new();
+    for t in catalog.tables.iter_mut() {
+        if let Some(n) = counts.get(&t.qualified()) {
+            t.rows_exact = Some(*n);
+            if let (TableKind::Partition, Some(p)) = (t.table_kind, &t.parent) {
+                *sums.entry(p.clone()).or_default() += n;
+            }
+        }
+    }
+    for t in catalog.tables.iter_mut() {
+        if t.table_kind == TableKind::PartitionedParent {
+            t.rows_exact = Some(sums.get(&t.qualified()).copied().unwrap_or(0));
+        }
+    }
+    Ok(())
+}
+
+/// Connects to the source, reads its catalog and, with `exact_counts`, counts rows in parallel.
+pub async fn analyze(source: &crate::conninfo::ConnInfo, opts: &ReadOptions) -> Result<Catalog> {
+    let client = crate::connect::connect(source).await?;
+    let mut catalog = read(&client, opts).await?;
+    let unmatched = opts.filters.unmatched(&catalog.tables.iter().map(|t| t.qualified()).collect::<Vec<_>>());
+    if !unmatched.is_empty() {
+        return Err(Error::Precondition {
+            side: Side::Source,
+            message: format!("no table matches {}", unmatched.iter().map(|p| format!("{p:?}")).collect::<Vec<_>>().join(", ")),
+        });
+    }
+    if opts.exact_counts {
+        count_rows(&mut catalog, opts.jobs, || crate::connect::connect(source)).await?;
+    }
+    Ok(catalog)
+}

@@ -1,0 +1,187 @@
+//! Opening connections (TLS per `sslmode`, timeouts, keepalives) and running statements in a way that
+//! works through PgBouncer / PgCat in transaction pooling mode: statements without parameters use the
+//! simple protocol or unnamed statements (`query_typed`), never named prepared statements that would
+//! have to survive between transactions.
+
+use std::net::IpAddr;
+
+use native_tls::{Certificate, Identity, TlsConnector};
+use postgres_native_tls::MakeTlsConnector;
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::{Client, Row};
+
+use crate::conninfo::{ConnInfo, SslMode};
+use crate::error::{db_message, Error, Result, Side};
+
+/// Opens one connection. The connection's driver task runs on the current tokio runtime.
+pub async fn connect(info: &ConnInfo) -> Result<Client> {
+    let config = pg_config(info)?;
+    let result = if info.sslmode == SslMode::Disable {
+        match config.connect(tokio_postgres::NoTls).await {
+            Ok((client, conn)) => {
+                tokio::spawn(conn);
+                Ok(client)
+            }
+            Err(e) => Err(e),
+        }
+    } else {
+        let tls = tls_connector(info)?;
+        match config.connect(tls).await {
+            Ok((client, conn)) => {
+                tokio::spawn(conn);
+                Ok(client)
+            }
+            Err(e) => Err(e),
+        }
+    };
+    result.map_err(|e| connect_error(info, e))
+}
+
+fn pg_config(info: &ConnInfo) -> Result<tokio_postgres::Config> {
+    let mut c = tokio_postgres::Config::new();
+    for h in &info.hosts {
+        c.host(h);
+    }
+    for a in &info.hostaddrs {
+        let ip: IpAddr = a.parse().map_err(|_| Error::ConnString {
+            side: info.side,
+            message: format!("hostaddr {a:?} is not a numeric IP address"),
+        })?;
+        c.hostaddr(ip);
+    }
+    for p in &info.ports {
+        c.port(*p);
+    }
+    c.user(&info.user).dbname(&info.dbname).application_name(&info.application_name);
+    if let Some(p) = &info.password {
+        c.password(p);
+    }
+    if let Some(o) = &info.options {
+        c.options(o);
+    }
+    if let Some(t) = info.connect_timeout {
+        c.connect_timeout(t);
+    }
+    if let Some(t) = info.tcp_user_timeout {
+        c.tcp_user_timeout(t);
+    }
+    c.keepalives(info.keepalives)
+        .keepalives_idle(info.keepalives_idle)
+        .keepalives_interval(info.keepalives_interval)
+        .keepalives_retries(info.keepalives_count);
+    if info.target_session_attrs.as_deref() == Some("read-write") {
+        c.target_session_attrs(tokio_postgres::config::TargetSessionAttrs::ReadWrite);
+    }
+    c.ssl_mode(match info.sslmode {
+        SslMode::Disable => tokio_postgres::config::SslMode::Disable,
+        SslMode::Allow | SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
+        SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => tokio_postgres::config::SslMode::Require,
+    });
+    Ok(c)
+}
+
+/// Builds the TLS connector with libpq's semantics: `require`/`prefer` encrypt without checking the
+/// certificate (unless a root certificate is given, which makes `require` act as `verify-ca`);
+/// `verify-ca` checks the chain; `verify-full` checks the chain and the host name.
+fn tls_connector(info: &ConnInfo) -> Result<MakeTlsConnector> {
+    let bad = |message: String| Error::ConnString { side: info.side, message };
+    let mut b = TlsConnector::builder();
+    let root = match info.sslrootcert.as_deref() {
+        Some("system") => None,
+        Some(path) => Some(std::path::PathBuf::from(path)),
+        None => {
+            let default = std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".postgresql/root.crt"));
+            match info.sslmode {
+                SslMode::VerifyCa | SslMode::VerifyFull => default.filter(|p| p.exists()),
+                _ => None,
+            }
+        }
+    };
+    let verify_chain = matches!(info.sslmode, SslMode::VerifyCa | SslMode::VerifyFull)
+        || (info.sslmode == SslMode::Require && info.sslrootcert.is_some());
+    if let Some(path) = &root {
+        let pem = std::fs::read(path)
+            .map_err(|e| bad(format!("cannot read sslrootcert {}: {e}", path.display())))?;
+        let certs = Certificate::stack_from_pem(&pem)
+            .map_err(|e| bad(format!("sslrootcert {} holds no valid PEM certificate: {e}", path.display())))?;
+        if certs.is_empty() {
+            return Err(bad(format!("sslrootcert {} holds no certificate", path.display())));
+        }
+        for cert in certs {
+            b.add_root_certificate(cert);
+        }
+        b.disable_built_in_roots(true);
+    } else if matches!(info.sslmode, SslMode::VerifyCa | SslMode::VerifyFull) && info.sslrootcert.is_none() {
+        return Err(bad(format!(
+            "sslmode={} needs a root certificate: set sslrootcert (or PGSSLROOTCERT) to a CA file, or to \"system\"",
+            if info.sslmode == SslMode::VerifyCa { "verify-ca" } else { "verify-full" }
+        )));
+    }
+    if !verify_chain {
+        b.danger_accept_invalid_certs(true);
+    }
+    if info.sslmode != SslMode::VerifyFull {
+        b.danger_accept_invalid_hostnames(true);
+    }
+    if let (Some(cert), Some(key)) = (&info.sslcert, &info.sslkey) {
+        let cert_pem =
+            std::fs::read(cert).map_err(|e| bad(format!("cannot read sslcert {}: {e}", cert.display())))?;
+        let key_pem = std::fs::read(key).map_err(|e| bad(format!("cannot read sslkey {}: {e}", key.display())))?;
+        let id = Identity::from_pkcs8(&cert_pem, &key_pem)
+            .map_err(|e| bad(format!("sslcert/sslkey are not a usable PEM certificate and PKCS#8 key: {e}")))?;
+        b.identity(id);
+    }
+    let connector = b.build().map_err(|e| bad(format!("cannot set up TLS: {e}")))?;
+    Ok(MakeTlsConnector::new(connector))
+}
+
+fn connect_error(info: &ConnInfo, e: tokio_postgres::Error) -> Error {
+    let reason = db_message(&e);
+    let lower = reason.to_lowercase();
+    let code = e.code().map(|c| c.code().to_string()).unwrap_or_default();
+    let what = match info.side {
+        Side::Source => "--source / CITUS_MIGRATE_SOURCE",
+        Side::Target => "--target / CITUS_MIGRATE_TARGET",
+    };
+    let hint = if code == "28P01" || lower.contains("password authentication failed") {
+        format!(". Check the user name and password ({what}, PGPASSWORD or the password file)")
+    } else if lower.contains("password missing") || lower.contains("no password") {
+        format!(". The server asks for a password: give one in {what}, PGPASSWORD or ~/.pgpass")
+    } else if code == "3D000" {
+        format!(". The database does not exist on that server: check dbname in {what}")
+    } else if code == "28000" {
+        ". The server refused this user/host/database combination: check pg_hba.conf and the user name".to_string()
+    } else if code == "53300" {
+        ". The server has no free connection slots: lower --jobs or raise max_connections".to_string()
+    } else if lower.contains("connection refused") {
+        format!(". Nothing accepts connections there: is the server running, and are host and port in {what} right?")
+    } else if lower.contains("timed out") || lower.contains("timeout") {
+        ". The server did not answer in time: check host, port and firewalls, or raise connect_timeout".to_string()
+    } else if lower.contains("failed to lookup") || lower.contains("name or service not known") {
+        format!(". The host name cannot be resolved: check host in {what}")
+    } else if lower.contains("ssl") || lower.contains("tls") || lower.contains("certificate") {
+        ". TLS failed: check sslmode, sslrootcert and that the server has TLS enabled".to_string()
+    } else if lower.contains("no such file") && info.hosts.iter().any(|h| h.starts_with('/')) {
+        ". No server socket in that directory: is the server running locally? Give host and port otherwise".to_string()
+    } else {
+        String::new()
+    };
+    Error::Connect { side: info.side, endpoint: info.to_string(), reason, hint, source: Some(e) }
+}
+
+/// Runs a statement through the unnamed-statement path (safe behind transaction-pooling proxies) and
+/// returns its rows. `params` carry their types explicitly, so nothing is prepared beforehand.
+pub async fn query(
+    client: &Client,
+    side: Side,
+    context: &str,
+    sql: &str,
+    params: &[(&(dyn ToSql + Sync), Type)],
+) -> Result<Vec<Row>> {
+    client.query_typed(sql, params).await.map_err(|e| Error::db(side, context, e))
+}
+
+/// Runs one or more statements with the simple protocol.
+pub async fn execute(client: &Client, side: Side, context: &str, sql: &str) -> Result<()> {
+    client.batch_execute(sql).await.map_err(|e| Error::db(side, context, e))
+}

@@ -1,0 +1,175 @@
+//! Table selection like pg_dump's `--schema`, `--table`, `--exclude-schema`, `--exclude-table`:
+//! patterns where `*` matches any run of characters and `?` one character, unquoted letters are folded
+//! to lower case, double quotes keep case and make `*`, `?` and `.` literal.
+
+use regex::Regex;
+
+use crate::error::{Error, Result};
+use crate::ident::QualifiedName;
+
+/// One compiled pattern. A table pattern may carry a schema part (`shop.order*`).
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    text: String,
+    schema: Option<Regex>,
+    name: Regex,
+}
+
+impl Pattern {
+    /// Compiles `schema.table` (for table patterns) or a plain name (for schema patterns).
+    pub fn parse(text: &str, qualified: bool) -> Result<Self> {
+        let parts = split(text)?;
+        let (schema, name) = match (qualified, parts.as_slice()) {
+            (_, [n]) => (None, n),
+            (true, [s, n]) => (Some(s), n),
+            _ => {
+                return Err(Error::usage(format!(
+                    "invalid pattern {text:?}: expected {}",
+                    if qualified { "[schema.]table" } else { "a schema name" }
+                )))
+            }
+        };
+        let re = |p: &str| Regex::new(&format!("^(?:{p})$")).map_err(|e| Error::usage(format!("invalid pattern {text:?}: {e}")));
+        Ok(Pattern { text: text.to_string(), schema: schema.map(|s| re(s)).transpose()?, name: re(name)? })
+    }
+
+    fn matches_name(&self, name: &str) -> bool {
+        self.name.is_match(name)
+    }
+
+    fn matches_table(&self, t: &QualifiedName) -> bool {
+        self.schema.as_ref().is_none_or(|s| s.is_match(&t.schema)) && self.name.is_match(&t.name)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+/// Splits a pattern into regex sources per dotted part.
+fn split(text: &str) -> Result<Vec<String>> {
+    let mut parts = vec![String::new()];
+    let mut in_quotes = false;
+    let mut chars = text.trim().chars().peekable();
+    while let Some(c) = chars.next() {
+        let cur = parts.last_mut().unwrap();
+        match c {
+            '"' if in_quotes && chars.peek() == Some(&'"') => {
+                chars.next();
+                cur.push('"');
+            }
+            '"' => in_quotes = !in_quotes,
+            '.' if !in_quotes => parts.push(String::new()),
+            '*' if !in_quotes => cur.push_str(".*"),
+            '?' if !in_quotes => cur.push('.'),
+            c if in_quotes => cur.push_str(&regex::escape(&c.to_string())),
+            c => cur.push_str(&regex::escape(&c.to_lowercase().to_string())),
+        }
+    }
+    if in_quotes {
+        return Err(Error::usage(format!("invalid pattern {text:?}: unterminated double quote")));
+    }
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err(Error::usage(format!("invalid pattern {text:?}: empty name part")));
+    }
+    Ok(parts)
+}
+
+/// The include and exclude patterns that select tables.
+#[derive(Debug, Clone, Default)]
+pub struct Filters {
+    pub schemas: Vec<Pattern>,
+    pub tables: Vec<Pattern>,
+    pub exclude_schemas: Vec<Pattern>,
+    pub exclude_tables: Vec<Pattern>,
+}
+
+impl Filters {
+    /// Compiles the four pattern lists, as given on the command line.
+    pub fn new(
+        schemas: &[String],
+        tables: &[String],
+        exclude_schemas: &[String],
+        exclude_tables: &[String],
+    ) -> Result<Self> {
+        let compile = |v: &[String], q: bool| v.iter().map(|s| Pattern::parse(s, q)).collect::<Result<Vec<_>>>();
+        Ok(Filters {
+            schemas: compile(schemas, false)?,
+            tables: compile(tables, true)?,
+            exclude_schemas: compile(exclude_schemas, false)?,
+            exclude_tables: compile(exclude_tables, true)?,
+        })
+    }
+
+    /// pg_dump's rule: with any `--table`, only matching tables (the schema list narrows them
+    /// further); else with any `--schema`, tables in matching schemas; then the excludes apply.
+    pub fn includes(&self, t: &QualifiedName) -> bool {
+        if self.exclude_schemas.iter().any(|p| p.matches_name(&t.schema))
+            || self.exclude_tables.iter().any(|p| p.matches_table(t))
+        {
+            return false;
+        }
+        let schema_ok = self.schemas.is_empty() || self.schemas.iter().any(|p| p.matches_name(&t.schema));
+        let table_ok = self.tables.is_empty() || self.tables.iter().any(|p| p.matches_table(t));
+        schema_ok && table_ok
+    }
+
+    /// Include patterns that matched nothing, to report (pg_dump fails on these with --strict-names).
+    pub fn unmatched<'a>(&'a self, tables: &[QualifiedName]) -> Vec<&'a str> {
+        let mut out = Vec::new();
+        for p in &self.schemas {
+            if !tables.iter().any(|t| p.matches_name(&t.schema)) {
+                out.push(p.as_str());
+            }
+        }
+        for p in &self.tables {
+            if !tables.iter().any(|t| p.matches_table(t)) {
+                out.push(p.as_str());
+            }
+        }
+        out
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.schemas.is_empty() && self.tables.is_empty() && self.exclude_schemas.is_empty() && self.exclude_tables.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(s: &str, n: &str) -> QualifiedName {
+        QualifiedName::new(s, n)
+    }
+
+    #[test]
+    fn patterns_follow_pg_dump_rules() {
+        let f = Filters::new(&[], &["shop.order*".into(), "\"Mixed\".\"A*\"".into()], &[], &[]).unwrap();
+        assert!(f.includes(&q("shop", "orders")));
+        assert!(f.includes(&q("shop", "order_items")));
+        assert!(!f.includes(&q("other", "orders")));
+        assert!(f.includes(&q("Mixed", "A*")));
+        assert!(!f.includes(&q("Mixed", "Ab")));
+        let f = Filters::new(&["s?op".into()], &[], &[], &["*.tmp_*".into()]).unwrap();
+        assert!(f.includes(&q("shop", "orders")));
+        assert!(!f.includes(&q("shop", "tmp_x")));
+        assert!(!f.includes(&q("public", "orders")));
+        let f = Filters::new(&[], &["Orders".into()], &[], &[]).unwrap();
+        assert!(f.includes(&q("any", "orders")));
+        assert!(!f.includes(&q("any", "Orders")));
+        let f = Filters::new(&[], &[], &["audit".into()], &[]).unwrap();
+        assert!(!f.includes(&q("audit", "log")));
+        assert!(f.includes(&q("public", "log")));
+        assert_eq!(f.unmatched(&[]), Vec::<&str>::new());
+        let f = Filters::new(&["nope".into()], &[], &[], &[]).unwrap();
+        assert_eq!(f.unmatched(&[q("public", "t")]), vec!["nope"]);
+    }
+
+    #[test]
+    fn bad_patterns_are_usage_errors() {
+        assert!(Filters::new(&[], &["a.b.c".into()], &[], &[]).unwrap_err().is_usage());
+        assert!(Filters::new(&["\"open".into()], &[], &[], &[]).unwrap_err().is_usage());
+        assert!(Filters::new(&[], &["a.".into()], &[], &[]).is_err());
+    }
+}

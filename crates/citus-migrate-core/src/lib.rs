@@ -1,0 +1,18 @@
+//! citus-migrate core: every stage of moving a PostgreSQL database into a Citus cluster.
+//!
+//! The pipeline, one module per stage: [`catalog`] (read the source) → advice → plan → sqlgen →
+//! copy → verify → [`report`]. Connections are described by [`conninfo::ConnInfo`] and opened by
+//! [`connect::connect`]; [`local`] starts throwaway servers for tests and the demo.
+
+pub mod catalog;
+pub mod connect;
+pub mod conninfo;
+pub mod error;
+pub mod filter;
+pub mod ident;
+pub mod local;
+pub mod progress;
+pub mod report;
+pub mod util;
+
+pub use error::{Error, Result, Side};

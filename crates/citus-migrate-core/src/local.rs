@@ -1,0 +1,448 @@
+//! Throwaway local PostgreSQL servers and Citus clusters, for the tests and for `citus-migrate demo`.
+//!
+//! Servers run from the installed `initdb` / `pg_ctl` (found with `pg_config --bindir`, or under
+//! `/usr/lib/postgresql/*/bin`, or in `CITUS_MIGRATE_PG_BINDIR`), in a temporary directory, on a free
+//! loopback port. When this process runs as root they run as the `postgres` user (initdb refuses
+//! root). Dropping a server stops it and removes its directory, also while a panic unwinds.
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+
+/// The directory holding `initdb`, `pg_ctl`, `pg_dump`… of the installed PostgreSQL.
+pub fn pg_bindir() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("CITUS_MIGRATE_PG_BINDIR") {
+        return Ok(PathBuf::from(dir));
+    }
+    if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
+        if out.status.success() {
+            let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+            if dir.join("initdb").exists() {
+                return Ok(dir);
+            }
+        }
+    }
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let v: u32 = e.file_name().to_str()?.parse().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("initdb").exists().then_some((v, bin))
+        })
+        .collect();
+    found.sort();
+    found.pop().map(|(_, p)| p).ok_or_else(|| Error::Tool {
+        program: "initdb".into(),
+        message: "no PostgreSQL server installation found (tried CITUS_MIGRATE_PG_BINDIR, pg_config --bindir and /usr/lib/postgresql/*/bin); install the postgresql package".into(),
+    })
+}
+
+/// Where the server's loadable modules live, asked of the `pg_config` next to `bindir`.
+fn pkglibdir(bindir: &Path) -> Option<PathBuf> {
+    let pg_config = bindir.join("pg_config");
+    let cmd = if pg_config.exists() { pg_config } else { PathBuf::from("pg_config") };
+    let out = Command::new(cmd).arg("--pkglibdir").output().ok()?;
+    out.status.success().then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+}
+
+/// `Ok(())` when the Citus extension is installed for the local PostgreSQL; otherwise why not.
+pub fn citus_available() -> std::result::Result<(), String> {
+    let bindir = pg_bindir().map_err(|e| e.to_string())?;
+    let lib = pkglibdir(&bindir).ok_or_else(|| "pg_config --pkglibdir failed".to_string())?;
+    let so = lib.join("citus.so");
+    if so.exists() {
+        Ok(())
+    } else {
+        Err(format!("citus not installed (no {})", so.display()))
+    }
+}
+
+/// Options for one server.
+#[derive(Debug, Clone, Default)]
+pub struct ServerOptions {
+    /// Preload Citus and create the extension in `postgres`.
+    pub citus: bool,
+    /// Require a password (scram-sha-256) for TCP connections; the superuser gets this password.
+    pub password: Option<String>,
+    /// Serve TLS with this certificate and key (PEM files).
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Extra `postgresql.conf` settings.
+    pub settings: Vec<(String, String)>,
+}
+
+/// One running server. Stopped and deleted on drop.
+pub struct LocalServer {
+    dir: tempfile::TempDir,
+    bindir: PathBuf,
+    pub port: u16,
+    pub host: String,
+    pub superuser: String,
+    password: Option<String>,
+    run_as_postgres: bool,
+    stopped: bool,
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn postgres_ids() -> Result<(u32, u32)> {
+    let name = std::ffi::CString::new("postgres").unwrap();
+    // SAFETY: getpwnam returns a pointer to static storage or null; we copy the ids at once.
+    unsafe {
+        let pw = libc::getpwnam(name.as_ptr());
+        if pw.is_null() {
+            return Err(Error::Tool {
+                program: "initdb".into(),
+                message: "running as root, but there is no 'postgres' user to run the server as".into(),
+            });
+        }
+        Ok(((*pw).pw_uid, (*pw).pw_gid))
+    }
+}
+
+fn chown(path: &Path, ids: (u32, u32)) -> Result<()> {
+    std::os::unix::fs::chown(path, Some(ids.0), Some(ids.1))
+        .map_err(|e| Error::io(format!("chown {}", path.display()), e))
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> Result<u16> {
+    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| Error::io("finding a free port", e))?;
+    Ok(l.local_addr().map_err(|e| Error::io("finding a free port", e))?.port())
+}
+
+impl LocalServer {
+    /// Runs `initdb` and starts the server; waits until it accepts connections.
+    pub fn start(opts: &ServerOptions) -> Result<Self> {
+        let bindir = pg_bindir()?;
+        let run_as_postgres = is_root();
+        let dir = tempfile::Builder::new()
+            .prefix("citus-migrate-pg-")
+            .tempdir()
+            .map_err(|e| Error::io("creating a temporary directory", e))?;
+        let ids = if run_as_postgres { Some(postgres_ids()?) } else { None };
+        if let Some(ids) = ids {
+            chown(dir.path(), ids)?;
+        }
+        let data = dir.path().join("data");
+        let mut initdb = vec![
+            bindir.join("initdb").display().to_string(),
+            "-D".into(),
+            data.display().to_string(),
+            "-U".into(),
+            "postgres".into(),
+            "-E".into(),
+            "UTF8".into(),
+            "--locale=C".into(),
+            "--no-sync".into(),
+            "--auth-local=trust".into(),
+        ];
+        if let Some(pw) = &opts.password {
+            let pwfile = dir.path().join("pwfile");
+            std::fs::write(&pwfile, format!("{pw}\n")).map_err(|e| Error::io("writing the password file", e))?;
+            if let Some(ids) = ids {
+                chown(&pwfile, ids)?;
+            }
+            initdb.push(format!("--pwfile={}", pwfile.display()));
+            initdb.push("--auth-host=scram-sha-256".into());
+        } else {
+            initdb.push("--auth-host=trust".into());
+        }
+        run(&initdb, run_as_postgres, "initdb")?;
+        let _ = std::fs::remove_file(dir.path().join("pwfile"));
+
+        let mut conf = vec![
+            ("listen_addresses".to_string(), "'127.0.0.1'".to_string()),
+            ("unix_socket_directories".into(), format!("'{}'", dir.path().display())),
+            ("fsync".into(), "off".into()),
+            ("synchronous_commit".into(), "off".into()),
+            ("full_page_writes".into(), "off".into()),
+            ("max_connections".into(), "200".into()),
+            ("shared_buffers".into(), "128MB".into()),
+            ("max_wal_size".into(), "2GB".into()),
+            ("max_prepared_transactions".into(), "200".into()),
+            ("log_min_messages".into(), "warning".into()),
+            ("lc_messages".into(), "'C'".into()),
+        ];
+        if opts.citus {
+            conf.push(("shared_preload_libraries".into(), "'citus'".into()));
+            conf.push(("wal_level".into(), "logical".into()));
+            conf.push(("citus.node_conninfo".into(), "'sslmode=prefer'".into()));
+        }
+        if let Some((cert, key)) = &opts.tls {
+            for (src, name) in [(cert, "server.crt"), (key, "server.key")] {
+                let dst = data.join(name);
+                std::fs::copy(src, &dst).map_err(|e| Error::io(format!("copying {}", src.display()), e))?;
+                std::fs::set_permissions(&dst, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                    .map_err(|e| Error::io("chmod", e))?;
+                if let Some(ids) = ids {
+                    chown(&dst, ids)?;
+                }
+            }
+            conf.push(("ssl".into(), "on".into()));
+        }
+        conf.extend(opts.settings.iter().cloned());
+
+        let mut last_err = None;
+        for _ in 0..5 {
+            let port = free_port()?;
+            let mut text = String::new();
+            for (k, v) in conf.iter().chain([("port".to_string(), port.to_string())].iter()) {
+                text.push_str(&format!("{k} = {v}\n"));
+            }
+            std::fs::write(data.join("postgresql.auto.conf"), text)
+                .map_err(|e| Error::io("writing postgresql.auto.conf", e))?;
+            let log = dir.path().join("server.log");
+            let cmd = vec![
+                bindir.join("pg_ctl").display().to_string(),
+                "-D".into(),
+                data.display().to_string(),
+                "-l".into(),
+                log.display().to_string(),
+                "-w".into(),
+                "-t".into(),
+                "60".into(),
+                "start".into(),
+            ];
+            match run(&cmd, run_as_postgres, "pg_ctl start") {
+                Ok(()) => {
+                    let server = LocalServer {
+                        dir,
+                        bindir,
+                        port,
+                        host: "127.0.0.1".into(),
+                        superuser: "postgres".into(),
+                        password: opts.password.clone(),
+                        run_as_postgres,
+                        stopped: false,
+                    };
+                    if opts.citus {
+                        server.psql("postgres", "CREATE EXTENSION citus")?;
+                    }
+                    return Ok(server);
+                }
+                Err(e) => {
+                    let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+                    if !log_text.contains("could not bind") && !log_text.contains("Address already in use") {
+                        return Err(Error::Tool {
+                            program: "pg_ctl".into(),
+                            message: format!("{e}\nserver log:\n{log_text}"),
+                        });
+                    }
+                    last_err = Some(e);
+                }
+            }
+        }
+        Err(last_err.unwrap())
+    }
+
+    /// A `postgresql://` URL for `dbname`, with the password when the server has one.
+    pub fn url(&self, dbname: &str) -> String {
+        let auth = match &self.password {
+            Some(pw) => format!(
+                "{}:{}",
+                self.superuser,
+                percent_encoding::utf8_percent_encode(pw, percent_encoding::NON_ALPHANUMERIC)
+            ),
+            None => self.superuser.clone(),
+        };
+        format!("postgresql://{auth}@{}:{}/{dbname}?sslmode=disable", self.host, self.port)
+    }
+
+    /// The temporary directory holding the data directory, the log and the socket.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn bindir(&self) -> &Path {
+        &self.bindir
+    }
+
+    /// Runs SQL with psql over the local socket as the superuser; fails on the first error.
+    pub fn psql(&self, dbname: &str, sql: &str) -> Result<String> {
+        let mut child = Command::new(self.bindir.join("psql"))
+            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h"])
+            .arg(self.dir.path())
+            .args(["-p", &self.port.to_string(), "-U", &self.superuser, "-d", dbname, "-f", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| Error::io("running psql", e))?;
+        child.stdin.take().unwrap().write_all(sql.as_bytes()).map_err(|e| Error::io("writing to psql", e))?;
+        let out = child.wait_with_output().map_err(|e| Error::io("running psql", e))?;
+        if !out.status.success() {
+            return Err(Error::Tool {
+                program: "psql".into(),
+                message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            });
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
+    /// Creates a database (and, on Citus nodes, the caller creates the extension in it).
+    pub fn create_database(&self, name: &str) -> Result<()> {
+        self.psql("postgres", &format!("CREATE DATABASE {}", crate::ident::quote_ident(name))).map(|_| ())
+    }
+
+    /// Stops the server at once (`pg_ctl stop -m immediate`). Also done on drop.
+    pub fn stop(&mut self) {
+        if self.stopped {
+            return;
+        }
+        self.stopped = true;
+        let cmd = vec![
+            self.bindir.join("pg_ctl").display().to_string(),
+            "-D".into(),
+            self.dir.path().join("data").display().to_string(),
+            "-m".into(),
+            "immediate".into(),
+            "-w".into(),
+            "stop".into(),
+        ];
+        let _ = run(&cmd, self.run_as_postgres, "pg_ctl stop");
+    }
+
+    /// Restarts a stopped server on the same port (for fault tests).
+    pub fn restart(&mut self) -> Result<()> {
+        let log = self.dir.path().join("server.log");
+        let cmd = vec![
+            self.bindir.join("pg_ctl").display().to_string(),
+            "-D".into(),
+            self.dir.path().join("data").display().to_string(),
+            "-l".into(),
+            log.display().to_string(),
+            "-w".into(),
+            "start".into(),
+        ];
+        run(&cmd, self.run_as_postgres, "pg_ctl start")?;
+        self.stopped = false;
+        Ok(())
+    }
+
+    pub fn is_running(&self) -> bool {
+        !self.stopped
+    }
+}
+
+impl Drop for LocalServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn run(argv: &[String], as_postgres: bool, what: &str) -> Result<()> {
+    let mut cmd = if as_postgres {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).args(argv);
+        c
+    } else {
+        let mut c = Command::new(&argv[0]);
+        c.args(&argv[1..]);
+        c
+    };
+    // Run from a directory the postgres user can read, and keep the server out of our process group so a
+    // Ctrl-C in the terminal reaches us first and we stop it in order.
+    cmd.current_dir("/").stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let out = cmd.output().map_err(|e| Error::Tool {
+        program: what.into(),
+        message: format!("cannot run {}: {e}", argv[0]),
+    })?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(Error::Tool {
+            program: what.into(),
+            message: format!(
+                "{} failed: {}{}",
+                argv[0],
+                String::from_utf8_lossy(&out.stderr).trim(),
+                String::from_utf8_lossy(&out.stdout).trim()
+            ),
+        })
+    }
+}
+
+/// A Citus coordinator with workers, all local. Stopped and deleted on drop.
+pub struct LocalCitus {
+    pub coordinator: LocalServer,
+    pub workers: Vec<LocalServer>,
+}
+
+impl LocalCitus {
+    /// Starts a coordinator and `workers` workers and registers them (`citus_set_coordinator_host`,
+    /// `citus_add_node`) in the `postgres` database.
+    pub fn start(workers: usize) -> Result<Self> {
+        citus_available().map_err(|why| Error::Tool { program: "citus".into(), message: why })?;
+        let opts = ServerOptions { citus: true, ..Default::default() };
+        let coordinator = LocalServer::start(&opts)?;
+        let workers = (0..workers).map(|_| LocalServer::start(&opts)).collect::<Result<Vec<_>>>()?;
+        let cluster = LocalCitus { coordinator, workers };
+        cluster.register_nodes("postgres")?;
+        Ok(cluster)
+    }
+
+    fn register_nodes(&self, dbname: &str) -> Result<()> {
+        let mut sql = format!("SELECT citus_set_coordinator_host('127.0.0.1', {});\n", self.coordinator.port);
+        for w in &self.workers {
+            sql.push_str(&format!("SELECT citus_add_node('127.0.0.1', {});\n", w.port));
+        }
+        self.coordinator.psql(dbname, &sql).map(|_| ())
+    }
+
+    /// Creates a database on every node, with the citus extension, and registers the workers in it.
+    pub fn create_database(&self, name: &str) -> Result<()> {
+        for node in std::iter::once(&self.coordinator).chain(&self.workers) {
+            node.create_database(name)?;
+            node.psql(name, "CREATE EXTENSION citus")?;
+        }
+        self.register_nodes(name)
+    }
+
+    /// The coordinator's URL for `dbname`.
+    pub fn url(&self, dbname: &str) -> String {
+        self.coordinator.url(dbname)
+    }
+}
+
+/// Waits until `f` returns true or `timeout` passes.
+pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// Writes a line to the process's real standard error, past the test harness's output capture, so
+/// that a skipped test is visible in `cargo test` output.
+pub fn say_uncaptured(line: &str) {
+    use std::io::Write as _;
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{line}");
+}
+
+/// For tests: a Citus coordinator with two workers, or `None` after printing
+/// `skipped: <test>: citus not installed (…)` where Citus is absent. Panics when Citus is installed
+/// but the cluster cannot start: that is a failure, not a skip.
+pub fn citus_or_skip(test: &str) -> Option<LocalCitus> {
+    match citus_available() {
+        Err(why) => {
+            say_uncaptured(&format!("skipped: {test}: {why}"));
+            None
+        }
+        Ok(()) => Some(LocalCitus::start(2).unwrap_or_else(|e| panic!("starting a local Citus cluster failed: {e}"))),
+    }
+}

@@ -1,0 +1,23 @@
+//! Progress reporting: a trait the pipeline calls and front ends implement (the CLI draws indicatif
+//! bars or prints plain lines). Every method has an empty default so an implementation picks what it
+//! shows.
+
+use crate::ident::QualifiedName;
+
+pub trait Progress: Send + Sync {
+    /// A named step of a longer run starts (`copy`, `post-data`, …).
+    fn step(&self, _name: &str) {}
+    /// Work on a table starts; the totals are estimates (relation size, `reltuples`) and may be 0.
+    fn table_started(&self, _table: &QualifiedName, _expected_bytes: u64, _expected_rows: u64) {}
+    /// Some bytes and rows of a table are done.
+    fn advance(&self, _table: &QualifiedName, _bytes: u64, _rows: u64) {}
+    /// A table is complete.
+    fn table_finished(&self, _table: &QualifiedName) {}
+    /// A line worth showing (a retry, a skipped chunk, a warning).
+    fn message(&self, _text: &str) {}
+}
+
+/// Shows nothing.
+pub struct NoProgress;
+
+impl Progress for NoProgress {}

@@ -1,0 +1,209 @@
+//! The `analyze` report: the catalog as readable text, as JSON (schema in `docs/analyze.md`) and as CSV
+//! with one row per table.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::catalog::{Catalog, Extension, Table, TableKind};
+use crate::error::{Error, Result};
+use crate::util::{human_bytes, thousands};
+
+/// Version of the JSON layout; bumped on incompatible changes.
+pub const REPORT_FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Serialize)]
+pub struct SourceSummary<'a> {
+    pub database: &'a str,
+    pub server_version: &'a str,
+    pub server_version_num: i32,
+    pub citus_version: Option<&'a str>,
+    pub database_bytes: i64,
+    pub table_count: usize,
+    pub extensions: &'a [Extension],
+}
+
+#[derive(Debug, Serialize)]
+pub struct AnalyzeReport<'a> {
+    pub format_version: u32,
+    pub source: SourceSummary<'a>,
+    pub tables: Vec<&'a Table>,
+}
+
+impl<'a> AnalyzeReport<'a> {
+    pub fn new(catalog: &'a Catalog) -> Self {
+        let mut tables: Vec<&Table> = catalog.tables.iter().collect();
+        tables.sort_by(|a, b| b.total_bytes.cmp(&a.total_bytes).then_with(|| a.qualified().cmp(&b.qualified())));
+        AnalyzeReport {
+            format_version: REPORT_FORMAT_VERSION,
+            source: SourceSummary {
+                database: &catalog.database,
+                server_version: &catalog.server_version,
+                server_version_num: catalog.server_version_num,
+                citus_version: catalog.citus_version.as_deref(),
+                database_bytes: catalog.database_bytes,
+                table_count: catalog.tables.len(),
+                extensions: &catalog.extensions,
+            },
+            tables,
+        }
+    }
+
+    pub fn to_json(&self) -> Result<String> {
+        serde_json::to_string_pretty(self).map_err(|e| Error::Other(format!("cannot write JSON: {e}")))
+    }
+
+    pub fn to_csv(&self) -> Result<String> {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        let err = |e: csv::Error| Error::Other(format!("cannot write CSV: {e}"));
+        w.write_record([
+            "schema",
+            "name",
+            "table_kind",
+            "total_bytes",
+            "heap_bytes",
+            "index_bytes",
+            "toast_bytes",
+            "rows_estimate",
+            "rows_exact",
+            "columns",
+            "primary_key",
+            "unique_constraints",
+            "foreign_keys",
+            "referenced_by",
+            "indexes",
+            "triggers",
+            "rules",
+            "policies",
+        ])
+        .map_err(err)?;
+        for t in &self.tables {
+            let fks: Vec<String> = t
+                .foreign_keys
+                .iter()
+                .map(|f| format!("({})->{}({})", f.columns.join(","), f.referenced_table, f.referenced_columns.join(",")))
+                .collect();
+            let refs: Vec<String> = t.referenced_by.iter().map(|r| r.table.to_string()).collect();
+            w.write_record([
+                t.schema.clone(),
+                t.name.clone(),
+                kind_name(t.table_kind).to_string(),
+                t.total_bytes.to_string(),
+                t.heap_bytes.to_string(),
+                t.index_bytes.to_string(),
+                t.toast_bytes.to_string(),
+                t.rows_estimate.to_string(),
+                t.rows_exact.map(|n| n.to_string()).unwrap_or_default(),
+                t.columns.len().to_string(),
+                t.primary_key.as_ref().map(|k| k.columns.join(",")).unwrap_or_default(),
+                t.unique_constraints.iter().map(|k| k.columns.join(",")).collect::<Vec<_>>().join(";"),
+                fks.join(";"),
+                refs.join(";"),
+                t.indexes.len().to_string(),
+                t.triggers.len().to_string(),
+                t.rules.len().to_string(),
+                t.policies.len().to_string(),
+            ])
+            .map_err(err)?;
+        }
+        let bytes = w.into_inner().map_err(|e| Error::Other(format!("cannot write CSV: {e}")))?;
+        String::from_utf8(bytes).map_err(|e| Error::Other(format!("cannot write CSV: {e}")))
+    }
+
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        let s = &self.source;
+        let _ = writeln!(out, "Source database {:?}: PostgreSQL {}, {}", s.database, s.server_version, human_bytes(s.database_bytes));
+        if let Some(v) = s.citus_version {
+            let _ = writeln!(out, "  The source already has Citus {v} installed.");
+        }
+        if !s.extensions.is_empty() {
+            let names: Vec<String> = s.extensions.iter().map(|e| format!("{} {}", e.name, e.version)).collect();
+            let _ = writeln!(out, "  Extensions: {}", names.join(", "));
+        }
+        let total_rows: i64 = self.tables.iter().filter(|t| t.holds_data()).map(|t| t.rows()).sum();
+        let _ = writeln!(out, "  {} tables, about {} rows\n", self.tables.len(), thousands(total_rows));
+        if self.tables.is_empty() {
+            let _ = writeln!(out, "No tables selected.");
+            return out;
+        }
+        let name_w = self.tables.iter().map(|t| t.qualified().to_string().chars().count()).max().unwrap_or(5).clamp(5, 60);
+        let _ = writeln!(out, "{:<name_w$}  {:>10}  {:>14}  {:<18}  {:<24}  FKs", "TABLE", "SIZE", "ROWS", "KIND", "PRIMARY KEY");
+        for t in &self.tables {
+            let rows = match (t.rows_exact, t.rows_estimate) {
+                (Some(n), _) => thousands(n),
+                (None, -1) => "never analyzed".into(),
+                (None, n) => format!("~{}", thousands(n)),
+            };
+            let pk = t.primary_key.as_ref().map(|k| k.columns.join(", ")).unwrap_or_else(|| "-".into());
+            let _ = writeln!(
+                out,
+                "{:<name_w$}  {:>10}  {:>14}  {:<18}  {:<24}  {}",
+                t.qualified().to_string(),
+                human_bytes(t.total_bytes),
+                rows,
+                kind_name(t.table_kind),
+                pk,
+                t.foreign_keys.len()
+            );
+        }
+        let fk_total: usize = self.tables.iter().map(|t| t.foreign_keys.len()).sum();
+        let _ = writeln!(out, "\nForeign keys: {fk_total}");
+        let mut referenced: Vec<&&Table> = self.tables.iter().filter(|t| !t.referenced_by.is_empty()).collect();
+        referenced.sort_by(|a, b| b.referenced_by.len().cmp(&a.referenced_by.len()).then_with(|| a.qualified().cmp(&b.qualified())));
+        const SHOWN: usize = 25;
+        for t in referenced.iter().take(SHOWN) {
+            let mut names: Vec<String> = t
+                .referenced_by
+                .iter()
+                .take(8)
+                .map(|r| format!("{}({})", r.table, r.columns.join(", ")))
+                .collect();
+            if t.referenced_by.len() > 8 {
+                names.push(format!("… {} more", t.referenced_by.len() - 8));
+            }
+            let _ = writeln!(out, "  {} <- {}", t.qualified(), names.join(", "));
+        }
+        if referenced.len() > SHOWN {
+            let _ = writeln!(out, "  … and {} more referenced tables (see --format json)", referenced.len() - SHOWN);
+        }
+        let notable: Vec<String> = self
+            .tables
+            .iter()
+            .flat_map(|t| {
+                let mut v = Vec::new();
+                if !t.triggers.is_empty() {
+                    v.push(format!("{}: {} trigger(s)", t.qualified(), t.triggers.len()));
+                }
+                if !t.rules.is_empty() {
+                    v.push(format!("{}: {} rule(s)", t.qualified(), t.rules.len()));
+                }
+                if !t.policies.is_empty() || t.rls_enabled {
+                    v.push(format!("{}: row-level security with {} polic(ies)", t.qualified(), t.policies.len()));
+                }
+                if !t.exclusion_constraints.is_empty() {
+                    v.push(format!("{}: {} exclusion constraint(s)", t.qualified(), t.exclusion_constraints.len()));
+                }
+                v
+            })
+            .collect();
+        if !notable.is_empty() {
+            let _ = writeln!(out, "\nTriggers, rules, policies, exclusion constraints:");
+            for n in notable {
+                let _ = writeln!(out, "  {n}");
+            }
+        }
+        out
+    }
+}
+
+pub fn kind_name(k: TableKind) -> &'static str {
+    match k {
+        TableKind::Plain => "table",
+        TableKind::PartitionedParent => "partitioned table",
+        TableKind::Partition => "partition",
+        TableKind::InheritanceChild => "inheritance child",
+        TableKind::Foreign => "foreign table",
+        TableKind::MaterializedView => "materialized view",
+    }
+}

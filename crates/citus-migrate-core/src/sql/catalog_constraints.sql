@@ -1,0 +1,30 @@
+-- citus-migrate catalog: primary keys, unique, exclusion, check and foreign key constraints of every
+-- user table, with their columns in key order and the referenced table and columns. Runs as-is in psql.
+SELECT con.conrelid::int8                                       AS table_oid,
+       con.conname::text                                        AS name,
+       con.contype::text                                        AS kind,
+       ARRAY(SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY k(attnum, ord)
+             JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum
+             ORDER BY k.ord)                                    AS columns,
+       rn.nspname::text                                         AS ref_schema,
+       rc.relname::text                                         AS ref_name,
+       ARRAY(SELECT a.attname::text FROM unnest(con.confkey) WITH ORDINALITY k(attnum, ord)
+             JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.attnum
+             ORDER BY k.ord)                                    AS ref_columns,
+       con.confupdtype::text                                    AS on_update,
+       con.confdeltype::text                                    AS on_delete,
+       con.confmatchtype::text                                  AS match_type,
+       con.condeferrable                                        AS deferrable,
+       con.condeferred                                          AS deferred,
+       con.convalidated                                         AS validated,
+       con.conislocal                                           AS is_local,
+       pg_get_constraintdef(con.oid)                            AS definition
+FROM pg_constraint con
+JOIN pg_class c ON c.oid = con.conrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_class rc ON rc.oid = con.confrelid
+LEFT JOIN pg_namespace rn ON rn.oid = rc.relnamespace
+WHERE con.contype IN ('p', 'u', 'x', 'c', 'f')
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg\_toast%'
+ORDER BY con.conrelid, con.contype, con.conname;
