@@ -1,0 +1,6 @@
+//! End-to-end tests that drive the real `citus-migrate` binary against servers the tests start.
+//! One test binary (faster to link); one module per command.
+
+mod common;
+
+mod basics;
