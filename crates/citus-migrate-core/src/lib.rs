@@ -14,5 +14,6 @@ pub mod local;
 pub mod progress;
 pub mod report;
 pub mod util;
+pub mod verify;
 
 pub use error::{Error, Result, Side};
