@@ -499,17 +499,23 @@ where
     Ok(())
 }
 
+/// Fails when an include pattern of `filters` selected no table of `catalog`.
+pub fn require_matches(catalog: &Catalog, filters: &Filters) -> Result<()> {
+    let unmatched = filters.unmatched(&catalog.tables.iter().map(|t| t.qualified()).collect::<Vec<_>>());
+    if unmatched.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Precondition {
+        side: Side::Source,
+        message: format!("no table matches {}", unmatched.iter().map(|p| format!("{p:?}")).collect::<Vec<_>>().join(", ")),
+    })
+}
+
 /// Connects to the source, reads its catalog and, with `exact_counts`, counts rows in parallel.
 pub async fn analyze(source: &crate::conninfo::ConnInfo, opts: &ReadOptions) -> Result<Catalog> {
     let client = crate::connect::connect(source).await?;
     let mut catalog = read(&client, opts).await?;
-    let unmatched = opts.filters.unmatched(&catalog.tables.iter().map(|t| t.qualified()).collect::<Vec<_>>());
-    if !unmatched.is_empty() {
-        return Err(Error::Precondition {
-            side: Side::Source,
-            message: format!("no table matches {}", unmatched.iter().map(|p| format!("{p:?}")).collect::<Vec<_>>().join(", ")),
-        });
-    }
+    require_matches(&catalog, &opts.filters)?;
     if opts.exact_counts {
         count_rows(&mut catalog, opts.jobs, || crate::connect::connect(source)).await?;
     }

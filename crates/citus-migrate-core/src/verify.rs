@@ -547,26 +547,7 @@ pub async fn verify(
         jobs: 1,
     };
     let catalog = catalog::read(&src, &read_opts).await?;
-    let unmatched = opts.filters.unmatched(
-        &catalog
-            .tables
-            .iter()
-            .map(|t| t.qualified())
-            .collect::<Vec<_>>(),
-    );
-    if !unmatched.is_empty() {
-        return Err(Error::Precondition {
-            side: Side::Source,
-            message: format!(
-                "no table matches {}",
-                unmatched
-                    .iter()
-                    .map(|p| format!("{p:?}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        });
-    }
+    catalog::require_matches(&catalog, &opts.filters)?;
     let (src_cols, tgt_cols) = futures::try_join!(
         read_columns(&src, Side::Source),
         read_columns(&tgt, Side::Target)
