@@ -5,13 +5,13 @@
 //!
 //! Nothing is fetched row by row: each side returns three numbers per range.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use tokio_postgres::Client;
 
-use crate::catalog::{self, Catalog, ReadOptions};
+use crate::catalog::{self, ReadOptions};
 use crate::connect::{connect, execute, query};
 use crate::conninfo::ConnInfo;
 use crate::error::{Error, Result, Side};
@@ -21,7 +21,6 @@ use crate::progress::Progress;
 
 pub const SQL_SESSION: &str = include_str!("sql/verify_session.sql");
 pub const SQL_COLUMNS: &str = include_str!("sql/verify_columns.sql");
-pub const SQL_SEQUENCES: &str = include_str!("sql/verify_sequences.sql");
 pub const SQL_LAYOUT: &str = include_str!("sql/verify_layout.sql");
 pub const SQL_CHECKSUM: &str = include_str!("sql/verify_checksum.sql");
 
@@ -351,22 +350,6 @@ async fn read_columns(client: &Client, side: Side) -> Result<ColumnMap> {
     Ok(map)
 }
 
-async fn read_sequences(
-    client: &Client,
-    side: Side,
-) -> Result<BTreeMap<QualifiedName, Option<i64>>> {
-    let rows = query(client, side, "reading the sequences", SQL_SEQUENCES, &[]).await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| {
-            (
-                QualifiedName::new(r.get::<_, String>("schema"), r.get::<_, String>("name")),
-                r.get("last_value"),
-            )
-        })
-        .collect())
-}
-
 /// One row of `verify_layout.sql`.
 #[derive(Debug, Clone)]
 struct TargetLayout {
@@ -510,24 +493,6 @@ fn describe_expected(k: &LayoutKind) -> String {
         LayoutKind::Reference => "reference".into(),
         LayoutKind::Local => "local".into(),
     }
-}
-
-/// Which sequences to compare: those owned by the selected tables, and with no table patterns every
-/// sequence in the selected schemas.
-fn selected_sequences(
-    catalog: &Catalog,
-    filters: &Filters,
-    source: &BTreeMap<QualifiedName, Option<i64>>,
-) -> BTreeSet<QualifiedName> {
-    let mut set: BTreeSet<QualifiedName> = catalog
-        .tables
-        .iter()
-        .flat_map(|t| t.columns.iter().filter_map(|c| c.sequence.clone()))
-        .collect();
-    if filters.tables.is_empty() {
-        set.extend(source.keys().filter(|s| filters.includes(s)).cloned());
-    }
-    set
 }
 
 /// Compares source and target: contents of every selected table, the layout when expected, and the
@@ -775,10 +740,10 @@ pub async fn verify(
     let mut sequences = Vec::new();
     if opts.check_sequences {
         let (s, t) = futures::try_join!(
-            read_sequences(&src, Side::Source),
-            read_sequences(&tgt, Side::Target)
+            crate::sequences::read(&src, Side::Source),
+            crate::sequences::read(&tgt, Side::Target)
         )?;
-        for name in selected_sequences(&catalog, &opts.filters, &s) {
+        for name in crate::sequences::selected(&catalog, &opts.filters, &s) {
             let source_last_value = s.get(&name).copied().flatten();
             let target_exists = t.contains_key(&name);
             let target_last_value = t.get(&name).copied().flatten();

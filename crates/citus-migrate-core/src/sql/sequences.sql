@@ -1,4 +1,4 @@
--- citus-migrate verify: every sequence with the last value it handed out (NULL when never used).
+-- citus-migrate sequences (migrate, verify): every sequence with the last value it handed out (NULL when never used).
 -- Same query on both sides. Runs as-is in psql.
 SELECT schemaname::text AS schema,
        sequencename::text AS name,
