@@ -4,6 +4,7 @@
 //! copy → verify → [`report`]. Connections are described by [`conninfo::ConnInfo`] and opened by
 //! [`connect::connect`]; [`local`] starts throwaway servers for tests and the demo.
 
+pub mod backup;
 pub mod catalog;
 pub mod connect;
 pub mod conninfo;
