@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 pub mod analyze;
 pub mod args;
+pub mod completions;
 pub mod verify;
 
 #[derive(Debug, Parser)]
@@ -23,12 +24,15 @@ pub enum Command {
     /// Prove the target holds exactly the source's data: row counts and checksums per table, the Citus
     /// layout against the plan, and the sequences.
     Verify(verify::VerifyArgs),
+    /// Write a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
+    Completions(completions::CompletionsArgs),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Analyze(a) => analyze::run(a).await,
         Command::Verify(a) => verify::run(a).await,
+        Command::Completions(a) => completions::run(a),
     }
 }
 
