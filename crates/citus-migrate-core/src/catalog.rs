@@ -2,7 +2,7 @@
 //! rules, policies, statistics and extensions, in a handful of set-based queries (the `.sql` files in
 //! `src/sql/`), never one query per table.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
@@ -459,16 +459,32 @@ pub async fn read(client: &Client, opts: &ReadOptions) -> Result<Catalog> {
         }
     }
 
-    // A partitioned parent's estimate is the sum over its partitions.
-    let mut sums: BTreeMap<QualifiedName, i64> = BTreeMap::new();
-    for t in &tables {
-        if let (TableKind::Partition, Some(p)) = (t.table_kind, &t.parent) {
-            *sums.entry(p.clone()).or_default() += t.rows_estimate.max(0);
-        }
+    // A partitioned parent's estimate and sizes are the sums over its leaf partitions (at any depth);
+    // its estimate stays -1 while none of them was analyzed.
+    for t in tables
+        .iter_mut()
+        .filter(|t| t.table_kind == TableKind::PartitionedParent)
+    {
+        t.rows_estimate = -1;
     }
-    for t in tables.iter_mut() {
-        if t.table_kind == TableKind::PartitionedParent {
-            t.rows_estimate = sums.get(&t.qualified()).copied().unwrap_or(0);
+    for (leaf, ancestors) in partition_leaves(&tables) {
+        let l = &tables[leaf];
+        let (rows, heap, index, toast, total) = (
+            l.rows_estimate,
+            l.heap_bytes,
+            l.index_bytes,
+            l.toast_bytes,
+            l.total_bytes,
+        );
+        for a in ancestors {
+            let p = &mut tables[a];
+            if rows >= 0 {
+                p.rows_estimate = p.rows_estimate.max(0) + rows;
+            }
+            p.heap_bytes += heap;
+            p.index_bytes += index;
+            p.toast_bytes += toast;
+            p.total_bytes += total;
         }
     }
 
@@ -525,21 +541,54 @@ where
         .try_collect()
         .await?;
     let counts: HashMap<QualifiedName, i64> = counts.into_iter().collect();
-    let mut sums: HashMap<QualifiedName, i64> = HashMap::new();
     for t in catalog.tables.iter_mut() {
         if let Some(n) = counts.get(&t.qualified()) {
             t.rows_exact = Some(*n);
-            if let (TableKind::Partition, Some(p)) = (t.table_kind, &t.parent) {
-                *sums.entry(p.clone()).or_default() += n;
-            }
+        } else if t.table_kind == TableKind::PartitionedParent {
+            t.rows_exact = Some(0);
         }
     }
-    for t in catalog.tables.iter_mut() {
-        if t.table_kind == TableKind::PartitionedParent {
-            t.rows_exact = Some(sums.get(&t.qualified()).copied().unwrap_or(0));
+    for (leaf, ancestors) in partition_leaves(&catalog.tables) {
+        let n = catalog.tables[leaf].rows_exact.unwrap_or(0);
+        for a in ancestors {
+            *catalog.tables[a].rows_exact.get_or_insert(0) += n;
         }
     }
     Ok(())
+}
+
+/// Every leaf partition (by index) with the indexes of its partitioned ancestors among `tables`,
+/// nearest first.
+fn partition_leaves(tables: &[Table]) -> Vec<(usize, Vec<usize>)> {
+    let by_name: HashMap<QualifiedName, usize> = tables
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.qualified(), i))
+        .collect();
+    let parent_of = |i: usize| -> Option<usize> {
+        let t = &tables[i];
+        let is_partition = t.table_kind == TableKind::Partition
+            || (t.table_kind == TableKind::PartitionedParent && t.parent.is_some());
+        let p = *by_name.get(t.parent.as_ref().filter(|_| is_partition)?)?;
+        (tables[p].table_kind == TableKind::PartitionedParent).then_some(p)
+    };
+    let mut out = Vec::new();
+    for (i, t) in tables.iter().enumerate() {
+        if t.table_kind != TableKind::Partition {
+            continue;
+        }
+        let mut ancestors = Vec::new();
+        let mut cur = i;
+        while let Some(p) = parent_of(cur) {
+            if ancestors.contains(&p) {
+                break;
+            }
+            ancestors.push(p);
+            cur = p;
+        }
+        out.push((i, ancestors));
+    }
+    out
 }
 
 /// Connects to the source, reads its catalog and, with `exact_counts`, counts rows in parallel.
@@ -554,17 +603,14 @@ pub async fn analyze(source: &crate::conninfo::ConnInfo, opts: &ReadOptions) -> 
             .collect::<Vec<_>>(),
     );
     if !unmatched.is_empty() {
-        return Err(Error::Precondition {
-            side: Side::Source,
-            message: format!(
-                "no table matches {}",
-                unmatched
-                    .iter()
-                    .map(|p| format!("{p:?}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        });
+        let list: Vec<String> = unmatched.iter().map(|p| format!("{p:?}")).collect();
+        return Err(Error::usage(format!(
+            "no table in the source database {:?} matches the --schema/--table pattern(s) {}: check the \
+             spelling (unquoted names are folded to lower case; write \"Name\" to keep case, * and ? are \
+             wildcards) and that the --exclude-* patterns do not remove them",
+            catalog.database,
+            list.join(", ")
+        )));
     }
     if opts.exact_counts {
         count_rows(&mut catalog, opts.jobs, || crate::connect::connect(source)).await?;
