@@ -334,7 +334,7 @@ fn fixture_schema_is_read_completely() {
     assert_eq!(sku.columns, ["sku"]);
     let lower = idx(orders, "orders_lower_idx");
     assert!(lower.expressions);
-    assert_eq!(lower.columns, ["lower((amount)::text)"]);
+    assert_eq!(lower.columns, ["lower(amount::text)"]);
     assert_eq!(lower.method, "btree");
     let pk = idx(orders, "orders_pkey");
     assert!(pk.primary && pk.unique && pk.backs_constraint);
