@@ -78,6 +78,13 @@ pub enum ReportFormat {
     Csv,
 }
 
+/// Output format of the commands whose report is not a table (verify, migrate).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
 /// Prints warnings collected while resolving connection options (never contains a password).
 pub fn print_warnings(info: &ConnInfo) {
     for w in &info.warnings {

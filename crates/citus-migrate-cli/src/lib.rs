@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 pub mod analyze;
 pub mod args;
+pub mod verify;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -23,11 +24,15 @@ pub struct Cli {
 pub enum Command {
     /// Report the source's tables, sizes, keys, foreign keys and statistics.
     Analyze(analyze::AnalyzeArgs),
+    /// Prove the target holds exactly the source's data: row counts and checksums per table, the Citus
+    /// layout against the plan, and the sequences.
+    Verify(verify::VerifyArgs),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Analyze(a) => analyze::run(a).await,
+        Command::Verify(a) => verify::run(a).await,
     }
 }
 

@@ -591,27 +591,33 @@ fn partition_leaves(tables: &[Table]) -> Vec<(usize, Vec<usize>)> {
     out
 }
 
-/// Connects to the source, reads its catalog and, with `exact_counts`, counts rows in parallel.
-pub async fn analyze(source: &crate::conninfo::ConnInfo, opts: &ReadOptions) -> Result<Catalog> {
-    let client = crate::connect::connect(source).await?;
-    let mut catalog = read(&client, opts).await?;
-    let unmatched = opts.filters.unmatched(
+/// Fails (a usage error) when an include pattern of `filters` selected no table of `catalog`.
+pub fn require_matches(catalog: &Catalog, filters: &Filters) -> Result<()> {
+    let unmatched = filters.unmatched(
         &catalog
             .tables
             .iter()
             .map(|t| t.qualified())
             .collect::<Vec<_>>(),
     );
-    if !unmatched.is_empty() {
-        let list: Vec<String> = unmatched.iter().map(|p| format!("{p:?}")).collect();
-        return Err(Error::usage(format!(
-            "no table in the source database {:?} matches the --schema/--table pattern(s) {}: check the \
-             spelling (unquoted names are folded to lower case; write \"Name\" to keep case, * and ? are \
-             wildcards) and that the --exclude-* patterns do not remove them",
-            catalog.database,
-            list.join(", ")
-        )));
+    if unmatched.is_empty() {
+        return Ok(());
     }
+    let list: Vec<String> = unmatched.iter().map(|p| format!("{p:?}")).collect();
+    Err(Error::usage(format!(
+        "no table in the source database {:?} matches the --schema/--table pattern(s) {}: check the \
+         spelling (unquoted names are folded to lower case; write \"Name\" to keep case, * and ? are \
+         wildcards) and that the --exclude-* patterns do not remove them",
+        catalog.database,
+        list.join(", ")
+    )))
+}
+
+/// Connects to the source, reads its catalog and, with `exact_counts`, counts rows in parallel.
+pub async fn analyze(source: &crate::conninfo::ConnInfo, opts: &ReadOptions) -> Result<Catalog> {
+    let client = crate::connect::connect(source).await?;
+    let mut catalog = read(&client, opts).await?;
+    require_matches(&catalog, &opts.filters)?;
     if opts.exact_counts {
         count_rows(&mut catalog, opts.jobs, || crate::connect::connect(source)).await?;
     }

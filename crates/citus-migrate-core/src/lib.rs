@@ -13,6 +13,9 @@ pub mod ident;
 pub mod local;
 pub mod progress;
 pub mod report;
+pub mod sequences;
 pub mod util;
+pub mod verify;
+pub mod workdir;
 
 pub use error::{Error, Result, Side};
