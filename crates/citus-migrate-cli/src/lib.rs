@@ -11,7 +11,11 @@ pub mod completions;
 pub mod verify;
 
 #[derive(Debug, Parser)]
-#[command(name = "citus-migrate", version, about = "Move a PostgreSQL database into a Citus cluster: analyze, advise, generate, copy, verify")]
+#[command(
+    name = "citus-migrate",
+    version,
+    about = "Move a PostgreSQL database into a Citus cluster: analyze, advise, generate, copy, verify"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -39,8 +43,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 /// Prints an error with its chain of causes and maps it to the exit code: 2 for bad arguments or
 /// input, 1 for failures while running.
 pub fn exit_code(result: anyhow::Result<()>) -> ExitCode {
-    let Err(err) = result else { return ExitCode::SUCCESS };
-    let usage = err.chain().any(|c| c.downcast_ref::<citus_migrate_core::Error>().is_some_and(|e| e.is_usage()));
+    let Err(err) = result else {
+        return ExitCode::SUCCESS;
+    };
+    let usage = err.chain().any(|c| {
+        c.downcast_ref::<citus_migrate_core::Error>()
+            .is_some_and(|e| e.is_usage())
+    });
     // Core errors already carry their causes in their message: stop at the first one.
     let mut msg = format!("error: {err}");
     if err.downcast_ref::<citus_migrate_core::Error>().is_none() {

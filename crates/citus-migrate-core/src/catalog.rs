@@ -2,7 +2,7 @@
 //! rules, policies, statistics and extensions, in a handful of set-based queries (the `.sql` files in
 //! `src/sql/`), never one query per table.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
@@ -188,13 +188,18 @@ impl Table {
 
     /// Tables that hold rows themselves (not partitioned parents, foreign tables or views).
     pub fn holds_data(&self) -> bool {
-        matches!(self.table_kind, TableKind::Plain | TableKind::Partition | TableKind::InheritanceChild)
+        matches!(
+            self.table_kind,
+            TableKind::Plain | TableKind::Partition | TableKind::InheritanceChild
+        )
     }
 }
 
 impl Catalog {
     pub fn table(&self, name: &QualifiedName) -> Option<&Table> {
-        self.tables.iter().find(|t| t.schema == name.schema && t.name == name.name)
+        self.tables
+            .iter()
+            .find(|t| t.schema == name.schema && t.name == name.name)
     }
 
     pub fn has_extension(&self, name: &str) -> bool {
@@ -235,7 +240,9 @@ fn action(code: &str) -> String {
 pub async fn read(client: &Client, opts: &ReadOptions) -> Result<Catalog> {
     let side = Side::Source;
     let db = query(client, side, "reading database facts", SQL_DATABASE, &[]).await?;
-    let db = db.first().ok_or_else(|| Error::Other("catalog: no database row".into()))?;
+    let db = db
+        .first()
+        .ok_or_else(|| Error::Other("catalog: no database row".into()))?;
     let extensions: Vec<Extension> = serde_json::from_str(&s(db, "extensions"))
         .map_err(|e| Error::Other(format!("catalog: cannot read the extension list: {e}")))?;
 
@@ -273,7 +280,11 @@ pub async fn read(client: &Client, opts: &ReadOptions) -> Result<Catalog> {
             index_bytes: r.get("index_bytes"),
             toast_bytes: r.get("toast_bytes"),
             total_bytes: r.get("total_bytes"),
-            rows_estimate: if reltuples < 0.0 { -1 } else { reltuples.round() as i64 },
+            rows_estimate: if reltuples < 0.0 {
+                -1
+            } else {
+                reltuples.round() as i64
+            },
             rows_exact: None,
             owner: s(r, "owner"),
             access_method: opt(r, "access_method"),
@@ -299,7 +310,13 @@ pub async fn read(client: &Client, opts: &ReadOptions) -> Result<Catalog> {
         query(client, side, "reading columns", SQL_COLUMNS, &[]),
         query(client, side, "reading constraints", SQL_CONSTRAINTS, &[]),
         query(client, side, "reading indexes", SQL_INDEXES, &[]),
-        query(client, side, "reading triggers, rules and policies", SQL_OBJECTS, &[]),
+        query(
+            client,
+            side,
+            "reading triggers, rules and policies",
+            SQL_OBJECTS,
+            &[]
+        ),
         query(client, side, "reading column statistics", SQL_STATS, &[]),
     )?;
 
@@ -339,7 +356,11 @@ pub async fn read(client: &Client, opts: &ReadOptions) -> Result<Catalog> {
     for r in &cons {
         let Some(i) = idx(r) else { continue };
         let columns: Vec<String> = r.get("columns");
-        let key = KeyConstraint { name: s(r, "name"), columns: columns.clone(), definition: s(r, "definition") };
+        let key = KeyConstraint {
+            name: s(r, "name"),
+            columns: columns.clone(),
+            definition: s(r, "definition"),
+        };
         let t = &mut tables[i];
         match s(r, "kind").as_str() {
             "p" => t.primary_key = Some(key),
@@ -382,7 +403,11 @@ pub async fn read(client: &Client, opts: &ReadOptions) -> Result<Catalog> {
             _ => {}
         }
     }
-    let by_name: HashMap<QualifiedName, usize> = tables.iter().enumerate().map(|(i, t)| (t.qualified(), i)).collect();
+    let by_name: HashMap<QualifiedName, usize> = tables
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.qualified(), i))
+        .collect();
     for (target, reference) in refs {
         if let Some(&i) = by_name.get(&target) {
             tables[i].referenced_by.push(reference);
@@ -407,7 +432,11 @@ pub async fn read(client: &Client, opts: &ReadOptions) -> Result<Catalog> {
 
     for r in &objs {
         let Some(i) = idx(r) else { continue };
-        let o = DbObject { name: s(r, "name"), definition: s(r, "definition"), enabled: r.get("enabled") };
+        let o = DbObject {
+            name: s(r, "name"),
+            definition: s(r, "definition"),
+            enabled: r.get("enabled"),
+        };
         match s(r, "kind").as_str() {
             "trigger" => tables[i].triggers.push(o),
             "rule" => tables[i].rules.push(o),
@@ -422,22 +451,40 @@ pub async fn read(client: &Client, opts: &ReadOptions) -> Result<Catalog> {
             c.stats = Some(ColumnStats {
                 null_frac: r.get("null_frac"),
                 n_distinct: r.get("n_distinct"),
-                most_common_freqs: r.get::<_, Option<Vec<f64>>>("most_common_freqs").unwrap_or_default(),
+                most_common_freqs: r
+                    .get::<_, Option<Vec<f64>>>("most_common_freqs")
+                    .unwrap_or_default(),
                 correlation: r.get("correlation"),
             });
         }
     }
 
-    // A partitioned parent's estimate is the sum over its partitions.
-    let mut sums: BTreeMap<QualifiedName, i64> = BTreeMap::new();
-    for t in &tables {
-        if let (TableKind::Partition, Some(p)) = (t.table_kind, &t.parent) {
-            *sums.entry(p.clone()).or_default() += t.rows_estimate.max(0);
-        }
+    // A partitioned parent's estimate and sizes are the sums over its leaf partitions (at any depth);
+    // its estimate stays -1 while none of them was analyzed.
+    for t in tables
+        .iter_mut()
+        .filter(|t| t.table_kind == TableKind::PartitionedParent)
+    {
+        t.rows_estimate = -1;
     }
-    for t in tables.iter_mut() {
-        if t.table_kind == TableKind::PartitionedParent {
-            t.rows_estimate = sums.get(&t.qualified()).copied().unwrap_or(0);
+    for (leaf, ancestors) in partition_leaves(&tables) {
+        let l = &tables[leaf];
+        let (rows, heap, index, toast, total) = (
+            l.rows_estimate,
+            l.heap_bytes,
+            l.index_bytes,
+            l.toast_bytes,
+            l.total_bytes,
+        );
+        for a in ancestors {
+            let p = &mut tables[a];
+            if rows >= 0 {
+                p.rows_estimate = p.rows_estimate.max(0) + rows;
+            }
+            p.heap_bytes += heap;
+            p.index_bytes += index;
+            p.toast_bytes += toast;
+            p.total_bytes += total;
         }
     }
 
@@ -460,7 +507,12 @@ where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = Result<Client>>,
 {
-    let names: Vec<QualifiedName> = catalog.tables.iter().filter(|t| t.holds_data()).map(|t| t.qualified()).collect();
+    let names: Vec<QualifiedName> = catalog
+        .tables
+        .iter()
+        .filter(|t| t.holds_data())
+        .map(|t| t.qualified())
+        .collect();
     let jobs = jobs.max(1).min(names.len().max(1));
     let mut clients = Vec::with_capacity(jobs);
     for _ in 0..jobs {
@@ -473,7 +525,14 @@ where
             async move {
                 let client = pool.lock().await.pop().expect("one client per job");
                 let sql = format!("SELECT count(*) FROM ONLY {}", name.quoted());
-                let res = query(&client, Side::Source, &format!("counting rows of {name}"), &sql, &[]).await;
+                let res = query(
+                    &client,
+                    Side::Source,
+                    &format!("counting rows of {name}"),
+                    &sql,
+                    &[],
+                )
+                .await;
                 pool.lock().await.push(client);
                 Ok::<_, Error>((name, res?[0].get::<_, i64>(0)))
             }
@@ -482,33 +541,76 @@ where
         .try_collect()
         .await?;
     let counts: HashMap<QualifiedName, i64> = counts.into_iter().collect();
-    let mut sums: HashMap<QualifiedName, i64> = HashMap::new();
     for t in catalog.tables.iter_mut() {
         if let Some(n) = counts.get(&t.qualified()) {
             t.rows_exact = Some(*n);
-            if let (TableKind::Partition, Some(p)) = (t.table_kind, &t.parent) {
-                *sums.entry(p.clone()).or_default() += n;
-            }
+        } else if t.table_kind == TableKind::PartitionedParent {
+            t.rows_exact = Some(0);
         }
     }
-    for t in catalog.tables.iter_mut() {
-        if t.table_kind == TableKind::PartitionedParent {
-            t.rows_exact = Some(sums.get(&t.qualified()).copied().unwrap_or(0));
+    for (leaf, ancestors) in partition_leaves(&catalog.tables) {
+        let n = catalog.tables[leaf].rows_exact.unwrap_or(0);
+        for a in ancestors {
+            *catalog.tables[a].rows_exact.get_or_insert(0) += n;
         }
     }
     Ok(())
 }
 
-/// Fails when an include pattern of `filters` selected no table of `catalog`.
+/// Every leaf partition (by index) with the indexes of its partitioned ancestors among `tables`,
+/// nearest first.
+fn partition_leaves(tables: &[Table]) -> Vec<(usize, Vec<usize>)> {
+    let by_name: HashMap<QualifiedName, usize> = tables
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.qualified(), i))
+        .collect();
+    let parent_of = |i: usize| -> Option<usize> {
+        let t = &tables[i];
+        let is_partition = t.table_kind == TableKind::Partition
+            || (t.table_kind == TableKind::PartitionedParent && t.parent.is_some());
+        let p = *by_name.get(t.parent.as_ref().filter(|_| is_partition)?)?;
+        (tables[p].table_kind == TableKind::PartitionedParent).then_some(p)
+    };
+    let mut out = Vec::new();
+    for (i, t) in tables.iter().enumerate() {
+        if t.table_kind != TableKind::Partition {
+            continue;
+        }
+        let mut ancestors = Vec::new();
+        let mut cur = i;
+        while let Some(p) = parent_of(cur) {
+            if ancestors.contains(&p) {
+                break;
+            }
+            ancestors.push(p);
+            cur = p;
+        }
+        out.push((i, ancestors));
+    }
+    out
+}
+
+/// Fails (a usage error) when an include pattern of `filters` selected no table of `catalog`.
 pub fn require_matches(catalog: &Catalog, filters: &Filters) -> Result<()> {
-    let unmatched = filters.unmatched(&catalog.tables.iter().map(|t| t.qualified()).collect::<Vec<_>>());
+    let unmatched = filters.unmatched(
+        &catalog
+            .tables
+            .iter()
+            .map(|t| t.qualified())
+            .collect::<Vec<_>>(),
+    );
     if unmatched.is_empty() {
         return Ok(());
     }
-    Err(Error::Precondition {
-        side: Side::Source,
-        message: format!("no table matches {}", unmatched.iter().map(|p| format!("{p:?}")).collect::<Vec<_>>().join(", ")),
-    })
+    let list: Vec<String> = unmatched.iter().map(|p| format!("{p:?}")).collect();
+    Err(Error::usage(format!(
+        "no table in the source database {:?} matches the --schema/--table pattern(s) {}: check the \
+         spelling (unquoted names are folded to lower case; write \"Name\" to keep case, * and ? are \
+         wildcards) and that the --exclude-* patterns do not remove them",
+        catalog.database,
+        list.join(", ")
+    )))
 }
 
 /// Connects to the source, reads its catalog and, with `exact_counts`, counts rows in parallel.

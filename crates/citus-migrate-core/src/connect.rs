@@ -13,46 +13,101 @@ use tokio_postgres::{Client, Row};
 use crate::conninfo::{ConnInfo, SslMode};
 use crate::error::{db_message, Error, Result, Side};
 
-/// Opens one connection. The connection's driver task runs on the current tokio runtime.
+/// Opens one connection, trying the hosts in order as libpq does; `connect_timeout` bounds each
+/// host's whole attempt (TCP, TLS, startup and authentication), not only the TCP connect. The
+/// connection's driver task runs on the current tokio runtime.
 pub async fn connect(info: &ConnInfo) -> Result<Client> {
-    let config = pg_config(info)?;
-    let result = if info.sslmode == SslMode::Disable {
-        match config.connect(tokio_postgres::NoTls).await {
-            Ok((client, conn)) => {
-                tokio::spawn(conn);
-                Ok(client)
-            }
-            Err(e) => Err(e),
+    let base = pg_config(info)?;
+    let n = info.hosts.len().max(info.hostaddrs.len()).max(1);
+    let mut last = None;
+    for i in 0..n {
+        let mut config = base.clone();
+        let host = info.hosts.get(i);
+        if let Some(h) = host {
+            config.host(h);
         }
-    } else {
-        let tls = tls_connector(info)?;
-        match config.connect(tls).await {
-            Ok((client, conn)) => {
-                tokio::spawn(conn);
-                Ok(client)
-            }
-            Err(e) => Err(e),
+        if let Some(a) = info.hostaddrs.get(i) {
+            let ip: IpAddr = a.parse().map_err(|_| Error::ConnString {
+                side: info.side,
+                message: format!("hostaddr {a:?} is not a numeric IP address"),
+            })?;
+            config.hostaddr(ip);
         }
-    };
-    result.map_err(|e| connect_error(info, e))
+        if let Some(p) = info.ports.get(i) {
+            config.port(*p);
+        }
+        // libpq never uses TLS on Unix-domain sockets, whatever sslmode says.
+        let unix = host.is_some_and(|h| h.starts_with('/')) && info.hostaddrs.get(i).is_none();
+        let attempt = connect_host(info, config, unix);
+        let result = match info.connect_timeout {
+            Some(t) => match tokio::time::timeout(t, attempt).await {
+                Ok(r) => r,
+                Err(_) => Err(Error::Connect {
+                    side: info.side,
+                    endpoint: info.to_string(),
+                    reason: format!(
+                        "timed out after {}s (connect_timeout) waiting for {}:{} to complete the connection",
+                        t.as_secs(),
+                        host.or(info.hostaddrs.get(i)).map(String::as_str).unwrap_or("?"),
+                        info.ports.get(i).copied().unwrap_or(5432)
+                    ),
+                    hint: ". Is a PostgreSQL server (or PgBouncer/PgCat) listening there, and is it overloaded? \
+                           Check host, port and firewalls, or raise connect_timeout"
+                        .into(),
+                    source: None,
+                }),
+            },
+            None => attempt.await,
+        };
+        match result {
+            Ok(client) => return Ok(client),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.expect("at least one host"))
 }
 
+/// One host: TLS as `sslmode` asks (`allow` tries without TLS first and retries with TLS when the
+/// server rejects the plain connection).
+async fn connect_host(
+    info: &ConnInfo,
+    mut config: tokio_postgres::Config,
+    unix: bool,
+) -> Result<Client> {
+    if unix || info.sslmode == SslMode::Disable {
+        config.ssl_mode(tokio_postgres::config::SslMode::Disable);
+        return plain(&config).await.map_err(|e| connect_error(info, e));
+    }
+    if info.sslmode == SslMode::Allow {
+        config.ssl_mode(tokio_postgres::config::SslMode::Disable);
+        match plain(&config).await {
+            Ok(client) => return Ok(client),
+            Err(e) if e.as_db_error().is_none() => return Err(connect_error(info, e)),
+            Err(_) => config.ssl_mode(tokio_postgres::config::SslMode::Require),
+        };
+    }
+    let tls = tls_connector(info)?;
+    match config.connect(tls).await {
+        Ok((client, conn)) => {
+            tokio::spawn(conn);
+            Ok(client)
+        }
+        Err(e) => Err(connect_error(info, e)),
+    }
+}
+
+async fn plain(config: &tokio_postgres::Config) -> Result<Client, tokio_postgres::Error> {
+    let (client, conn) = config.connect(tokio_postgres::NoTls).await?;
+    tokio::spawn(conn);
+    Ok(client)
+}
+
+/// Everything but the hosts and ports, which [`connect`] sets per attempt.
 fn pg_config(info: &ConnInfo) -> Result<tokio_postgres::Config> {
     let mut c = tokio_postgres::Config::new();
-    for h in &info.hosts {
-        c.host(h);
-    }
-    for a in &info.hostaddrs {
-        let ip: IpAddr = a.parse().map_err(|_| Error::ConnString {
-            side: info.side,
-            message: format!("hostaddr {a:?} is not a numeric IP address"),
-        })?;
-        c.hostaddr(ip);
-    }
-    for p in &info.ports {
-        c.port(*p);
-    }
-    c.user(&info.user).dbname(&info.dbname).application_name(&info.application_name);
+    c.user(&info.user)
+        .dbname(&info.dbname)
+        .application_name(&info.application_name);
     if let Some(p) = &info.password {
         c.password(p);
     }
@@ -75,7 +130,9 @@ fn pg_config(info: &ConnInfo) -> Result<tokio_postgres::Config> {
     c.ssl_mode(match info.sslmode {
         SslMode::Disable => tokio_postgres::config::SslMode::Disable,
         SslMode::Allow | SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
-        SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => tokio_postgres::config::SslMode::Require,
+        SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => {
+            tokio_postgres::config::SslMode::Require
+        }
     });
     Ok(c)
 }
@@ -84,13 +141,17 @@ fn pg_config(info: &ConnInfo) -> Result<tokio_postgres::Config> {
 /// certificate (unless a root certificate is given, which makes `require` act as `verify-ca`);
 /// `verify-ca` checks the chain; `verify-full` checks the chain and the host name.
 fn tls_connector(info: &ConnInfo) -> Result<MakeTlsConnector> {
-    let bad = |message: String| Error::ConnString { side: info.side, message };
+    let bad = |message: String| Error::ConnString {
+        side: info.side,
+        message,
+    };
     let mut b = TlsConnector::builder();
     let root = match info.sslrootcert.as_deref() {
         Some("system") => None,
         Some(path) => Some(std::path::PathBuf::from(path)),
         None => {
-            let default = std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".postgresql/root.crt"));
+            let default = std::env::var_os("HOME")
+                .map(|h| std::path::Path::new(&h).join(".postgresql/root.crt"));
             match info.sslmode {
                 SslMode::VerifyCa | SslMode::VerifyFull => default.filter(|p| p.exists()),
                 _ => None,
@@ -102,16 +163,25 @@ fn tls_connector(info: &ConnInfo) -> Result<MakeTlsConnector> {
     if let Some(path) = &root {
         let pem = std::fs::read(path)
             .map_err(|e| bad(format!("cannot read sslrootcert {}: {e}", path.display())))?;
-        let certs = Certificate::stack_from_pem(&pem)
-            .map_err(|e| bad(format!("sslrootcert {} holds no valid PEM certificate: {e}", path.display())))?;
+        let certs = Certificate::stack_from_pem(&pem).map_err(|e| {
+            bad(format!(
+                "sslrootcert {} holds no valid PEM certificate: {e}",
+                path.display()
+            ))
+        })?;
         if certs.is_empty() {
-            return Err(bad(format!("sslrootcert {} holds no certificate", path.display())));
+            return Err(bad(format!(
+                "sslrootcert {} holds no certificate",
+                path.display()
+            )));
         }
         for cert in certs {
             b.add_root_certificate(cert);
         }
         b.disable_built_in_roots(true);
-    } else if matches!(info.sslmode, SslMode::VerifyCa | SslMode::VerifyFull) && info.sslrootcert.is_none() {
+    } else if matches!(info.sslmode, SslMode::VerifyCa | SslMode::VerifyFull)
+        && info.sslrootcert.is_none()
+    {
         return Err(bad(format!(
             "sslmode={} needs a root certificate: set sslrootcert (or PGSSLROOTCERT) to a CA file, or to \"system\"",
             if info.sslmode == SslMode::VerifyCa { "verify-ca" } else { "verify-full" }
@@ -124,14 +194,20 @@ fn tls_connector(info: &ConnInfo) -> Result<MakeTlsConnector> {
         b.danger_accept_invalid_hostnames(true);
     }
     if let (Some(cert), Some(key)) = (&info.sslcert, &info.sslkey) {
-        let cert_pem =
-            std::fs::read(cert).map_err(|e| bad(format!("cannot read sslcert {}: {e}", cert.display())))?;
-        let key_pem = std::fs::read(key).map_err(|e| bad(format!("cannot read sslkey {}: {e}", key.display())))?;
-        let id = Identity::from_pkcs8(&cert_pem, &key_pem)
-            .map_err(|e| bad(format!("sslcert/sslkey are not a usable PEM certificate and PKCS#8 key: {e}")))?;
+        let cert_pem = std::fs::read(cert)
+            .map_err(|e| bad(format!("cannot read sslcert {}: {e}", cert.display())))?;
+        let key_pem = std::fs::read(key)
+            .map_err(|e| bad(format!("cannot read sslkey {}: {e}", key.display())))?;
+        let id = Identity::from_pkcs8(&cert_pem, &key_pem).map_err(|e| {
+            bad(format!(
+                "sslcert/sslkey are not a usable PEM certificate and PKCS#8 key: {e}"
+            ))
+        })?;
         b.identity(id);
     }
-    let connector = b.build().map_err(|e| bad(format!("cannot set up TLS: {e}")))?;
+    let connector = b
+        .build()
+        .map_err(|e| bad(format!("cannot set up TLS: {e}")))?;
     Ok(MakeTlsConnector::new(connector))
 }
 
@@ -143,7 +219,10 @@ fn connect_error(info: &ConnInfo, e: tokio_postgres::Error) -> Error {
         Side::Source => "--source / CITUS_MIGRATE_SOURCE",
         Side::Target => "--target / CITUS_MIGRATE_TARGET",
     };
-    let hint = if code == "28P01" || lower.contains("password authentication failed") {
+    let hint = if code == "28P01"
+        || lower.contains("password authentication failed")
+        || lower.contains("sasl authentication failed")
+    {
         format!(". Check the user name and password ({what}, PGPASSWORD or the password file)")
     } else if lower.contains("password missing") || lower.contains("no password") {
         format!(". The server asks for a password: give one in {what}, PGPASSWORD or ~/.pgpass")
@@ -151,8 +230,11 @@ fn connect_error(info: &ConnInfo, e: tokio_postgres::Error) -> Error {
         format!(". The database does not exist on that server: check dbname in {what}")
     } else if code == "28000" {
         ". The server refused this user/host/database combination: check pg_hba.conf and the user name".to_string()
+    } else if code == "42501" {
+        format!(". The user may not connect to this database: GRANT CONNECT ON DATABASE to it, or use another user in {what}")
     } else if code == "53300" {
-        ". The server has no free connection slots: lower --jobs or raise max_connections".to_string()
+        ". The server has no free connection slots: lower --jobs or raise max_connections"
+            .to_string()
     } else if lower.contains("connection refused") {
         format!(". Nothing accepts connections there: is the server running, and are host and port in {what} right?")
     } else if lower.contains("timed out") || lower.contains("timeout") {
@@ -166,7 +248,13 @@ fn connect_error(info: &ConnInfo, e: tokio_postgres::Error) -> Error {
     } else {
         String::new()
     };
-    Error::Connect { side: info.side, endpoint: info.to_string(), reason, hint, source: Some(e) }
+    Error::Connect {
+        side: info.side,
+        endpoint: info.to_string(),
+        reason,
+        hint,
+        source: Some(e),
+    }
 }
 
 /// Runs a statement through the unnamed-statement path (safe behind transaction-pooling proxies) and
@@ -178,10 +266,16 @@ pub async fn query(
     sql: &str,
     params: &[(&(dyn ToSql + Sync), Type)],
 ) -> Result<Vec<Row>> {
-    client.query_typed(sql, params).await.map_err(|e| Error::db(side, context, e))
+    client
+        .query_typed(sql, params)
+        .await
+        .map_err(|e| Error::db(side, context, e))
 }
 
 /// Runs one or more statements with the simple protocol.
 pub async fn execute(client: &Client, side: Side, context: &str, sql: &str) -> Result<()> {
-    client.batch_execute(sql).await.map_err(|e| Error::db(side, context, e))
+    client
+        .batch_execute(sql)
+        .await
+        .map_err(|e| Error::db(side, context, e))
 }

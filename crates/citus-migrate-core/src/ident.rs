@@ -10,8 +10,13 @@ use crate::error::{Error, Result};
 /// keywords stay bare, everything else is double-quoted with embedded quotes doubled.
 pub fn quote_ident(name: &str) -> String {
     let plain = !name.is_empty()
-        && name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         && !is_keyword(name);
     if plain {
         name.to_string()
@@ -21,9 +26,178 @@ pub fn quote_ident(name: &str) -> String {
 }
 
 fn is_keyword(name: &str) -> bool {
-    let upper = name.to_ascii_uppercase();
-    sqlparser::keywords::ALL_KEYWORDS.binary_search(&upper.as_str()).is_ok()
+    PG_KEYWORDS.binary_search(&name).is_ok()
 }
+
+/// PostgreSQL's keywords that are not "unreserved" (reserved, column-name and type/function-name
+/// keywords): `SELECT word FROM pg_get_keywords() WHERE catcode <> 'U'` on PostgreSQL 15, plus the ones
+/// added up to 17. These are the names `quote_ident` quotes. Sorted for binary search.
+const PG_KEYWORDS: &[&str] = &[
+    "all",
+    "analyse",
+    "analyze",
+    "and",
+    "any",
+    "array",
+    "as",
+    "asc",
+    "asymmetric",
+    "authorization",
+    "between",
+    "bigint",
+    "binary",
+    "bit",
+    "boolean",
+    "both",
+    "case",
+    "cast",
+    "char",
+    "character",
+    "check",
+    "coalesce",
+    "collate",
+    "collation",
+    "column",
+    "concurrently",
+    "constraint",
+    "create",
+    "cross",
+    "current_catalog",
+    "current_date",
+    "current_role",
+    "current_schema",
+    "current_time",
+    "current_timestamp",
+    "current_user",
+    "dec",
+    "decimal",
+    "default",
+    "deferrable",
+    "desc",
+    "distinct",
+    "do",
+    "else",
+    "end",
+    "except",
+    "exists",
+    "extract",
+    "false",
+    "fetch",
+    "float",
+    "for",
+    "foreign",
+    "freeze",
+    "from",
+    "full",
+    "grant",
+    "greatest",
+    "group",
+    "grouping",
+    "having",
+    "ilike",
+    "in",
+    "initially",
+    "inner",
+    "inout",
+    "int",
+    "integer",
+    "intersect",
+    "interval",
+    "into",
+    "is",
+    "isnull",
+    "join",
+    "json",
+    "json_array",
+    "json_arrayagg",
+    "json_exists",
+    "json_object",
+    "json_objectagg",
+    "json_query",
+    "json_scalar",
+    "json_serialize",
+    "json_table",
+    "json_value",
+    "lateral",
+    "leading",
+    "least",
+    "left",
+    "like",
+    "limit",
+    "localtime",
+    "localtimestamp",
+    "merge_action",
+    "national",
+    "natural",
+    "nchar",
+    "none",
+    "normalize",
+    "not",
+    "notnull",
+    "null",
+    "nullif",
+    "numeric",
+    "offset",
+    "on",
+    "only",
+    "or",
+    "order",
+    "out",
+    "outer",
+    "overlaps",
+    "overlay",
+    "placing",
+    "position",
+    "precision",
+    "primary",
+    "real",
+    "references",
+    "returning",
+    "right",
+    "row",
+    "select",
+    "session_user",
+    "setof",
+    "similar",
+    "smallint",
+    "some",
+    "substring",
+    "symmetric",
+    "system_user",
+    "table",
+    "tablesample",
+    "then",
+    "time",
+    "timestamp",
+    "to",
+    "trailing",
+    "treat",
+    "trim",
+    "true",
+    "union",
+    "unique",
+    "user",
+    "using",
+    "values",
+    "varchar",
+    "variadic",
+    "verbose",
+    "when",
+    "where",
+    "window",
+    "with",
+    "xmlattributes",
+    "xmlconcat",
+    "xmlelement",
+    "xmlexists",
+    "xmlforest",
+    "xmlnamespaces",
+    "xmlparse",
+    "xmlpi",
+    "xmlroot",
+    "xmlserialize",
+    "xmltable",
+];
 
 /// Quotes a string literal. Uses the `E''` form when the value holds a backslash, so the result is
 /// correct whatever `standard_conforming_strings` is.
@@ -44,7 +218,10 @@ pub struct QualifiedName {
 
 impl QualifiedName {
     pub fn new(schema: impl Into<String>, name: impl Into<String>) -> Self {
-        QualifiedName { schema: schema.into(), name: name.into() }
+        QualifiedName {
+            schema: schema.into(),
+            name: name.into(),
+        }
     }
 
     /// `schema.name`, each part quoted as needed: ready to put into SQL.
@@ -121,7 +298,11 @@ pub fn split_sql_name(input: &str) -> Result<Vec<String>> {
         match chars.next() {
             None => break,
             Some('.') => continue,
-            Some(c) => return Err(err(&format!("unexpected character {c:?} after a quoted part"))),
+            Some(c) => {
+                return Err(err(&format!(
+                    "unexpected character {c:?} after a quoted part"
+                )))
+            }
         }
     }
     Ok(parts)
@@ -137,6 +318,11 @@ mod tests {
         assert_eq!(quote_ident("Orders"), "\"Orders\"");
         assert_eq!(quote_ident("order"), "\"order\"");
         assert_eq!(quote_ident("user"), "\"user\"");
+        assert_eq!(quote_ident("log"), "log");
+        assert_eq!(quote_ident("audit"), "audit");
+        assert_eq!(quote_ident("public"), "public");
+        assert_eq!(quote_ident("json_table"), "\"json_table\"");
+        assert!(PG_KEYWORDS.windows(2).all(|w| w[0] < w[1]));
         assert_eq!(quote_ident("a b"), "\"a b\"");
         assert_eq!(quote_ident("we\"ird"), "\"we\"\"ird\"");
         assert_eq!(quote_ident("1abc"), "\"1abc\"");
@@ -152,7 +338,10 @@ mod tests {
 
     #[test]
     fn parses_qualified_names() {
-        assert_eq!(QualifiedName::parse("Orders").unwrap(), QualifiedName::new("public", "orders"));
+        assert_eq!(
+            QualifiedName::parse("Orders").unwrap(),
+            QualifiedName::new("public", "orders")
+        );
         assert_eq!(
             QualifiedName::parse("shop.\"Order Notes\"").unwrap(),
             QualifiedName::new("shop", "Order Notes")
