@@ -8,6 +8,7 @@ pub mod backup;
 pub mod catalog;
 pub mod connect;
 pub mod conninfo;
+pub mod demo;
 pub mod error;
 pub mod filter;
 pub mod ident;
