@@ -25,6 +25,8 @@ pub enum DemoTarget {
 pub struct DemoServers {
     pub source: LocalServer,
     pub target: DemoTarget,
+    /// A temporary directory for the plan, the generated SQL and the migration's work directory.
+    pub scratch: tempfile::TempDir,
 }
 
 impl DemoServers {
@@ -48,7 +50,11 @@ impl DemoServers {
                 DemoTarget::Plain { server, why }
             }
         };
-        Ok(DemoServers { source, target })
+        let scratch = tempfile::Builder::new()
+            .prefix("citus-migrate-demo-")
+            .tempdir()
+            .map_err(|e| Error::io("creating the demo's temporary directory", e))?;
+        Ok(DemoServers { source, target, scratch })
     }
 
     pub fn is_citus(&self) -> bool {
