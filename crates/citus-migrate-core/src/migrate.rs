@@ -11,7 +11,7 @@ use std::time::Instant;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
-use crate::advice::{advise, AdviceOptions, Kind};
+use crate::advice::{advise, AdviceOptions, Kind, Severity};
 use crate::catalog::{self, Catalog, ReadOptions};
 use crate::connect::{connect, execute, query};
 use crate::conninfo::ConnInfo;
@@ -21,7 +21,7 @@ use crate::filter::Filters;
 use crate::ident::QualifiedName;
 use crate::plan::Plan;
 use crate::progress::Progress;
-use crate::sqlgen::{generate, GenerateOptions, Generated};
+use crate::sqlgen::{generate, GenerateOptions, Generated, PostDataKind};
 use crate::verify::{self, ExpectedLayout, LayoutKind, VerifyOptions, VerifyReport};
 pub use crate::workdir::Selection;
 use crate::workdir::{State, Step, StepRecord, StepStatus, WorkDir};
@@ -460,13 +460,33 @@ impl Run<'_> {
 
     /// Loads the plan recorded by an earlier run and generates the SQL again.
     async fn load_plan(&mut self) -> Result<()> {
-        let plan = Plan::load(&self.wd.plan_path())?;
-        self.use_plan(plan).await
+        let path = self.wd.plan_path();
+        let plan = Plan::load(&path)?;
+        self.use_plan(plan, path.display().to_string()).await
     }
 
-    async fn use_plan(&mut self, plan: Plan) -> Result<()> {
-        plan.validate(&self.catalog)?;
-        let generated = generate(&self.catalog, &plan, &GenerateOptions::default())?;
+    /// Checks the plan against the source (the catalog rules and, for distribution columns, NULLs in
+    /// the data), stops with every blocker listed, and generates the SQL into `DIR/sql/`.
+    async fn use_plan(&mut self, plan: Plan, origin: String) -> Result<()> {
+        let mut blockers = plan.blockers(&self.catalog);
+        let client = connect(self.source).await?;
+        let nulls = crate::advice::count_plan_nulls(&client, &self.catalog, &plan).await?;
+        let counted: Vec<QualifiedName> = nulls.iter().map(|b| b.table.clone()).collect();
+        blockers.retain(|b| {
+            !(b.code == "nulls_in_distribution_column" && b.severity == Severity::Warning && counted.contains(&b.table))
+        });
+        blockers.extend(nulls);
+        for b in blockers.iter().filter(|b| b.severity == Severity::Warning) {
+            self.progress.message(&format!("warning: {} [{}]: {}", b.table, b.code, b.message));
+        }
+        crate::plan::errors_to_result(&blockers)?;
+        let gen_opts = GenerateOptions {
+            source: self.source.clone(),
+            filters: self.filters.clone(),
+            pg_dump: None,
+            plan_origin: origin,
+        };
+        let generated = generate(&self.catalog, &plan, &gen_opts).await?;
         generated.write(&self.wd.sql_dir(), &plan)?;
         self.plan = Some(plan);
         self.generated = Some(generated);
@@ -475,14 +495,14 @@ impl Run<'_> {
 
     async fn plan(&mut self) -> Result<Outcome> {
         let (plan, how) = match &self.opts.plan_file {
-            Some(f) => (Plan::load(f)?, format!("from {}", f.display())),
+            Some(f) => (Plan::load(f)?, format!("{}", f.display())),
             None => {
                 let advice = advise(&self.catalog, &AdviceOptions::default());
-                (Plan::from_advice(&advice), "advised".to_string())
+                (Plan::from_advice(&advice), "advised by citus-migrate".to_string())
             }
         };
         // Stops here with every blocker listed when the plan cannot be applied.
-        self.use_plan(plan.clone()).await?;
+        self.use_plan(plan.clone(), how.clone()).await?;
         plan.save(&self.wd.plan_path())?;
         self.crash_point(Step::Plan, true);
         let count = |k: Kind| plan.tables.iter().filter(|t| t.kind == k).count();
@@ -681,34 +701,45 @@ impl Run<'_> {
 
     async fn post_data(&mut self) -> Result<Outcome> {
         let items = self.generated().post_data.clone();
+        let preamble = self.generated().post_data_preamble.clone();
         let resume = self.attempts(Step::PostData) > 1;
-        // Indexes and constraints other than foreign keys first, in parallel; then the foreign keys,
-        // which need the referenced keys' indexes.
-        let is_fk = |sql: &str| sql.to_ascii_uppercase().contains("FOREIGN KEY");
-        let mut total = 0;
+        // In three phases: indexes and key/check constraints in parallel; then the rest (index
+        // attachments, triggers, rules, policies…) one at a time in pg_dump's order; then the foreign
+        // keys, which need the referenced keys, in parallel.
+        let phase = |k: PostDataKind| match k {
+            PostDataKind::Index | PostDataKind::Constraint => 0,
+            PostDataKind::Trigger | PostDataKind::Other => 1,
+            PostDataKind::ForeignKey => 2,
+        };
+        let mut run_now = 0;
         let mut already = 0;
-        for fk_phase in [false, true] {
+        for p in 0..3 {
             let todo: Vec<(usize, String)> = items
                 .iter()
                 .enumerate()
-                .filter(|(_, it)| is_fk(&it.sql) == fk_phase)
+                .filter(|(_, it)| phase(it.kind) == p)
                 .filter(|(i, _)| !self.state.lock().unwrap().item_done(Step::PostData, *i))
                 .map(|(i, it)| (i, it.sql.clone()))
                 .collect();
-            total += todo.len();
-            let jobs = self.opts.jobs.max(1).min(todo.len().max(1));
+            if todo.is_empty() {
+                continue;
+            }
+            run_now += todo.len();
+            let jobs = if p == 1 { 1 } else { self.opts.jobs.max(1).min(todo.len()) };
             let mut clients = Vec::with_capacity(jobs);
             for _ in 0..jobs {
-                clients.push(connect(self.target).await?);
+                let c = connect(self.target).await?;
+                if !preamble.trim().is_empty() {
+                    execute(&c, Side::Target, "post-data settings", &preamble).await?;
+                }
+                clients.push(c);
             }
             let pool = tokio::sync::Mutex::new(clients);
-            let done_here = std::sync::atomic::AtomicUsize::new(0);
             let skipped = std::sync::atomic::AtomicUsize::new(0);
             let this = &*self;
             stream::iter(todo)
                 .map(|(i, sql)| {
                     let pool = &pool;
-                    let done_here = &done_here;
                     let skipped = &skipped;
                     async move {
                         let client = pool.lock().await.pop().expect("one client per job");
@@ -722,15 +753,17 @@ impl Run<'_> {
                             }
                             Err(e) => return Err(Error::Other(format!("{e}\n  statement: {}", first_line(&sql)))),
                         }
-                        {
+                        let first = {
                             let mut s = this.state.lock().unwrap();
-                            s.done_items.entry(Step::PostData).or_default().push(i);
+                            let done = s.done_items.entry(Step::PostData).or_default();
+                            done.push(i);
+                            let first = done.len() == 1;
                             this.wd.save(&mut s)?;
-                        }
-                        if done_here.fetch_add(1, Ordering::Relaxed) == 0 {
+                            first
+                        };
+                        if first {
                             this.crash_point(Step::PostData, true);
                         }
-                        this.progress.message(&format!("  {}", first_line(&sql)));
                         Ok::<_, Error>(())
                     }
                 })
@@ -739,9 +772,19 @@ impl Run<'_> {
                 .await?;
             already += skipped.into_inner();
         }
-        let mut detail = format!("{} statements ({} run now)", items.len(), total);
+        let count = |k: PostDataKind| items.iter().filter(|i| i.kind == k).count();
+        let mut detail = format!(
+            "{} indexes, {} constraints, {} foreign keys, {} other",
+            count(PostDataKind::Index),
+            count(PostDataKind::Constraint),
+            count(PostDataKind::ForeignKey),
+            count(PostDataKind::Trigger) + count(PostDataKind::Other)
+        );
+        if run_now < items.len() {
+            detail.push_str(&format!("; {} done before the interruption", items.len() - run_now));
+        }
         if already > 0 {
-            detail.push_str(&format!(", {already} had finished before the interruption"));
+            detail.push_str(&format!("; {already} had finished but were not yet recorded"));
         }
         Ok(Outcome::done(detail))
     }
