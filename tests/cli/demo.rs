@@ -16,10 +16,15 @@ fn data_dirs(text: &str) -> Vec<String> {
 /// Fails when a process still runs from one of `dirs` or a directory is left behind.
 fn assert_nothing_left(dirs: &[String]) {
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
         let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
         for d in dirs {
-            assert!(!cmdline.contains(d.as_str()), "still running from {d}: {cmdline}");
+            assert!(
+                !cmdline.contains(d.as_str()),
+                "still running from {d}: {cmdline}"
+            );
         }
     }
     for d in dirs {
@@ -32,7 +37,16 @@ fn demo_runs_to_the_end_and_stops_everything() {
     let out = bin().args(["demo", "--scale", "0.01"]).output().unwrap();
     let text = stdout_of(&out);
     assert_eq!(out.status.code(), Some(0), "{text}{}", stderr_of(&out));
-    for part in ["1. Servers", "3. analyze", "4. The distribution plan", "because", "5. generate", "6. migrate", "7. verify", "Demo finished"] {
+    for part in [
+        "1. Servers",
+        "3. analyze",
+        "4. The distribution plan",
+        "because",
+        "5. generate",
+        "6. migrate",
+        "7. verify",
+        "Demo finished",
+    ] {
         assert!(text.contains(part), "missing {part:?}:\n{text}");
     }
     assert!(text.contains("exactly the source's data"), "{text}");
@@ -44,7 +58,10 @@ fn demo_runs_to_the_end_and_stops_everything() {
         assert!(text.contains("SHOWN, NOT RUN"), "{text}");
         assert_eq!(data_dirs(&text).len(), 2, "{text}");
     }
-    assert!(text.contains("nothing the demo started is left running"), "{text}");
+    assert!(
+        text.contains("nothing the demo started is left running"),
+        "{text}"
+    );
     assert_nothing_left(&data_dirs(&text));
 }
 
@@ -70,7 +87,10 @@ fn demo_interrupted_by_ctrl_c_stops_everything() {
         }
     }
     assert!(text.contains("2. Loading"), "{text}");
-    let kill = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(kill.success());
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
@@ -80,6 +100,9 @@ fn demo_interrupted_by_ctrl_c_stops_everything() {
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
     assert_eq!(status.code(), Some(1), "{text}{err}");
     assert!(err.contains("interrupted"), "{err}");
-    assert!(text.contains("nothing the demo started is left running"), "{text}");
+    assert!(
+        text.contains("nothing the demo started is left running"),
+        "{text}"
+    );
     assert_nothing_left(&data_dirs(&text));
 }

@@ -7,7 +7,7 @@ use std::io::Write as _;
 use clap::Args;
 use tokio::signal::unix::{signal, SignalKind};
 
-use citus_migrate_core::advice::{advise, AdviceOptions, Kind};
+use citus_migrate_core::advice::{advise, AdviceOptions, Kind, Severity};
 use citus_migrate_core::catalog::{self, ReadOptions};
 use citus_migrate_core::demo::{self, DemoServers, DemoTarget};
 use citus_migrate_core::migrate::{self, MigrateOptions};
@@ -38,7 +38,11 @@ fn heading(text: &str) {
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     if !(args.scale > 0.0 && args.scale <= 100.0) {
-        return Err(citus_migrate_core::Error::usage(format!("--scale must be above 0 and at most 100, not {}", args.scale)).into());
+        return Err(citus_migrate_core::Error::usage(format!(
+            "--scale must be above 0 and at most 100, not {}",
+            args.scale
+        ))
+        .into());
     }
     // Registered before anything starts, so a Ctrl-C at any moment is seen.
     let mut interrupt = signal(SignalKind::interrupt())?;
@@ -52,7 +56,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     };
     if let Some(s) = servers.take() {
         let n = s.servers().len();
-        say(&format!("\nStopping the {n} servers the demo started and removing their files…"));
+        say(&format!(
+            "\nStopping the {n} servers the demo started and removing their files…"
+        ));
         drop(s);
         say("Done: nothing the demo started is left running.");
     }
@@ -65,13 +71,20 @@ async fn demo(args: &DemoArgs, slot: &mut Option<DemoServers>) -> anyhow::Result
     say("Everything runs on throwaway local servers that are removed at the end.");
 
     heading("1. Servers");
-    let started = tokio::task::block_in_place(|| DemoServers::start(&|what| say(&format!("  {what}…"))))?;
+    let started =
+        tokio::task::block_in_place(|| DemoServers::start(&|what| say(&format!("  {what}…"))))?;
     let servers = slot.insert(started);
     for (role, s) in servers.servers() {
-        say(&format!("  {role:<11} 127.0.0.1:{}  (data in {})", s.port, s.dir().display()));
+        say(&format!(
+            "  {role:<11} 127.0.0.1:{}  (data in {})",
+            s.port,
+            s.dir().display()
+        ));
     }
     if let DemoTarget::Plain { why, .. } = &servers.target {
-        say(&format!("  NOTE: {why}. The target is a plain PostgreSQL server: the distribution steps are"));
+        say(&format!(
+            "  NOTE: {why}. The target is a plain PostgreSQL server: the distribution steps are"
+        ));
         say("  SHOWN, NOT RUN, and the tables stay plain tables. Install Citus to see them run.");
     }
     let source = servers.source_info()?;
@@ -83,19 +96,46 @@ async fn demo(args: &DemoArgs, slot: &mut Option<DemoServers>) -> anyhow::Result
     say(&format!("  loaded in {:.1}s", t0.elapsed().as_secs_f64()));
 
     heading("3. analyze: what the source holds");
-    let catalog = catalog::analyze(&source, &ReadOptions { filters: Default::default(), exact_counts: true, jobs: args.jobs as usize }).await?;
+    let catalog = catalog::analyze(
+        &source,
+        &ReadOptions {
+            filters: Default::default(),
+            exact_counts: true,
+            jobs: args.jobs as usize,
+        },
+    )
+    .await?;
     say(AnalyzeReport::new(&catalog).to_text().trim_end());
 
     heading("4. The distribution plan, with the advisor's reasons");
     let advice = advise(&catalog, &AdviceOptions::default());
-    let plan = Plan::from_advice(&advice);
+    let mut plan = Plan::from_advice(&advice);
     print_plan(&plan);
+    if advice.has_errors() {
+        say("  The advisor's plan has blockers:");
+        for b in advice.blockers().filter(|b| b.severity == Severity::Error) {
+            say(&format!("    {} [{}]: {}", b.table, b.code, b.message));
+        }
+        say("  This is where you would edit plan.json. The demo continues with the plan a person who knows");
+        say("  the application wrote (fixtures/demo/plan.json): companies are the tenants.");
+        plan = Plan::parse(demo::DEMO_PLAN)?;
+        print_plan(&plan);
+    }
     let plan_path = servers.scratch.path().join("plan.json");
     plan.save(&plan_path)?;
-    say(&format!("  (saved as {}: a real migration would let you edit it first)", plan_path.display()));
+    say(&format!(
+        "  (saved as {}: a real migration would let you edit it first)",
+        plan_path.display()
+    ));
 
     heading("5. generate: the SQL the plan becomes");
-    let generated = generate(&catalog, &plan, &GenerateOptions::default())?;
+    let gen_opts = GenerateOptions {
+        source: source.clone(),
+        filters: Default::default(),
+        pg_dump: None,
+        plan_origin: "advised by citus-migrate (demo)".into(),
+    };
+    let generated = generate(&catalog, &plan, &gen_opts).await?;
     let sql_dir = servers.scratch.path().join("sql");
     generated.write(&sql_dir, &plan)?;
     for s in &generated.distribute {
@@ -135,7 +175,10 @@ async fn demo(args: &DemoArgs, slot: &mut Option<DemoServers>) -> anyhow::Result
         say("  (plain PostgreSQL target: the data was copied and verified; distribution was shown, not run)");
     }
     let total: i64 = catalog.tables.iter().map(|t| t.rows()).sum();
-    say(&format!("\nDemo finished: {} rows migrated and verified.", thousands(total)));
+    say(&format!(
+        "\nDemo finished: {} rows migrated and verified.",
+        thousands(total)
+    ));
     say("Next: `citus-migrate analyze --source URL` on your own database; see README.md for the walk-through.");
     if !summary.equal {
         anyhow::bail!("demo: the verification found differences (listed above)");
@@ -144,8 +187,17 @@ async fn demo(args: &DemoArgs, slot: &mut Option<DemoServers>) -> anyhow::Result
 }
 
 fn print_plan(plan: &Plan) {
-    let w = plan.tables.iter().map(|t| t.qualified().to_string().len()).max().unwrap_or(5).max(5);
-    say(&format!("  {:<w$}  {:<12}  {:<14}  GROUP", "TABLE", "KIND", "COLUMN"));
+    let w = plan
+        .tables
+        .iter()
+        .map(|t| t.qualified().to_string().len())
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    say(&format!(
+        "  {:<w$}  {:<12}  {:<14}  GROUP",
+        "TABLE", "KIND", "COLUMN"
+    ));
     for t in &plan.tables {
         let kind = match t.kind {
             Kind::Distributed => "distributed",

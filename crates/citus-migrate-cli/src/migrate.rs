@@ -52,9 +52,13 @@ pub struct MigrateArgs {
 /// The test-only hooks that abort the process in or after a step, to test --resume (documented in
 /// docs/resume.md; not meant for users).
 fn test_crash() -> anyhow::Result<Option<TestCrash>> {
-    for (var, during) in [("CITUS_MIGRATE_TEST_CRASH_IN_STEP", true), ("CITUS_MIGRATE_TEST_CRASH_AFTER_STEP", false)] {
+    for (var, during) in [
+        ("CITUS_MIGRATE_TEST_CRASH_IN_STEP", true),
+        ("CITUS_MIGRATE_TEST_CRASH_AFTER_STEP", false),
+    ] {
         if let Ok(name) = std::env::var(var) {
-            let step = Step::parse(&name).with_context(|| format!("{var}={name:?} is not a step name"))?;
+            let step =
+                Step::parse(&name).with_context(|| format!("{var}={name:?} is not a step name"))?;
             return Ok(Some(TestCrash { step, during }));
         }
     }
@@ -96,7 +100,11 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<()> {
 }
 
 /// Prints the closing summary and turns a failed verification into exit code 1.
-pub fn report(summary: &MigrateSummary, format: OutputFormat, output: Option<&std::path::Path>) -> anyhow::Result<()> {
+pub fn report(
+    summary: &MigrateSummary,
+    format: OutputFormat,
+    output: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
     let text = match format {
         OutputFormat::Text => summary.to_text(),
         OutputFormat::Json => summary.to_json()?,
@@ -105,7 +113,11 @@ pub fn report(summary: &MigrateSummary, format: OutputFormat, output: Option<&st
     if summary.equal {
         Ok(())
     } else {
-        let n = summary.verify.as_ref().map(|v| v.differences.len()).unwrap_or(0);
+        let n = summary
+            .verify
+            .as_ref()
+            .map(|v| v.differences.len())
+            .unwrap_or(0);
         anyhow::bail!(
             "migrate: verification found {n} difference(s) between the source and the target; after fixing them, run the same command with --resume to verify again"
         )

@@ -11,6 +11,9 @@ use crate::local::{citus_available, LocalCitus, LocalServer, ServerOptions};
 pub const DEMO_SCHEMA: &str = include_str!("../../../fixtures/demo/schema.sql");
 /// `fixtures/demo/data.sql`: sizes scale with the `demo.scale` setting.
 pub const DEMO_DATA: &str = include_str!("../../../fixtures/demo/data.sql");
+/// `fixtures/demo/plan.json`: the plan a person who knows the application would write (companies are
+/// the tenants). The demo uses it when the advisor's own plan has blockers.
+pub const DEMO_PLAN: &str = include_str!("../../../fixtures/demo/plan.json");
 /// The database the demo creates on both sides.
 pub const DEMO_DB: &str = "demo";
 
@@ -18,7 +21,10 @@ pub const DEMO_DB: &str = "demo";
 pub enum DemoTarget {
     Citus(LocalCitus),
     /// Citus is not installed here; the reason is kept to tell the user.
-    Plain { server: LocalServer, why: String },
+    Plain {
+        server: LocalServer,
+        why: String,
+    },
 }
 
 /// Every server the demo started. Dropping it stops them all and removes their directories.
@@ -54,7 +60,11 @@ impl DemoServers {
             .prefix("citus-migrate-demo-")
             .tempdir()
             .map_err(|e| Error::io("creating the demo's temporary directory", e))?;
-        Ok(DemoServers { source, target, scratch })
+        Ok(DemoServers {
+            source,
+            target,
+            scratch,
+        })
     }
 
     pub fn is_citus(&self) -> bool {
@@ -95,11 +105,25 @@ impl DemoServers {
 /// Loads the sample database into the source at `scale` (1.0: about 1.5 million rows).
 pub async fn load(source: &ConnInfo, scale: f64) -> Result<()> {
     if !(scale > 0.0 && scale <= 100.0) {
-        return Err(Error::usage(format!("--scale must be above 0 and at most 100, not {scale}")));
+        return Err(Error::usage(format!(
+            "--scale must be above 0 and at most 100, not {scale}"
+        )));
     }
     let client = connect(source).await?;
-    execute(&client, Side::Source, "creating the demo schema", DEMO_SCHEMA).await?;
-    execute(&client, Side::Source, "setting the demo scale", &format!("SET demo.scale = '{scale}'")).await?;
+    execute(
+        &client,
+        Side::Source,
+        "creating the demo schema",
+        DEMO_SCHEMA,
+    )
+    .await?;
+    execute(
+        &client,
+        Side::Source,
+        "setting the demo scale",
+        &format!("SET demo.scale = '{scale}'"),
+    )
+    .await?;
     execute(&client, Side::Source, "generating the demo data", DEMO_DATA).await
 }
 
@@ -110,8 +134,18 @@ mod tests {
     #[test]
     fn the_embedded_fixture_is_the_repository_file() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/demo");
-        assert_eq!(std::fs::read_to_string(dir.join("schema.sql")).unwrap(), DEMO_SCHEMA);
-        assert_eq!(std::fs::read_to_string(dir.join("data.sql")).unwrap(), DEMO_DATA);
+        assert_eq!(
+            std::fs::read_to_string(dir.join("schema.sql")).unwrap(),
+            DEMO_SCHEMA
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.join("data.sql")).unwrap(),
+            DEMO_DATA
+        );
         assert!(DEMO_SCHEMA.contains("CREATE TABLE companies"));
+        assert_eq!(
+            std::fs::read_to_string(dir.join("plan.json")).unwrap(),
+            DEMO_PLAN
+        );
     }
 }

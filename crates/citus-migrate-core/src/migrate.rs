@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use futures::stream::{self, StreamExt, TryStreamExt};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::advice::{advise, AdviceOptions, Kind, Severity};
 use crate::catalog::{self, Catalog, ReadOptions};
@@ -159,6 +159,12 @@ impl MigrateSummary {
                         .unwrap_or_default();
                     let _ = writeln!(out, "  {}: {}{range}", d.object, d.message);
                 }
+            }
+            None if self.equal => {
+                let _ = writeln!(
+                    out,
+                    "Verification: the target was verified equal to the source by an earlier run."
+                );
             }
             None => {}
         }
@@ -353,7 +359,10 @@ pub async fn migrate(
         rows: copy.and_then(|r| r.rows).unwrap_or(0),
         bytes: copy.and_then(|r| r.bytes).unwrap_or(0),
         seconds: started.elapsed().as_secs_f64(),
-        equal: verify.as_ref().is_some_and(|v| v.equal),
+        // Verified equal in this run, or in the earlier run that finished the verify step.
+        equal: verify
+            .as_ref()
+            .map_or(state.is_finished(Step::Verify), |v| v.equal),
         verify,
         steps: state.steps,
     })
@@ -462,22 +471,28 @@ impl Run<'_> {
     async fn load_plan(&mut self) -> Result<()> {
         let path = self.wd.plan_path();
         let plan = Plan::load(&path)?;
-        self.use_plan(plan, path.display().to_string()).await
+        self.use_plan(plan, path.display().to_string(), false).await
     }
 
     /// Checks the plan against the source (the catalog rules and, for distribution columns, NULLs in
     /// the data), stops with every blocker listed, and generates the SQL into `DIR/sql/`.
-    async fn use_plan(&mut self, plan: Plan, origin: String) -> Result<()> {
+    async fn use_plan(&mut self, plan: Plan, origin: String, show_warnings: bool) -> Result<()> {
         let mut blockers = plan.blockers(&self.catalog);
         let client = connect(self.source).await?;
         let nulls = crate::advice::count_plan_nulls(&client, &self.catalog, &plan).await?;
         let counted: Vec<QualifiedName> = nulls.iter().map(|b| b.table.clone()).collect();
         blockers.retain(|b| {
-            !(b.code == "nulls_in_distribution_column" && b.severity == Severity::Warning && counted.contains(&b.table))
+            !(b.code == "nulls_in_distribution_column"
+                && b.severity == Severity::Warning
+                && counted.contains(&b.table))
         });
         blockers.extend(nulls);
-        for b in blockers.iter().filter(|b| b.severity == Severity::Warning) {
-            self.progress.message(&format!("warning: {} [{}]: {}", b.table, b.code, b.message));
+        for b in blockers
+            .iter()
+            .filter(|b| show_warnings && b.severity == Severity::Warning)
+        {
+            self.progress
+                .message(&format!("warning: {} [{}]: {}", b.table, b.code, b.message));
         }
         crate::plan::errors_to_result(&blockers)?;
         let gen_opts = GenerateOptions {
@@ -498,11 +513,14 @@ impl Run<'_> {
             Some(f) => (Plan::load(f)?, format!("{}", f.display())),
             None => {
                 let advice = advise(&self.catalog, &AdviceOptions::default());
-                (Plan::from_advice(&advice), "advised by citus-migrate".to_string())
+                (
+                    Plan::from_advice(&advice),
+                    "advised by citus-migrate".to_string(),
+                )
             }
         };
         // Stops here with every blocker listed when the plan cannot be applied.
-        self.use_plan(plan.clone(), how.clone()).await?;
+        self.use_plan(plan.clone(), how.clone(), true).await?;
         plan.save(&self.wd.plan_path())?;
         self.crash_point(Step::Plan, true);
         let count = |k: Kind| plan.tables.iter().filter(|t| t.kind == k).count();
@@ -540,7 +558,7 @@ impl Run<'_> {
             &target,
             Side::Target,
             "creating the schema on the target (pre-data)",
-            &self.generated().pre_data,
+            &without_psql_commands(&self.generated().pre_data),
         )
         .await?;
         self.crash_point(Step::PreData, true);
@@ -598,7 +616,8 @@ impl Run<'_> {
         let statements = self.generated().distribute.clone();
         if !self.opts.distribute {
             for s in &statements {
-                self.progress.message(&format!("  (not run) {s}"));
+                self.progress
+                    .message(&format!("  (not run) {}", first_line(s)));
             }
             return Ok(Outcome {
                 status: StepStatus::Skipped,
@@ -620,7 +639,7 @@ impl Run<'_> {
         )
         .await?;
         for (i, s) in statements.iter().enumerate() {
-            self.progress.message(&format!("  {s}"));
+            self.progress.message(&format!("  {}", first_line(s)));
             execute(&target, Side::Target, "distributing tables", s).await?;
             if i == 0 {
                 self.crash_point(Step::Distribute, true);
@@ -701,7 +720,7 @@ impl Run<'_> {
 
     async fn post_data(&mut self) -> Result<Outcome> {
         let items = self.generated().post_data.clone();
-        let preamble = self.generated().post_data_preamble.clone();
+        let preamble = without_psql_commands(&self.generated().post_data_preamble);
         let resume = self.attempts(Step::PostData) > 1;
         // In three phases: indexes and key/check constraints in parallel; then the rest (index
         // attachments, triggers, rules, policies…) one at a time in pg_dump's order; then the foreign
@@ -719,13 +738,17 @@ impl Run<'_> {
                 .enumerate()
                 .filter(|(_, it)| phase(it.kind) == p)
                 .filter(|(i, _)| !self.state.lock().unwrap().item_done(Step::PostData, *i))
-                .map(|(i, it)| (i, it.sql.clone()))
+                .map(|(i, it)| (i, without_psql_commands(&it.sql)))
                 .collect();
             if todo.is_empty() {
                 continue;
             }
             run_now += todo.len();
-            let jobs = if p == 1 { 1 } else { self.opts.jobs.max(1).min(todo.len()) };
+            let jobs = if p == 1 {
+                1
+            } else {
+                self.opts.jobs.max(1).min(todo.len())
+            };
             let mut clients = Vec::with_capacity(jobs);
             for _ in 0..jobs {
                 let c = connect(self.target).await?;
@@ -781,10 +804,15 @@ impl Run<'_> {
             count(PostDataKind::Trigger) + count(PostDataKind::Other)
         );
         if run_now < items.len() {
-            detail.push_str(&format!("; {} done before the interruption", items.len() - run_now));
+            detail.push_str(&format!(
+                "; {} done before the interruption",
+                items.len() - run_now
+            ));
         }
         if already > 0 {
-            detail.push_str(&format!("; {already} had finished but were not yet recorded"));
+            detail.push_str(&format!(
+                "; {already} had finished but were not yet recorded"
+            ));
         }
         Ok(Outcome::done(detail))
     }
@@ -814,16 +842,40 @@ impl Run<'_> {
         if names.is_empty() {
             return Ok(Outcome::done("no tables"));
         }
-        let target = connect(self.target).await?;
-        self.crash_point(Step::Analyze, true);
-        execute(
-            &target,
-            Side::Target,
-            "running ANALYZE on the target",
-            &format!("ANALYZE {}", names.join(", ")),
-        )
-        .await?;
-        Ok(Outcome::done(format!("{} tables", names.len())))
+        // One statement per table: Citus refuses an ANALYZE of several distributed and reference
+        // tables in one transaction.
+        let jobs = self.opts.jobs.max(1).min(names.len());
+        let mut clients = Vec::with_capacity(jobs);
+        for _ in 0..jobs {
+            clients.push(connect(self.target).await?);
+        }
+        let pool = tokio::sync::Mutex::new(clients);
+        let this = &*self;
+        let n = names.len();
+        stream::iter(names.into_iter().enumerate())
+            .map(|(i, name)| {
+                let pool = &pool;
+                async move {
+                    let client = pool.lock().await.pop().expect("one client per job");
+                    let res = execute(
+                        &client,
+                        Side::Target,
+                        &format!("ANALYZE {name}"),
+                        &format!("ANALYZE {name}"),
+                    )
+                    .await;
+                    pool.lock().await.push(client);
+                    res?;
+                    if i == 0 {
+                        this.crash_point(Step::Analyze, true);
+                    }
+                    Ok::<_, Error>(())
+                }
+            })
+            .buffer_unordered(jobs)
+            .try_collect::<Vec<()>>()
+            .await?;
+        Ok(Outcome::done(format!("{n} tables")))
     }
 
     /// The layout the plan asks for, as verify checks it.
@@ -906,6 +958,19 @@ pub fn expected_layout(plan: &Plan) -> Vec<ExpectedLayout> {
     out
 }
 
+/// pg_dump's output without the psql meta-commands recent pg_dump versions write around it
+/// (`\\restrict KEY` / `\\unrestrict KEY`), which the server would reject.
+fn without_psql_commands(script: &str) -> String {
+    script
+        .lines()
+        .filter(|l| {
+            let mut words = l.split_whitespace();
+            !(matches!(words.next(), Some("\\restrict" | "\\unrestrict")) && words.count() == 1)
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn first_line(sql: &str) -> &str {
     sql.lines()
         .map(str::trim)
@@ -939,5 +1004,23 @@ impl Progress for CrashOnProgress<'_> {
     }
     fn message(&self, text: &str) {
         self.inner.message(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn psql_restrict_lines_are_dropped_and_nothing_else() {
+        let dump = "\\restrict abc123\nCREATE TABLE t (a text DEFAULT '\\restrict x');\n\\unrestrict abc123\n";
+        assert_eq!(
+            without_psql_commands(dump),
+            "CREATE TABLE t (a text DEFAULT '\\restrict x');"
+        );
+        assert_eq!(
+            first_line("-- c\n\n  CREATE INDEX i ON t (a);\n"),
+            "CREATE INDEX i ON t (a);"
+        );
     }
 }
