@@ -525,14 +525,24 @@ where
             async move {
                 let client = pool.lock().await.pop().expect("one client per job");
                 let sql = format!("SELECT count(*) FROM ONLY {}", name.quoted());
-                let res = query(
-                    &client,
-                    Side::Source,
-                    &format!("counting rows of {name}"),
-                    &sql,
-                    &[],
-                )
-                .await;
+                let res = query(&client, Side::Source, &format!("counting rows of {name}"), &sql, &[])
+                    .await
+                    .map_err(|e| match e {
+                        Error::Db { source, .. }
+                            if source.code() == Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE) =>
+                        {
+                            Error::Precondition {
+                                side: Side::Source,
+                                message: format!(
+                                    "cannot count the rows of {name}: {}. The source user needs USAGE on the \
+                                     schema and SELECT on the table: grant them, leave the table out \
+                                     (--exclude-table), or do without exact counts",
+                                    crate::error::db_message(&source)
+                                ),
+                            }
+                        }
+                        e => e,
+                    });
                 pool.lock().await.push(client);
                 Ok::<_, Error>((name, res?[0].get::<_, i64>(0)))
             }
