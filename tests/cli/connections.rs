@@ -613,7 +613,7 @@ fn bad_connections_fail_clearly() {
 
     // Unresolvable host name.
     let (code, text) = analyze(
-        &format!("postgresql://postgres:{PASSWORD}@nonexistent.invalid:5432/postgres"),
+        &format!("postgresql://postgres:Pa55%3Aw%2Frd%40hunter2@nonexistent.invalid:5432/postgres"),
         &[],
     );
     assert_clean_failure(
@@ -675,7 +675,7 @@ fn bad_connections_fail_clearly() {
         format!("host=127.0.0.1 password='{PASSWORD}"),
         format!("host=127.0.0.1 sslmode=always password={PASSWORD}"),
         format!("host=127.0.0.1 nonsense=1 password={PASSWORD}"),
-        format!("postgresql://postgres:{PASSWORD}@127.0.0.1:{port}/postgres?connect_timeout=soon"),
+        format!("postgresql://postgres:Pa55%3Aw%2Frd%40hunter2@127.0.0.1:{port}/postgres?connect_timeout=soon"),
         format!("host=127.0.0.1 hostaddr=not-an-ip password={PASSWORD}"),
     ] {
         let (code, text) = analyze(&bad, &[]);

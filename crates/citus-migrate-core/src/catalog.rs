@@ -513,6 +513,7 @@ where
         .filter(|t| t.holds_data())
         .map(|t| t.qualified())
         .collect();
+    let user = &catalog.current_user;
     let jobs = jobs.max(1).min(names.len().max(1));
     let mut clients = Vec::with_capacity(jobs);
     for _ in 0..jobs {
@@ -535,9 +536,13 @@ where
                                 side: Side::Source,
                                 message: format!(
                                     "cannot count the rows of {name}: {}. The source user needs USAGE on the \
-                                     schema and SELECT on the table: grant them, leave the table out \
-                                     (--exclude-table), or do without exact counts",
-                                    crate::error::db_message(&source)
+                                     schema and SELECT on the table (GRANT USAGE ON SCHEMA {schema} TO {user}; \
+                                     GRANT SELECT ON {table} TO {user};), or leave the table out with \
+                                     --exclude-table, or do without exact counts",
+                                    crate::error::db_message(&source),
+                                    schema = crate::ident::quote_ident(&name.schema),
+                                    table = name.quoted(),
+                                    user = crate::ident::quote_ident(user),
                                 ),
                             }
                         }
