@@ -3,4 +3,6 @@
 
 mod common;
 
+mod analyze;
 mod basics;
+mod connections;
