@@ -244,9 +244,11 @@ impl Plan {
         errors_to_result(&self.blockers(catalog))
     }
 
-    /// A short stable fingerprint of the plan's decisions (not of its reasons), for file headers.
+    /// A short stable fingerprint of the plan's decisions (not of its reasons or the source's server
+    /// version), for file headers.
     pub fn fingerprint(&self) -> String {
         let mut v = self.clone();
+        v.source.server_version.clear();
         for t in &mut v.tables {
             t.reasons.clear();
         }

@@ -534,6 +534,22 @@ fn alone(
             reasons: vec![format!("{size}, too big for a reference table, but no column has a type that can be a distribution column: stays local")],
         };
     };
+    // Too few distinct values to spread over the shards: a copy on every node serves better, if it fits.
+    if column::distinct(t, c).is_some_and(|n| n < g.shards as f64)
+        && t.total_bytes <= g.opts.reference_max_bytes
+    {
+        return Decision {
+            kind: Kind::Reference,
+            column: None,
+            group: None,
+            reasons: vec![format!(
+                "{size}: its best column {} has too few distinct values for {} shards ({}) → reference table",
+                quote_ident(&c.name),
+                g.shards,
+                why.join(", ")
+            )],
+        };
+    }
     let name = unique_name(names, t, &c.name, true);
     groups.push(ColocationGroup {
         name: name.clone(),

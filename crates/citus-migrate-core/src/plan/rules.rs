@@ -516,8 +516,7 @@ fn check_objects(cx: &mut Ctx<'_>, t: &Table) {
         );
     }
     for c in t.columns.iter().filter(|c| c.identity.is_some()) {
-        let seq = format!("{}_seq", format!("{}_{}", t.name, c.name));
-        let seq_q = QualifiedName::new(&t.schema, &seq);
+        let seq_q = QualifiedName::new(&t.schema, format!("{}_{}_seq", t.name, c.name));
         cx.push(
             &name,
             "identity_column",
