@@ -465,6 +465,17 @@ fn propose(
         .sum::<f64>()
         / in_group.len() as f64;
     score *= quality.max(0.05);
+    // Every table whose primary key or unique constraints would have to change counts against the group.
+    for (&i, c) in &in_group {
+        let t = g.t(i);
+        if t.primary_key
+            .iter()
+            .chain(&t.unique_constraints)
+            .any(|k| !k.columns.iter().any(|x| x == c))
+        {
+            score *= 0.7;
+        }
+    }
     if tenant {
         score *= 1.5;
     }
