@@ -6,3 +6,4 @@ mod common;
 mod analyze;
 mod basics;
 mod connections;
+mod generate;

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 pub mod analyze;
 pub mod args;
+pub mod generate;
 pub mod verify;
 
 #[derive(Debug, Parser)]
@@ -27,12 +28,16 @@ pub enum Command {
     /// Prove the target holds exactly the source's data: row counts and checksums per table, the Citus
     /// layout against the plan, and the sequences.
     Verify(verify::VerifyArgs),
+    /// Advise a distribution plan and write it with the SQL that applies it: plan.json,
+    /// 01-pre-data.sql, 02-distribute.sql, 03-post-data.sql and rollback.sql.
+    Generate(generate::GenerateArgs),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Analyze(a) => analyze::run(a).await,
         Command::Verify(a) => verify::run(a).await,
+        Command::Generate(a) => generate::run(a).await,
     }
 }
 
