@@ -32,7 +32,11 @@ pub struct AnalyzeArgs {
 pub async fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     let source = args.source.conninfo()?;
     print_warnings(&source);
-    let opts = ReadOptions { filters: args.filters.filters()?, exact_counts: args.exact_counts, jobs: args.jobs as usize };
+    let opts = ReadOptions {
+        filters: args.filters.filters()?,
+        exact_counts: args.exact_counts,
+        jobs: args.jobs as usize,
+    };
     let catalog = catalog::analyze(&source, &opts).await?;
     let report = AnalyzeReport::new(&catalog);
     let text = match args.format {

@@ -10,7 +10,12 @@ use citus_migrate_core::Side;
 pub struct SourceArgs {
     /// Source database: a postgresql:// URI or a "key=value" string; missing parts come from the
     /// PG* environment variables and ~/.pgpass, as with psql.
-    #[arg(long, env = "CITUS_MIGRATE_SOURCE", hide_env_values = true, value_name = "URL")]
+    #[arg(
+        long,
+        env = "CITUS_MIGRATE_SOURCE",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
     pub source: String,
 }
 
@@ -23,7 +28,12 @@ impl SourceArgs {
 #[derive(Debug, Args)]
 pub struct TargetArgs {
     /// Target Citus coordinator (or a PgBouncer / PgCat in front of it), as a URI or "key=value" string.
-    #[arg(long, env = "CITUS_MIGRATE_TARGET", hide_env_values = true, value_name = "URL")]
+    #[arg(
+        long,
+        env = "CITUS_MIGRATE_TARGET",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
     pub target: String,
 }
 
@@ -52,7 +62,12 @@ pub struct FilterArgs {
 
 impl FilterArgs {
     pub fn filters(&self) -> citus_migrate_core::Result<Filters> {
-        Filters::new(&self.schemas, &self.tables, &self.exclude_schemas, &self.exclude_tables)
+        Filters::new(
+            &self.schemas,
+            &self.tables,
+            &self.exclude_schemas,
+            &self.exclude_tables,
+        )
     }
 }
 
@@ -78,11 +93,19 @@ pub fn write_output(path: Option<&std::path::Path>, text: &str) -> anyhow::Resul
         None => {
             use std::io::Write;
             let mut out = std::io::stdout().lock();
-            out.write_all(text.as_bytes()).context("cannot write to stdout")?;
+            out.write_all(text.as_bytes())
+                .context("cannot write to stdout")?;
             if !text.ends_with('\n') {
                 out.write_all(b"\n").ok();
             }
             Ok(())
         }
     }
+}
+
+/// Format of a command's final summary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SummaryFormat {
+    Text,
+    Json,
 }

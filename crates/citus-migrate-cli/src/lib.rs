@@ -7,9 +7,17 @@ use clap::{Parser, Subcommand};
 
 pub mod analyze;
 pub mod args;
+pub mod copy;
+pub mod export;
+pub mod import;
+pub mod progress;
 
 #[derive(Debug, Parser)]
-#[command(name = "citus-migrate", version, about = "Move a PostgreSQL database into a Citus cluster: analyze, advise, generate, copy, verify")]
+#[command(
+    name = "citus-migrate",
+    version,
+    about = "Move a PostgreSQL database into a Citus cluster: analyze, advise, generate, copy, verify"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -19,19 +27,33 @@ pub struct Cli {
 pub enum Command {
     /// Report the source's tables, sizes, keys, foreign keys and statistics.
     Analyze(analyze::AnalyzeArgs),
+    /// Copy table data into the target: parallel, chunked, from one snapshot, resumable.
+    Copy(copy::CopyArgs),
+    /// Write one source table to a CSV file (with a header line).
+    Export(export::ExportArgs),
+    /// Load a CSV file (with a header line) into one target table, all or nothing.
+    Import(import::ImportArgs),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Analyze(a) => analyze::run(a).await,
+        Command::Copy(a) => copy::run(a).await,
+        Command::Export(a) => export::run(a).await,
+        Command::Import(a) => import::run(a).await,
     }
 }
 
 /// Prints an error with its chain of causes and maps it to the exit code: 2 for bad arguments or
 /// input, 1 for failures while running.
 pub fn exit_code(result: anyhow::Result<()>) -> ExitCode {
-    let Err(err) = result else { return ExitCode::SUCCESS };
-    let usage = err.chain().any(|c| c.downcast_ref::<citus_migrate_core::Error>().is_some_and(|e| e.is_usage()));
+    let Err(err) = result else {
+        return ExitCode::SUCCESS;
+    };
+    let usage = err.chain().any(|c| {
+        c.downcast_ref::<citus_migrate_core::Error>()
+            .is_some_and(|e| e.is_usage())
+    });
     // Core errors already carry their causes in their message: stop at the first one.
     let mut msg = format!("error: {err}");
     if err.downcast_ref::<citus_migrate_core::Error>().is_none() {

@@ -188,13 +188,18 @@ impl Table {
 
     /// Tables that hold rows themselves (not partitioned parents, foreign tables or views).
     pub fn holds_data(&self) -> bool {
-        matches!(self.table_kind, TableKind::Plain | TableKind::Partition | TableKind::InheritanceChild)
+        matches!(
+            self.table_kind,
+            TableKind::Plain | TableKind::Partition | TableKind::InheritanceChild
+        )
     }
 }
 
 impl Catalog {
     pub fn table(&self, name: &QualifiedName) -> Option<&Table> {
-        self.tables.iter().find(|t| t.schema == name.schema && t.name == name.name)
+        self.tables
+            .iter()
+            .find(|t| t.schema == name.schema && t.name == name.name)
     }
 
     pub fn has_extension(&self, name: &str) -> bool {
@@ -235,7 +240,9 @@ fn action(code: &str) -> String {
 pub async fn read(client: &Client, opts: &ReadOptions) -> Result<Catalog> {
     let side = Side::Source;
     let db = query(client, side, "reading database facts", SQL_DATABASE, &[]).await?;
-    let db = db.first().ok_or_else(|| Error::Other("catalog: no database row".into()))?;
+    let db = db
+        .first()
+        .ok_or_else(|| Error::Other("catalog: no database row".into()))?;
     let extensions: Vec<Extension> = serde_json::from_str(&s(db, "extensions"))
         .map_err(|e| Error::Other(format!("catalog: cannot read the extension list: {e}")))?;
 
@@ -273,7 +280,11 @@ pub async fn read(client: &Client, opts: &ReadOptions) -> Result<Catalog> {
             index_bytes: r.get("index_bytes"),
             toast_bytes: r.get("toast_bytes"),
             total_bytes: r.get("total_bytes"),
-            rows_estimate: if reltuples < 0.0 { -1 } else { reltuples.round() as i64 },
+            rows_estimate: if reltuples < 0.0 {
+                -1
+            } else {
+                reltuples.round() as i64
+            },
             rows_exact: None,
             owner: s(r, "owner"),
             access_method: opt(r, "access_method"),
@@ -299,7 +310,13 @@ pub async fn read(client: &Client, opts: &ReadOptions) -> Result<Catalog> {
         query(client, side, "reading columns", SQL_COLUMNS, &[]),
         query(client, side, "reading constraints", SQL_CONSTRAINTS, &[]),
         query(client, side, "reading indexes", SQL_INDEXES, &[]),
-        query(client, side, "reading triggers, rules and policies", SQL_OBJECTS, &[]),
+        query(
+            client,
+            side,
+            "reading triggers, rules and policies",
+            SQL_OBJECTS,
+            &[]
+        ),
         query(client, side, "reading column statistics", SQL_STATS, &[]),
     )?;
 
@@ -339,7 +356,11 @@ pub async fn read(client: &Client, opts: &ReadOptions) -> Result<Catalog> {
     for r in &cons {
         let Some(i) = idx(r) else { continue };
         let columns: Vec<String> = r.get("columns");
-        let key = KeyConstraint { name: s(r, "name"), columns: columns.clone(), definition: s(r, "definition") };
+        let key = KeyConstraint {
+            name: s(r, "name"),
+            columns: columns.clone(),
+            definition: s(r, "definition"),
+        };
         let t = &mut tables[i];
         match s(r, "kind").as_str() {
             "p" => t.primary_key = Some(key),
@@ -382,7 +403,11 @@ pub async fn read(client: &Client, opts: &ReadOptions) -> Result<Catalog> {
             _ => {}
         }
     }
-    let by_name: HashMap<QualifiedName, usize> = tables.iter().enumerate().map(|(i, t)| (t.qualified(), i)).collect();
+    let by_name: HashMap<QualifiedName, usize> = tables
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.qualified(), i))
+        .collect();
     for (target, reference) in refs {
         if let Some(&i) = by_name.get(&target) {
             tables[i].referenced_by.push(reference);
@@ -407,7 +432,11 @@ pub async fn read(client: &Client, opts: &ReadOptions) -> Result<Catalog> {
 
     for r in &objs {
         let Some(i) = idx(r) else { continue };
-        let o = DbObject { name: s(r, "name"), definition: s(r, "definition"), enabled: r.get("enabled") };
+        let o = DbObject {
+            name: s(r, "name"),
+            definition: s(r, "definition"),
+            enabled: r.get("enabled"),
+        };
         match s(r, "kind").as_str() {
             "trigger" => tables[i].triggers.push(o),
             "rule" => tables[i].rules.push(o),
@@ -422,7 +451,9 @@ pub async fn read(client: &Client, opts: &ReadOptions) -> Result<Catalog> {
             c.stats = Some(ColumnStats {
                 null_frac: r.get("null_frac"),
                 n_distinct: r.get("n_distinct"),
-                most_common_freqs: r.get::<_, Option<Vec<f64>>>("most_common_freqs").unwrap_or_default(),
+                most_common_freqs: r
+                    .get::<_, Option<Vec<f64>>>("most_common_freqs")
+                    .unwrap_or_default(),
                 correlation: r.get("correlation"),
             });
         }
@@ -460,7 +491,12 @@ where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = Result<Client>>,
 {
-    let names: Vec<QualifiedName> = catalog.tables.iter().filter(|t| t.holds_data()).map(|t| t.qualified()).collect();
+    let names: Vec<QualifiedName> = catalog
+        .tables
+        .iter()
+        .filter(|t| t.holds_data())
+        .map(|t| t.qualified())
+        .collect();
     let jobs = jobs.max(1).min(names.len().max(1));
     let mut clients = Vec::with_capacity(jobs);
     for _ in 0..jobs {
@@ -473,7 +509,14 @@ where
             async move {
                 let client = pool.lock().await.pop().expect("one client per job");
                 let sql = format!("SELECT count(*) FROM ONLY {}", name.quoted());
-                let res = query(&client, Side::Source, &format!("counting rows of {name}"), &sql, &[]).await;
+                let res = query(
+                    &client,
+                    Side::Source,
+                    &format!("counting rows of {name}"),
+                    &sql,
+                    &[],
+                )
+                .await;
                 pool.lock().await.push(client);
                 Ok::<_, Error>((name, res?[0].get::<_, i64>(0)))
             }
@@ -503,11 +546,24 @@ where
 pub async fn analyze(source: &crate::conninfo::ConnInfo, opts: &ReadOptions) -> Result<Catalog> {
     let client = crate::connect::connect(source).await?;
     let mut catalog = read(&client, opts).await?;
-    let unmatched = opts.filters.unmatched(&catalog.tables.iter().map(|t| t.qualified()).collect::<Vec<_>>());
+    let unmatched = opts.filters.unmatched(
+        &catalog
+            .tables
+            .iter()
+            .map(|t| t.qualified())
+            .collect::<Vec<_>>(),
+    );
     if !unmatched.is_empty() {
         return Err(Error::Precondition {
             side: Side::Source,
-            message: format!("no table matches {}", unmatched.iter().map(|p| format!("{p:?}")).collect::<Vec<_>>().join(", ")),
+            message: format!(
+                "no table matches {}",
+                unmatched
+                    .iter()
+                    .map(|p| format!("{p:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         });
     }
     if opts.exact_counts {

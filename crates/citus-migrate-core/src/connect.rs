@@ -52,7 +52,9 @@ fn pg_config(info: &ConnInfo) -> Result<tokio_postgres::Config> {
     for p in &info.ports {
         c.port(*p);
     }
-    c.user(&info.user).dbname(&info.dbname).application_name(&info.application_name);
+    c.user(&info.user)
+        .dbname(&info.dbname)
+        .application_name(&info.application_name);
     if let Some(p) = &info.password {
         c.password(p);
     }
@@ -75,7 +77,9 @@ fn pg_config(info: &ConnInfo) -> Result<tokio_postgres::Config> {
     c.ssl_mode(match info.sslmode {
         SslMode::Disable => tokio_postgres::config::SslMode::Disable,
         SslMode::Allow | SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
-        SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => tokio_postgres::config::SslMode::Require,
+        SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => {
+            tokio_postgres::config::SslMode::Require
+        }
     });
     Ok(c)
 }
@@ -84,13 +88,17 @@ fn pg_config(info: &ConnInfo) -> Result<tokio_postgres::Config> {
 /// certificate (unless a root certificate is given, which makes `require` act as `verify-ca`);
 /// `verify-ca` checks the chain; `verify-full` checks the chain and the host name.
 fn tls_connector(info: &ConnInfo) -> Result<MakeTlsConnector> {
-    let bad = |message: String| Error::ConnString { side: info.side, message };
+    let bad = |message: String| Error::ConnString {
+        side: info.side,
+        message,
+    };
     let mut b = TlsConnector::builder();
     let root = match info.sslrootcert.as_deref() {
         Some("system") => None,
         Some(path) => Some(std::path::PathBuf::from(path)),
         None => {
-            let default = std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".postgresql/root.crt"));
+            let default = std::env::var_os("HOME")
+                .map(|h| std::path::Path::new(&h).join(".postgresql/root.crt"));
             match info.sslmode {
                 SslMode::VerifyCa | SslMode::VerifyFull => default.filter(|p| p.exists()),
                 _ => None,
@@ -102,16 +110,25 @@ fn tls_connector(info: &ConnInfo) -> Result<MakeTlsConnector> {
     if let Some(path) = &root {
         let pem = std::fs::read(path)
             .map_err(|e| bad(format!("cannot read sslrootcert {}: {e}", path.display())))?;
-        let certs = Certificate::stack_from_pem(&pem)
-            .map_err(|e| bad(format!("sslrootcert {} holds no valid PEM certificate: {e}", path.display())))?;
+        let certs = Certificate::stack_from_pem(&pem).map_err(|e| {
+            bad(format!(
+                "sslrootcert {} holds no valid PEM certificate: {e}",
+                path.display()
+            ))
+        })?;
         if certs.is_empty() {
-            return Err(bad(format!("sslrootcert {} holds no certificate", path.display())));
+            return Err(bad(format!(
+                "sslrootcert {} holds no certificate",
+                path.display()
+            )));
         }
         for cert in certs {
             b.add_root_certificate(cert);
         }
         b.disable_built_in_roots(true);
-    } else if matches!(info.sslmode, SslMode::VerifyCa | SslMode::VerifyFull) && info.sslrootcert.is_none() {
+    } else if matches!(info.sslmode, SslMode::VerifyCa | SslMode::VerifyFull)
+        && info.sslrootcert.is_none()
+    {
         return Err(bad(format!(
             "sslmode={} needs a root certificate: set sslrootcert (or PGSSLROOTCERT) to a CA file, or to \"system\"",
             if info.sslmode == SslMode::VerifyCa { "verify-ca" } else { "verify-full" }
@@ -124,14 +141,20 @@ fn tls_connector(info: &ConnInfo) -> Result<MakeTlsConnector> {
         b.danger_accept_invalid_hostnames(true);
     }
     if let (Some(cert), Some(key)) = (&info.sslcert, &info.sslkey) {
-        let cert_pem =
-            std::fs::read(cert).map_err(|e| bad(format!("cannot read sslcert {}: {e}", cert.display())))?;
-        let key_pem = std::fs::read(key).map_err(|e| bad(format!("cannot read sslkey {}: {e}", key.display())))?;
-        let id = Identity::from_pkcs8(&cert_pem, &key_pem)
-            .map_err(|e| bad(format!("sslcert/sslkey are not a usable PEM certificate and PKCS#8 key: {e}")))?;
+        let cert_pem = std::fs::read(cert)
+            .map_err(|e| bad(format!("cannot read sslcert {}: {e}", cert.display())))?;
+        let key_pem = std::fs::read(key)
+            .map_err(|e| bad(format!("cannot read sslkey {}: {e}", key.display())))?;
+        let id = Identity::from_pkcs8(&cert_pem, &key_pem).map_err(|e| {
+            bad(format!(
+                "sslcert/sslkey are not a usable PEM certificate and PKCS#8 key: {e}"
+            ))
+        })?;
         b.identity(id);
     }
-    let connector = b.build().map_err(|e| bad(format!("cannot set up TLS: {e}")))?;
+    let connector = b
+        .build()
+        .map_err(|e| bad(format!("cannot set up TLS: {e}")))?;
     Ok(MakeTlsConnector::new(connector))
 }
 
@@ -152,7 +175,8 @@ fn connect_error(info: &ConnInfo, e: tokio_postgres::Error) -> Error {
     } else if code == "28000" {
         ". The server refused this user/host/database combination: check pg_hba.conf and the user name".to_string()
     } else if code == "53300" {
-        ". The server has no free connection slots: lower --jobs or raise max_connections".to_string()
+        ". The server has no free connection slots: lower --jobs or raise max_connections"
+            .to_string()
     } else if lower.contains("connection refused") {
         format!(". Nothing accepts connections there: is the server running, and are host and port in {what} right?")
     } else if lower.contains("timed out") || lower.contains("timeout") {
@@ -166,7 +190,13 @@ fn connect_error(info: &ConnInfo, e: tokio_postgres::Error) -> Error {
     } else {
         String::new()
     };
-    Error::Connect { side: info.side, endpoint: info.to_string(), reason, hint, source: Some(e) }
+    Error::Connect {
+        side: info.side,
+        endpoint: info.to_string(),
+        reason,
+        hint,
+        source: Some(e),
+    }
 }
 
 /// Runs a statement through the unnamed-statement path (safe behind transaction-pooling proxies) and
@@ -178,10 +208,16 @@ pub async fn query(
     sql: &str,
     params: &[(&(dyn ToSql + Sync), Type)],
 ) -> Result<Vec<Row>> {
-    client.query_typed(sql, params).await.map_err(|e| Error::db(side, context, e))
+    client
+        .query_typed(sql, params)
+        .await
+        .map_err(|e| Error::db(side, context, e))
 }
 
 /// Runs one or more statements with the simple protocol.
 pub async fn execute(client: &Client, side: Side, context: &str, sql: &str) -> Result<()> {
-    client.batch_execute(sql).await.map_err(|e| Error::db(side, context, e))
+    client
+        .batch_execute(sql)
+        .await
+        .map_err(|e| Error::db(side, context, e))
 }

@@ -115,7 +115,11 @@ impl fmt::Debug for ConnInfo {
 /// A redacted, human description: `host=… port=… dbname=… user=… sslmode=…`.
 impl fmt::Display for ConnInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let hosts = if self.hosts.is_empty() { self.hostaddrs.join(",") } else { self.hosts.join(",") };
+        let hosts = if self.hosts.is_empty() {
+            self.hostaddrs.join(",")
+        } else {
+            self.hosts.join(",")
+        };
         let ports: Vec<String> = self.ports.iter().map(|p| p.to_string()).collect();
         write!(
             f,
@@ -170,7 +174,11 @@ impl Env for ProcessEnv {
             if libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) == 0
                 && !result.is_null()
             {
-                return Some(std::ffi::CStr::from_ptr(pwd.pw_name).to_string_lossy().into_owned());
+                return Some(
+                    std::ffi::CStr::from_ptr(pwd.pw_name)
+                        .to_string_lossy()
+                        .into_owned(),
+                );
             }
         }
         std::env::var("USER").ok()
@@ -201,20 +209,29 @@ impl ConnInfo {
         }
         let take = |k: &str| params.get(k).cloned().filter(|v| !v.is_empty());
         let list = |k: &str| -> Vec<String> {
-            take(k).map(|v| v.split(',').map(|s| s.trim().to_string()).collect()).unwrap_or_default()
+            take(k)
+                .map(|v| v.split(',').map(|s| s.trim().to_string()).collect())
+                .unwrap_or_default()
         };
 
         let mut hosts = list("host");
         let hostaddrs = list("hostaddr");
         if hosts.is_empty() && hostaddrs.is_empty() {
             let sock = Path::new("/var/run/postgresql");
-            hosts.push(if sock.is_dir() { sock.display().to_string() } else { "localhost".into() });
+            hosts.push(if sock.is_dir() {
+                sock.display().to_string()
+            } else {
+                "localhost".into()
+            });
         }
         let n_hosts = hosts.len().max(hostaddrs.len());
         let mut ports = Vec::new();
         for p in list("port") {
-            let port: u16 =
-                p.parse().ok().filter(|p| *p > 0).ok_or_else(|| bad(format!("invalid port {p:?}")))?;
+            let port: u16 = p
+                .parse()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| bad(format!("invalid port {p:?}")))?;
             ports.push(port);
         }
         if ports.is_empty() {
@@ -226,9 +243,9 @@ impl ConnInfo {
         if ports.len() != n_hosts {
             return Err(bad(format!("{} hosts but {} ports", n_hosts, ports.len())));
         }
-        let user = take("user")
-            .or_else(|| env.os_user())
-            .ok_or_else(|| bad("no user name given and none could be found for this process".into()))?;
+        let user = take("user").or_else(|| env.os_user()).ok_or_else(|| {
+            bad("no user name given and none could be found for this process".into())
+        })?;
         let dbname = take("dbname").unwrap_or_else(|| user.clone());
         let sslmode_raw = take("sslmode").unwrap_or_else(|| "prefer".into());
         let sslmode = SslMode::parse(&sslmode_raw).ok_or_else(|| {
@@ -256,20 +273,26 @@ impl ConnInfo {
         let keepalives_interval = secs("keepalives_interval")?.unwrap_or(Duration::from_secs(10));
         let keepalives_count = match take("keepalives_count") {
             None => 6,
-            Some(v) => v.parse().map_err(|_| bad(format!("invalid keepalives_count {v:?}")))?,
+            Some(v) => v
+                .parse()
+                .map_err(|_| bad(format!("invalid keepalives_count {v:?}")))?,
         };
         let tcp_user_timeout = match take("tcp_user_timeout") {
             None => None,
-            Some(v) => Some(Duration::from_millis(
-                v.parse().map_err(|_| bad(format!("invalid tcp_user_timeout {v:?}: expected milliseconds")))?,
-            )),
+            Some(v) => Some(Duration::from_millis(v.parse().map_err(|_| {
+                bad(format!(
+                    "invalid tcp_user_timeout {v:?}: expected milliseconds"
+                ))
+            })?)),
         };
         let application_name = take("application_name")
             .or_else(|| take("fallback_application_name"))
             .unwrap_or_else(|| "citus-migrate".into());
         if let Some(attrs) = take("target_session_attrs") {
             if attrs != "any" && attrs != "read-write" {
-                return Err(bad(format!("unsupported target_session_attrs {attrs:?}: expected any or read-write")));
+                return Err(bad(format!(
+                    "unsupported target_session_attrs {attrs:?}: expected any or read-write"
+                )));
             }
         }
 
@@ -338,7 +361,10 @@ impl ConnInfo {
                 continue;
             }
             let m = |pat: &str, val: &str| pat == "*" || pat == val;
-            if m(&fields[0], &host) && m(&fields[1], &port) && m(&fields[2], &self.dbname) && m(&fields[3], &self.user)
+            if m(&fields[0], &host)
+                && m(&fields[1], &port)
+                && m(&fields[2], &self.dbname)
+                && m(&fields[3], &self.user)
             {
                 return Some(fields[4].clone());
             }
@@ -437,8 +463,10 @@ fn parse_uri(input: &str) -> std::result::Result<BTreeMap<String, String>, Strin
             params.insert("host".into(), hosts.join(","));
         }
         if ports.iter().any(|p| !p.is_empty()) {
-            let filled: Vec<String> =
-                ports.into_iter().map(|p| if p.is_empty() { "5432".into() } else { p }).collect();
+            let filled: Vec<String> = ports
+                .into_iter()
+                .map(|p| if p.is_empty() { "5432".into() } else { p })
+                .collect();
             params.insert("port".into(), filled.join(","));
         }
     }
@@ -449,10 +477,20 @@ fn parse_uri(input: &str) -> std::result::Result<BTreeMap<String, String>, Strin
     }
     if let Some(q) = query {
         for pair in q.split('&').filter(|s| !s.is_empty()) {
-            let (k, v) = pair.split_once('=').ok_or_else(|| format!("URI parameter {pair:?} has no '='"))?;
+            let (k, v) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("URI parameter {pair:?} has no '='"))?;
             let k = decode(k)?;
-            let k = if k == "ssl" && v == "true" { "sslmode".to_string() } else { k };
-            let v = if k == "sslmode" && v == "true" { "require".to_string() } else { decode(v)? };
+            let k = if k == "ssl" && v == "true" {
+                "sslmode".to_string()
+            } else {
+                k
+            };
+            let v = if k == "sslmode" && v == "true" {
+                "require".to_string()
+            } else {
+                decode(v)?
+            };
             params.insert(k, v);
         }
     }
@@ -481,7 +519,9 @@ fn parse_keyword_value(input: &str) -> std::result::Result<BTreeMap<String, Stri
             chars.next();
         }
         if chars.next() != Some('=') {
-            return Err(format!("missing \"=\" after {key:?} (expected key=value pairs or a postgresql:// URI)"));
+            return Err(format!(
+                "missing \"=\" after {key:?} (expected key=value pairs or a postgresql:// URI)"
+            ));
         }
         while chars.peek().is_some_and(|c| c.is_whitespace()) {
             chars.next();
@@ -522,7 +562,10 @@ mod tests {
     struct FakeEnv(Vec<(&'static str, String)>, Option<PathBuf>);
     impl Env for FakeEnv {
         fn var(&self, key: &str) -> Option<String> {
-            self.0.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone())
+            self.0
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| v.clone())
         }
         fn home(&self) -> Option<PathBuf> {
             self.1.clone()
@@ -552,16 +595,25 @@ mod tests {
         assert_eq!(c.connect_timeout, Some(Duration::from_secs(7)));
         assert_eq!(c.application_name, "citus-migrate");
         let shown = c.to_string();
-        assert!(!shown.contains("s:cret") && !shown.contains("s%3Acret"), "{shown}");
+        assert!(
+            !shown.contains("s:cret") && !shown.contains("s%3Acret"),
+            "{shown}"
+        );
         assert!(!format!("{c:?}").contains("cret"));
     }
 
     #[test]
     fn parses_multi_host_and_ipv6_uris() {
-        let c = ConnInfo::parse_with_env(Side::Target, "postgres://u@[::1]:5433,h2/db", &empty()).unwrap();
+        let c = ConnInfo::parse_with_env(Side::Target, "postgres://u@[::1]:5433,h2/db", &empty())
+            .unwrap();
         assert_eq!(c.hosts, vec!["::1", "h2"]);
         assert_eq!(c.ports, vec![5433, 5432]);
-        let c = ConnInfo::parse_with_env(Side::Target, "postgresql:///db?host=%2Ftmp%2Fsock&port=5", &empty()).unwrap();
+        let c = ConnInfo::parse_with_env(
+            Side::Target,
+            "postgresql:///db?host=%2Ftmp%2Fsock&port=5",
+            &empty(),
+        )
+        .unwrap();
         assert_eq!(c.hosts, vec!["/tmp/sock"]);
         assert_eq!(c.ports, vec![5]);
         assert_eq!(c.user, "osuser");
@@ -643,7 +695,10 @@ mod tests {
         ] {
             let e = ConnInfo::parse_with_env(Side::Target, bad, &empty()).unwrap_err();
             let msg = e.to_string();
-            assert!(msg.starts_with("target connection string is invalid"), "{msg}");
+            assert!(
+                msg.starts_with("target connection string is invalid"),
+                "{msg}"
+            );
             assert!(!msg.contains("hunter2"), "{msg}");
         }
     }

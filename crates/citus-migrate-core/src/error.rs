@@ -76,11 +76,18 @@ pub enum Error {
 
 impl Error {
     pub fn db(side: Side, context: impl Into<String>, source: tokio_postgres::Error) -> Self {
-        Error::Db { side, context: context.into(), source }
+        Error::Db {
+            side,
+            context: context.into(),
+            source,
+        }
     }
 
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        Error::Io { context: context.into(), source }
+        Error::Io {
+            context: context.into(),
+            source,
+        }
     }
 
     pub fn usage(message: impl Into<String>) -> Self {
@@ -91,7 +98,10 @@ impl Error {
     pub fn sqlstate(&self) -> Option<&tokio_postgres::error::SqlState> {
         match self {
             Error::Db { source, .. } => source.code(),
-            Error::Connect { source: Some(source), .. } => source.code(),
+            Error::Connect {
+                source: Some(source),
+                ..
+            } => source.code(),
             _ => None,
         }
     }

@@ -25,12 +25,23 @@ impl Pattern {
             _ => {
                 return Err(Error::usage(format!(
                     "invalid pattern {text:?}: expected {}",
-                    if qualified { "[schema.]table" } else { "a schema name" }
+                    if qualified {
+                        "[schema.]table"
+                    } else {
+                        "a schema name"
+                    }
                 )))
             }
         };
-        let re = |p: &str| Regex::new(&format!("^(?:{p})$")).map_err(|e| Error::usage(format!("invalid pattern {text:?}: {e}")));
-        Ok(Pattern { text: text.to_string(), schema: schema.map(|s| re(s)).transpose()?, name: re(name)? })
+        let re = |p: &str| {
+            Regex::new(&format!("^(?:{p})$"))
+                .map_err(|e| Error::usage(format!("invalid pattern {text:?}: {e}")))
+        };
+        Ok(Pattern {
+            text: text.to_string(),
+            schema: schema.map(|s| re(s)).transpose()?,
+            name: re(name)?,
+        })
     }
 
     fn matches_name(&self, name: &str) -> bool {
@@ -67,10 +78,14 @@ fn split(text: &str) -> Result<Vec<String>> {
         }
     }
     if in_quotes {
-        return Err(Error::usage(format!("invalid pattern {text:?}: unterminated double quote")));
+        return Err(Error::usage(format!(
+            "invalid pattern {text:?}: unterminated double quote"
+        )));
     }
     if parts.iter().any(|p| p.is_empty()) {
-        return Err(Error::usage(format!("invalid pattern {text:?}: empty name part")));
+        return Err(Error::usage(format!(
+            "invalid pattern {text:?}: empty name part"
+        )));
     }
     Ok(parts)
 }
@@ -92,7 +107,11 @@ impl Filters {
         exclude_schemas: &[String],
         exclude_tables: &[String],
     ) -> Result<Self> {
-        let compile = |v: &[String], q: bool| v.iter().map(|s| Pattern::parse(s, q)).collect::<Result<Vec<_>>>();
+        let compile = |v: &[String], q: bool| {
+            v.iter()
+                .map(|s| Pattern::parse(s, q))
+                .collect::<Result<Vec<_>>>()
+        };
         Ok(Filters {
             schemas: compile(schemas, false)?,
             tables: compile(tables, true)?,
@@ -104,12 +123,16 @@ impl Filters {
     /// pg_dump's rule: with any `--table`, only matching tables (the schema list narrows them
     /// further); else with any `--schema`, tables in matching schemas; then the excludes apply.
     pub fn includes(&self, t: &QualifiedName) -> bool {
-        if self.exclude_schemas.iter().any(|p| p.matches_name(&t.schema))
+        if self
+            .exclude_schemas
+            .iter()
+            .any(|p| p.matches_name(&t.schema))
             || self.exclude_tables.iter().any(|p| p.matches_table(t))
         {
             return false;
         }
-        let schema_ok = self.schemas.is_empty() || self.schemas.iter().any(|p| p.matches_name(&t.schema));
+        let schema_ok =
+            self.schemas.is_empty() || self.schemas.iter().any(|p| p.matches_name(&t.schema));
         let table_ok = self.tables.is_empty() || self.tables.iter().any(|p| p.matches_table(t));
         schema_ok && table_ok
     }
@@ -131,7 +154,10 @@ impl Filters {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.schemas.is_empty() && self.tables.is_empty() && self.exclude_schemas.is_empty() && self.exclude_tables.is_empty()
+        self.schemas.is_empty()
+            && self.tables.is_empty()
+            && self.exclude_schemas.is_empty()
+            && self.exclude_tables.is_empty()
     }
 }
 
@@ -145,7 +171,13 @@ mod tests {
 
     #[test]
     fn patterns_follow_pg_dump_rules() {
-        let f = Filters::new(&[], &["shop.order*".into(), "\"Mixed\".\"A*\"".into()], &[], &[]).unwrap();
+        let f = Filters::new(
+            &[],
+            &["shop.order*".into(), "\"Mixed\".\"A*\"".into()],
+            &[],
+            &[],
+        )
+        .unwrap();
         assert!(f.includes(&q("shop", "orders")));
         assert!(f.includes(&q("shop", "order_items")));
         assert!(!f.includes(&q("other", "orders")));
@@ -168,8 +200,12 @@ mod tests {
 
     #[test]
     fn bad_patterns_are_usage_errors() {
-        assert!(Filters::new(&[], &["a.b.c".into()], &[], &[]).unwrap_err().is_usage());
-        assert!(Filters::new(&["\"open".into()], &[], &[], &[]).unwrap_err().is_usage());
+        assert!(Filters::new(&[], &["a.b.c".into()], &[], &[])
+            .unwrap_err()
+            .is_usage());
+        assert!(Filters::new(&["\"open".into()], &[], &[], &[])
+            .unwrap_err()
+            .is_usage());
         assert!(Filters::new(&[], &["a.".into()], &[], &[]).is_err());
     }
 }

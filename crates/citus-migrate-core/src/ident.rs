@@ -10,8 +10,13 @@ use crate::error::{Error, Result};
 /// keywords stay bare, everything else is double-quoted with embedded quotes doubled.
 pub fn quote_ident(name: &str) -> String {
     let plain = !name.is_empty()
-        && name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         && !is_keyword(name);
     if plain {
         name.to_string()
@@ -22,7 +27,9 @@ pub fn quote_ident(name: &str) -> String {
 
 fn is_keyword(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
-    sqlparser::keywords::ALL_KEYWORDS.binary_search(&upper.as_str()).is_ok()
+    sqlparser::keywords::ALL_KEYWORDS
+        .binary_search(&upper.as_str())
+        .is_ok()
 }
 
 /// Quotes a string literal. Uses the `E''` form when the value holds a backslash, so the result is
@@ -44,7 +51,10 @@ pub struct QualifiedName {
 
 impl QualifiedName {
     pub fn new(schema: impl Into<String>, name: impl Into<String>) -> Self {
-        QualifiedName { schema: schema.into(), name: name.into() }
+        QualifiedName {
+            schema: schema.into(),
+            name: name.into(),
+        }
     }
 
     /// `schema.name`, each part quoted as needed: ready to put into SQL.
@@ -121,7 +131,11 @@ pub fn split_sql_name(input: &str) -> Result<Vec<String>> {
         match chars.next() {
             None => break,
             Some('.') => continue,
-            Some(c) => return Err(err(&format!("unexpected character {c:?} after a quoted part"))),
+            Some(c) => {
+                return Err(err(&format!(
+                    "unexpected character {c:?} after a quoted part"
+                )))
+            }
         }
     }
     Ok(parts)
@@ -152,7 +166,10 @@ mod tests {
 
     #[test]
     fn parses_qualified_names() {
-        assert_eq!(QualifiedName::parse("Orders").unwrap(), QualifiedName::new("public", "orders"));
+        assert_eq!(
+            QualifiedName::parse("Orders").unwrap(),
+            QualifiedName::new("public", "orders")
+        );
         assert_eq!(
             QualifiedName::parse("shop.\"Order Notes\"").unwrap(),
             QualifiedName::new("shop", "Order Notes")

@@ -7,6 +7,7 @@
 pub mod catalog;
 pub mod connect;
 pub mod conninfo;
+pub mod copy;
 pub mod error;
 pub mod filter;
 pub mod ident;

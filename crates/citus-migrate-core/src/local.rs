@@ -46,9 +46,15 @@ pub fn pg_bindir() -> Result<PathBuf> {
 /// Where the server's loadable modules live, asked of the `pg_config` next to `bindir`.
 fn pkglibdir(bindir: &Path) -> Option<PathBuf> {
     let pg_config = bindir.join("pg_config");
-    let cmd = if pg_config.exists() { pg_config } else { PathBuf::from("pg_config") };
+    let cmd = if pg_config.exists() {
+        pg_config
+    } else {
+        PathBuf::from("pg_config")
+    };
     let out = Command::new(cmd).arg("--pkglibdir").output().ok()?;
-    out.status.success().then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+    out.status
+        .success()
+        .then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
 }
 
 /// `Ok(())` when the Citus extension is installed for the local PostgreSQL; otherwise why not.
@@ -101,7 +107,8 @@ fn postgres_ids() -> Result<(u32, u32)> {
         if pw.is_null() {
             return Err(Error::Tool {
                 program: "initdb".into(),
-                message: "running as root, but there is no 'postgres' user to run the server as".into(),
+                message: "running as root, but there is no 'postgres' user to run the server as"
+                    .into(),
             });
         }
         Ok(((*pw).pw_uid, (*pw).pw_gid))
@@ -116,7 +123,9 @@ fn chown(path: &Path, ids: (u32, u32)) -> Result<()> {
 /// A port nobody listens on right now.
 pub fn free_port() -> Result<u16> {
     let l = TcpListener::bind("127.0.0.1:0").map_err(|e| Error::io("finding a free port", e))?;
-    Ok(l.local_addr().map_err(|e| Error::io("finding a free port", e))?.port())
+    Ok(l.local_addr()
+        .map_err(|e| Error::io("finding a free port", e))?
+        .port())
 }
 
 impl LocalServer {
@@ -128,7 +137,11 @@ impl LocalServer {
             .prefix("citus-migrate-pg-")
             .tempdir()
             .map_err(|e| Error::io("creating a temporary directory", e))?;
-        let ids = if run_as_postgres { Some(postgres_ids()?) } else { None };
+        let ids = if run_as_postgres {
+            Some(postgres_ids()?)
+        } else {
+            None
+        };
         if let Some(ids) = ids {
             chown(dir.path(), ids)?;
         }
@@ -147,7 +160,8 @@ impl LocalServer {
         ];
         if let Some(pw) = &opts.password {
             let pwfile = dir.path().join("pwfile");
-            std::fs::write(&pwfile, format!("{pw}\n")).map_err(|e| Error::io("writing the password file", e))?;
+            std::fs::write(&pwfile, format!("{pw}\n"))
+                .map_err(|e| Error::io("writing the password file", e))?;
             if let Some(ids) = ids {
                 chown(&pwfile, ids)?;
             }
@@ -161,7 +175,10 @@ impl LocalServer {
 
         let mut conf = vec![
             ("listen_addresses".to_string(), "'127.0.0.1'".to_string()),
-            ("unix_socket_directories".into(), format!("'{}'", dir.path().display())),
+            (
+                "unix_socket_directories".into(),
+                format!("'{}'", dir.path().display()),
+            ),
             ("fsync".into(), "off".into()),
             ("synchronous_commit".into(), "off".into()),
             ("full_page_writes".into(), "off".into()),
@@ -180,7 +197,8 @@ impl LocalServer {
         if let Some((cert, key)) = &opts.tls {
             for (src, name) in [(cert, "server.crt"), (key, "server.key")] {
                 let dst = data.join(name);
-                std::fs::copy(src, &dst).map_err(|e| Error::io(format!("copying {}", src.display()), e))?;
+                std::fs::copy(src, &dst)
+                    .map_err(|e| Error::io(format!("copying {}", src.display()), e))?;
                 std::fs::set_permissions(&dst, std::os::unix::fs::PermissionsExt::from_mode(0o600))
                     .map_err(|e| Error::io("chmod", e))?;
                 if let Some(ids) = ids {
@@ -195,7 +213,10 @@ impl LocalServer {
         for _ in 0..5 {
             let port = free_port()?;
             let mut text = String::new();
-            for (k, v) in conf.iter().chain([("port".to_string(), port.to_string())].iter()) {
+            for (k, v) in conf
+                .iter()
+                .chain([("port".to_string(), port.to_string())].iter())
+            {
                 text.push_str(&format!("{k} = {v}\n"));
             }
             std::fs::write(data.join("postgresql.auto.conf"), text)
@@ -231,7 +252,9 @@ impl LocalServer {
                 }
                 Err(e) => {
                     let log_text = std::fs::read_to_string(&log).unwrap_or_default();
-                    if !log_text.contains("could not bind") && !log_text.contains("Address already in use") {
+                    if !log_text.contains("could not bind")
+                        && !log_text.contains("Address already in use")
+                    {
                         return Err(Error::Tool {
                             program: "pg_ctl".into(),
                             message: format!("{e}\nserver log:\n{log_text}"),
@@ -254,7 +277,10 @@ impl LocalServer {
             ),
             None => self.superuser.clone(),
         };
-        format!("postgresql://{auth}@{}:{}/{dbname}?sslmode=disable", self.host, self.port)
+        format!(
+            "postgresql://{auth}@{}:{}/{dbname}?sslmode=disable",
+            self.host, self.port
+        )
     }
 
     /// The temporary directory holding the data directory, the log and the socket.
@@ -271,14 +297,30 @@ impl LocalServer {
         let mut child = Command::new(self.bindir.join("psql"))
             .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h"])
             .arg(self.dir.path())
-            .args(["-p", &self.port.to_string(), "-U", &self.superuser, "-d", dbname, "-f", "-"])
+            .args([
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                &self.superuser,
+                "-d",
+                dbname,
+                "-f",
+                "-",
+            ])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| Error::io("running psql", e))?;
-        child.stdin.take().unwrap().write_all(sql.as_bytes()).map_err(|e| Error::io("writing to psql", e))?;
-        let out = child.wait_with_output().map_err(|e| Error::io("running psql", e))?;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(sql.as_bytes())
+            .map_err(|e| Error::io("writing to psql", e))?;
+        let out = child
+            .wait_with_output()
+            .map_err(|e| Error::io("running psql", e))?;
         if !out.status.success() {
             return Err(Error::Tool {
                 program: "psql".into(),
@@ -290,7 +332,11 @@ impl LocalServer {
 
     /// Creates a database (and, on Citus nodes, the caller creates the extension in it).
     pub fn create_database(&self, name: &str) -> Result<()> {
-        self.psql("postgres", &format!("CREATE DATABASE {}", crate::ident::quote_ident(name))).map(|_| ())
+        self.psql(
+            "postgres",
+            &format!("CREATE DATABASE {}", crate::ident::quote_ident(name)),
+        )
+        .map(|_| ())
     }
 
     /// Stops the server at once (`pg_ctl stop -m immediate`). Also done on drop.
@@ -351,7 +397,10 @@ fn run(argv: &[String], as_postgres: bool, what: &str) -> Result<()> {
     };
     // Run from a directory the postgres user can read, and keep the server out of our process group so a
     // Ctrl-C in the terminal reaches us first and we stop it in order.
-    cmd.current_dir("/").stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.current_dir("/")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let out = cmd.output().map_err(|e| Error::Tool {
         program: what.into(),
@@ -382,19 +431,36 @@ impl LocalCitus {
     /// Starts a coordinator and `workers` workers and registers them (`citus_set_coordinator_host`,
     /// `citus_add_node`) in the `postgres` database.
     pub fn start(workers: usize) -> Result<Self> {
-        citus_available().map_err(|why| Error::Tool { program: "citus".into(), message: why })?;
-        let opts = ServerOptions { citus: true, ..Default::default() };
+        citus_available().map_err(|why| Error::Tool {
+            program: "citus".into(),
+            message: why,
+        })?;
+        let opts = ServerOptions {
+            citus: true,
+            ..Default::default()
+        };
         let coordinator = LocalServer::start(&opts)?;
-        let workers = (0..workers).map(|_| LocalServer::start(&opts)).collect::<Result<Vec<_>>>()?;
-        let cluster = LocalCitus { coordinator, workers };
+        let workers = (0..workers)
+            .map(|_| LocalServer::start(&opts))
+            .collect::<Result<Vec<_>>>()?;
+        let cluster = LocalCitus {
+            coordinator,
+            workers,
+        };
         cluster.register_nodes("postgres")?;
         Ok(cluster)
     }
 
     fn register_nodes(&self, dbname: &str) -> Result<()> {
-        let mut sql = format!("SELECT citus_set_coordinator_host('127.0.0.1', {});\n", self.coordinator.port);
+        let mut sql = format!(
+            "SELECT citus_set_coordinator_host('127.0.0.1', {});\n",
+            self.coordinator.port
+        );
         for w in &self.workers {
-            sql.push_str(&format!("SELECT citus_add_node('127.0.0.1', {});\n", w.port));
+            sql.push_str(&format!(
+                "SELECT citus_add_node('127.0.0.1', {});\n",
+                w.port
+            ));
         }
         self.coordinator.psql(dbname, &sql).map(|_| ())
     }
@@ -443,6 +509,9 @@ pub fn citus_or_skip(test: &str) -> Option<LocalCitus> {
             say_uncaptured(&format!("skipped: {test}: {why}"));
             None
         }
-        Ok(()) => Some(LocalCitus::start(2).unwrap_or_else(|e| panic!("starting a local Citus cluster failed: {e}"))),
+        Ok(()) => Some(
+            LocalCitus::start(2)
+                .unwrap_or_else(|e| panic!("starting a local Citus cluster failed: {e}")),
+        ),
     }
 }

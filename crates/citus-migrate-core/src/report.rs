@@ -33,7 +33,11 @@ pub struct AnalyzeReport<'a> {
 impl<'a> AnalyzeReport<'a> {
     pub fn new(catalog: &'a Catalog) -> Self {
         let mut tables: Vec<&Table> = catalog.tables.iter().collect();
-        tables.sort_by(|a, b| b.total_bytes.cmp(&a.total_bytes).then_with(|| a.qualified().cmp(&b.qualified())));
+        tables.sort_by(|a, b| {
+            b.total_bytes
+                .cmp(&a.total_bytes)
+                .then_with(|| a.qualified().cmp(&b.qualified()))
+        });
         AnalyzeReport {
             format_version: REPORT_FORMAT_VERSION,
             source: SourceSummary {
@@ -50,7 +54,8 @@ impl<'a> AnalyzeReport<'a> {
     }
 
     pub fn to_json(&self) -> Result<String> {
-        serde_json::to_string_pretty(self).map_err(|e| Error::Other(format!("cannot write JSON: {e}")))
+        serde_json::to_string_pretty(self)
+            .map_err(|e| Error::Other(format!("cannot write JSON: {e}")))
     }
 
     pub fn to_csv(&self) -> Result<String> {
@@ -81,9 +86,20 @@ impl<'a> AnalyzeReport<'a> {
             let fks: Vec<String> = t
                 .foreign_keys
                 .iter()
-                .map(|f| format!("({})->{}({})", f.columns.join(","), f.referenced_table, f.referenced_columns.join(",")))
+                .map(|f| {
+                    format!(
+                        "({})->{}({})",
+                        f.columns.join(","),
+                        f.referenced_table,
+                        f.referenced_columns.join(",")
+                    )
+                })
                 .collect();
-            let refs: Vec<String> = t.referenced_by.iter().map(|r| r.table.to_string()).collect();
+            let refs: Vec<String> = t
+                .referenced_by
+                .iter()
+                .map(|r| r.table.to_string())
+                .collect();
             w.write_record([
                 t.schema.clone(),
                 t.name.clone(),
@@ -95,8 +111,15 @@ impl<'a> AnalyzeReport<'a> {
                 t.rows_estimate.to_string(),
                 t.rows_exact.map(|n| n.to_string()).unwrap_or_default(),
                 t.columns.len().to_string(),
-                t.primary_key.as_ref().map(|k| k.columns.join(",")).unwrap_or_default(),
-                t.unique_constraints.iter().map(|k| k.columns.join(",")).collect::<Vec<_>>().join(";"),
+                t.primary_key
+                    .as_ref()
+                    .map(|k| k.columns.join(","))
+                    .unwrap_or_default(),
+                t.unique_constraints
+                    .iter()
+                    .map(|k| k.columns.join(","))
+                    .collect::<Vec<_>>()
+                    .join(";"),
                 fks.join(";"),
                 refs.join(";"),
                 t.indexes.len().to_string(),
@@ -106,36 +129,72 @@ impl<'a> AnalyzeReport<'a> {
             ])
             .map_err(err)?;
         }
-        let bytes = w.into_inner().map_err(|e| Error::Other(format!("cannot write CSV: {e}")))?;
+        let bytes = w
+            .into_inner()
+            .map_err(|e| Error::Other(format!("cannot write CSV: {e}")))?;
         String::from_utf8(bytes).map_err(|e| Error::Other(format!("cannot write CSV: {e}")))
     }
 
     pub fn to_text(&self) -> String {
         let mut out = String::new();
         let s = &self.source;
-        let _ = writeln!(out, "Source database {:?}: PostgreSQL {}, {}", s.database, s.server_version, human_bytes(s.database_bytes));
+        let _ = writeln!(
+            out,
+            "Source database {:?}: PostgreSQL {}, {}",
+            s.database,
+            s.server_version,
+            human_bytes(s.database_bytes)
+        );
         if let Some(v) = s.citus_version {
             let _ = writeln!(out, "  The source already has Citus {v} installed.");
         }
         if !s.extensions.is_empty() {
-            let names: Vec<String> = s.extensions.iter().map(|e| format!("{} {}", e.name, e.version)).collect();
+            let names: Vec<String> = s
+                .extensions
+                .iter()
+                .map(|e| format!("{} {}", e.name, e.version))
+                .collect();
             let _ = writeln!(out, "  Extensions: {}", names.join(", "));
         }
-        let total_rows: i64 = self.tables.iter().filter(|t| t.holds_data()).map(|t| t.rows()).sum();
-        let _ = writeln!(out, "  {} tables, about {} rows\n", self.tables.len(), thousands(total_rows));
+        let total_rows: i64 = self
+            .tables
+            .iter()
+            .filter(|t| t.holds_data())
+            .map(|t| t.rows())
+            .sum();
+        let _ = writeln!(
+            out,
+            "  {} tables, about {} rows\n",
+            self.tables.len(),
+            thousands(total_rows)
+        );
         if self.tables.is_empty() {
             let _ = writeln!(out, "No tables selected.");
             return out;
         }
-        let name_w = self.tables.iter().map(|t| t.qualified().to_string().chars().count()).max().unwrap_or(5).clamp(5, 60);
-        let _ = writeln!(out, "{:<name_w$}  {:>10}  {:>14}  {:<18}  {:<24}  FKs", "TABLE", "SIZE", "ROWS", "KIND", "PRIMARY KEY");
+        let name_w = self
+            .tables
+            .iter()
+            .map(|t| t.qualified().to_string().chars().count())
+            .max()
+            .unwrap_or(5)
+            .clamp(5, 60);
+        let _ = writeln!(
+            out,
+            "{:<name_w$}  {:>10}  {:>14}  {:<18}  {:<24}  FKs",
+            "TABLE", "SIZE", "ROWS", "KIND", "PRIMARY KEY"
+        );
         for t in &self.tables {
             let rows = match (t.rows_exact, t.rows_estimate) {
                 (Some(n), _) => thousands(n),
                 (None, -1) => "never analyzed".into(),
                 (None, n) => format!("~{}", thousands(n)),
             };
-            let pk = t.primary_key.as_ref().map(|k| k.columns.join(", ")).unwrap_or_else(|| "-".into());
+            let pk = t
+                .primary_key
+                .as_ref()
+                .map(|k| k.columns.join(", "))
+                .unwrap_or_else(|| "-".into());
             let _ = writeln!(
                 out,
                 "{:<name_w$}  {:>10}  {:>14}  {:<18}  {:<24}  {}",
@@ -149,8 +208,17 @@ impl<'a> AnalyzeReport<'a> {
         }
         let fk_total: usize = self.tables.iter().map(|t| t.foreign_keys.len()).sum();
         let _ = writeln!(out, "\nForeign keys: {fk_total}");
-        let mut referenced: Vec<&&Table> = self.tables.iter().filter(|t| !t.referenced_by.is_empty()).collect();
-        referenced.sort_by(|a, b| b.referenced_by.len().cmp(&a.referenced_by.len()).then_with(|| a.qualified().cmp(&b.qualified())));
+        let mut referenced: Vec<&&Table> = self
+            .tables
+            .iter()
+            .filter(|t| !t.referenced_by.is_empty())
+            .collect();
+        referenced.sort_by(|a, b| {
+            b.referenced_by
+                .len()
+                .cmp(&a.referenced_by.len())
+                .then_with(|| a.qualified().cmp(&b.qualified()))
+        });
         const SHOWN: usize = 25;
         for t in referenced.iter().take(SHOWN) {
             let mut names: Vec<String> = t
@@ -165,7 +233,11 @@ impl<'a> AnalyzeReport<'a> {
             let _ = writeln!(out, "  {} <- {}", t.qualified(), names.join(", "));
         }
         if referenced.len() > SHOWN {
-            let _ = writeln!(out, "  … and {} more referenced tables (see --format json)", referenced.len() - SHOWN);
+            let _ = writeln!(
+                out,
+                "  … and {} more referenced tables (see --format json)",
+                referenced.len() - SHOWN
+            );
         }
         let notable: Vec<String> = self
             .tables
@@ -173,16 +245,28 @@ impl<'a> AnalyzeReport<'a> {
             .flat_map(|t| {
                 let mut v = Vec::new();
                 if !t.triggers.is_empty() {
-                    v.push(format!("{}: {} trigger(s)", t.qualified(), t.triggers.len()));
+                    v.push(format!(
+                        "{}: {} trigger(s)",
+                        t.qualified(),
+                        t.triggers.len()
+                    ));
                 }
                 if !t.rules.is_empty() {
                     v.push(format!("{}: {} rule(s)", t.qualified(), t.rules.len()));
                 }
                 if !t.policies.is_empty() || t.rls_enabled {
-                    v.push(format!("{}: row-level security with {} polic(ies)", t.qualified(), t.policies.len()));
+                    v.push(format!(
+                        "{}: row-level security with {} polic(ies)",
+                        t.qualified(),
+                        t.policies.len()
+                    ));
                 }
                 if !t.exclusion_constraints.is_empty() {
-                    v.push(format!("{}: {} exclusion constraint(s)", t.qualified(), t.exclusion_constraints.len()));
+                    v.push(format!(
+                        "{}: {} exclusion constraint(s)",
+                        t.qualified(),
+                        t.exclusion_constraints.len()
+                    ));
                 }
                 v
             })

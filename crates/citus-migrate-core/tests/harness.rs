@@ -9,7 +9,10 @@ fn plain_server_starts_answers_and_stops() {
     let dir = server.dir().to_path_buf();
     let port = server.port;
     server.stop();
-    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "server still listening after stop");
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "server still listening after stop"
+    );
     drop(server);
     assert!(!dir.exists(), "temporary directory left behind");
 }
@@ -23,15 +26,23 @@ fn server_is_stopped_when_a_test_panics() {
     })
     .unwrap_err();
     let port = *port.downcast::<u16>().unwrap();
-    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "server survived the panic");
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "server survived the panic"
+    );
 }
 
 #[test]
 fn citus_cluster_has_two_active_workers() {
-    let Some(cluster) = citus_or_skip("citus_cluster_has_two_active_workers") else { return };
+    let Some(cluster) = citus_or_skip("citus_cluster_has_two_active_workers") else {
+        return;
+    };
     let n = cluster
         .coordinator
-        .psql("postgres", "SELECT count(*) FROM citus_get_active_worker_nodes()")
+        .psql(
+            "postgres",
+            "SELECT count(*) FROM citus_get_active_worker_nodes()",
+        )
         .unwrap();
     assert_eq!(n, "2");
     cluster.create_database("other db").unwrap();
