@@ -11,7 +11,14 @@ fn help_lists_the_commands() {
 
 #[test]
 fn malformed_connection_string_is_a_usage_error_naming_the_side() {
-    let out = bin().args(["analyze", "--source", "host=x port=notaport password=hunter2"]).output().unwrap();
+    let out = bin()
+        .args([
+            "analyze",
+            "--source",
+            "host=x port=notaport password=hunter2",
+        ])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
     let err = stderr_of(&out);
     assert!(err.contains("source connection string is invalid"), "{err}");
@@ -21,14 +28,39 @@ fn malformed_connection_string_is_a_usage_error_naming_the_side() {
 
 #[test]
 fn analyze_reads_a_real_server() {
-    let server = server_with("shop", "CREATE TABLE customers (id bigint PRIMARY KEY, name text);\
-         CREATE TABLE orders (id bigint PRIMARY KEY, customer_id bigint REFERENCES customers(id));");
-    let out = bin().args(["analyze", "--format", "json", "--source", &server.url("shop")]).output().unwrap();
+    let server = server_with(
+        "shop",
+        "CREATE TABLE customers (id bigint PRIMARY KEY, name text);\
+         CREATE TABLE orders (id bigint PRIMARY KEY, customer_id bigint REFERENCES customers(id));",
+    );
+    let out = bin()
+        .args([
+            "analyze",
+            "--format",
+            "json",
+            "--source",
+            &server.url("shop"),
+        ])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", stderr_of(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let names: Vec<&str> = v["tables"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = v["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names.len(), 2, "{names:?}");
-    let orders = v["tables"].as_array().unwrap().iter().find(|t| t["name"] == "orders").unwrap();
-    assert_eq!(orders["foreign_keys"][0]["referenced_table"]["name"], "customers");
+    let orders = v["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "orders")
+        .unwrap();
+    assert_eq!(
+        orders["foreign_keys"][0]["referenced_table"]["name"],
+        "customers"
+    );
     assert_eq!(orders["primary_key"]["columns"][0], "id");
 }

@@ -24,7 +24,7 @@ pub struct CopyArgs {
     /// A table to copy, in SQL syntax: orders, shop.orders, 'shop."Order Notes"' (repeatable).
     #[arg(long = "table", short = 't', value_name = "SCHEMA.TABLE", required_unless_present_any = ["schemas", "plan"])]
     pub tables: Vec<String>,
-    /// Copy every table of this schema (repeatable).
+    /// Copy every table of this schema, in SQL syntax: shop, '"My Schema"' (repeatable).
     #[arg(long = "schema", short = 'n', value_name = "SCHEMA")]
     pub schemas: Vec<String>,
     /// Copy the tables listed in this plan.json (from `citus-migrate advise` / `generate`).
@@ -85,6 +85,16 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     Ok(v)
 }
 
+/// A schema name in SQL syntax: `shop`, `"My Schema"`.
+fn schema_name(s: &str) -> Result<String, Error> {
+    match citus_migrate_core::ident::split_sql_name(s)?.as_slice() {
+        [one] => Ok(one.clone()),
+        _ => Err(Error::usage(format!(
+            "invalid schema name {s:?}: give one name, double-quoted where needed"
+        ))),
+    }
+}
+
 /// The tables named in a plan.json: `tables[].schema` and `tables[].name`.
 pub fn tables_of_plan(path: &Path) -> anyhow::Result<Vec<QualifiedName>> {
     let text = std::fs::read_to_string(path)
@@ -130,8 +140,13 @@ pub async fn run(args: CopyArgs) -> anyhow::Result<()> {
         tables.extend(tables_of_plan(plan)?);
     }
     if !args.schemas.is_empty() {
+        let schemas = args
+            .schemas
+            .iter()
+            .map(|s| schema_name(s))
+            .collect::<Result<Vec<_>, _>>()?;
         let client = connect(&source).await?;
-        let found = copy::tables::in_schemas(&client, Side::Source, &args.schemas).await?;
+        let found = copy::tables::in_schemas(&client, Side::Source, &schemas).await?;
         if found.is_empty() {
             return Err(Error::Precondition {
                 side: Side::Source,

@@ -182,14 +182,16 @@ pub async fn import_csv(
                     ),
                 })
             }
-            Some((_, true)) => return Err(Error::Precondition {
-                side: Side::Target,
-                message: format!(
+            Some((_, true)) => {
+                return Err(Error::Precondition {
+                    side: Side::Target,
+                    message: format!(
                     "column {} of {table} is generated and cannot be imported; remove it from {}",
                     quote_ident(name),
                     input.display()
                 ),
-            }),
+                })
+            }
             _ => {}
         }
     }

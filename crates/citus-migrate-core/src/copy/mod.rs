@@ -117,6 +117,7 @@ struct TableJob {
 
 /// How to select a chunk's rows on the source.
 struct CopyOutSql {
+    table: String,
     columns: String,
     select_list: String,
     from: String,
@@ -126,7 +127,7 @@ struct CopyOutSql {
 impl CopyOutSql {
     fn for_chunk(&self, chunk: &Chunk) -> String {
         match chunk.predicate() {
-            None if self.plain_table => format!("COPY {} {} TO STDOUT", self.from, self.columns),
+            None if self.plain_table => format!("COPY {} {} TO STDOUT", self.table, self.columns),
             None => format!(
                 "COPY (SELECT {} FROM {}) TO STDOUT",
                 self.select_list, self.from
@@ -201,6 +202,7 @@ pub async fn copy_tables(
         jobs.push(TableJob {
             name: name.clone(),
             copy_out_base: CopyOutSql {
+                table: name.quoted(),
                 columns: tables::column_list(cols),
                 select_list: quoted_cols.join(", "),
                 from: if facts.relkind == "r" {
@@ -284,19 +286,24 @@ fn refuse_non_empty(
     if refused.is_empty() {
         return Ok(());
     }
+    let plural = refused.len() > 1;
     let (what, advice) = if mode == CopyMode::Resume {
         (
-            "hold rows that no earlier `citus-migrate copy` recorded",
+            if plural {
+                "hold rows that no earlier `citus-migrate copy` recorded"
+            } else {
+                "holds rows that no earlier `citus-migrate copy` recorded"
+            },
             "use --truncate to empty them and start over",
         )
     } else {
-        ("already hold rows", "use --truncate to empty them and start over, or --resume to continue an interrupted copy")
+        (if plural { "already hold rows" } else { "already holds rows" }, "use --truncate to empty them and start over, or --resume to continue an interrupted copy")
     };
     Err(Error::Precondition {
         side: Side::Target,
         message: format!(
             "table{} {} {what}: {advice}",
-            if refused.len() > 1 { "s" } else { "" },
+            if plural { "s" } else { "" },
             refused.join(", ")
         ),
     })
