@@ -8,6 +8,7 @@ pub mod advice;
 pub mod catalog;
 pub mod connect;
 pub mod conninfo;
+pub mod copy;
 pub mod error;
 pub mod filter;
 pub mod ident;
