@@ -3,5 +3,11 @@
 
 mod common;
 
+mod analyze;
 mod basics;
 mod verify;
+mod connections;
+mod copy;
+mod generate;
+mod demo;
+mod migrate;

@@ -109,3 +109,10 @@ pub fn write_output(path: Option<&std::path::Path>, text: &str) -> anyhow::Resul
         }
     }
 }
+
+/// Format of a command's final summary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SummaryFormat {
+    Text,
+    Json,
+}

@@ -513,6 +513,7 @@ where
         .filter(|t| t.holds_data())
         .map(|t| t.qualified())
         .collect();
+    let user = &catalog.current_user;
     let jobs = jobs.max(1).min(names.len().max(1));
     let mut clients = Vec::with_capacity(jobs);
     for _ in 0..jobs {
@@ -525,14 +526,28 @@ where
             async move {
                 let client = pool.lock().await.pop().expect("one client per job");
                 let sql = format!("SELECT count(*) FROM ONLY {}", name.quoted());
-                let res = query(
-                    &client,
-                    Side::Source,
-                    &format!("counting rows of {name}"),
-                    &sql,
-                    &[],
-                )
-                .await;
+                let res = query(&client, Side::Source, &format!("counting rows of {name}"), &sql, &[])
+                    .await
+                    .map_err(|e| match e {
+                        Error::Db { source, .. }
+                            if source.code() == Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE) =>
+                        {
+                            Error::Precondition {
+                                side: Side::Source,
+                                message: format!(
+                                    "cannot count the rows of {name}: {}. The source user needs USAGE on the \
+                                     schema and SELECT on the table (GRANT USAGE ON SCHEMA {schema} TO {user}; \
+                                     GRANT SELECT ON {table} TO {user};), or leave the table out with \
+                                     --exclude-table, or do without exact counts",
+                                    crate::error::db_message(&source),
+                                    schema = crate::ident::quote_ident(&name.schema),
+                                    table = name.quoted(),
+                                    user = crate::ident::quote_ident(user),
+                                ),
+                            }
+                        }
+                        e => e,
+                    });
                 pool.lock().await.push(client);
                 Ok::<_, Error>((name, res?[0].get::<_, i64>(0)))
             }

@@ -228,6 +228,8 @@ fn connect_error(info: &ConnInfo, e: tokio_postgres::Error) -> Error {
         format!(". The server asks for a password: give one in {what}, PGPASSWORD or ~/.pgpass")
     } else if code == "3D000" {
         format!(". The database does not exist on that server: check dbname in {what}")
+    } else if code == "28000" && lower.contains("no encryption") {
+        format!(". The server accepts only TLS connections from here: use sslmode=require (or verify-ca / verify-full) in {what} or PGSSLMODE")
     } else if code == "28000" {
         ". The server refused this user/host/database combination: check pg_hba.conf and the user name".to_string()
     } else if code == "42501" {
