@@ -130,6 +130,34 @@ fn migrates_the_demo_and_the_shop_onto_citus_exactly() {
         }
         assert!(std::fs::read_dir(dir.join("sql")).unwrap().count() > 0);
         verify_equal(&source, &cluster.url(name));
+        // The layout on the target is the plan's, as verify --plan checks it.
+        let out = bin()
+            .args([
+                "verify",
+                "--format",
+                "json",
+                "--plan",
+                &plan,
+                "--source",
+                &source,
+                "--target",
+                &cluster.url(name),
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}{}",
+            stdout_of(&out),
+            stderr_of(&out)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let layout = v["layout"].as_array().unwrap();
+        assert!(
+            layout.len() >= 5 && layout.iter().all(|l| l["equal"] == true),
+            "{layout:?}"
+        );
         // The distributed tables are really distributed.
         let n = cluster
             .coordinator
@@ -347,6 +375,20 @@ fn plain_target_rehearsal_and_refusals() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
     let err = stderr_of(&out);
     assert!(err.contains("bad.json") && err.contains("line 1"), "{err}");
+    let out = bin()
+        .args([
+            "verify",
+            "--plan",
+            bad.to_str().unwrap(),
+            "--source",
+            &source.url("shop"),
+            "--target",
+            &source.url("dst"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
+    assert!(stderr_of(&out).contains("bad.json"), "{}", stderr_of(&out));
 
     // A contradictory plan: distributed on a column the table does not have.
     let contradictory = work.path().join("contradictory.json");

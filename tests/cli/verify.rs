@@ -70,9 +70,9 @@ fn verify_exits_0_when_equal_and_1_listing_every_difference() {
     assert_eq!(v["tables"].as_array().unwrap().len(), 1);
 
     let out = run(&["--table", "nope"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr_of(&out).contains("source: no table matches \"nope\""),
+        stderr_of(&out).contains("no table matches \"nope\""),
         "{}",
         stderr_of(&out)
     );

@@ -139,7 +139,8 @@ async fn demo(args: &DemoArgs, slot: &mut Option<DemoServers>) -> anyhow::Result
     let sql_dir = servers.scratch.path().join("sql");
     generated.write(&sql_dir, &plan)?;
     for s in &generated.distribute {
-        say(&format!("  {s}"));
+        // The first line is the call; the second makes it safe to run again.
+        say(&format!("  {}", s.lines().next().unwrap_or(s)));
     }
     say(&format!(
         "  + schema (pre-data), {} index/constraint statements (post-data) and a rollback script in {}",

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use citus_migrate_core::plan::Plan;
 use citus_migrate_core::verify::{self, VerifyOptions};
 
 use crate::args::{print_warnings, write_output, FilterArgs, OutputFormat, SourceArgs, TargetArgs};
@@ -17,6 +18,10 @@ pub struct VerifyArgs {
     pub target: TargetArgs,
     #[command(flatten)]
     pub filters: FilterArgs,
+    /// Also check that the target's Citus layout is the one this plan asks for (distributed on the
+    /// planned column, co-located by group, reference tables).
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
@@ -35,10 +40,14 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<()> {
     print_warnings(&target);
     let opts = VerifyOptions {
         filters: args.filters.filters()?,
-        expected_layout: None,
+        expected_layout: match &args.plan {
+            Some(p) => Some(verify::expected_layout(&Plan::load(p)?)),
+            None => None,
+        },
         jobs: args.jobs as usize,
         check_sequences: true,
         ranges: Default::default(),
+        copy_ranges: true,
     };
     let report = verify::verify(
         &source,

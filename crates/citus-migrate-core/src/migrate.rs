@@ -22,7 +22,7 @@ use crate::ident::QualifiedName;
 use crate::plan::Plan;
 use crate::progress::Progress;
 use crate::sqlgen::{generate, GenerateOptions, Generated, PostDataKind};
-use crate::verify::{self, ExpectedLayout, LayoutKind, VerifyOptions, VerifyReport};
+use crate::verify::{self, ExpectedLayout, VerifyOptions, VerifyReport};
 pub use crate::workdir::Selection;
 use crate::workdir::{State, Step, StepRecord, StepStatus, WorkDir};
 
@@ -884,7 +884,7 @@ impl Run<'_> {
             return None;
         }
         let plan = self.plan.as_ref()?;
-        Some(expected_layout(plan))
+        Some(verify::expected_layout(plan))
     }
 
     async fn verify(&mut self) -> Result<Outcome> {
@@ -895,6 +895,7 @@ impl Run<'_> {
             jobs: self.opts.jobs,
             check_sequences: true,
             ranges: Default::default(),
+            copy_ranges: true,
         };
         let report = verify::verify(self.source, self.target, &opts, self.progress).await?;
         let rows: i64 = report.tables.iter().map(|t| t.source_rows).sum();
@@ -914,48 +915,6 @@ impl Run<'_> {
         self.verify = Some(report);
         Ok(outcome)
     }
-}
-
-/// The plan's layout for `verify`: reference tables, distributed tables on their column (members of a
-/// co-location group co-located with its leader), and the rest local.
-pub fn expected_layout(plan: &Plan) -> Vec<ExpectedLayout> {
-    let mut out = Vec::new();
-    for g in plan.groups() {
-        for t in std::iter::once(g.leader).chain(g.members.iter().copied()) {
-            let colocate_with =
-                (t.qualified() != g.leader.qualified()).then(|| g.leader.qualified());
-            if let Some(column) = &t.distribution_column {
-                out.push(ExpectedLayout {
-                    table: t.qualified(),
-                    kind: LayoutKind::Distributed {
-                        column: column.clone(),
-                        colocate_with,
-                    },
-                });
-            }
-        }
-    }
-    for t in &plan.tables {
-        if out.iter().any(|e| e.table == t.qualified()) {
-            continue;
-        }
-        let kind = match t.kind {
-            Kind::Reference => LayoutKind::Reference,
-            Kind::Local => LayoutKind::Local,
-            Kind::Distributed => match &t.distribution_column {
-                Some(c) => LayoutKind::Distributed {
-                    column: c.clone(),
-                    colocate_with: None,
-                },
-                None => continue,
-            },
-        };
-        out.push(ExpectedLayout {
-            table: t.qualified(),
-            kind,
-        });
-    }
-    out
 }
 
 /// pg_dump's output without the psql meta-commands recent pg_dump versions write around it
