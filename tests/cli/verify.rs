@@ -72,7 +72,7 @@ fn verify_exits_0_when_equal_and_1_listing_every_difference() {
     let out = run(&["--table", "nope"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr_of(&out).contains("no table matches \"nope\""),
+        stderr_of(&out).contains("matches the --schema/--table pattern(s) \"nope\""),
         "{}",
         stderr_of(&out)
     );
