@@ -442,6 +442,32 @@ fn plain_target_rehearsal_and_refusals() {
         "{err}"
     );
     let plan = plan_file(&work, "shop.plan.json");
+    let out = bin()
+        .args([
+            "generate",
+            "--format",
+            "json",
+            "--plan",
+            &plan,
+            "--source",
+            &source.url("shop"),
+            "--out-dir",
+        ])
+        .arg(work.path().join("gen"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (
+            v["distributed"].as_u64(),
+            v["reference"].as_u64(),
+            v["colocation_groups"].as_u64()
+        ),
+        (Some(4), Some(1), Some(1)),
+        "{v}"
+    );
+    assert_eq!(v["files"].as_array().unwrap().len(), 5, "{v}");
     let dir = work.path().join("c");
     let out = migrate(
         &source.url("shop"),

@@ -8,7 +8,7 @@ use clap::Args;
 use citus_migrate_core::migrate::{self, MigrateOptions, MigrateSummary, Selection, TestCrash};
 use citus_migrate_core::workdir::Step;
 
-use crate::args::{print_warnings, write_output, FilterArgs, OutputFormat, SourceArgs, TargetArgs};
+use crate::args::{print_warnings, write_output, FilterArgs, SummaryFormat, SourceArgs, TargetArgs};
 
 #[derive(Debug, Args)]
 pub struct MigrateArgs {
@@ -42,8 +42,8 @@ pub struct MigrateArgs {
     #[arg(long)]
     pub skip_distribution: bool,
     /// Output format of the closing summary (progress goes to stderr).
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
-    pub format: OutputFormat,
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Text)]
+    pub format: SummaryFormat,
     /// Write the closing summary to this file instead of stdout.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -102,12 +102,12 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<()> {
 /// Prints the closing summary and turns a failed verification into exit code 1.
 pub fn report(
     summary: &MigrateSummary,
-    format: OutputFormat,
+    format: SummaryFormat,
     output: Option<&std::path::Path>,
 ) -> anyhow::Result<()> {
     let text = match format {
-        OutputFormat::Text => summary.to_text(),
-        OutputFormat::Json => summary.to_json()?,
+        SummaryFormat::Text => summary.to_text(),
+        SummaryFormat::Json => summary.to_json()?,
     };
     write_output(output, &text)?;
     if summary.equal {

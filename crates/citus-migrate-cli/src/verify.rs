@@ -8,7 +8,7 @@ use clap::Args;
 use citus_migrate_core::plan::Plan;
 use citus_migrate_core::verify::{self, VerifyOptions};
 
-use crate::args::{print_warnings, write_output, FilterArgs, OutputFormat, SourceArgs, TargetArgs};
+use crate::args::{print_warnings, write_output, FilterArgs, SummaryFormat, SourceArgs, TargetArgs};
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
@@ -23,8 +23,8 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "FILE")]
     pub plan: Option<PathBuf>,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
-    pub format: OutputFormat,
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Text)]
+    pub format: SummaryFormat,
     /// Write the report to this file instead of stdout.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -57,8 +57,8 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<()> {
     )
     .await?;
     let text = match args.format {
-        OutputFormat::Text => report.to_text(),
-        OutputFormat::Json => report.to_json()?,
+        SummaryFormat::Text => report.to_text(),
+        SummaryFormat::Json => report.to_json()?,
     };
     write_output(args.output.as_deref(), &text)?;
     if report.equal {
