@@ -442,6 +442,29 @@ fn plain_target_rehearsal_and_refusals() {
         "{err}"
     );
     let plan = plan_file(&work, "shop.plan.json");
+    // A plain PostgreSQL target without --skip-distribution: refused before anything is created.
+    let out = migrate(
+        &source.url("shop"),
+        &source.url("dst"),
+        &work.path().join("nocitus"),
+        &["--plan", &plan],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("target: database \"dst\" has no citus extension")
+            && err.contains("--skip-distribution"),
+        "{err}"
+    );
+    assert_eq!(
+        source
+            .psql(
+                "dst",
+                "SELECT count(*) FROM pg_tables WHERE schemaname = 'shop'"
+            )
+            .unwrap(),
+        "0"
+    );
     let out = bin()
         .args([
             "generate",

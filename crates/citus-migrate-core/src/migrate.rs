@@ -250,6 +250,9 @@ pub async fn migrate(
         "{} migration from {source} to {target}",
         if resumed { "resuming" } else { "starting" }
     ));
+    if opts.distribute {
+        require_citus(target).await.map_err(fail(None))?;
+    }
     let src = connect(source).await.map_err(fail(None))?;
     let catalog = catalog::read(
         &src,
@@ -366,6 +369,46 @@ pub async fn migrate(
         verify,
         steps: state.steps,
     })
+}
+
+/// The target must be a Citus coordinator with workers before anything is created on it.
+async fn require_citus(target: &ConnInfo) -> Result<()> {
+    let client = connect(target).await?;
+    let rows = query(
+        &client,
+        Side::Target,
+        "looking for the citus extension",
+        "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')",
+        &[],
+    )
+    .await?;
+    if !rows[0].get::<_, bool>(0) {
+        return Err(Error::Precondition {
+            side: Side::Target,
+            message: format!(
+                "database {:?} has no citus extension: run CREATE EXTENSION citus there and register the workers (citus_add_node), or pass --skip-distribution to rehearse on plain PostgreSQL",
+                target.dbname
+            ),
+        });
+    }
+    let workers = query(
+        &client,
+        Side::Target,
+        "counting the workers",
+        "SELECT count(*) FROM citus_get_active_worker_nodes()",
+        &[],
+    )
+    .await?;
+    if workers[0].get::<_, i64>(0) == 0 {
+        return Err(Error::Precondition {
+            side: Side::Target,
+            message: format!(
+                "database {:?} has no active Citus workers: register them with citus_add_node on the coordinator first",
+                target.dbname
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// A resume must be about the same source, target and selection as the run it continues.
