@@ -539,3 +539,61 @@ fn plain_target_rehearsal_and_refusals() {
         stderr_of(&out)
     );
 }
+
+#[test]
+fn migrate_through_pgbouncer_leaves_no_session_state_in_the_pool() {
+    let Some(cluster) =
+        citus_or_skip("migrate_through_pgbouncer_leaves_no_session_state_in_the_pool")
+    else {
+        return;
+    };
+    let source = demo_source("0.005");
+    cluster.create_database("pooled").unwrap();
+    let bouncer = citus_migrate_core::local::LocalPgBouncer::start(&cluster.coordinator).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let plan = plan_file(&work, "demo/plan.json");
+    let target = bouncer.url("pooled");
+    let out = migrate(
+        &source.url("src"),
+        &target,
+        &work.path().join("w"),
+        &["--plan", &plan],
+    );
+    let text = stdout_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr_of(&out));
+    assert!(text.contains("exactly the source's data"), "{text}");
+    verify_equal(&source.url("src"), &target);
+
+    // pg_dump's scripts set search_path to '' and more; run as transaction-local settings, nothing of
+    // that may stay on the pooled server connections that other clients get next.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut clients = Vec::new();
+        for _ in 0..12 {
+            let (c, conn) = tokio_postgres::connect(&target, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            c.batch_execute("BEGIN").await.unwrap();
+            clients.push(c);
+        }
+        for c in &clients {
+            let rows = c.simple_query("SHOW search_path").await.unwrap();
+            let value = rows
+                .iter()
+                .find_map(|m| match m {
+                    tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+                    _ => None,
+                })
+                .unwrap();
+            assert_eq!(
+                value, "\"$user\", public",
+                "a pooled connection kept a session setting"
+            );
+            c.batch_execute("COMMIT").await.unwrap();
+        }
+    });
+}

@@ -601,7 +601,7 @@ impl Run<'_> {
             &target,
             Side::Target,
             "creating the schema on the target (pre-data)",
-            &without_psql_commands(&self.generated().pre_data),
+            &transaction_local(&self.generated().pre_data),
         )
         .await?;
         self.crash_point(Step::PreData, true);
@@ -763,7 +763,7 @@ impl Run<'_> {
 
     async fn post_data(&mut self) -> Result<Outcome> {
         let items = self.generated().post_data.clone();
-        let preamble = without_psql_commands(&self.generated().post_data_preamble);
+        let preamble = transaction_local(&self.generated().post_data_preamble);
         let resume = self.attempts(Step::PostData) > 1;
         // In three phases: indexes and key/check constraints in parallel; then the rest (index
         // attachments, triggers, rules, policies…) one at a time in pg_dump's order; then the foreign
@@ -794,11 +794,7 @@ impl Run<'_> {
             };
             let mut clients = Vec::with_capacity(jobs);
             for _ in 0..jobs {
-                let c = connect(self.target).await?;
-                if !preamble.trim().is_empty() {
-                    execute(&c, Side::Target, "post-data settings", &preamble).await?;
-                }
-                clients.push(c);
+                clients.push(connect(self.target).await?);
             }
             let pool = tokio::sync::Mutex::new(clients);
             let skipped = std::sync::atomic::AtomicUsize::new(0);
@@ -807,9 +803,16 @@ impl Run<'_> {
                 .map(|(i, sql)| {
                     let pool = &pool;
                     let skipped = &skipped;
+                    let preamble = &preamble;
                     async move {
                         let client = pool.lock().await.pop().expect("one client per job");
-                        let res = execute(&client, Side::Target, "post-data", &sql).await;
+                        // Each statement in its own transaction with pg_dump's settings made local. The
+                        // statement goes alone: Citus refuses to propagate DDL sent in a string with
+                        // other commands.
+                        let res = post_data_item(&client, preamble, &sql).await;
+                        if res.is_err() {
+                            let _ = execute(&client, Side::Target, "post-data", "ROLLBACK").await;
+                        }
                         pool.lock().await.push(client);
                         match res {
                             Ok(()) => {}
@@ -960,6 +963,16 @@ impl Run<'_> {
     }
 }
 
+/// One post-data statement in its own transaction, after pg_dump's settings (made local).
+async fn post_data_item(client: &tokio_postgres::Client, preamble: &str, sql: &str) -> Result<()> {
+    execute(client, Side::Target, "post-data", "BEGIN").await?;
+    if !preamble.trim().is_empty() {
+        execute(client, Side::Target, "post-data settings", preamble).await?;
+    }
+    execute(client, Side::Target, "post-data", sql).await?;
+    execute(client, Side::Target, "post-data", "COMMIT").await
+}
+
 /// pg_dump's output without the psql meta-commands recent pg_dump versions write around it
 /// (`\\restrict KEY` / `\\unrestrict KEY`), which the server would reject.
 fn without_psql_commands(script: &str) -> String {
@@ -968,6 +981,26 @@ fn without_psql_commands(script: &str) -> String {
         .filter(|l| {
             let mut words = l.split_whitespace();
             !(matches!(words.next(), Some("\\restrict" | "\\unrestrict")) && words.count() == 1)
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// pg_dump's script made to leave no session state behind when run inside one transaction: its
+/// top-level `SET name = value;` lines become `SET LOCAL`, and its `set_config(…, false)` of the
+/// search path becomes transaction-local. Behind PgBouncer in transaction pooling mode a session
+/// setting would otherwise stay on a pooled server connection that other clients then get.
+fn transaction_local(script: &str) -> String {
+    without_psql_commands(script)
+        .lines()
+        .map(|l| {
+            if l.starts_with("SET ") && !l.starts_with("SET LOCAL ") && l.ends_with(';') {
+                format!("SET LOCAL {}", &l[4..])
+            } else if l.starts_with("SELECT pg_catalog.set_config(") && l.ends_with(", false);") {
+                format!("{}, true);", &l[..l.len() - ", false);".len()])
+            } else {
+                l.to_string()
+            }
         })
         .collect::<Vec<_>>()
         .join("\n")
@@ -1012,6 +1045,15 @@ impl Progress for CrashOnProgress<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pg_dump_settings_become_transaction_local() {
+        let pre = "\\restrict k\nSET statement_timeout = 0;\nSELECT pg_catalog.set_config('search_path', '', false);\nCREATE FUNCTION f() RETURNS int\n    SET search_path TO 'x'\n    AS $$ SELECT 1 $$ LANGUAGE sql;\nSET LOCAL a = 1;";
+        assert_eq!(
+            transaction_local(pre),
+            "SET LOCAL statement_timeout = 0;\nSELECT pg_catalog.set_config('search_path', '', true);\nCREATE FUNCTION f() RETURNS int\n    SET search_path TO 'x'\n    AS $$ SELECT 1 $$ LANGUAGE sql;\nSET LOCAL a = 1;"
+        );
+    }
 
     #[test]
     fn psql_restrict_lines_are_dropped_and_nothing_else() {
