@@ -518,6 +518,70 @@ fn plain_target_rehearsal_and_refusals() {
         stderr_of(&out)
     );
 
+    // Verification that finds a difference fails the run (exit 1, every difference listed) and stays
+    // open: once the target is fixed, --resume verifies again.
+    source.create_database("dst2").unwrap();
+    let dir2 = work.path().join("f");
+    let out = bin()
+        .args([
+            "migrate",
+            "--skip-distribution",
+            "--plan",
+            &plan,
+            "--source",
+            &source.url("shop"),
+            "--target",
+            &source.url("dst2"),
+            "--work-dir",
+        ])
+        .arg(&dir2)
+        .env("CITUS_MIGRATE_TEST_CRASH_AFTER_STEP", "analyze")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), None, "{}", stderr_of(&out));
+    source
+        .psql(
+            "dst2",
+            "DELETE FROM shop.events WHERE store_id = 3 AND at = '2024-01-01 00:00:00+00'",
+        )
+        .unwrap();
+    let out = migrate(
+        &source.url("shop"),
+        &source.url("dst2"),
+        &dir2,
+        &["--resume"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    let text = stdout_of(&out);
+    assert!(text.contains("Verification FAILED: 1 difference(s)"), "{text}{}", stderr_of(&out));
+    assert!(
+        text.contains("5,003 rows on the source, 5,000 on the target (-3)"),
+        "{text}"
+    );
+    assert!(
+        stderr_of(&out).contains("verification found 1 difference(s)"),
+        "{}",
+        stderr_of(&out)
+    );
+    assert_eq!(step_status(&dir2, "verify").as_deref(), Some("running"));
+    source
+        .psql("dst2", "INSERT INTO shop.events SELECT 3, 'view', '2024-01-01 00:00:00+00', NULL FROM generate_series(1, 3)")
+        .unwrap();
+    let out = migrate(
+        &source.url("shop"),
+        &source.url("dst2"),
+        &dir2,
+        &["--resume"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout_of(&out),
+        stderr_of(&out)
+    );
+    assert_eq!(step_status(&dir2, "verify").as_deref(), Some("done"));
+
     // --resume of a directory that holds no run, and of a run with another source.
     let out = migrate(
         &source.url("shop"),
