@@ -1,5 +1,5 @@
 -- citus-migrate catalog: indexes of every user relation; key columns by name, expressions as their
--- SQL text. Runs as-is in psql.
+-- SQL text; sizes over all forks. Runs as-is in psql.
 SELECT i.indrelid::int8                                          AS table_oid,
        ic.relname::text                                          AS name,
        i.indisunique                                             AS is_unique,
@@ -13,7 +13,7 @@ SELECT i.indrelid::int8                                          AS table_oid,
              ORDER BY k.ord)                                     AS columns,
        EXISTS (SELECT 1 FROM pg_constraint con WHERE con.conindid = i.indexrelid
                  AND con.conrelid = i.indrelid)                  AS backs_constraint,
-       pg_relation_size(i.indexrelid)::int8                      AS bytes,
+       pg_total_relation_size(i.indexrelid)::int8                AS bytes,
        pg_get_indexdef(i.indexrelid)                             AS definition
 FROM pg_index i
 JOIN pg_class ic ON ic.oid = i.indexrelid
