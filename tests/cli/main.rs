@@ -6,3 +6,5 @@ mod common;
 mod analyze;
 mod basics;
 mod connections;
+mod copy;
+mod generate;

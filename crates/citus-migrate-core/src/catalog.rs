@@ -620,6 +620,28 @@ fn partition_leaves(tables: &[Table]) -> Vec<(usize, Vec<usize>)> {
     out
 }
 
+/// Fails (a usage error) when an include pattern of `filters` selected no table of `catalog`.
+pub fn require_matches(catalog: &Catalog, filters: &Filters) -> Result<()> {
+    let unmatched = filters.unmatched(
+        &catalog
+            .tables
+            .iter()
+            .map(|t| t.qualified())
+            .collect::<Vec<_>>(),
+    );
+    if unmatched.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = unmatched.iter().map(|p| format!("{p:?}")).collect();
+    Err(Error::usage(format!(
+        "no table in the source database {:?} matches the --schema/--table pattern(s) {}: check the \
+         spelling (unquoted names are folded to lower case; write \"Name\" to keep case, * and ? are \
+         wildcards) and that the --exclude-* patterns do not remove them",
+        catalog.database,
+        list.join(", ")
+    )))
+}
+
 /// Connects to the source (up to three connections, fewer when `jobs` is smaller), reads its catalog
 /// and, with `exact_counts`, counts rows in parallel on `jobs` connections.
 pub async fn analyze(source: &crate::conninfo::ConnInfo, opts: &ReadOptions) -> Result<Catalog> {
@@ -630,23 +652,7 @@ pub async fn analyze(source: &crate::conninfo::ConnInfo, opts: &ReadOptions) -> 
     let mut catalog = read_on(&refs, opts).await?;
     drop(refs);
     drop(clients);
-    let unmatched = opts.filters.unmatched(
-        &catalog
-            .tables
-            .iter()
-            .map(|t| t.qualified())
-            .collect::<Vec<_>>(),
-    );
-    if !unmatched.is_empty() {
-        let list: Vec<String> = unmatched.iter().map(|p| format!("{p:?}")).collect();
-        return Err(Error::usage(format!(
-            "no table in the source database {:?} matches the --schema/--table pattern(s) {}: check the \
-             spelling (unquoted names are folded to lower case; write \"Name\" to keep case, * and ? are \
-             wildcards) and that the --exclude-* patterns do not remove them",
-            catalog.database,
-            list.join(", ")
-        )));
-    }
+    require_matches(&catalog, &opts.filters)?;
     if opts.exact_counts {
         count_rows(&mut catalog, opts.jobs, || crate::connect::connect(source)).await?;
     }

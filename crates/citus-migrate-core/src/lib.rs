@@ -4,15 +4,22 @@
 //! copy → verify → [`report`]. Connections are described by [`conninfo::ConnInfo`] and opened by
 //! [`connect::connect`]; [`local`] starts throwaway servers for tests and the demo.
 
+pub mod advice;
 pub mod catalog;
 pub mod connect;
 pub mod conninfo;
+pub mod copy;
 pub mod error;
 pub mod filter;
 pub mod ident;
 pub mod local;
+pub mod plan;
 pub mod progress;
 pub mod report;
+pub mod sequences;
+pub mod sqlgen;
 pub mod util;
+pub mod verify;
+pub mod workdir;
 
 pub use error::{Error, Result, Side};
