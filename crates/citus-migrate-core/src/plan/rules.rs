@@ -190,7 +190,7 @@ fn check_shape(cx: &mut Ctx<'_>, t: &Table, p: &crate::plan::PlanTable) {
     }
     if p.kind == Kind::Distributed {
         if let Some(c) = &p.distribution_column {
-            check_dist_column(cx, t, c);
+            check_dist_column(cx, t, c, p.extend_keys);
         }
     }
     if p.kind != Kind::Local && t.primary_key.is_none() {
@@ -212,7 +212,7 @@ fn kind_word(k: Kind) -> &'static str {
     }
 }
 
-fn check_dist_column(cx: &mut Ctx<'_>, t: &Table, col: &str) {
+fn check_dist_column(cx: &mut Ctx<'_>, t: &Table, col: &str, extend: bool) {
     let name = t.qualified();
     let Some(c) = t.column(col) else {
         let known: Vec<&str> = t.columns.iter().map(|c| c.name.as_str()).collect();
@@ -290,6 +290,37 @@ fn check_dist_column(cx: &mut Ctx<'_>, t: &Table, col: &str) {
         );
     }
     let qcol = quote_ident(col);
+    if extend {
+        let (keys, idx) = super::extend::keys_lacking(t, col);
+        if t.table_kind == TableKind::PartitionedParent && !(keys.is_empty() && idx.is_empty()) {
+            cx.push(
+                &name,
+                "extend_keys_partitioned",
+                Severity::Error,
+                format!("{name} is partitioned: extend_keys cannot change the keys of its partitions; fix the keys on the source"),
+                None,
+            );
+        } else {
+            let names: Vec<String> = keys
+                .iter()
+                .map(|k| quote_ident(&k.name))
+                .chain(idx.iter().map(|i| quote_ident(&i.name)))
+                .collect();
+            if !names.is_empty() {
+                cx.push(
+                    &name,
+                    "key_extended",
+                    Severity::Warning,
+                    format!(
+                        "{name}: 03-post-data.sql puts the distribution column {qcol} in front of {} on the target (extend_keys); uniqueness then holds per {qcol} value",
+                        names.join(", ")
+                    ),
+                    None,
+                );
+            }
+        }
+        return;
+    }
     for (code, what, keys) in [
         (
             "pk_missing_distribution_column",
@@ -336,6 +367,7 @@ fn check_dist_column(cx: &mut Ctx<'_>, t: &Table, col: &str) {
                 quote_ident(&k.name),
                 cols(&newcols)
             ));
+            let extend_hint = format!("\n-- or, to change the key on the target only, set \"extend_keys\": true for {name} in plan.json");
             for (r, f) in &refs {
                 let rt = cx.catalog.table(r);
                 match rt.and_then(|rt| cx.dist_col(r).and_then(|d| rt.column(d))) {
@@ -359,7 +391,7 @@ fn check_dist_column(cx: &mut Ctx<'_>, t: &Table, col: &str) {
                 code,
                 Severity::Error,
                 format!("{name}: {what} {} ({}) does not include the distribution column {qcol}; Citus requires it", quote_ident(&k.name), cols(&k.columns)),
-                Some(fix),
+                Some(fix + &extend_hint),
             );
         }
     }
@@ -557,7 +589,7 @@ fn check_fk(cx: &mut Ctx<'_>, t: &Table, fk: &ForeignKey) {
             let (Some(da), Some(db)) = (da, db) else { return };
             let on_dist = fk.columns.iter().zip(&fk.referenced_columns).any(|(x, y)| *x == da && *y == db);
             let same_group = cx.group(&a).is_some() && cx.group(&a) == cx.group(b);
-            if same_group && on_dist {
+            if same_group && on_dist || super::extend::fk_rewrite(cx.catalog, cx.plan, t, fk).is_some() {
                 return;
             }
             let why = if !same_group {
