@@ -72,7 +72,8 @@ pub fn fk_rewrite(
     Some((from, to))
 }
 
-fn cols(names: &[String]) -> String {
+/// Quoted column names, comma-separated.
+pub(crate) fn cols(names: &[String]) -> String {
     names
         .iter()
         .map(|c| quote_ident(c))

@@ -3,20 +3,13 @@
 
 use std::collections::BTreeMap;
 
+use super::extend::cols;
 use crate::advice::column::{distinct, null_frac, top_share, type_unfit, SKEW_SHARE};
 use crate::advice::{Blocker, Kind, Severity};
 use crate::catalog::{Catalog, ForeignKey, Table, TableKind};
 use crate::ident::{quote_ident, QualifiedName};
 use crate::plan::Plan;
 use crate::util::thousands;
-
-fn cols(names: &[String]) -> String {
-    names
-        .iter()
-        .map(|c| quote_ident(c))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
 
 struct Ctx<'a> {
     catalog: &'a Catalog,
