@@ -530,9 +530,8 @@ fn check_objects(cx: &mut Ctx<'_>, t: &Table) {
             "rule_on_distributed_table",
             Severity::Error,
             format!(
-                "{name} has rule {}: rules do not reach the shards of {} table",
-                quote_ident(&r.name),
-                kind_word(kind)
+                "{name} has rule {}: rules do not reach the shards of a Citus table",
+                quote_ident(&r.name)
             ),
             Some(format!(
                 "DROP RULE {} ON {name};  -- replace it with application logic or a view",
