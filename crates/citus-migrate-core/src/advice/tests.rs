@@ -937,3 +937,26 @@ fn rails_style_tenant_schema_still_groups_by_the_tenant() {
         .unwrap();
     assert!(fix.contains("FOREIGN KEY (company_id, campaign_id) REFERENCES \"public\".campaigns (company_id, \"id\")"), "{fix}");
 }
+
+#[test]
+fn generated_columns_never_and_typmods_do_not_matter() {
+    assert_eq!(
+        column::type_without_typmod("character varying(20)"),
+        "character varying"
+    );
+    assert_eq!(column::type_without_typmod("numeric(12,2)"), "numeric");
+    assert_eq!(
+        column::type_without_typmod("timestamp(3) with time zone"),
+        "timestamp(3) with time zone"
+    );
+    let mut c = col("x", "int8");
+    c.generated = Some("stored".into());
+    assert!(column::type_unfit(&c).unwrap().contains("generated"));
+    assert!(column::type_unfit(&col("x", "bool"))
+        .unwrap()
+        .contains("boolean"));
+    assert!(column::type_unfit(&col("x", "float8"))
+        .unwrap()
+        .contains("floating-point"));
+    assert!(column::type_unfit(&col("x", "uuid")).is_none());
+}

@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 
 use super::extend::cols;
-use crate::advice::column::{distinct, null_frac, top_share, type_unfit, SKEW_SHARE};
+use crate::advice::column::{
+    distinct, null_frac, top_share, type_unfit, type_without_typmod, SKEW_SHARE,
+};
 use crate::advice::{Blocker, Kind, Severity};
 use crate::catalog::{Catalog, ForeignKey, Table, TableKind};
 use crate::ident::{quote_ident, QualifiedName};
@@ -484,7 +486,7 @@ fn check_groups(cx: &mut Ctx<'_>) {
             let Some(mc) = m.distribution_column.as_deref().and_then(|c| mt.column(c)) else {
                 continue;
             };
-            if mc.type_name != lc.type_name {
+            if type_without_typmod(&mc.type_name) != type_without_typmod(&lc.type_name) {
                 cx.push(
                     &mt.qualified(),
                     "colocation_type_mismatch",
