@@ -286,12 +286,12 @@ fn an_edited_plan_that_contradicts_the_database_fails_naming_the_table() {
     let err = stderr_of(&out);
     assert!(
         err.contains(
-            "\"public\".countries [unknown_column]: \"public\".countries has no column \"country\""
+            "public.countries [unknown_column]: public.countries has no column \"country\""
         ),
         "{err}"
     );
     assert!(
-        err.contains("\"public\".clicks [fk_between_non_colocated_tables]"),
+        err.contains("public.clicks [fk_between_non_colocated_tables]"),
         "{err}"
     );
     assert!(!dir.path().join("b/02-distribute.sql").exists());

@@ -3,5 +3,8 @@
 
 mod common;
 
+mod analyze;
 mod basics;
+mod connections;
+mod copy;
 mod generate;

@@ -78,6 +78,13 @@ pub enum ReportFormat {
     Csv,
 }
 
+/// Output format of the commands whose report is not a table (verify, migrate).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
 /// Prints warnings collected while resolving connection options (never contains a password).
 pub fn print_warnings(info: &ConnInfo) {
     for w in &info.warnings {
@@ -101,4 +108,11 @@ pub fn write_output(path: Option<&std::path::Path>, text: &str) -> anyhow::Resul
             Ok(())
         }
     }
+}
+
+/// Format of a command's final summary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SummaryFormat {
+    Text,
+    Json,
 }

@@ -2,7 +2,7 @@
 //! rules, policies, statistics and extensions, in a handful of set-based queries (the `.sql` files in
 //! `src/sql/`), never one query per table.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
@@ -459,16 +459,32 @@ pub async fn read(client: &Client, opts: &ReadOptions) -> Result<Catalog> {
         }
     }
 
-    // A partitioned parent's estimate is the sum over its partitions.
-    let mut sums: BTreeMap<QualifiedName, i64> = BTreeMap::new();
-    for t in &tables {
-        if let (TableKind::Partition, Some(p)) = (t.table_kind, &t.parent) {
-            *sums.entry(p.clone()).or_default() += t.rows_estimate.max(0);
-        }
+    // A partitioned parent's estimate and sizes are the sums over its leaf partitions (at any depth);
+    // its estimate stays -1 while none of them was analyzed.
+    for t in tables
+        .iter_mut()
+        .filter(|t| t.table_kind == TableKind::PartitionedParent)
+    {
+        t.rows_estimate = -1;
     }
-    for t in tables.iter_mut() {
-        if t.table_kind == TableKind::PartitionedParent {
-            t.rows_estimate = sums.get(&t.qualified()).copied().unwrap_or(0);
+    for (leaf, ancestors) in partition_leaves(&tables) {
+        let l = &tables[leaf];
+        let (rows, heap, index, toast, total) = (
+            l.rows_estimate,
+            l.heap_bytes,
+            l.index_bytes,
+            l.toast_bytes,
+            l.total_bytes,
+        );
+        for a in ancestors {
+            let p = &mut tables[a];
+            if rows >= 0 {
+                p.rows_estimate = p.rows_estimate.max(0) + rows;
+            }
+            p.heap_bytes += heap;
+            p.index_bytes += index;
+            p.toast_bytes += toast;
+            p.total_bytes += total;
         }
     }
 
@@ -497,6 +513,7 @@ where
         .filter(|t| t.holds_data())
         .map(|t| t.qualified())
         .collect();
+    let user = &catalog.current_user;
     let jobs = jobs.max(1).min(names.len().max(1));
     let mut clients = Vec::with_capacity(jobs);
     for _ in 0..jobs {
@@ -509,14 +526,28 @@ where
             async move {
                 let client = pool.lock().await.pop().expect("one client per job");
                 let sql = format!("SELECT count(*) FROM ONLY {}", name.quoted());
-                let res = query(
-                    &client,
-                    Side::Source,
-                    &format!("counting rows of {name}"),
-                    &sql,
-                    &[],
-                )
-                .await;
+                let res = query(&client, Side::Source, &format!("counting rows of {name}"), &sql, &[])
+                    .await
+                    .map_err(|e| match e {
+                        Error::Db { source, .. }
+                            if source.code() == Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE) =>
+                        {
+                            Error::Precondition {
+                                side: Side::Source,
+                                message: format!(
+                                    "cannot count the rows of {name}: {}. The source user needs USAGE on the \
+                                     schema and SELECT on the table (GRANT USAGE ON SCHEMA {schema} TO {user}; \
+                                     GRANT SELECT ON {table} TO {user};), or leave the table out with \
+                                     --exclude-table, or do without exact counts",
+                                    crate::error::db_message(&source),
+                                    schema = crate::ident::quote_ident(&name.schema),
+                                    table = name.quoted(),
+                                    user = crate::ident::quote_ident(user),
+                                ),
+                            }
+                        }
+                        e => e,
+                    });
                 pool.lock().await.push(client);
                 Ok::<_, Error>((name, res?[0].get::<_, i64>(0)))
             }
@@ -525,47 +556,83 @@ where
         .try_collect()
         .await?;
     let counts: HashMap<QualifiedName, i64> = counts.into_iter().collect();
-    let mut sums: HashMap<QualifiedName, i64> = HashMap::new();
     for t in catalog.tables.iter_mut() {
         if let Some(n) = counts.get(&t.qualified()) {
             t.rows_exact = Some(*n);
-            if let (TableKind::Partition, Some(p)) = (t.table_kind, &t.parent) {
-                *sums.entry(p.clone()).or_default() += n;
-            }
+        } else if t.table_kind == TableKind::PartitionedParent {
+            t.rows_exact = Some(0);
         }
     }
-    for t in catalog.tables.iter_mut() {
-        if t.table_kind == TableKind::PartitionedParent {
-            t.rows_exact = Some(sums.get(&t.qualified()).copied().unwrap_or(0));
+    for (leaf, ancestors) in partition_leaves(&catalog.tables) {
+        let n = catalog.tables[leaf].rows_exact.unwrap_or(0);
+        for a in ancestors {
+            *catalog.tables[a].rows_exact.get_or_insert(0) += n;
         }
     }
     Ok(())
 }
 
-/// Connects to the source, reads its catalog and, with `exact_counts`, counts rows in parallel.
-pub async fn analyze(source: &crate::conninfo::ConnInfo, opts: &ReadOptions) -> Result<Catalog> {
-    let client = crate::connect::connect(source).await?;
-    let mut catalog = read(&client, opts).await?;
-    let unmatched = opts.filters.unmatched(
+/// Every leaf partition (by index) with the indexes of its partitioned ancestors among `tables`,
+/// nearest first.
+fn partition_leaves(tables: &[Table]) -> Vec<(usize, Vec<usize>)> {
+    let by_name: HashMap<QualifiedName, usize> = tables
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.qualified(), i))
+        .collect();
+    let parent_of = |i: usize| -> Option<usize> {
+        let t = &tables[i];
+        let is_partition = t.table_kind == TableKind::Partition
+            || (t.table_kind == TableKind::PartitionedParent && t.parent.is_some());
+        let p = *by_name.get(t.parent.as_ref().filter(|_| is_partition)?)?;
+        (tables[p].table_kind == TableKind::PartitionedParent).then_some(p)
+    };
+    let mut out = Vec::new();
+    for (i, t) in tables.iter().enumerate() {
+        if t.table_kind != TableKind::Partition {
+            continue;
+        }
+        let mut ancestors = Vec::new();
+        let mut cur = i;
+        while let Some(p) = parent_of(cur) {
+            if ancestors.contains(&p) {
+                break;
+            }
+            ancestors.push(p);
+            cur = p;
+        }
+        out.push((i, ancestors));
+    }
+    out
+}
+
+/// Fails (a usage error) when an include pattern of `filters` selected no table of `catalog`.
+pub fn require_matches(catalog: &Catalog, filters: &Filters) -> Result<()> {
+    let unmatched = filters.unmatched(
         &catalog
             .tables
             .iter()
             .map(|t| t.qualified())
             .collect::<Vec<_>>(),
     );
-    if !unmatched.is_empty() {
-        return Err(Error::Precondition {
-            side: Side::Source,
-            message: format!(
-                "no table matches {}",
-                unmatched
-                    .iter()
-                    .map(|p| format!("{p:?}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        });
+    if unmatched.is_empty() {
+        return Ok(());
     }
+    let list: Vec<String> = unmatched.iter().map(|p| format!("{p:?}")).collect();
+    Err(Error::usage(format!(
+        "no table in the source database {:?} matches the --schema/--table pattern(s) {}: check the \
+         spelling (unquoted names are folded to lower case; write \"Name\" to keep case, * and ? are \
+         wildcards) and that the --exclude-* patterns do not remove them",
+        catalog.database,
+        list.join(", ")
+    )))
+}
+
+/// Connects to the source, reads its catalog and, with `exact_counts`, counts rows in parallel.
+pub async fn analyze(source: &crate::conninfo::ConnInfo, opts: &ReadOptions) -> Result<Catalog> {
+    let client = crate::connect::connect(source).await?;
+    let mut catalog = read(&client, opts).await?;
+    require_matches(&catalog, &opts.filters)?;
     if opts.exact_counts {
         count_rows(&mut catalog, opts.jobs, || crate::connect::connect(source)).await?;
     }

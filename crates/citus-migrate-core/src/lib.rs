@@ -8,6 +8,7 @@ pub mod advice;
 pub mod catalog;
 pub mod connect;
 pub mod conninfo;
+pub mod copy;
 pub mod error;
 pub mod filter;
 pub mod ident;
@@ -15,7 +16,10 @@ pub mod local;
 pub mod plan;
 pub mod progress;
 pub mod report;
+pub mod sequences;
 pub mod sqlgen;
 pub mod util;
+pub mod verify;
+pub mod workdir;
 
 pub use error::{Error, Result, Side};

@@ -336,33 +336,26 @@ impl<'a> AnalyzeReport<'a> {
         let notable: Vec<String> = self
             .tables
             .iter()
-            .flat_map(|t| {
+            .filter_map(|t| {
                 let mut v = Vec::new();
-                if !t.triggers.is_empty() {
-                    v.push(format!(
-                        "{}: {} trigger(s)",
-                        t.qualified(),
-                        t.triggers.len()
-                    ));
+                for (n, one, many) in [
+                    (t.triggers.len(), "trigger", "triggers"),
+                    (t.rules.len(), "rule", "rules"),
+                    (t.policies.len(), "policy", "policies"),
+                    (
+                        t.exclusion_constraints.len(),
+                        "exclusion constraint",
+                        "exclusion constraints",
+                    ),
+                ] {
+                    if n > 0 {
+                        v.push(format!("{n} {}", if n == 1 { one } else { many }));
+                    }
                 }
-                if !t.rules.is_empty() {
-                    v.push(format!("{}: {} rule(s)", t.qualified(), t.rules.len()));
+                if t.rls_enabled {
+                    v.push("row-level security enabled".into());
                 }
-                if !t.policies.is_empty() || t.rls_enabled {
-                    v.push(format!(
-                        "{}: row-level security with {} polic(ies)",
-                        t.qualified(),
-                        t.policies.len()
-                    ));
-                }
-                if !t.exclusion_constraints.is_empty() {
-                    v.push(format!(
-                        "{}: {} exclusion constraint(s)",
-                        t.qualified(),
-                        t.exclusion_constraints.len()
-                    ));
-                }
-                v
+                (!v.is_empty()).then(|| format!("{}: {}", t.qualified(), v.join(", ")))
             })
             .collect();
         if !notable.is_empty() {

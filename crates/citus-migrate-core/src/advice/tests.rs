@@ -559,17 +559,17 @@ fn blockers_name_the_key_and_carry_a_fix() {
     assert_eq!(pk_fix.severity, Severity::Error);
     let fix = pk_fix.fix.as_deref().unwrap();
     assert!(
-        fix.contains("ADD CONSTRAINT orders_pkey PRIMARY KEY (tenant_id, \"id\")"),
+        fix.contains("ADD CONSTRAINT orders_pkey PRIMARY KEY (tenant_id, id)"),
         "{fix}"
     );
     // The keys that reference the old primary key are dropped first, and recreated where they can be.
     assert!(
-        fix.contains("ALTER TABLE \"public\".labels DROP CONSTRAINT labels_order_id_fkey;"),
+        fix.contains("ALTER TABLE public.labels DROP CONSTRAINT labels_order_id_fkey;"),
         "{fix}"
     );
     assert!(
         fix.contains(
-            "FOREIGN KEY (tenant_id, order_id) REFERENCES \"public\".orders (tenant_id, \"id\")"
+            "FOREIGN KEY (tenant_id, order_id) REFERENCES public.orders (tenant_id, id)"
         ),
         "{fix}"
     );
@@ -594,7 +594,7 @@ fn blockers_name_the_key_and_carry_a_fix() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("\"public\".orders [pk_missing_distribution_column]"),
+        err.contains("public.orders [pk_missing_distribution_column]"),
         "{err}"
     );
 }
@@ -684,7 +684,7 @@ fn edited_plans_that_contradict_the_database_name_the_table() {
         p.validate(&cat).unwrap_err().to_string()
     };
     let e = edit(&|p| p.tables[0].name = "nope".into());
-    assert!(e.contains("\"public\".nope [unknown_table]"), "{e}");
+    assert!(e.contains("public.nope [unknown_table]"), "{e}");
     let e = edit(&|p| {
         p.tables
             .iter_mut()
@@ -693,7 +693,7 @@ fn edited_plans_that_contradict_the_database_name_the_table() {
             .distribution_column = Some("tenant".into())
     });
     assert!(
-        e.contains("\"public\".tasks [unknown_column]") && e.contains("tenant_id"),
+        e.contains("public.tasks [unknown_column]") && e.contains("tenant_id"),
         "{e}"
     );
     let e = edit(&|p| {
@@ -712,7 +712,7 @@ fn edited_plans_that_contradict_the_database_name_the_table() {
         t.colocation_group = Some("other".into());
     });
     assert!(
-        e.contains("\"public\".tasks [fk_between_non_colocated_tables]"),
+        e.contains("public.tasks [fk_between_non_colocated_tables]"),
         "{e}"
     );
     let e = edit(&|p| {
@@ -730,8 +730,8 @@ fn edited_plans_that_contradict_the_database_name_the_table() {
         pr.colocation_group = None;
     });
     assert!(
-        e.contains("\"public\".tasks [fk_to_local_table]")
-            || e.contains("\"public\".tasks [fk_between"),
+        e.contains("public.tasks [fk_to_local_table]")
+            || e.contains("public.tasks [fk_between"),
         "{e}"
     );
     let e = edit(&|p| {

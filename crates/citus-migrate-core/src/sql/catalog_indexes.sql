@@ -1,4 +1,5 @@
--- citus-migrate catalog: indexes of every user relation. Runs as-is in psql.
+-- citus-migrate catalog: indexes of every user relation; key columns by name, expressions as their
+-- SQL text. Runs as-is in psql.
 SELECT i.indrelid::int8                                          AS table_oid,
        ic.relname::text                                          AS name,
        i.indisunique                                             AS is_unique,
@@ -6,7 +7,8 @@ SELECT i.indrelid::int8                                          AS table_oid,
        i.indpred IS NOT NULL                                     AS is_partial,
        i.indexprs IS NOT NULL                                    AS has_expressions,
        am.amname::text                                           AS method,
-       ARRAY(SELECT COALESCE(a.attname::text, '') FROM unnest(i.indkey[0:i.indnkeyatts - 1]) WITH ORDINALITY k(attnum, ord)
+       ARRAY(SELECT COALESCE(a.attname::text, pg_get_indexdef(i.indexrelid, k.ord::int, true))
+                    FROM unnest(i.indkey[0:i.indnkeyatts - 1]) WITH ORDINALITY k(attnum, ord)
              LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
              ORDER BY k.ord)                                     AS columns,
        EXISTS (SELECT 1 FROM pg_constraint con WHERE con.conindid = i.indexrelid

@@ -1,0 +1,251 @@
+//! `citus-migrate copy`: table data from the source into the target, parallel and resumable.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+
+use citus_migrate_core::connect::connect;
+use citus_migrate_core::copy::{self, CopyMode, CopyOptions, CopySummary};
+use citus_migrate_core::ident::QualifiedName;
+use citus_migrate_core::util::{human_bytes, thousands};
+use citus_migrate_core::{Error, Side};
+
+use crate::args::{print_warnings, SourceArgs, SummaryFormat, TargetArgs};
+use crate::progress::CliProgress;
+
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// A table to copy, in SQL syntax: orders, shop.orders, 'shop."Order Notes"' (repeatable).
+    #[arg(long = "table", short = 't', value_name = "SCHEMA.TABLE", required_unless_present_any = ["schemas", "plan"])]
+    pub tables: Vec<String>,
+    /// Copy every table of this schema, in SQL syntax: shop, '"My Schema"' (repeatable).
+    #[arg(long = "schema", short = 'n', value_name = "SCHEMA")]
+    pub schemas: Vec<String>,
+    /// Copy the tables listed in this plan.json (from `citus-migrate advise` / `generate`).
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<PathBuf>,
+    /// Parallel streams (each uses one source and one target connection).
+    #[arg(long, short = 'j', default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
+    /// Write copy.log (one line per chunk) and summary.json into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
+    /// Continue an interrupted copy: skip the chunks already committed on the target.
+    #[arg(long, conflicts_with = "truncate")]
+    pub resume: bool,
+    /// Empty the target tables first and start over.
+    #[arg(long)]
+    pub truncate: bool,
+    /// Approximate size of a chunk of source table: 64MB, 1GiB, 500kB, or bytes.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "32MB")]
+    pub chunk_size: u64,
+    /// Further attempts of a chunk after a terminated backend or lost connection.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub max_retries: u32,
+    /// Seconds without any progress after which a stream counts as dead (and is retried).
+    #[arg(long, default_value_t = 300, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub stall_timeout: u64,
+    /// Format of the final summary on stdout.
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Text)]
+    pub format: SummaryFormat,
+}
+
+/// Parses `64MB`, `64MiB`, `1g`, `500kB`, `4096`: units are powers of 1024, as in PostgreSQL.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size such as 64MB"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" | "bytes" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        "t" | "tb" | "tib" => 1 << 40,
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?} in {s:?} (use kB, MB, GB or TB)"
+            ))
+        }
+    };
+    let v = (n * mult as f64) as u64;
+    if v == 0 {
+        return Err("the size must be more than 0".into());
+    }
+    Ok(v)
+}
+
+/// A schema name in SQL syntax: `shop`, `"My Schema"`.
+fn schema_name(s: &str) -> Result<String, Error> {
+    match citus_migrate_core::ident::split_sql_name(s)?.as_slice() {
+        [one] => Ok(one.clone()),
+        _ => Err(Error::usage(format!(
+            "invalid schema name {s:?}: give one name, double-quoted where needed"
+        ))),
+    }
+}
+
+/// The tables named in a plan.json: `tables[].schema` and `tables[].name`.
+pub fn tables_of_plan(path: &Path) -> anyhow::Result<Vec<QualifiedName>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the plan {}", path.display()))?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Error::usage(format!("{} is not valid JSON: {e}", path.display())))?;
+    let list = value
+        .get("tables")
+        .and_then(|t| t.as_array())
+        .ok_or_else(|| {
+            Error::usage(format!(
+                "{} has no \"tables\" list: is it a citus-migrate plan?",
+                path.display()
+            ))
+        })?;
+    list.iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let field = |k: &str| t.get(k).and_then(|v| v.as_str()).map(str::to_string);
+            match (field("schema"), field("name")) {
+                (Some(s), Some(n)) => Ok(QualifiedName::new(s, n)),
+                _ => Err(Error::usage(format!(
+                    "{}: tables[{i}] needs string fields \"schema\" and \"name\"",
+                    path.display()
+                ))
+                .into()),
+            }
+        })
+        .collect()
+}
+
+pub async fn run(args: CopyArgs) -> anyhow::Result<()> {
+    let source = args.source.conninfo()?;
+    let target = args.target.conninfo()?;
+    print_warnings(&source);
+    print_warnings(&target);
+    let mut tables = args
+        .tables
+        .iter()
+        .map(|t| QualifiedName::parse(t))
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some(plan) = &args.plan {
+        tables.extend(tables_of_plan(plan)?);
+    }
+    if !args.schemas.is_empty() {
+        let schemas = args
+            .schemas
+            .iter()
+            .map(|s| schema_name(s))
+            .collect::<Result<Vec<_>, _>>()?;
+        let client = connect(&source).await?;
+        let found = copy::tables::in_schemas(&client, Side::Source, &schemas).await?;
+        if found.is_empty() {
+            return Err(Error::Precondition {
+                side: Side::Source,
+                message: format!("no tables in schema {}", args.schemas.join(", ")),
+            }
+            .into());
+        }
+        tables.extend(found);
+    }
+    let opts = CopyOptions {
+        jobs: args.jobs as usize,
+        chunk_bytes: args.chunk_size,
+        mode: match (args.resume, args.truncate) {
+            (true, _) => CopyMode::Resume,
+            (_, true) => CopyMode::Truncate,
+            _ => CopyMode::Fresh,
+        },
+        work_dir: args.work_dir.clone(),
+        max_retries: args.max_retries,
+        stall_timeout: Duration::from_secs(args.stall_timeout),
+    };
+    let progress = CliProgress::new();
+    let result = copy::copy_tables(&source, &target, &tables, &opts, &progress).await;
+    progress.finish();
+    let summary = result?;
+    match args.format {
+        SummaryFormat::Text => print!("{}", summary_text(&summary)),
+        SummaryFormat::Json => println!("{}", serde_json::to_string_pretty(&summary)?),
+    }
+    Ok(())
+}
+
+fn per_sec(bytes: u64, secs: f64) -> String {
+    if secs > 0.0 {
+        format!("{}/s", human_bytes((bytes as f64 / secs) as i64))
+    } else {
+        "-".into()
+    }
+}
+
+/// The final summary as text: totals, then one line per table.
+pub fn summary_text(s: &CopySummary) -> String {
+    let mut out = format!(
+        "copied {} table{}: {} rows, {} in {:.1} s ({}) with {} stream{}\n",
+        s.tables.len(),
+        if s.tables.len() == 1 { "" } else { "s" },
+        thousands(s.rows as i64),
+        human_bytes(s.bytes as i64),
+        s.seconds,
+        per_sec(s.bytes, s.seconds),
+        s.jobs,
+        if s.jobs == 1 { "" } else { "s" },
+    );
+    let width = s
+        .tables
+        .iter()
+        .map(|t| t.table.to_string().chars().count())
+        .max()
+        .unwrap_or(0);
+    for t in &s.tables {
+        let mut skipped = String::new();
+        if t.skipped_chunks > 0 {
+            skipped = format!(
+                ", {} already committed before ({} rows)",
+                t.skipped_chunks,
+                thousands(t.skipped_rows as i64)
+            );
+        }
+        let retries = if t.retries > 0 {
+            format!(", {} retried", t.retries)
+        } else {
+            String::new()
+        };
+        out.push_str(&format!(
+            "  {:<width$}  {:>13} rows  {:>9}  {:>6.1} s  {:>11}  {} chunk{}{skipped}{retries}\n",
+            t.table.to_string(),
+            thousands(t.rows as i64),
+            human_bytes(t.bytes as i64),
+            t.seconds,
+            per_sec(t.bytes, t.seconds),
+            t.chunks,
+            if t.chunks == 1 { "" } else { "s" },
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("64MB").unwrap(), 64 << 20);
+        assert_eq!(parse_size("1GiB").unwrap(), 1 << 30);
+        assert_eq!(parse_size("500kB").unwrap(), 500 << 10);
+        assert_eq!(parse_size("4096").unwrap(), 4096);
+        assert_eq!(parse_size("1.5m").unwrap(), 3 << 19);
+        assert!(parse_size("12 parsecs").is_err());
+        assert!(parse_size("0").is_err());
+    }
+}

@@ -1,0 +1,193 @@
+//! Chunk planning: a table is split into ranges of an integer primary/unique key when it has one (the
+//! same ranges select the same rows on the source and the target, so `verify` can compare chunk by
+//! chunk), else into ranges of heap pages (ctid ranges, meaningful on the source only). The first and
+//! the last range are open-ended, so rows outside the planned bounds (inserted after planning) still
+//! belong to exactly one chunk.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ident::quote_ident;
+
+/// Which rows of a table one chunk covers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum ChunkRange {
+    /// The whole table.
+    All,
+    /// `lo <= column < hi` of an integer key; a missing bound is open.
+    Key {
+        column: String,
+        lo: Option<i64>,
+        hi: Option<i64>,
+    },
+    /// Heap pages `lo <= page < hi` (ctid ranges); a missing bound is open.
+    Pages { lo: Option<i64>, hi: Option<i64> },
+}
+
+/// One chunk of a table: its position in the table's plan and its range.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chunk {
+    /// 0-based position in the table's plan.
+    pub index: u32,
+    /// How many chunks the table's plan has.
+    pub count: u32,
+    pub range: ChunkRange,
+}
+
+impl Chunk {
+    /// The SQL condition selecting this chunk's rows (identifiers quoted), or `None` for the whole table.
+    pub fn predicate(&self) -> Option<String> {
+        match &self.range {
+            ChunkRange::All => None,
+            ChunkRange::Key { column, lo, hi } => {
+                let c = quote_ident(column);
+                bounds(
+                    lo.map(|v| format!("{c} >= {v}")),
+                    hi.map(|v| format!("{c} < {v}")),
+                )
+            }
+            ChunkRange::Pages { lo, hi } => bounds(
+                lo.map(|p| format!("ctid >= '({p},0)'::tid")),
+                hi.map(|p| format!("ctid < '({p},0)'::tid")),
+            ),
+        }
+    }
+
+    /// `chunk 3/8 (id >= 100 AND id < 200)`: for messages.
+    pub fn describe(&self) -> String {
+        match self.predicate() {
+            Some(p) => format!("chunk {}/{} ({p})", self.index + 1, self.count),
+            None => format!("chunk {}/{} (whole table)", self.index + 1, self.count),
+        }
+    }
+}
+
+fn bounds(lo: Option<String>, hi: Option<String>) -> Option<String> {
+    match (lo, hi) {
+        (None, None) => None,
+        (Some(l), None) => Some(l),
+        (None, Some(h)) => Some(h),
+        (Some(l), Some(h)) => Some(format!("{l} AND {h}")),
+    }
+}
+
+/// How many chunks a table of `table_bytes` gets with chunks of about `chunk_bytes`.
+pub fn chunk_count(table_bytes: u64, chunk_bytes: u64) -> u32 {
+    let n = table_bytes.div_ceil(chunk_bytes.max(1));
+    n.clamp(1, u32::MAX as u64) as u32
+}
+
+/// Splits the key range `min..=max` into at most `wanted` ranges of equal width. The first range has
+/// no lower bound and the last no upper bound.
+pub fn key_chunks(column: &str, min: i64, max: i64, wanted: u32) -> Vec<Chunk> {
+    let width = (max as i128) - (min as i128) + 1;
+    let n = (wanted as i128).min(width.max(1)).max(1);
+    let cut = |i: i128| (min as i128 + width * i / n) as i64;
+    let count = n as u32;
+    (0..n)
+        .map(|i| Chunk {
+            index: i as u32,
+            count,
+            range: if n == 1 {
+                ChunkRange::All
+            } else {
+                ChunkRange::Key {
+                    column: column.to_string(),
+                    lo: (i > 0).then(|| cut(i)),
+                    hi: (i < n - 1).then(|| cut(i + 1)),
+                }
+            },
+        })
+        .collect()
+}
+
+/// Splits `pages` heap pages into at most `wanted` ranges. The first range has no lower bound and the
+/// last no upper bound.
+pub fn page_chunks(pages: i64, wanted: u32) -> Vec<Chunk> {
+    let n = (wanted as i64).min(pages.max(1)).max(1);
+    let cut = |i: i64| pages * i / n;
+    let count = n as u32;
+    (0..n)
+        .map(|i| Chunk {
+            index: i as u32,
+            count,
+            range: if n == 1 {
+                ChunkRange::All
+            } else {
+                ChunkRange::Pages {
+                    lo: (i > 0).then(|| cut(i)),
+                    hi: (i < n - 1).then(|| cut(i + 1)),
+                }
+            },
+        })
+        .collect()
+}
+
+/// A single chunk covering the whole table.
+pub fn whole_table() -> Vec<Chunk> {
+    vec![Chunk {
+        index: 0,
+        count: 1,
+        range: ChunkRange::All,
+    }]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_ranges_cover_everything_once() {
+        let chunks = key_chunks("Id", 1, 100, 4);
+        assert_eq!(chunks.len(), 4);
+        assert_eq!(chunks[0].predicate().unwrap(), "\"Id\" < 26");
+        assert_eq!(
+            chunks[1].predicate().unwrap(),
+            "\"Id\" >= 26 AND \"Id\" < 51"
+        );
+        assert_eq!(chunks[3].predicate().unwrap(), "\"Id\" >= 76");
+        // every value in the range falls in exactly one chunk
+        for v in -5..110i64 {
+            let hits = chunks
+                .iter()
+                .filter(|c| match &c.range {
+                    ChunkRange::Key { lo, hi, .. } => {
+                        lo.is_none_or(|l| v >= l) && hi.is_none_or(|h| v < h)
+                    }
+                    _ => unreachable!(),
+                })
+                .count();
+            assert_eq!(hits, 1, "value {v}");
+        }
+    }
+
+    #[test]
+    fn extreme_keys_and_small_ranges() {
+        let chunks = key_chunks("k", i64::MIN, i64::MAX, 3);
+        assert_eq!(chunks.len(), 3);
+        assert!(matches!(
+            chunks[1].range,
+            ChunkRange::Key {
+                lo: Some(_),
+                hi: Some(_),
+                ..
+            }
+        ));
+        assert_eq!(key_chunks("k", 5, 6, 10).len(), 2);
+        assert_eq!(key_chunks("k", 5, 5, 10), whole_table());
+    }
+
+    #[test]
+    fn page_ranges() {
+        let chunks = page_chunks(10, 3);
+        assert_eq!(chunks[0].predicate().unwrap(), "ctid < '(3,0)'::tid");
+        assert_eq!(
+            chunks[1].predicate().unwrap(),
+            "ctid >= '(3,0)'::tid AND ctid < '(6,0)'::tid"
+        );
+        assert_eq!(chunks[2].predicate().unwrap(), "ctid >= '(6,0)'::tid");
+        assert_eq!(page_chunks(0, 3), whole_table());
+        assert_eq!(chunk_count(100, 30), 4);
+        assert_eq!(chunk_count(0, 30), 1);
+    }
+}

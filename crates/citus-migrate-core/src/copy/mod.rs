@@ -1,0 +1,369 @@
+//! Copying table data from the source into the target: parallel, chunked, from one consistent source
+//! snapshot, exactly once per chunk (each chunk commits on the target together with its row in the
+//! bookkeeping table), resumable, with bounded memory.
+//!
+//! [`copy_tables`] is the entry point; [`chunk`] plans ranges (reused by verify); [`snapshot`] holds the
+//! source snapshot; [`stream`] moves bytes; [`bookkeeping`] records progress on the target; [`retry`]
+//! decides what is retried; [`csv_export`] / [`csv_import`] are the CSV commands.
+
+pub mod bookkeeping;
+pub mod chunk;
+pub mod csv_export;
+pub mod csv_import;
+pub mod retry;
+pub mod snapshot;
+pub mod stream;
+pub mod tables;
+mod worker;
+
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::connect::{connect, query};
+use crate::conninfo::ConnInfo;
+use crate::error::{Error, Result, Side};
+use crate::ident::QualifiedName;
+use crate::progress::Progress;
+use chunk::{Chunk, ChunkRange};
+use snapshot::Snapshot;
+use tables::TableFacts;
+
+/// What to do with target tables that already hold rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CopyMode {
+    /// Refuse target tables that hold rows.
+    #[default]
+    Fresh,
+    /// Continue an interrupted copy: skip the chunks the bookkeeping says are committed.
+    Resume,
+    /// Empty the target tables and start over.
+    Truncate,
+}
+
+#[derive(Debug, Clone)]
+pub struct CopyOptions {
+    /// Parallel streams (each one source and one target connection).
+    pub jobs: usize,
+    /// Approximate size of a chunk, measured on the source's table size.
+    pub chunk_bytes: u64,
+    pub mode: CopyMode,
+    /// Where to write `copy.log` (one line per chunk) and `summary.json`; nothing is written without it.
+    pub work_dir: Option<PathBuf>,
+    /// Further attempts of a chunk after a transient failure (terminated backend, lost connection).
+    pub max_retries: u32,
+    /// A stream that makes no progress for this long is treated as dead (then retried).
+    pub stall_timeout: Duration,
+}
+
+impl Default for CopyOptions {
+    fn default() -> Self {
+        CopyOptions {
+            jobs: 4,
+            chunk_bytes: DEFAULT_CHUNK_BYTES,
+            mode: CopyMode::Fresh,
+            work_dir: None,
+            max_retries: 3,
+            stall_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Default chunk size: 32 MiB of source table.
+pub const DEFAULT_CHUNK_BYTES: u64 = 32 << 20;
+
+/// What a run did, per table and in total.
+#[derive(Debug, Clone, Serialize)]
+pub struct CopySummary {
+    pub tables: Vec<TableCopySummary>,
+    /// Rows and bytes copied by this run (not counting skipped chunks).
+    pub rows: u64,
+    pub bytes: u64,
+    pub seconds: f64,
+    pub jobs: usize,
+    pub mode: CopyMode,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TableCopySummary {
+    pub table: QualifiedName,
+    /// Rows and bytes (COPY text) copied by this run.
+    pub rows: u64,
+    pub bytes: u64,
+    /// Chunks in the table's plan, and how many of them an earlier run had already committed.
+    pub chunks: u32,
+    pub skipped_chunks: u32,
+    /// Rows of the skipped chunks, as recorded when they were committed.
+    pub skipped_rows: u64,
+    /// Retries needed after transient failures.
+    pub retries: u32,
+    /// From the first chunk started to the last finished, in this run.
+    pub seconds: f64,
+}
+
+/// One table's work: its SQL and its chunks.
+struct TableJob {
+    name: QualifiedName,
+    copy_out_base: CopyOutSql,
+    copy_in_sql: String,
+    plan: Vec<bookkeeping::PlannedChunk>,
+    expected_bytes: u64,
+    expected_rows: u64,
+}
+
+/// How to select a chunk's rows on the source.
+struct CopyOutSql {
+    table: String,
+    columns: String,
+    select_list: String,
+    from: String,
+    plain_table: bool,
+}
+
+impl CopyOutSql {
+    fn for_chunk(&self, chunk: &Chunk) -> String {
+        match chunk.predicate() {
+            None if self.plain_table => format!("COPY {} {} TO STDOUT", self.table, self.columns),
+            None => format!(
+                "COPY (SELECT {} FROM {}) TO STDOUT",
+                self.select_list, self.from
+            ),
+            Some(p) => format!(
+                "COPY (SELECT {} FROM {} WHERE {p}) TO STDOUT",
+                self.select_list, self.from
+            ),
+        }
+    }
+}
+
+/// Copies `tables` (which must exist on both sides) from `source` into `target`.
+pub async fn copy_tables(
+    source: &ConnInfo,
+    target: &ConnInfo,
+    tables: &[QualifiedName],
+    opts: &CopyOptions,
+    progress: &dyn Progress,
+) -> Result<CopySummary> {
+    let started = Instant::now();
+    let mut seen = std::collections::HashSet::new();
+    let tables: Vec<QualifiedName> = tables
+        .iter()
+        .filter(|t| seen.insert((*t).clone()))
+        .cloned()
+        .collect();
+    if tables.is_empty() {
+        return Err(Error::usage("no tables to copy"));
+    }
+    if opts.jobs == 0 {
+        return Err(Error::usage("--jobs must be at least 1"));
+    }
+
+    // Everything is checked before any data moves.
+    let snapshot = Snapshot::export(source).await?;
+    let control = connect(target).await?;
+    let src = tables::read(snapshot.client(), Side::Source, &tables).await?;
+    let dst = tables::read(&control, Side::Target, &tables).await?;
+    let columns = src
+        .iter()
+        .zip(&dst)
+        .map(|(s, d)| tables::match_columns(s, d))
+        .collect::<Result<Vec<_>>>()?;
+    bookkeeping::ensure(&control).await?;
+    let recorded = bookkeeping::load(&control, &tables).await?;
+    let non_empty = tables::non_empty(&control, Side::Target, &tables).await?;
+    refuse_non_empty(opts.mode, &non_empty, &recorded)?;
+
+    let mut jobs = Vec::new();
+    for ((facts, cols), target_facts) in src.iter().zip(&columns).zip(&dst) {
+        let name = &facts.name;
+        let plan = match (opts.mode, recorded.get(name)) {
+            (CopyMode::Resume, Some(plan)) => {
+                check_recorded_plan(name, plan, target_facts)?;
+                plan.clone()
+            }
+            (mode, _) => {
+                let chunks = plan_chunks(snapshot.client(), facts, opts.chunk_bytes).await?;
+                bookkeeping::start_table(&control, name, &chunks, mode == CopyMode::Truncate)
+                    .await?;
+                chunks
+                    .into_iter()
+                    .map(|chunk| bookkeeping::PlannedChunk {
+                        chunk,
+                        committed: None,
+                    })
+                    .collect()
+            }
+        };
+        let quoted_cols: Vec<String> = cols.iter().map(|c| crate::ident::quote_ident(c)).collect();
+        jobs.push(TableJob {
+            name: name.clone(),
+            copy_out_base: CopyOutSql {
+                table: name.quoted(),
+                columns: tables::column_list(cols),
+                select_list: quoted_cols.join(", "),
+                from: if facts.relkind == "r" {
+                    format!("ONLY {}", name.quoted())
+                } else {
+                    name.quoted()
+                },
+                plain_table: facts.relkind == "r",
+            },
+            copy_in_sql: format!(
+                "COPY {} {} FROM STDIN",
+                name.quoted(),
+                tables::column_list(cols)
+            ),
+            plan,
+            expected_bytes: facts.table_bytes,
+            expected_rows: facts.rows_estimate,
+        });
+    }
+    drop(control);
+
+    let log = worker::RunLog::open(opts.work_dir.as_deref())?;
+    let state = worker::Shared::new(&jobs, progress, &log);
+    let mut queue = VecDeque::new();
+    for (t, job) in jobs.iter().enumerate() {
+        progress.table_started(&job.name, job.expected_bytes, job.expected_rows);
+        for (c, planned) in job.plan.iter().enumerate() {
+            match planned.committed {
+                Some((rows, _)) => state.skipped(t, rows),
+                None => queue.push_back((t, c)),
+            }
+        }
+        if state.table_done(t) {
+            progress.table_finished(&job.name);
+        }
+    }
+    let queue = Mutex::new(queue);
+    let streams = opts.jobs.min(queue.lock().unwrap().len());
+    let ctx = worker::Ctx {
+        source,
+        target,
+        snapshot: &snapshot,
+        jobs: &jobs,
+        queue: &queue,
+        state: &state,
+        opts,
+        test_pause: test_pause(),
+    };
+    futures::future::try_join_all((0..streams).map(|_| worker::run(&ctx))).await?;
+    snapshot.release().await?;
+
+    let summary = state.summary(&jobs, opts, started.elapsed().as_secs_f64());
+    log.finish(&summary)?;
+    Ok(summary)
+}
+
+/// Test hook: `CITUS_MIGRATE_TEST_PAUSE_MS` pauses every stream before and after each chunk's COMMIT, so
+/// tests can interrupt a run at chosen points.
+fn test_pause() -> Option<Duration> {
+    std::env::var("CITUS_MIGRATE_TEST_PAUSE_MS")
+        .ok()?
+        .parse()
+        .ok()
+        .map(Duration::from_millis)
+}
+
+fn refuse_non_empty(
+    mode: CopyMode,
+    non_empty: &[QualifiedName],
+    recorded: &HashMap<QualifiedName, Vec<bookkeeping::PlannedChunk>>,
+) -> Result<()> {
+    let refused: Vec<String> = match mode {
+        CopyMode::Truncate => Vec::new(),
+        CopyMode::Fresh => non_empty.iter().map(|t| t.quoted()).collect(),
+        CopyMode::Resume => non_empty
+            .iter()
+            .filter(|t| !recorded.contains_key(t))
+            .map(|t| t.quoted())
+            .collect(),
+    };
+    if refused.is_empty() {
+        return Ok(());
+    }
+    let plural = refused.len() > 1;
+    let (what, advice) = if mode == CopyMode::Resume {
+        (
+            if plural {
+                "hold rows that no earlier `citus-migrate copy` recorded"
+            } else {
+                "holds rows that no earlier `citus-migrate copy` recorded"
+            },
+            "use --truncate to empty them and start over",
+        )
+    } else {
+        (if plural { "already hold rows" } else { "already holds rows" }, "use --truncate to empty them and start over, or --resume to continue an interrupted copy")
+    };
+    Err(Error::Precondition {
+        side: Side::Target,
+        message: format!(
+            "table{} {} {what}: {advice}",
+            if plural { "s" } else { "" },
+            refused.join(", ")
+        ),
+    })
+}
+
+/// A recorded plan is only usable while its key column still exists on the target.
+fn check_recorded_plan(
+    name: &QualifiedName,
+    plan: &[bookkeeping::PlannedChunk],
+    target: &TableFacts,
+) -> Result<()> {
+    for p in plan {
+        if let ChunkRange::Key { column, .. } = &p.chunk.range {
+            if !target.columns.iter().any(|(c, _)| c == column) {
+                return Err(Error::Precondition {
+                    side: Side::Target,
+                    message: format!(
+                        "the recorded copy plan of {name} splits on column {column}, which no longer exists; use --truncate"
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Plans the chunks of one table from its facts, reading key bounds in the snapshot.
+pub async fn plan_chunks(
+    client: &tokio_postgres::Client,
+    facts: &TableFacts,
+    chunk_bytes: u64,
+) -> Result<Vec<Chunk>> {
+    let wanted = chunk::chunk_count(facts.table_bytes, chunk_bytes);
+    if wanted <= 1 {
+        return Ok(chunk::whole_table());
+    }
+    if let Some(key) = &facts.key_column {
+        let k = crate::ident::quote_ident(key);
+        let from = if facts.relkind == "r" {
+            format!("ONLY {}", facts.name.quoted())
+        } else {
+            facts.name.quoted()
+        };
+        let sql = format!("SELECT min({k})::int8, max({k})::int8 FROM {from}");
+        let rows = query(
+            client,
+            Side::Source,
+            &format!("reading the key range of {}", facts.name),
+            &sql,
+            &[],
+        )
+        .await?;
+        let (min, max): (Option<i64>, Option<i64>) = (rows[0].get(0), rows[0].get(1));
+        return Ok(match (min, max) {
+            (Some(min), Some(max)) => chunk::key_chunks(key, min, max, wanted),
+            _ => chunk::whole_table(),
+        });
+    }
+    if facts.relkind == "r" {
+        return Ok(chunk::page_chunks(facts.pages, wanted));
+    }
+    Ok(chunk::whole_table())
+}

@@ -1,0 +1,103 @@
+//! Moving one COPY stream: the bytes of the source's `COPY … TO STDOUT` go to the target's
+//! `COPY … FROM STDIN` without decoding rows, regrouped into large messages. Memory stays bounded: one
+//! batch being filled plus what the two connections' bounded channels hold. A watchdog turns a peer that
+//! stops making progress into an error instead of a hang.
+
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures::{pin_mut, SinkExt, StreamExt};
+use tokio_postgres::Client;
+
+use crate::copy::retry::Failure;
+use crate::error::{Error, Side};
+
+/// Size of the CopyData messages sent to the target.
+pub const BATCH_BYTES: usize = 1 << 20;
+
+/// What one stream moved.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Moved {
+    pub rows: u64,
+    pub bytes: u64,
+}
+
+fn stalled(side: Side, what: &str, after: Duration) -> Failure {
+    Failure::stalled(Error::Other(format!(
+        "{side}: no progress for {}s while {what}; the connection looks dead",
+        after.as_secs()
+    )))
+}
+
+/// Runs `copy_out_sql` on `source` and feeds its output to `copy_in_sql` on `target`. `on_batch` is
+/// called with the bytes and rows of every batch sent. The caller owns the transactions; the COPY
+/// sink is dropped before this returns, so the target can COMMIT right after (needed behind PgBouncer:
+/// the COPY statement is prepared and closed inside the transaction).
+pub async fn pump(
+    source: &Client,
+    copy_out_sql: &str,
+    target: &Client,
+    copy_in_sql: &str,
+    stall: Duration,
+    mut on_batch: impl FnMut(u64, u64),
+) -> Result<Moved, Failure> {
+    let db = |side: Side, what: &'static str| move |e| Failure::from(Error::db(side, what, e));
+    let out = tokio::time::timeout(stall, source.copy_out(copy_out_sql))
+        .await
+        .map_err(|_| stalled(Side::Source, "starting COPY TO STDOUT", stall))?
+        .map_err(db(Side::Source, "COPY TO STDOUT"))?;
+    pin_mut!(out);
+    let sink = tokio::time::timeout(stall, target.copy_in::<_, Bytes>(copy_in_sql))
+        .await
+        .map_err(|_| stalled(Side::Target, "starting COPY FROM STDIN", stall))?
+        .map_err(db(Side::Target, "COPY FROM STDIN"))?;
+    pin_mut!(sink);
+
+    let mut moved = Moved::default();
+    let mut batch = BytesMut::with_capacity(BATCH_BYTES);
+    let mut batch_rows = 0u64;
+    loop {
+        let next = tokio::time::timeout(stall, out.next())
+            .await
+            .map_err(|_| stalled(Side::Source, "reading COPY data", stall))?;
+        let data = match next {
+            None => None,
+            Some(r) => Some(r.map_err(db(Side::Source, "reading COPY data"))?),
+        };
+        if let Some(d) = &data {
+            // The server sends every row in a CopyData message of its own.
+            batch_rows += 1;
+            batch.extend_from_slice(d);
+        }
+        let last = data.is_none();
+        if batch.len() >= BATCH_BYTES || (last && !batch.is_empty()) {
+            let len = batch.len() as u64;
+            let chunk = batch.split().freeze();
+            tokio::time::timeout(stall, sink.send(chunk))
+                .await
+                .map_err(|_| stalled(Side::Target, "sending COPY data", stall))?
+                .map_err(db(Side::Target, "sending COPY data"))?;
+            moved.bytes += len;
+            moved.rows += batch_rows;
+            on_batch(len, batch_rows);
+            batch_rows = 0;
+            if batch.capacity() < BATCH_BYTES {
+                batch.reserve(BATCH_BYTES);
+            }
+        }
+        if last {
+            break;
+        }
+    }
+    let rows = tokio::time::timeout(stall, sink.as_mut().finish())
+        .await
+        .map_err(|_| stalled(Side::Target, "finishing COPY FROM STDIN", stall))?
+        .map_err(db(Side::Target, "COPY FROM STDIN"))?;
+    if rows != moved.rows {
+        return Err(Failure::from(Error::Other(format!(
+            "target: COPY reported {rows} rows but {} rows were sent",
+            moved.rows
+        ))));
+    }
+    Ok(moved)
+}

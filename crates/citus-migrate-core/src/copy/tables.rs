@@ -1,0 +1,245 @@
+//! What copying needs to know about the tables on each side (one query per side for all tables), and
+//! the matching of columns by name, checked before any data moves.
+
+use tokio_postgres::types::Type;
+use tokio_postgres::Client;
+
+use crate::connect::query;
+use crate::error::{Error, Result, Side};
+use crate::ident::{quote_ident, QualifiedName};
+
+pub const SQL_COPY_TABLES: &str = include_str!("../sql/copy_tables.sql");
+
+/// One table as seen on one side.
+#[derive(Debug, Clone)]
+pub struct TableFacts {
+    pub name: QualifiedName,
+    pub relkind: String,
+    pub table_bytes: u64,
+    pub pages: i64,
+    pub rows_estimate: u64,
+    /// `(name, generated)` in column order.
+    pub columns: Vec<(String, bool)>,
+    /// A NOT NULL integer column that is a single-column primary key or unique constraint.
+    pub key_column: Option<String>,
+}
+
+/// Reads the facts of `tables` on one side; a missing table is an error naming the side.
+pub async fn read(
+    client: &Client,
+    side: Side,
+    tables: &[QualifiedName],
+) -> Result<Vec<TableFacts>> {
+    let schemas: Vec<&str> = tables.iter().map(|t| t.schema.as_str()).collect();
+    let names: Vec<&str> = tables.iter().map(|t| t.name.as_str()).collect();
+    let rows = query(
+        client,
+        side,
+        "reading the tables to copy",
+        SQL_COPY_TABLES,
+        &[(&schemas, Type::TEXT_ARRAY), (&names, Type::TEXT_ARRAY)],
+    )
+    .await?;
+    let mut missing = Vec::new();
+    let mut out = Vec::new();
+    for (row, name) in rows.iter().zip(tables) {
+        if !row.get::<_, bool>("found") {
+            missing.push(name.quoted());
+            continue;
+        }
+        let relkind: String = row.get("relkind");
+        if relkind == "v" {
+            return Err(Error::Precondition {
+                side,
+                message: format!("{name} is a view, not a table"),
+            });
+        }
+        let cols: Vec<String> = row.get("columns");
+        let generated: Vec<bool> = row.get("generated");
+        out.push(TableFacts {
+            name: name.clone(),
+            relkind,
+            table_bytes: row.get::<_, i64>("table_bytes").max(0) as u64,
+            pages: row.get("pages"),
+            rows_estimate: row.get::<_, i64>("rows_estimate").max(0) as u64,
+            columns: cols.into_iter().zip(generated).collect(),
+            key_column: row.get("key_column"),
+        });
+    }
+    if !missing.is_empty() {
+        return Err(Error::Precondition {
+            side,
+            message: format!(
+                "table{} {} not found{}",
+                if missing.len() > 1 { "s" } else { "" },
+                missing.join(", "),
+                if side == Side::Target {
+                    " (create the target tables first, e.g. with `citus-migrate generate`)"
+                } else {
+                    ""
+                }
+            ),
+        });
+    }
+    Ok(out)
+}
+
+/// The columns to copy: every non-generated column of the target, each of which must exist on the
+/// source; every non-generated source column must exist on the target (no data is silently dropped).
+pub fn match_columns(source: &TableFacts, target: &TableFacts) -> Result<Vec<String>> {
+    let has = |t: &TableFacts, c: &str| t.columns.iter().any(|(n, _)| n == c);
+    let missing_on_source: Vec<String> = target
+        .columns
+        .iter()
+        .filter(|(n, g)| !g && !has(source, n))
+        .map(|(n, _)| quote_ident(n))
+        .collect();
+    if !missing_on_source.is_empty() {
+        return Err(Error::Precondition {
+            side: Side::Source,
+            message: format!(
+                "table {} has no column{} {} that the target table has",
+                source.name,
+                if missing_on_source.len() > 1 { "s" } else { "" },
+                missing_on_source.join(", ")
+            ),
+        });
+    }
+    let missing_on_target: Vec<String> = source
+        .columns
+        .iter()
+        .filter(|(n, g)| !g && !has(target, n))
+        .map(|(n, _)| quote_ident(n))
+        .collect();
+    if !missing_on_target.is_empty() {
+        return Err(Error::Precondition {
+            side: Side::Target,
+            message: format!(
+                "table {} has no column{} {} that the source table has (its data would be lost)",
+                target.name,
+                if missing_on_target.len() > 1 { "s" } else { "" },
+                missing_on_target.join(", ")
+            ),
+        });
+    }
+    let cols: Vec<String> = target
+        .columns
+        .iter()
+        .filter(|(_, g)| !g)
+        .map(|(n, _)| n.clone())
+        .collect();
+    if cols.is_empty() {
+        return Err(Error::Precondition {
+            side: Side::Target,
+            message: format!("table {} has no columns that can be written", target.name),
+        });
+    }
+    Ok(cols)
+}
+
+/// The tables (plain and partitioned; partitions come with their parent) of the given schemas, largest
+/// first; an unknown schema is an error.
+pub async fn in_schemas(
+    client: &Client,
+    side: Side,
+    schemas: &[String],
+) -> Result<Vec<QualifiedName>> {
+    let rows = query(
+        client,
+        side,
+        "listing the tables of the schemas",
+        "SELECT s.name, c.relname::text, n.oid IS NOT NULL \
+         FROM unnest($1::text[]) AS s(name) \
+         LEFT JOIN pg_namespace n ON n.nspname = s.name \
+         LEFT JOIN pg_class c ON c.relnamespace = n.oid AND c.relkind IN ('r', 'p') AND NOT c.relispartition \
+         ORDER BY pg_total_relation_size(c.oid) DESC NULLS LAST, 1, 2",
+        &[(&schemas, Type::TEXT_ARRAY)],
+    )
+    .await?;
+    let unknown: Vec<String> = rows
+        .iter()
+        .filter(|r| !r.get::<_, bool>(2))
+        .map(|r| quote_ident(&r.get::<_, String>(0)))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(Error::Precondition {
+            side,
+            message: format!("schema {} not found", unknown.join(", ")),
+        });
+    }
+    Ok(rows
+        .iter()
+        .filter_map(|r| {
+            Some(QualifiedName::new(
+                r.get::<_, String>(0),
+                r.get::<_, Option<String>>(1)?,
+            ))
+        })
+        .collect())
+}
+
+/// `(a, "B", c)` for a COPY column list.
+pub fn column_list(columns: &[String]) -> String {
+    let quoted: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
+    format!("({})", quoted.join(", "))
+}
+
+/// Which of `tables` already hold rows (one cheap `LIMIT 1` probe per table: Citus plans a UNION of
+/// distributed subqueries through intermediate results, which is far slower).
+pub async fn non_empty(
+    client: &Client,
+    side: Side,
+    tables: &[QualifiedName],
+) -> Result<Vec<QualifiedName>> {
+    let mut out = Vec::new();
+    for t in tables {
+        let sql = format!("SELECT 1 FROM {} LIMIT 1", t.quoted());
+        if !query(
+            client,
+            side,
+            &format!("checking whether {t} is empty"),
+            &sql,
+            &[],
+        )
+        .await?
+        .is_empty()
+        {
+            out.push(t.clone());
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(cols: &[(&str, bool)]) -> TableFacts {
+        TableFacts {
+            name: QualifiedName::new("s", "t"),
+            relkind: "r".into(),
+            table_bytes: 0,
+            pages: 0,
+            rows_estimate: 0,
+            columns: cols.iter().map(|(n, g)| (n.to_string(), *g)).collect(),
+            key_column: None,
+        }
+    }
+
+    #[test]
+    fn matches_by_name_and_skips_generated() {
+        let s = facts(&[("a", false), ("b", false), ("g", true)]);
+        let t = facts(&[("b", false), ("a", false), ("g", true)]);
+        assert_eq!(match_columns(&s, &t).unwrap(), vec!["b", "a"]);
+        let t2 = facts(&[("b", false)]);
+        let e = match_columns(&s, &t2).unwrap_err().to_string();
+        assert!(e.starts_with("target: table s.t has no column a"), "{e}");
+        let t3 = facts(&[("a", false), ("b", false), ("C", false)]);
+        let e = match_columns(&s, &t3).unwrap_err().to_string();
+        assert!(
+            e.starts_with("source: table s.t has no column \"C\""),
+            "{e}"
+        );
+        assert_eq!(column_list(&["a".into(), "B c".into()]), "(a, \"B c\")");
+    }
+}

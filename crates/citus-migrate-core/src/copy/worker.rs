@@ -1,0 +1,367 @@
+//! One copy stream: takes chunks from the shared queue and copies each in one target transaction that
+//! also marks it in the bookkeeping; retries transient failures a bounded number of times.
+
+use std::collections::VecDeque;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use tokio_postgres::Client;
+
+use super::retry::{self, Failure};
+use super::snapshot::Snapshot;
+use super::stream;
+use super::{bookkeeping, CopyOptions, CopySummary, TableCopySummary, TableJob};
+use crate::connect::{connect, execute};
+use crate::conninfo::ConnInfo;
+use crate::error::{Error, Result, Side};
+use crate::progress::Progress;
+
+/// Settings of the target transaction that make COPY's text input read what the source wrote.
+const TARGET_SETTINGS: &str =
+    "SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL IntervalStyle = 'postgres'; \
+     SET LOCAL xmloption = content; SET LOCAL lc_monetary = 'C'";
+
+pub(super) struct Ctx<'a> {
+    pub source: &'a ConnInfo,
+    pub target: &'a ConnInfo,
+    pub snapshot: &'a Snapshot,
+    pub jobs: &'a [TableJob],
+    pub queue: &'a Mutex<VecDeque<(usize, usize)>>,
+    pub state: &'a Shared<'a>,
+    pub opts: &'a CopyOptions,
+    pub test_pause: Option<Duration>,
+}
+
+#[derive(Default, Clone)]
+struct TableState {
+    rows: u64,
+    bytes: u64,
+    skipped_chunks: u32,
+    skipped_rows: u64,
+    retries: u32,
+    done_chunks: u32,
+    first_start: Option<Instant>,
+    last_end: Option<Instant>,
+}
+
+/// Counters shared by the streams.
+pub(super) struct Shared<'a> {
+    tables: Mutex<Vec<TableState>>,
+    chunk_counts: Vec<u32>,
+    progress: &'a dyn Progress,
+    log: &'a RunLog,
+}
+
+impl<'a> Shared<'a> {
+    pub fn new(jobs: &[TableJob], progress: &'a dyn Progress, log: &'a RunLog) -> Self {
+        Shared {
+            tables: Mutex::new(vec![TableState::default(); jobs.len()]),
+            chunk_counts: jobs.iter().map(|j| j.plan.len() as u32).collect(),
+            progress,
+            log,
+        }
+    }
+
+    pub fn skipped(&self, t: usize, rows: u64) {
+        let mut s = self.tables.lock().unwrap();
+        s[t].skipped_chunks += 1;
+        s[t].skipped_rows += rows;
+        s[t].done_chunks += 1;
+    }
+
+    pub fn table_done(&self, t: usize) -> bool {
+        self.tables.lock().unwrap()[t].done_chunks == self.chunk_counts[t]
+    }
+
+    fn started(&self, t: usize) {
+        let mut s = self.tables.lock().unwrap();
+        s[t].first_start.get_or_insert_with(Instant::now);
+    }
+
+    fn retried(&self, t: usize) {
+        self.tables.lock().unwrap()[t].retries += 1;
+    }
+
+    /// Records a committed chunk; true when it was the table's last.
+    fn committed(&self, t: usize, rows: u64, bytes: u64, by_this_run: bool) -> bool {
+        let mut s = self.tables.lock().unwrap();
+        let st = &mut s[t];
+        if by_this_run {
+            st.rows += rows;
+            st.bytes += bytes;
+        } else {
+            st.skipped_chunks += 1;
+            st.skipped_rows += rows;
+        }
+        st.done_chunks += 1;
+        st.last_end = Some(Instant::now());
+        st.done_chunks == self.chunk_counts[t]
+    }
+
+    pub fn summary(&self, jobs: &[TableJob], opts: &CopyOptions, seconds: f64) -> CopySummary {
+        let s = self.tables.lock().unwrap();
+        let tables: Vec<TableCopySummary> = jobs
+            .iter()
+            .zip(s.iter())
+            .map(|(j, st)| TableCopySummary {
+                table: j.name.clone(),
+                rows: st.rows,
+                bytes: st.bytes,
+                chunks: j.plan.len() as u32,
+                skipped_chunks: st.skipped_chunks,
+                skipped_rows: st.skipped_rows,
+                retries: st.retries,
+                seconds: match (st.first_start, st.last_end) {
+                    (Some(a), Some(b)) => b.duration_since(a).as_secs_f64(),
+                    _ => 0.0,
+                },
+            })
+            .collect();
+        CopySummary {
+            rows: tables.iter().map(|t| t.rows).sum(),
+            bytes: tables.iter().map(|t| t.bytes).sum(),
+            tables,
+            seconds,
+            jobs: opts.jobs,
+            mode: opts.mode,
+        }
+    }
+}
+
+/// The optional log in `--work-dir`: one line per chunk event, and the final summary.
+pub(super) struct RunLog {
+    dir: Option<std::path::PathBuf>,
+    file: Option<Mutex<std::fs::File>>,
+}
+
+impl RunLog {
+    pub fn open(dir: Option<&Path>) -> Result<Self> {
+        let Some(dir) = dir else {
+            return Ok(RunLog {
+                dir: None,
+                file: None,
+            });
+        };
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::io(format!("creating work directory {}", dir.display()), e))?;
+        let path = dir.join("copy.log");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+        Ok(RunLog {
+            dir: Some(dir.to_path_buf()),
+            file: Some(Mutex::new(file)),
+        })
+    }
+
+    fn line(&self, text: &str) {
+        if let Some(f) = &self.file {
+            let secs = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let _ = writeln!(f.lock().unwrap(), "{secs} {text}");
+        }
+    }
+
+    pub fn finish(&self, summary: &CopySummary) -> Result<()> {
+        let Some(dir) = &self.dir else { return Ok(()) };
+        let path = dir.join("summary.json");
+        let text =
+            serde_json::to_string_pretty(summary).map_err(|e| Error::Other(e.to_string()))?;
+        std::fs::write(&path, text).map_err(|e| Error::io(format!("writing {}", path.display()), e))
+    }
+}
+
+/// Connections of one stream; reopened after a failure.
+#[derive(Default)]
+struct Conns {
+    source: Option<Client>,
+    target: Option<Client>,
+}
+
+/// Runs one stream until the queue is empty.
+pub(super) async fn run(ctx: &Ctx<'_>) -> Result<()> {
+    let mut conns = Conns::default();
+    loop {
+        let Some((t, c)) = ctx.queue.lock().unwrap().pop_front() else {
+            break;
+        };
+        copy_chunk(ctx, &mut conns, t, c).await?;
+    }
+    if let Some(s) = conns.source.take() {
+        let _ = execute(&s, Side::Source, "ending a source transaction", "COMMIT").await;
+    }
+    Ok(())
+}
+
+async fn copy_chunk(ctx: &Ctx<'_>, conns: &mut Conns, t: usize, c: usize) -> Result<()> {
+    let job = &ctx.jobs[t];
+    let chunk = &job.plan[c].chunk;
+    ctx.state.started(t);
+    let mut attempt = 0u32;
+    loop {
+        let result = attempt_chunk(ctx, conns, job, chunk, attempt > 0).await;
+        match result {
+            Ok(Outcome {
+                rows,
+                bytes,
+                by_this_run,
+            }) => {
+                ctx.state.log.line(&format!(
+                    "{} {} {} rows={rows} bytes={bytes}",
+                    if by_this_run {
+                        "committed"
+                    } else {
+                        "already-committed"
+                    },
+                    job.name,
+                    chunk.describe()
+                ));
+                if ctx.state.committed(t, rows, bytes, by_this_run) {
+                    ctx.state.progress.table_finished(&job.name);
+                }
+                if let Some(p) = ctx.test_pause {
+                    tokio::time::sleep(p).await;
+                }
+                return Ok(());
+            }
+            Err(f) => {
+                *conns = Conns::default();
+                if f.retryable && attempt < ctx.opts.max_retries {
+                    attempt += 1;
+                    ctx.state.retried(t);
+                    let msg = format!(
+                        "retrying {} {} (attempt {} of {}) after: {}",
+                        job.name,
+                        chunk.describe(),
+                        attempt + 1,
+                        ctx.opts.max_retries + 1,
+                        f.error
+                    );
+                    ctx.state.log.line(&msg);
+                    ctx.state.progress.message(&msg);
+                    tokio::time::sleep(retry::backoff(attempt)).await;
+                    continue;
+                }
+                let tries = if f.retryable {
+                    format!(" after {} attempts", attempt + 1)
+                } else {
+                    String::new()
+                };
+                ctx.state.log.line(&format!(
+                    "failed {} {}{tries}: {}",
+                    job.name,
+                    chunk.describe(),
+                    f.error
+                ));
+                return Err(Error::Other(format!(
+                    "copying {} failed at {}{tries}: {}. Committed chunks are kept; fix the cause and run again with --resume",
+                    job.name,
+                    chunk.describe(),
+                    f.error
+                )));
+            }
+        }
+    }
+}
+
+struct Outcome {
+    rows: u64,
+    bytes: u64,
+    by_this_run: bool,
+}
+
+async fn attempt_chunk(
+    ctx: &Ctx<'_>,
+    conns: &mut Conns,
+    job: &TableJob,
+    chunk: &super::chunk::Chunk,
+    retry: bool,
+) -> Result<Outcome, Failure> {
+    if conns.target.is_none() {
+        conns.target = Some(connect(ctx.target).await?);
+    }
+    let target = conns.target.as_ref().unwrap();
+    if retry {
+        // An earlier attempt may have committed before its connection was lost.
+        if let Some((rows, bytes)) = bookkeeping::committed(target, &job.name, chunk).await? {
+            return Ok(Outcome {
+                rows,
+                bytes,
+                by_this_run: false,
+            });
+        }
+    }
+    if conns.source.is_none() {
+        conns.source = Some(ctx.snapshot.reader(ctx.source).await.map_err(|e| {
+            // A lost snapshot cannot come back: not worth retrying.
+            let retryable = retry::is_transient(&e) && !ctx.snapshot.client().is_closed();
+            Failure {
+                error: e,
+                retryable,
+            }
+        })?);
+    }
+    let source = conns.source.as_ref().unwrap();
+    let stall = ctx.opts.stall_timeout;
+    execute(
+        target,
+        Side::Target,
+        "starting the chunk transaction",
+        &format!("BEGIN; {TARGET_SETTINGS}"),
+    )
+    .await?;
+    let progress = ctx.state.progress;
+    let moved = stream::pump(
+        source,
+        &job.copy_out_base.for_chunk(chunk),
+        target,
+        &job.copy_in_sql,
+        stall,
+        |b, r| progress.advance(&job.name, b, r),
+    )
+    .await?;
+    let marked =
+        bookkeeping::mark_committed(target, &job.name, chunk, moved.rows, moved.bytes).await?;
+    if !marked {
+        // Another run committed this chunk meanwhile: keep its rows, drop ours.
+        execute(
+            target,
+            Side::Target,
+            "rolling back a duplicate chunk",
+            "ROLLBACK",
+        )
+        .await?;
+        let (rows, bytes) = bookkeeping::committed(target, &job.name, chunk)
+            .await?
+            .unwrap_or_default();
+        return Ok(Outcome {
+            rows,
+            bytes,
+            by_this_run: false,
+        });
+    }
+    if let Some(p) = ctx.test_pause {
+        tokio::time::sleep(p).await;
+    }
+    tokio::time::timeout(
+        stall,
+        execute(target, Side::Target, "committing a chunk", "COMMIT"),
+    )
+    .await
+    .map_err(|_| {
+        Failure::stalled(Error::Other(format!(
+            "target: COMMIT did not answer within {}s",
+            stall.as_secs()
+        )))
+    })??;
+    Ok(Outcome {
+        rows: moved.rows,
+        bytes: moved.bytes,
+        by_this_run: true,
+    })
+}

@@ -1,0 +1,726 @@
+//! `citus-migrate copy`, `export` and `import` against real servers: faithful types, exactly-once
+//! resume after kill -9, retried backend terminations, refusals, hostile names, PgBouncer, Citus.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use citus_migrate_core::local::{say_uncaptured, wait_until};
+
+use crate::common::*;
+
+/// The types of the fixture, then its table with the columns in another order (matched by name).
+const TARGET_NASTY: &str = r#"
+CREATE TYPE mood AS ENUM ('sad', 'ok', 'with space', 'quote''s', 'ünï');
+CREATE DOMAIN posint AS int CHECK (VALUE > 0);
+CREATE TYPE pair AS (a int, b text);
+CREATE TABLE nasty (
+    doubled int GENERATED ALWAYS AS (id * 2) STORED,
+    bx box, pt point, cash money, flag boolean, bits bit varying(20), mac macaddr, net cidr, ip inet, u uuid,
+    tq tsquery, tsv tsvector, x xml, carr pair[], comp pair, dom posint, m mood, jb jsonb, j json,
+    mr int4multirange, tsr tstzrange, r int4range, tarr text[], arr int[], iv interval, tmtz timetz, tm time,
+    d date, tstz timestamptz, ts timestamp, f8 double precision, f4 real, n numeric, b bytea,
+    vc varchar(12), ch char(4), t text,
+    id int PRIMARY KEY
+);
+"#;
+
+const NASTY_COLUMNS: &str = "id, t, ch, vc, b, n, f4, f8, ts, tstz, d, tm, tmtz, iv, arr, tarr, r, tsr, mr, j, jb, m, dom, \
+     comp, carr, x, tsv, tq, u, ip, net, mac, bits, flag, cash, pt, bx, doubled";
+
+/// The table's rows in COPY text form, in a fixed column order: equal strings mean identical data.
+fn nasty_dump(server: &LocalServer, db: &str) -> String {
+    server
+        .psql(
+            db,
+            &format!("SET DateStyle = 'ISO, YMD'; SET extra_float_digits = 3; SET TimeZone = 'UTC'; COPY (SELECT {NASTY_COLUMNS} FROM nasty ORDER BY id) TO STDOUT"),
+        )
+        .unwrap()
+}
+
+/// One server with a source database `src` (the nasty fixture) and an empty target database `dst`.
+fn nasty_pair() -> LocalServer {
+    let server = server_with("src", &fixture("copy_types.sql"));
+    server.create_database("dst").unwrap();
+    server.psql("dst", TARGET_NASTY).unwrap();
+    server
+}
+
+fn copy_cmd(source: &str, target: &str) -> assert_cmd::Command {
+    let mut cmd = bin();
+    cmd.args(["copy", "--source", source, "--target", target]);
+    cmd
+}
+
+#[test]
+fn copies_every_type_byte_identical_and_matches_columns_by_name() {
+    let server = nasty_pair();
+    let out = copy_cmd(&server.url("src"), &server.url("dst"))
+        .args([
+            "--table",
+            "nasty",
+            "--chunk-size",
+            "16kB",
+            "--jobs",
+            "3",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let summary: serde_json::Value = serde_json::from_str(&stdout_of(&out)).unwrap();
+    let t = &summary["tables"][0];
+    assert_eq!(t["rows"], 2017);
+    assert!(
+        t["chunks"].as_u64().unwrap() > 1,
+        "several chunks expected: {summary}"
+    );
+    let src = nasty_dump(&server, "src");
+    assert!(
+        src.contains("\\\\N") && src.contains("😀"),
+        "fixture sanity: {src:.200}"
+    );
+    assert_eq!(nasty_dump(&server, "dst"), src);
+    // Every chunk is recorded as committed, with the row counts adding up.
+    let recorded = server
+        .psql(
+            "dst",
+            "SELECT sum(rows), bool_and(committed_at IS NOT NULL) FROM citus_migrate.copy_progress",
+        )
+        .unwrap();
+    assert_eq!(recorded, "2017|t");
+}
+
+#[test]
+fn vector_columns_copy_where_pgvector_is_installed() {
+    let server = LocalServer::start(&ServerOptions::default()).unwrap();
+    let available = server
+        .psql(
+            "postgres",
+            "SELECT count(*) FROM pg_available_extensions WHERE name = 'vector'",
+        )
+        .unwrap();
+    if available != "1" {
+        say_uncaptured("skipped: vector_columns_copy_where_pgvector_is_installed: pgvector is not installed for this PostgreSQL");
+        return;
+    }
+    for db in ["src", "dst"] {
+        server.create_database(db).unwrap();
+        server
+            .psql(
+                db,
+                "CREATE EXTENSION vector; CREATE TABLE emb (id int PRIMARY KEY, v vector(3))",
+            )
+            .unwrap();
+    }
+    server
+        .psql(
+            "src",
+            "INSERT INTO emb VALUES (1, '[1,2.5,-3e-7]'), (2, NULL), (3, '[0,0,0]')",
+        )
+        .unwrap();
+    let out = copy_cmd(&server.url("src"), &server.url("dst"))
+        .args(["--table", "emb"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let q = "COPY (SELECT * FROM emb ORDER BY id) TO STDOUT";
+    assert_eq!(
+        server.psql("dst", q).unwrap(),
+        server.psql("src", q).unwrap()
+    );
+}
+
+#[test]
+fn refuses_non_empty_targets_and_missing_tables_or_columns() {
+    let server = nasty_pair();
+    server
+        .psql(
+            "dst",
+            "INSERT INTO nasty (id, t) VALUES (1, 'already here')",
+        )
+        .unwrap();
+    let out = copy_cmd(&server.url("src"), &server.url("dst"))
+        .args(["--table", "nasty"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("nasty already holds rows") && err.contains("--truncate"),
+        "{err}"
+    );
+    assert_eq!(
+        server.psql("dst", "SELECT t FROM nasty").unwrap(),
+        "already here"
+    );
+
+    // --resume does not take rows it did not write either.
+    let out = copy_cmd(&server.url("src"), &server.url("dst"))
+        .args(["--table", "nasty", "--resume"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr_of(&out).contains("no earlier `citus-migrate copy` recorded"),
+        "{}",
+        stderr_of(&out)
+    );
+
+    // --truncate starts over.
+    let out = copy_cmd(&server.url("src"), &server.url("dst"))
+        .args(["--table", "nasty", "--truncate"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(nasty_dump(&server, "dst"), nasty_dump(&server, "src"));
+
+    // Missing table on either side, missing column on either side: nothing moves.
+    server
+        .psql(
+            "src",
+            "CREATE TABLE only_src (id int); CREATE TABLE both_t (id int, a text, b text)",
+        )
+        .unwrap();
+    server
+        .psql(
+            "dst",
+            "CREATE TABLE only_dst (id int); CREATE TABLE both_t (id int, a text, c text)",
+        )
+        .unwrap();
+    server
+        .psql("src", "INSERT INTO both_t VALUES (1, 'x', 'y')")
+        .unwrap();
+    let cases = [
+        ("only_src", "target: table public.only_src not found"),
+        ("only_dst", "source: table public.only_dst not found"),
+        ("both_t", "has no column"),
+    ];
+    for (table, expected) in cases {
+        let out = copy_cmd(&server.url("src"), &server.url("dst"))
+            .args(["--table", table])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{table}");
+        assert!(
+            stderr_of(&out).contains(expected),
+            "{table}: {}",
+            stderr_of(&out)
+        );
+    }
+    assert_eq!(
+        server.psql("dst", "SELECT count(*) FROM both_t").unwrap(),
+        "0"
+    );
+    // A bad name is a usage error.
+    let out = copy_cmd(&server.url("src"), &server.url("dst"))
+        .args(["--table", "a.b.c"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
+    assert!(!stderr_of(&out).contains("panick"));
+}
+
+#[test]
+fn hostile_identifiers_are_quoted_everywhere() {
+    let ddl = r#"
+        CREATE SCHEMA "Sch ""ema";
+        CREATE TABLE "Sch ""ema"."Order Notes; DROP TABLE x" ("select" int PRIMARY KEY, "a,b" text, "Mixed Case" text, "tab	col" text);
+        CREATE TABLE "Sch ""ema"."user" ("from" text NOT NULL);
+    "#;
+    let server = server_with("src", ddl);
+    server.create_database("dst").unwrap();
+    server.psql("dst", ddl).unwrap();
+    server
+        .psql(
+            "src",
+            r#"INSERT INTO "Sch ""ema"."Order Notes; DROP TABLE x" SELECT i, 'a' || i, 'M' || i, E'\t' || i FROM generate_series(1, 3000) i;
+               INSERT INTO "Sch ""ema"."user" SELECT 'u' || i FROM generate_series(1, 2000) i;"#,
+        )
+        .unwrap();
+    let out = copy_cmd(&server.url("src"), &server.url("dst"))
+        .args([
+            "--table",
+            r#""Sch ""ema"."Order Notes; DROP TABLE x""#,
+            "--schema",
+            r#""Sch ""ema""#,
+            "--chunk-size",
+            "8kB",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    for q in [
+        r#"SELECT count(*), md5(string_agg("select" || "a,b" || "Mixed Case" || "tab	col", ',' ORDER BY "select")) FROM "Sch ""ema"."Order Notes; DROP TABLE x""#,
+        r#"SELECT count(*), md5(string_agg("from", ',' ORDER BY "from")) FROM "Sch ""ema"."user""#,
+    ] {
+        assert_eq!(
+            server.psql("dst", q).unwrap(),
+            server.psql("src", q).unwrap()
+        );
+    }
+    let text = stdout_of(&out);
+    assert!(
+        text.contains("3,000 rows") && text.contains("2,000 rows"),
+        "{text}"
+    );
+}
+
+/// Loads the kill/resume tables: one with an integer key (key ranges), one without (ctid ranges).
+const RESUME_SOURCE: &str = r#"
+    CREATE TABLE acct (id bigint PRIMARY KEY, filler text NOT NULL);
+    INSERT INTO acct SELECT i, repeat(md5(i::text), 3) FROM generate_series(1, 60000) i;
+    CREATE TABLE nokey (v text NOT NULL, n int);
+    INSERT INTO nokey SELECT 'v' || i, i FROM generate_series(1, 40000) i;
+    ANALYZE;
+"#;
+const RESUME_TARGET: &str = r#"
+    CREATE TABLE acct (id bigint PRIMARY KEY, filler text NOT NULL);
+    CREATE TABLE nokey (v text NOT NULL, n int);
+"#;
+const CHECKSUMS: &str = "SELECT (SELECT count(*) || ' ' || md5(string_agg(id || filler, ',' ORDER BY id)) FROM acct) \
+     || ' ' || (SELECT count(*) || ' ' || md5(string_agg(v || ':' || n, ',' ORDER BY n)) FROM nokey)";
+
+fn spawn_copy(source: &str, target: &str, extra: &[&str], pause_ms: u64) -> Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_citus-migrate"));
+    cmd.args([
+        "copy", "--source", source, "--target", target, "--table", "acct", "--table", "nokey",
+    ])
+    .args(["--chunk-size", "256kB", "--jobs", "2"])
+    .args(extra)
+    .env("CITUS_MIGRATE_TEST_PAUSE_MS", pause_ms.to_string())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    cmd.spawn().unwrap()
+}
+
+fn committed_chunks(target: &LocalServer, db: &str) -> i64 {
+    target
+        .psql(
+            db,
+            "SELECT count(*) FROM citus_migrate.copy_progress WHERE committed_at IS NOT NULL",
+        )
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The target holds exactly the rows of the committed chunks: nothing lost, nothing doubled.
+fn assert_rows_match_bookkeeping(target: &LocalServer, db: &str) {
+    let got = target
+        .psql(
+            db,
+            "SELECT (SELECT count(*) FROM acct) + (SELECT count(*) FROM nokey) = \
+                    (SELECT COALESCE(sum(rows), 0) FROM citus_migrate.copy_progress WHERE committed_at IS NOT NULL)",
+        )
+        .unwrap();
+    assert_eq!(got, "t", "target rows and the bookkeeping disagree");
+}
+
+fn kill_after(child: &mut Child, target: &LocalServer, db: &str, chunks: i64, extra: Duration) {
+    let ok = wait_until(Duration::from_secs(120), || {
+        committed_chunks(target, db) >= chunks || child.try_wait().unwrap().is_some()
+    });
+    if let Some(status) = child.try_wait().unwrap() {
+        let mut err = String::new();
+        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+        panic!("the copy ended ({status}) before {chunks} chunks were committed: {err}");
+    }
+    assert!(ok, "the copy did not reach {chunks} committed chunks");
+    std::thread::sleep(extra);
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+}
+
+#[test]
+fn kill_9_at_several_points_then_resume_into_citus_is_exactly_once() {
+    let Some(cluster) =
+        citus_or_skip("kill_9_at_several_points_then_resume_into_citus_is_exactly_once")
+    else {
+        return;
+    };
+    cluster.create_database("dst").unwrap();
+    cluster
+        .coordinator
+        .psql(
+            "dst",
+            &format!("{RESUME_TARGET} SELECT create_distributed_table('acct', 'id'); SELECT create_distributed_table('nokey', 'v');"),
+        )
+        .unwrap();
+    let source = server_with("src", RESUME_SOURCE);
+    let (src, dst) = (source.url("src"), cluster.url("dst"));
+    let coord = &cluster.coordinator;
+
+    // Killed right after a commit, then in the middle of chunks (before their COMMIT).
+    let mut child = spawn_copy(&src, &dst, &[], 300);
+    kill_after(&mut child, coord, "dst", 3, Duration::ZERO);
+    assert_rows_match_bookkeeping(coord, "dst");
+    let first = committed_chunks(coord, "dst");
+
+    let mut child = spawn_copy(&src, &dst, &["--resume"], 300);
+    kill_after(
+        &mut child,
+        coord,
+        "dst",
+        first + 4,
+        Duration::from_millis(150),
+    );
+    assert_rows_match_bookkeeping(coord, "dst");
+
+    let mut child = spawn_copy(&src, &dst, &["--resume"], 50);
+    kill_after(
+        &mut child,
+        coord,
+        "dst",
+        first + 7,
+        Duration::from_millis(20),
+    );
+    assert_rows_match_bookkeeping(coord, "dst");
+
+    // A plain run is refused now; --resume finishes the job.
+    let out = copy_cmd(&src, &dst)
+        .args(["--table", "acct", "--table", "nokey"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let out = copy_cmd(&src, &dst)
+        .args([
+            "--table",
+            "acct",
+            "--table",
+            "nokey",
+            "--resume",
+            "--format",
+            "json",
+            "--chunk-size",
+            "1GB",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let summary: serde_json::Value = serde_json::from_str(&stdout_of(&out)).unwrap();
+    let skipped: u64 = summary["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["skipped_chunks"].as_u64().unwrap())
+        .sum();
+    assert!(skipped >= 7, "{summary}");
+    assert!(
+        summary["tables"][0]["chunks"].as_u64().unwrap() > 4,
+        "the recorded plan is kept: {summary}"
+    );
+    assert_eq!(
+        coord.psql("dst", CHECKSUMS).unwrap(),
+        source.psql("src", CHECKSUMS).unwrap()
+    );
+    assert_rows_match_bookkeeping(coord, "dst");
+    // The data really is distributed over the workers.
+    let shards_with_rows = coord
+        .psql(
+            "dst",
+            "SELECT count(DISTINCT nodeport) FROM citus_shards WHERE table_name = 'acct'::regclass",
+        )
+        .unwrap();
+    assert_eq!(shards_with_rows, "2");
+
+    // A worker down: a clear error, no hang, nothing half-done.
+    let mut cluster = cluster;
+    cluster.workers[1].stop();
+    let started = Instant::now();
+    let out = copy_cmd(&src, &dst)
+        .args(["--table", "acct", "--truncate", "--max-retries", "1"])
+        .timeout(Duration::from_secs(120))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert!(stderr_of(&out).contains("target"), "{}", stderr_of(&out));
+    assert!(started.elapsed() < Duration::from_secs(110));
+}
+
+#[test]
+fn terminated_backends_are_retried_then_reported() {
+    let server = server_with("src", RESUME_SOURCE);
+    server.create_database("dst").unwrap();
+    server.psql("dst", RESUME_TARGET).unwrap();
+    let (src, dst) = (server.url("src"), server.url("dst"));
+
+    let child = spawn_copy(&src, &dst, &[], 400);
+    // A target backend waiting to COMMIT a chunk, then a source backend between two chunks.
+    let terminate = |db: &str, query_like: &str| {
+        wait_until(Duration::from_secs(60), || {
+            server
+                .psql(
+                    "postgres",
+                    &format!(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '{db}' \
+                         AND state = 'idle in transaction' AND query LIKE '{query_like}%' AND pid <> pg_backend_pid()"
+                    ),
+                )
+                .map(|n| n != "0")
+                .unwrap_or(false)
+        })
+    };
+    assert!(
+        terminate("dst", "UPDATE citus_migrate.copy_progress"),
+        "no target backend to terminate"
+    );
+    assert!(terminate("src", "COPY"), "no source backend to terminate");
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(stderr_of(&out).contains("retrying"), "{}", stderr_of(&out));
+    assert_eq!(
+        server.psql("dst", CHECKSUMS).unwrap(),
+        server.psql("src", CHECKSUMS).unwrap()
+    );
+
+    // With no retries left the run stops, naming the table and the chunk.
+    let child = spawn_copy(&src, &dst, &["--truncate", "--max-retries", "0"], 400);
+    assert!(terminate("dst", "UPDATE citus_migrate.copy_progress"));
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("failed at chunk") && (err.contains("acct") || err.contains("nokey")),
+        "{err}"
+    );
+    assert!(err.contains("--resume"), "{err}");
+    assert_rows_match_bookkeeping(&server, "dst");
+}
+
+/// A PgBouncer in transaction pooling mode in front of `server`, run by the test.
+struct Bouncer {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Bouncer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_pgbouncer(server: &LocalServer) -> Option<Bouncer> {
+    let exe = ["/usr/sbin/pgbouncer", "/usr/bin/pgbouncer"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())?;
+    let dir = tempfile::tempdir().unwrap();
+    let port = citus_migrate_core::local::free_port().unwrap();
+    let conf = dir.path().join("pgbouncer.ini");
+    std::fs::write(dir.path().join("users.txt"), "\"postgres\" \"\"\n").unwrap();
+    std::fs::write(
+        &conf,
+        format!(
+            "[databases]\n* = host=127.0.0.1 port={}\n[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\n\
+             unix_socket_dir =\nauth_type = trust\nauth_file = {}\npool_mode = transaction\ndefault_pool_size = 2\n\
+             max_client_conn = 200\nignore_startup_parameters = extra_float_digits,application_name\n",
+            server.port,
+            dir.path().join("users.txt").display()
+        ),
+    )
+    .unwrap();
+    let root = uid_of(None) == 0;
+    let mut cmd = if root {
+        for p in [
+            dir.path().to_path_buf(),
+            conf.clone(),
+            dir.path().join("users.txt"),
+        ] {
+            std::os::unix::fs::chown(&p, Some(uid_of(Some("postgres"))), None).unwrap();
+        }
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(&exe);
+        c
+    } else {
+        Command::new(&exe)
+    };
+    let child = cmd
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let bouncer = Bouncer {
+        child,
+        port,
+        _dir: dir,
+    };
+    assert!(
+        wait_until(Duration::from_secs(20), || std::net::TcpStream::connect((
+            "127.0.0.1",
+            port
+        ))
+        .is_ok()),
+        "pgbouncer did not start"
+    );
+    Some(bouncer)
+}
+
+/// The uid of a user (or of this process), from `id -u`.
+fn uid_of(user: Option<&str>) -> u32 {
+    let out = Command::new("id").arg("-u").args(user).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+#[test]
+fn copies_through_pgbouncer_in_transaction_pooling_mode() {
+    let server = nasty_pair();
+    let Some(bouncer) = start_pgbouncer(&server) else {
+        say_uncaptured("skipped: copies_through_pgbouncer_in_transaction_pooling_mode: pgbouncer not installed");
+        return;
+    };
+    let target = format!(
+        "postgresql://postgres@127.0.0.1:{}/dst?sslmode=disable",
+        bouncer.port
+    );
+    // More streams than server connections in the pool: transactions of different streams share them.
+    let out = copy_cmd(&server.url("src"), &target)
+        .args(["--table", "nasty", "--chunk-size", "16kB", "--jobs", "4"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(nasty_dump(&server, "dst"), nasty_dump(&server, "src"));
+    // And again with --truncate (plan rewritten through the pooler too).
+    let out = copy_cmd(&server.url("src"), &target)
+        .args([
+            "--table",
+            "nasty",
+            "--chunk-size",
+            "16kB",
+            "--jobs",
+            "4",
+            "--truncate",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(nasty_dump(&server, "dst"), nasty_dump(&server, "src"));
+}
+
+#[test]
+fn export_then_import_round_trips_and_bad_csv_imports_nothing() {
+    let server = nasty_pair();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("nasty.csv");
+    let out = bin()
+        .args([
+            "export",
+            "--source",
+            &server.url("src"),
+            "--table",
+            "nasty",
+            "--output",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(
+        stdout_of(&out).contains("exported 2,017 rows"),
+        "{}",
+        stdout_of(&out)
+    );
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.starts_with("id,t,ch,vc,b,"), "header: {:.80}", text);
+    assert!(!text.contains("doubled"), "generated columns are left out");
+
+    let out = bin()
+        .args([
+            "import",
+            "--target",
+            &server.url("dst"),
+            "--table",
+            "nasty",
+            "--input",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(nasty_dump(&server, "dst"), nasty_dump(&server, "src"));
+
+    server
+        .psql("dst", "CREATE TABLE small (id int PRIMARY KEY, name text)")
+        .unwrap();
+    let import = |name: &str, content: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        bin()
+            .args([
+                "import",
+                "--target",
+                &server.url("dst"),
+                "--table",
+                "small",
+                "--input",
+            ])
+            .arg(&path)
+            .output()
+            .unwrap()
+    };
+    let cases = [
+        (
+            "fields.csv",
+            "id,name\n1,a\n2,\"multi\nline\"\n3,b,extra\n",
+            "line 5: 3 fields where the header has 2",
+        ),
+        (
+            "quote.csv",
+            "id,name\n1,a\n2,\"never closed\n",
+            "unterminated CSV quoted field",
+        ),
+        ("type.csv", "id,name\n1,a\nx,b\n", "line 3"),
+        ("header.csv", "id,nope\n1,a\n", "has no column nope"),
+        ("empty.csv", "", "the file is empty"),
+        ("utf8.csv", "id,name\n1,\u{1}ok\n2,\u{FFFD}\n", ""),
+    ];
+    for (name, content, expected) in cases {
+        let out = import(name, content);
+        if expected.is_empty() {
+            assert!(out.status.success(), "{name}: {}", stderr_of(&out));
+            server.psql("dst", "TRUNCATE small").unwrap();
+            continue;
+        }
+        assert!(!out.status.success(), "{name} was accepted");
+        assert!(
+            stderr_of(&out).contains(expected),
+            "{name}: {}",
+            stderr_of(&out)
+        );
+        assert!(!stderr_of(&out).contains("panick"));
+        assert_eq!(
+            server.psql("dst", "SELECT count(*) FROM small").unwrap(),
+            "0",
+            "{name}: nothing imported"
+        );
+    }
+    let mut bad = b"id,name\n1,ok\n2,".to_vec();
+    bad.extend_from_slice(&[0xff, 0xfe, b'\n']);
+    std::fs::write(dir.path().join("bytes.csv"), bad).unwrap();
+    let out = bin()
+        .args([
+            "import",
+            "--target",
+            &server.url("dst"),
+            "--table",
+            "small",
+            "--input",
+        ])
+        .arg(dir.path().join("bytes.csv"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("line 3: invalid UTF-8"),
+        "{}",
+        stderr_of(&out)
+    );
+    assert_eq!(
+        server.psql("dst", "SELECT count(*) FROM small").unwrap(),
+        "0"
+    );
+}
