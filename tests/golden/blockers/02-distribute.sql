@@ -10,8 +10,8 @@
 SELECT create_reference_table('legacy.featured_orders')
 WHERE NOT EXISTS (SELECT 1 FROM citus_tables WHERE table_name = 'legacy.featured_orders'::regclass AND citus_table_type = 'reference');
 
-SELECT create_reference_table('legacy."metrics"')
-WHERE NOT EXISTS (SELECT 1 FROM citus_tables WHERE table_name = 'legacy."metrics"'::regclass AND citus_table_type = 'reference');
+SELECT create_reference_table('legacy.metrics')
+WHERE NOT EXISTS (SELECT 1 FROM citus_tables WHERE table_name = 'legacy.metrics'::regclass AND citus_table_type = 'reference');
 
 SELECT create_distributed_table('legacy.accounts', 'id', colocate_with => 'none', shard_count => 32)
 WHERE NOT EXISTS (SELECT 1 FROM citus_tables WHERE table_name = 'legacy.accounts'::regclass AND citus_table_type = 'distributed' AND distribution_column = 'id' AND shard_count = 32);

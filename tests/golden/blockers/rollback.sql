@@ -25,8 +25,8 @@ WHERE EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass('
 SELECT undistribute_table('legacy.accounts', cascade_via_foreign_keys => true)
 WHERE EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass('legacy.accounts'));
 
-SELECT undistribute_table('legacy."metrics"', cascade_via_foreign_keys => true)
-WHERE EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass('legacy."metrics"'));
+SELECT undistribute_table('legacy.metrics', cascade_via_foreign_keys => true)
+WHERE EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass('legacy.metrics'));
 
 SELECT undistribute_table('legacy.featured_orders', cascade_via_foreign_keys => true)
 WHERE EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass('legacy.featured_orders'));

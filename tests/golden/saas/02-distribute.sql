@@ -7,27 +7,27 @@
 -- Plan:  advised by citus-migrate (fingerprint f50e4886d1357f6a), for source database 'saas'.
 \set ON_ERROR_STOP on
 
-SELECT create_reference_table('"public".countries')
-WHERE NOT EXISTS (SELECT 1 FROM citus_tables WHERE table_name = '"public".countries'::regclass AND citus_table_type = 'reference');
+SELECT create_reference_table('public.countries')
+WHERE NOT EXISTS (SELECT 1 FROM citus_tables WHERE table_name = 'public.countries'::regclass AND citus_table_type = 'reference');
 
-SELECT create_distributed_table('"public".companies', 'id', colocate_with => 'none', shard_count => 32)
-WHERE NOT EXISTS (SELECT 1 FROM citus_tables WHERE table_name = '"public".companies'::regclass AND citus_table_type = 'distributed' AND distribution_column = 'id' AND shard_count = 32);
+SELECT create_distributed_table('public.companies', 'id', colocate_with => 'none', shard_count => 32)
+WHERE NOT EXISTS (SELECT 1 FROM citus_tables WHERE table_name = 'public.companies'::regclass AND citus_table_type = 'distributed' AND distribution_column = 'id' AND shard_count = 32);
 
-SELECT create_distributed_table('"public"."Ad ""Notes""; x"', 'company_id', colocate_with => '"public".companies')
-WHERE NOT EXISTS (SELECT 1 FROM citus_tables t JOIN citus_tables l ON l.colocation_id = t.colocation_id WHERE t.table_name = '"public"."Ad ""Notes""; x"'::regclass AND t.citus_table_type = 'distributed' AND t.distribution_column = 'company_id' AND l.table_name = '"public".companies'::regclass);
+SELECT create_distributed_table('public."Ad ""Notes""; x"', 'company_id', colocate_with => 'public.companies')
+WHERE NOT EXISTS (SELECT 1 FROM citus_tables t JOIN citus_tables l ON l.colocation_id = t.colocation_id WHERE t.table_name = 'public."Ad ""Notes""; x"'::regclass AND t.citus_table_type = 'distributed' AND t.distribution_column = 'company_id' AND l.table_name = 'public.companies'::regclass);
 
-SELECT create_distributed_table('"public".ads', 'company_id', colocate_with => '"public".companies')
-WHERE NOT EXISTS (SELECT 1 FROM citus_tables t JOIN citus_tables l ON l.colocation_id = t.colocation_id WHERE t.table_name = '"public".ads'::regclass AND t.citus_table_type = 'distributed' AND t.distribution_column = 'company_id' AND l.table_name = '"public".companies'::regclass);
+SELECT create_distributed_table('public.ads', 'company_id', colocate_with => 'public.companies')
+WHERE NOT EXISTS (SELECT 1 FROM citus_tables t JOIN citus_tables l ON l.colocation_id = t.colocation_id WHERE t.table_name = 'public.ads'::regclass AND t.citus_table_type = 'distributed' AND t.distribution_column = 'company_id' AND l.table_name = 'public.companies'::regclass);
 
-SELECT create_distributed_table('"public".campaigns', 'company_id', colocate_with => '"public".companies')
-WHERE NOT EXISTS (SELECT 1 FROM citus_tables t JOIN citus_tables l ON l.colocation_id = t.colocation_id WHERE t.table_name = '"public".campaigns'::regclass AND t.citus_table_type = 'distributed' AND t.distribution_column = 'company_id' AND l.table_name = '"public".companies'::regclass);
+SELECT create_distributed_table('public.campaigns', 'company_id', colocate_with => 'public.companies')
+WHERE NOT EXISTS (SELECT 1 FROM citus_tables t JOIN citus_tables l ON l.colocation_id = t.colocation_id WHERE t.table_name = 'public.campaigns'::regclass AND t.citus_table_type = 'distributed' AND t.distribution_column = 'company_id' AND l.table_name = 'public.companies'::regclass);
 
-SELECT create_distributed_table('"public".clicks', 'company_id', colocate_with => '"public".companies')
-WHERE NOT EXISTS (SELECT 1 FROM citus_tables t JOIN citus_tables l ON l.colocation_id = t.colocation_id WHERE t.table_name = '"public".clicks'::regclass AND t.citus_table_type = 'distributed' AND t.distribution_column = 'company_id' AND l.table_name = '"public".companies'::regclass);
+SELECT create_distributed_table('public.clicks', 'company_id', colocate_with => 'public.companies')
+WHERE NOT EXISTS (SELECT 1 FROM citus_tables t JOIN citus_tables l ON l.colocation_id = t.colocation_id WHERE t.table_name = 'public.clicks'::regclass AND t.citus_table_type = 'distributed' AND t.distribution_column = 'company_id' AND l.table_name = 'public.companies'::regclass);
 
-SELECT create_distributed_table('"public".page_views', 'company_id', colocate_with => '"public".companies')
-WHERE NOT EXISTS (SELECT 1 FROM citus_tables t JOIN citus_tables l ON l.colocation_id = t.colocation_id WHERE t.table_name = '"public".page_views'::regclass AND t.citus_table_type = 'distributed' AND t.distribution_column = 'company_id' AND l.table_name = '"public".companies'::regclass);
+SELECT create_distributed_table('public.page_views', 'company_id', colocate_with => 'public.companies')
+WHERE NOT EXISTS (SELECT 1 FROM citus_tables t JOIN citus_tables l ON l.colocation_id = t.colocation_id WHERE t.table_name = 'public.page_views'::regclass AND t.citus_table_type = 'distributed' AND t.distribution_column = 'company_id' AND l.table_name = 'public.companies'::regclass);
 
-SELECT create_distributed_table('"public".users', 'company_id', colocate_with => '"public".companies')
-WHERE NOT EXISTS (SELECT 1 FROM citus_tables t JOIN citus_tables l ON l.colocation_id = t.colocation_id WHERE t.table_name = '"public".users'::regclass AND t.citus_table_type = 'distributed' AND t.distribution_column = 'company_id' AND l.table_name = '"public".companies'::regclass);
+SELECT create_distributed_table('public.users', 'company_id', colocate_with => 'public.companies')
+WHERE NOT EXISTS (SELECT 1 FROM citus_tables t JOIN citus_tables l ON l.colocation_id = t.colocation_id WHERE t.table_name = 'public.users'::regclass AND t.citus_table_type = 'distributed' AND t.distribution_column = 'company_id' AND l.table_name = 'public.companies'::regclass);
 

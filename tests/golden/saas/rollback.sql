@@ -7,27 +7,27 @@
 -- Plan:  advised by citus-migrate (fingerprint f50e4886d1357f6a), for source database 'saas'.
 \set ON_ERROR_STOP on
 
-SELECT undistribute_table('"public".users', cascade_via_foreign_keys => true)
-WHERE EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass('"public".users'));
+SELECT undistribute_table('public.users', cascade_via_foreign_keys => true)
+WHERE EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass('public.users'));
 
-SELECT undistribute_table('"public".page_views', cascade_via_foreign_keys => true)
-WHERE EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass('"public".page_views'));
+SELECT undistribute_table('public.page_views', cascade_via_foreign_keys => true)
+WHERE EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass('public.page_views'));
 
-SELECT undistribute_table('"public".clicks', cascade_via_foreign_keys => true)
-WHERE EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass('"public".clicks'));
+SELECT undistribute_table('public.clicks', cascade_via_foreign_keys => true)
+WHERE EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass('public.clicks'));
 
-SELECT undistribute_table('"public".campaigns', cascade_via_foreign_keys => true)
-WHERE EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass('"public".campaigns'));
+SELECT undistribute_table('public.campaigns', cascade_via_foreign_keys => true)
+WHERE EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass('public.campaigns'));
 
-SELECT undistribute_table('"public".ads', cascade_via_foreign_keys => true)
-WHERE EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass('"public".ads'));
+SELECT undistribute_table('public.ads', cascade_via_foreign_keys => true)
+WHERE EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass('public.ads'));
 
-SELECT undistribute_table('"public"."Ad ""Notes""; x"', cascade_via_foreign_keys => true)
-WHERE EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass('"public"."Ad ""Notes""; x"'));
+SELECT undistribute_table('public."Ad ""Notes""; x"', cascade_via_foreign_keys => true)
+WHERE EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass('public."Ad ""Notes""; x"'));
 
-SELECT undistribute_table('"public".companies', cascade_via_foreign_keys => true)
-WHERE EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass('"public".companies'));
+SELECT undistribute_table('public.companies', cascade_via_foreign_keys => true)
+WHERE EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass('public.companies'));
 
-SELECT undistribute_table('"public".countries', cascade_via_foreign_keys => true)
-WHERE EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass('"public".countries'));
+SELECT undistribute_table('public.countries', cascade_via_foreign_keys => true)
+WHERE EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass('public.countries'));
 

@@ -935,7 +935,7 @@ fn rails_style_tenant_schema_still_groups_by_the_tenant() {
         .fix
         .clone()
         .unwrap();
-    assert!(fix.contains("FOREIGN KEY (company_id, campaign_id) REFERENCES \"public\".campaigns (company_id, \"id\")"), "{fix}");
+    assert!(fix.contains("FOREIGN KEY (company_id, campaign_id) REFERENCES public.campaigns (company_id, id)"), "{fix}");
 }
 
 #[test]

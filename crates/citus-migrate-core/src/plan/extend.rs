@@ -187,7 +187,7 @@ mod tests {
         let to = vec!["tenant id".to_string(), "id".to_string()];
         let fk_text = fk_sql(&QualifiedName::new("public", "lines"), &fk, &from, &to);
         assert!(
-            fk_text.ends_with("(\"tenant id\", \"id\") ON DELETE CASCADE;"),
+            fk_text.ends_with("(\"tenant id\", id) ON DELETE CASCADE;"),
             "{fk_text}"
         );
         // Every statement the plan writes parses as PostgreSQL.
