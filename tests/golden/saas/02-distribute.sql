@@ -4,7 +4,7 @@
 --       differently stops the script with Citus's error naming it.
 -- When: after 01-pre-data.sql, before copying the data (or after: Citus then moves the rows into
 --       shards), on the coordinator. Undo with rollback.sql.
--- Plan:  advised by citus-migrate (fingerprint f50e4886d1357f6a), for source database 'saas'.
+-- Plan:  advised by citus-migrate (fingerprint 92214c97aee8e9f1), for source database 'saas'.
 \set ON_ERROR_STOP on
 
 SELECT create_reference_table('public.countries')
@@ -24,6 +24,9 @@ WHERE NOT EXISTS (SELECT 1 FROM citus_tables t JOIN citus_tables l ON l.colocati
 
 SELECT create_distributed_table('public.clicks', 'company_id', colocate_with => 'public.companies')
 WHERE NOT EXISTS (SELECT 1 FROM citus_tables t JOIN citus_tables l ON l.colocation_id = t.colocation_id WHERE t.table_name = 'public.clicks'::regclass AND t.citus_table_type = 'distributed' AND t.distribution_column = 'company_id' AND l.table_name = 'public.companies'::regclass);
+
+SELECT create_distributed_table('public."order"', 'Company ID', colocate_with => 'public.companies')
+WHERE NOT EXISTS (SELECT 1 FROM citus_tables t JOIN citus_tables l ON l.colocation_id = t.colocation_id WHERE t.table_name = 'public."order"'::regclass AND t.citus_table_type = 'distributed' AND t.distribution_column = 'Company ID' AND l.table_name = 'public.companies'::regclass);
 
 SELECT create_distributed_table('public.page_views', 'company_id', colocate_with => 'public.companies')
 WHERE NOT EXISTS (SELECT 1 FROM citus_tables t JOIN citus_tables l ON l.colocation_id = t.colocation_id WHERE t.table_name = 'public.page_views'::regclass AND t.citus_table_type = 'distributed' AND t.distribution_column = 'company_id' AND l.table_name = 'public.companies'::regclass);

@@ -4,7 +4,7 @@
 --       to run twice.
 -- When: on the coordinator, to undo 02-distribute.sql. Needs room on the coordinator for all the rows of
 --       the tables it brings back.
--- Plan:  advised by citus-migrate (fingerprint f50e4886d1357f6a), for source database 'saas'.
+-- Plan:  advised by citus-migrate (fingerprint 92214c97aee8e9f1), for source database 'saas'.
 \set ON_ERROR_STOP on
 
 SELECT undistribute_table('public.users', cascade_via_foreign_keys => true)
@@ -12,6 +12,9 @@ WHERE EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass('
 
 SELECT undistribute_table('public.page_views', cascade_via_foreign_keys => true)
 WHERE EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass('public.page_views'));
+
+SELECT undistribute_table('public."order"', cascade_via_foreign_keys => true)
+WHERE EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass('public."order"'));
 
 SELECT undistribute_table('public.clicks', cascade_via_foreign_keys => true)
 WHERE EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass('public.clicks'));
