@@ -568,9 +568,7 @@ fn blockers_name_the_key_and_carry_a_fix() {
         "{fix}"
     );
     assert!(
-        fix.contains(
-            "FOREIGN KEY (tenant_id, order_id) REFERENCES public.orders (tenant_id, id)"
-        ),
+        fix.contains("FOREIGN KEY (tenant_id, order_id) REFERENCES public.orders (tenant_id, id)"),
         "{fix}"
     );
     let ic = codes(&a, "items");
@@ -730,8 +728,7 @@ fn edited_plans_that_contradict_the_database_name_the_table() {
         pr.colocation_group = None;
     });
     assert!(
-        e.contains("public.tasks [fk_to_local_table]")
-            || e.contains("public.tasks [fk_between"),
+        e.contains("public.tasks [fk_to_local_table]") || e.contains("public.tasks [fk_between"),
         "{e}"
     );
     let e = edit(&|p| {
@@ -935,7 +932,12 @@ fn rails_style_tenant_schema_still_groups_by_the_tenant() {
         .fix
         .clone()
         .unwrap();
-    assert!(fix.contains("FOREIGN KEY (company_id, campaign_id) REFERENCES public.campaigns (company_id, id)"), "{fix}");
+    assert!(
+        fix.contains(
+            "FOREIGN KEY (company_id, campaign_id) REFERENCES public.campaigns (company_id, id)"
+        ),
+        "{fix}"
+    );
 }
 
 #[test]
