@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::Args;
 
 use citus_migrate_core::advice::{self, AdviceOptions, Severity};
-use citus_migrate_core::catalog::{self, ReadOptions};
+use citus_migrate_core::catalog::{self, ReadOptions, TableKind};
 use citus_migrate_core::plan::{self, Plan};
 use citus_migrate_core::sqlgen::{self, GenerateOptions};
 
@@ -106,7 +106,7 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<()> {
         count(advice::Kind::Distributed),
         plan.groups().len(),
         count(advice::Kind::Reference),
-        catalog.tables.len() - count(advice::Kind::Distributed) - count(advice::Kind::Reference),
+        catalog.tables.iter().filter(|t| t.table_kind != TableKind::Partition && plan.kind_of(&t.qualified()) == advice::Kind::Local).count(),
         plan.shard_count
     );
     for p in written {
