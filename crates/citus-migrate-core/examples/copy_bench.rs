@@ -36,12 +36,13 @@ fn sh(script: &str) -> Result<(f64, String), String> {
     Ok((secs, String::from_utf8_lossy(&out.stderr).into_owned()))
 }
 
-fn max_rss_kib(time_output: &str) -> u64 {
+/// A field of `/usr/bin/time -v` output.
+fn time_field(time_output: &str, field: &str) -> f64 {
     time_output
         .lines()
-        .find_map(|l| l.trim().strip_prefix("Maximum resident set size (kbytes):"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
+        .find_map(|l| l.trim().strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches('%').parse().ok())
+        .unwrap_or(0.0)
 }
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -50,12 +51,15 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         .get(1)
         .ok_or("usage: copy_bench CITUS_MIGRATE_BINARY [SCALE] [JOBS,…]")?;
     let scale: u32 = args.get(2).map_or(Ok(20), |s| s.parse())?;
-    let jobs: Vec<u32> = args
-        .get(3)
-        .map_or("2,4".to_string(), |s| s.clone())
-        .split(',')
-        .map(|j| j.parse())
-        .collect::<Result<_, _>>()?;
+    let jobs_arg = args.get(3).map_or("2,4".to_string(), |s| s.clone());
+    let jobs: Vec<u32> = if jobs_arg == "hold" {
+        Vec::new()
+    } else {
+        jobs_arg
+            .split(',')
+            .map(|j| j.parse())
+            .collect::<Result<_, _>>()?
+    };
 
     eprintln!("starting a Citus cluster (coordinator + 2 workers) and a source server…");
     let cluster = LocalCitus::start(2)?;
@@ -83,6 +87,17 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         .psql("bench", "SHOW citus.shard_count")?;
     println!("pgbench_accounts: {rows} rows, {size} on the source; target distributed on aid, {shards} shards over 2 workers");
 
+    if jobs_arg == "hold" {
+        // For experiments: keep the servers until stdin closes.
+        println!(
+            "source {}\ntarget {}",
+            source.url("bench"),
+            cluster.url("bench")
+        );
+        let mut sink = String::new();
+        let _ = std::io::Read::read_to_string(&mut std::io::stdin(), &mut sink);
+        return Ok(());
+    }
     let psql = source.bindir().join("psql");
     let (src, dst) = (source.url("bench"), cluster.url("bench"));
     let truncate = || {
@@ -115,11 +130,13 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         );
         let (secs, err) = sh(&cmd)?;
         check()?;
-        let rss = max_rss_kib(&err);
+        let rss = time_field(&err, "Maximum resident set size (kbytes):");
+        let cpu =
+            time_field(&err, "User time (seconds):") + time_field(&err, "System time (seconds):");
         println!(
-            "citus-migrate copy --jobs {j}:        {secs:6.2} s  ratio {:.2}  peak RSS {:.1} MiB",
+            "citus-migrate copy --jobs {j}:        {secs:6.2} s  ratio {:.2}  peak RSS {:.1} MiB  own CPU {cpu:.1} s",
             secs / baseline,
-            rss as f64 / 1024.0
+            rss / 1024.0
         );
     }
     Ok(())
