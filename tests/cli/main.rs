@@ -3,6 +3,7 @@
 
 mod common;
 
+mod advice;
 mod analyze;
 mod basics;
 mod verify;

@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::Args;
 
 use citus_migrate_core::advice::{self, AdviceOptions, Severity};
-use citus_migrate_core::catalog::{self, ReadOptions};
+use citus_migrate_core::catalog::{self, ReadOptions, TableKind};
 use citus_migrate_core::plan::{self, Plan};
 use citus_migrate_core::sqlgen::{self, GenerateOptions};
 
@@ -105,7 +105,11 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<()> {
     let generated = sqlgen::generate(&catalog, &plan, &gen_opts).await?;
     let written = generated.write(&args.out_dir, &plan)?;
     let count = |k: advice::Kind| plan.tables.iter().filter(|t| t.kind == k).count();
-    let local = catalog.tables.len() - count(advice::Kind::Distributed) - count(advice::Kind::Reference);
+    let local = catalog
+        .tables
+        .iter()
+        .filter(|t| t.table_kind != TableKind::Partition && plan.kind_of(&t.qualified()) == advice::Kind::Local)
+        .count();
     if args.format == SummaryFormat::Json {
         let summary = serde_json::json!({
             "distributed": count(advice::Kind::Distributed),
