@@ -296,23 +296,21 @@ pub fn expected_layout(plan: &Plan) -> Vec<ExpectedLayout> {
 }
 
 /// The settings of every checksum transaction.
-fn begin_pinned(client: &Client, side: Side) -> impl std::future::Future<Output = Result<()>> + '_ {
-    async move {
-        execute(
-            client,
-            side,
-            "starting a checksum transaction",
-            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-        )
-        .await?;
-        execute(
-            client,
-            side,
-            "pinning the session settings for checksums",
-            SQL_SESSION,
-        )
-        .await
-    }
+async fn begin_pinned(client: &Client, side: Side) -> Result<()> {
+    execute(
+        client,
+        side,
+        "starting a checksum transaction",
+        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+    )
+    .await?;
+    execute(
+        client,
+        side,
+        "pinning the session settings for checksums",
+        SQL_SESSION,
+    )
+    .await
 }
 
 /// The checksum statement for `table` over `columns` (hashed in the given order) and an optional
