@@ -18,7 +18,7 @@ fn migrate(source: &str, target: &str, dir: &Path, extra: &[&str]) -> Output {
             "--work-dir",
         ])
         .arg(dir)
-        .args(["--jobs", "2", "--chunk-mib", "1"])
+        .args(["--jobs", "2", "--chunk-size", "1MB"])
         .args(extra)
         .output()
         .unwrap()
@@ -214,8 +214,8 @@ fn crash_and_resume(test: &str, steps: &[&str], var: &str) {
                 &cluster.url(&db),
                 "--jobs",
                 "2",
-                "--chunk-mib",
-                "1",
+                "--chunk-size",
+                "1MB",
                 "--backup",
                 "--plan",
                 &plan,
@@ -320,8 +320,8 @@ fn kill_9_during_the_copy_then_resume() {
             &cluster.url("k"),
             "--jobs",
             "2",
-            "--chunk-mib",
-            "1",
+            "--chunk-size",
+            "1MB",
             "--plan",
             &plan,
             "--work-dir",
