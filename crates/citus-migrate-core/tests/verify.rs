@@ -100,6 +100,55 @@ async fn catches_a_changed_byte_a_missing_row_and_a_duplicate() {
         r.to_text()
     );
 
+    assert_eq!(
+        r.hash,
+        citus_migrate_core::verify::RowHash::Hashtextextended
+    );
+    // The portable md5 variant agrees on equal data and catches the change below too.
+    let md5_of = |db: &'static str| {
+        let info = conn(
+            &server,
+            if db == "src" {
+                Side::Source
+            } else {
+                Side::Target
+            },
+            db,
+        );
+        async move {
+            let c = citus_migrate_core::connect::connect(&info).await.unwrap();
+            let cols: Vec<String> = [
+                "Label",
+                "amount",
+                "at",
+                "doc",
+                "flag",
+                "id",
+                "price",
+                "ratio",
+                "raw",
+                "span",
+                "tags",
+                "tenant_id",
+                "total",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+            citus_migrate_core::verify::checksum(
+                &c,
+                info.side,
+                citus_migrate_core::verify::RowHash::Md5,
+                &QualifiedName::new("public", "events"),
+                &cols,
+                None,
+            )
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(md5_of("src").await, md5_of("dst").await);
+
     // One byte of one bytea value.
     server
         .psql(
