@@ -562,14 +562,21 @@ fn propose(
         .sum::<f64>()
         / in_group.len() as f64;
     score *= quality.max(0.05);
-    // Every table whose primary key or unique constraints would have to change counts against the group.
-    for (&i, c) in &in_group {
+    // A pair (one table and the root it references) is worth it only when no key has to change; a
+    // tenant shared by many tables is worth changing keys for.
+    let needs_key_change = |i: usize, c: &str| {
         let t = g.t(i);
-        if t.primary_key
+        t.primary_key
             .iter()
             .chain(&t.unique_constraints)
             .any(|k| !k.columns.iter().any(|x| x == c))
-        {
+    };
+    if members.len() == 1 && in_group.iter().any(|(&i, c)| needs_key_change(i, c)) {
+        return None;
+    }
+    // Every table whose primary key or unique constraints would have to change counts against the group.
+    for (&i, c) in &in_group {
+        if needs_key_change(i, c) {
             score *= 0.85;
         }
     }
