@@ -8,4 +8,7 @@ mod analyze;
 mod basics;
 mod connections;
 mod copy;
+mod demo;
 mod generate;
+mod migrate;
+mod verify;

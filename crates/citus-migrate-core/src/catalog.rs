@@ -238,15 +238,38 @@ fn action(code: &str) -> String {
 
 /// Reads the catalog of the database `client` is connected to (always the source side).
 pub async fn read(client: &Client, opts: &ReadOptions) -> Result<Catalog> {
+    read_on(&[client], opts).await
+}
+
+/// Like [`read`], spreading the catalog queries over several connections to the same database (they
+/// run at the same time; each is still one set-based query for the whole database).
+pub async fn read_on(clients: &[&Client], opts: &ReadOptions) -> Result<Catalog> {
     let side = Side::Source;
-    let db = query(client, side, "reading database facts", SQL_DATABASE, &[]).await?;
+    assert!(!clients.is_empty(), "read_on needs at least one connection");
+    // Spread by weight (measured on 5,000 tables): sizing the tables and sizing the indexes each need
+    // PostgreSQL to open every relation, so they go to different connections; the rest fills in.
+    let on = |slot: usize| clients[slot % clients.len()];
+    let (rows, idxs, cons, cols, stats, objs, db) = futures::try_join!(
+        query(on(0), side, "reading the table list", SQL_TABLES, &[]),
+        query(on(1), side, "reading indexes", SQL_INDEXES, &[]),
+        query(on(2), side, "reading constraints", SQL_CONSTRAINTS, &[]),
+        query(on(2), side, "reading columns", SQL_COLUMNS, &[]),
+        query(on(1), side, "reading column statistics", SQL_STATS, &[]),
+        query(
+            on(2),
+            side,
+            "reading triggers, rules and policies",
+            SQL_OBJECTS,
+            &[]
+        ),
+        query(on(0), side, "reading database facts", SQL_DATABASE, &[]),
+    )?;
     let db = db
         .first()
         .ok_or_else(|| Error::Other("catalog: no database row".into()))?;
     let extensions: Vec<Extension> = serde_json::from_str(&s(db, "extensions"))
         .map_err(|e| Error::Other(format!("catalog: cannot read the extension list: {e}")))?;
 
-    let rows = query(client, side, "reading the table list", SQL_TABLES, &[]).await?;
     let mut tables: Vec<Table> = Vec::with_capacity(rows.len());
     for r in &rows {
         let name = QualifiedName::new(s(r, "schema"), s(r, "name"));
@@ -277,9 +300,12 @@ pub async fn read(client: &Client, opts: &ReadOptions) -> Result<Catalog> {
             partition_key: opt(r, "partition_key"),
             partition_bound: opt(r, "partition_bound"),
             heap_bytes: r.get("heap_bytes"),
-            index_bytes: r.get("index_bytes"),
+            index_bytes: 0,
             toast_bytes: r.get("toast_bytes"),
-            total_bytes: r.get("total_bytes"),
+            // Plus the indexes, added below.
+            total_bytes: r.get::<_, i64>("heap_bytes")
+                + r.get::<_, i64>("other_fork_bytes")
+                + r.get::<_, i64>("toast_bytes"),
             rows_estimate: if reltuples < 0.0 {
                 -1
             } else {
@@ -306,19 +332,27 @@ pub async fn read(client: &Client, opts: &ReadOptions) -> Result<Catalog> {
     let by_oid: HashMap<u32, usize> = tables.iter().enumerate().map(|(i, t)| (t.oid, i)).collect();
     let idx = |r: &tokio_postgres::Row| by_oid.get(&(r.get::<_, i64>("table_oid") as u32)).copied();
 
-    let (cols, cons, idxs, objs, stats) = futures::try_join!(
-        query(client, side, "reading columns", SQL_COLUMNS, &[]),
-        query(client, side, "reading constraints", SQL_CONSTRAINTS, &[]),
-        query(client, side, "reading indexes", SQL_INDEXES, &[]),
-        query(
-            client,
-            side,
-            "reading triggers, rules and policies",
-            SQL_OBJECTS,
-            &[]
-        ),
-        query(client, side, "reading column statistics", SQL_STATS, &[]),
-    )?;
+    // Column names by (table, attnum), for every relation the columns query saw (also ones the filters
+    // leave out, which foreign keys may reference); constraints and indexes give attnums.
+    let attnames: HashMap<(u32, i16), String> = cols
+        .iter()
+        .map(|r| {
+            (
+                (
+                    r.get::<_, i64>("table_oid") as u32,
+                    r.get::<_, i32>("attnum") as i16,
+                ),
+                s(r, "name"),
+            )
+        })
+        .collect();
+    let names_of = |oid: u32, attnums: Option<Vec<i16>>| -> Vec<String> {
+        attnums
+            .unwrap_or_default()
+            .into_iter()
+            .map(|n| attnames.get(&(oid, n)).cloned().unwrap_or_default())
+            .collect()
+    };
 
     for r in &cols {
         let Some(i) = idx(r) else { continue };
@@ -355,7 +389,7 @@ pub async fn read(client: &Client, opts: &ReadOptions) -> Result<Catalog> {
     let mut refs: Vec<(QualifiedName, Reference)> = Vec::new();
     for r in &cons {
         let Some(i) = idx(r) else { continue };
-        let columns: Vec<String> = r.get("columns");
+        let columns = names_of(r.get::<_, i64>("table_oid") as u32, r.get("column_attnums"));
         let key = KeyConstraint {
             name: s(r, "name"),
             columns: columns.clone(),
@@ -376,7 +410,10 @@ pub async fn read(client: &Client, opts: &ReadOptions) -> Result<Catalog> {
                     name: key.name.clone(),
                     columns,
                     referenced_table: QualifiedName::new(s(r, "ref_schema"), s(r, "ref_name")),
-                    referenced_columns: r.get("ref_columns"),
+                    referenced_columns: names_of(
+                        r.get::<_, Option<i64>>("ref_oid").unwrap_or(0) as u32,
+                        r.get("ref_column_attnums"),
+                    ),
                     on_update: action(&s(r, "on_update")),
                     on_delete: action(&s(r, "on_delete")),
                     match_type: match s(r, "match_type").as_str() {
@@ -416,16 +453,31 @@ pub async fn read(client: &Client, opts: &ReadOptions) -> Result<Catalog> {
 
     for r in &idxs {
         let Some(i) = idx(r) else { continue };
+        let bytes: i64 = r.get("bytes");
+        tables[i].index_bytes += bytes;
+        tables[i].total_bytes += bytes;
         tables[i].indexes.push(Index {
             name: s(r, "name"),
-            columns: r.get("columns"),
+            columns: {
+                let attnums: Vec<i16> = r.get("column_attnums");
+                let texts: Option<Vec<String>> = r.get("column_texts");
+                let oid = r.get::<_, i64>("table_oid") as u32;
+                attnums
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &n)| match (n, &texts) {
+                        (0, Some(t)) => t.get(k).cloned().unwrap_or_default(),
+                        _ => attnames.get(&(oid, n)).cloned().unwrap_or_default(),
+                    })
+                    .collect()
+            },
             unique: r.get("is_unique"),
             primary: r.get("is_primary"),
             partial: r.get("is_partial"),
             expressions: r.get("has_expressions"),
             method: s(r, "method"),
             backs_constraint: r.get("backs_constraint"),
-            bytes: r.get("bytes"),
+            bytes,
             definition: s(r, "definition"),
         });
     }
@@ -628,10 +680,16 @@ pub fn require_matches(catalog: &Catalog, filters: &Filters) -> Result<()> {
     )))
 }
 
-/// Connects to the source, reads its catalog and, with `exact_counts`, counts rows in parallel.
+/// Connects to the source (up to three connections, fewer when `jobs` is smaller), reads its catalog
+/// and, with `exact_counts`, counts rows in parallel on `jobs` connections.
 pub async fn analyze(source: &crate::conninfo::ConnInfo, opts: &ReadOptions) -> Result<Catalog> {
-    let client = crate::connect::connect(source).await?;
-    let mut catalog = read(&client, opts).await?;
+    let n = if opts.jobs == 0 { 3 } else { opts.jobs.min(3) };
+    let clients =
+        futures::future::try_join_all((0..n).map(|_| crate::connect::connect(source))).await?;
+    let refs: Vec<&Client> = clients.iter().collect();
+    let mut catalog = read_on(&refs, opts).await?;
+    drop(refs);
+    drop(clients);
     require_matches(&catalog, &opts.filters)?;
     if opts.exact_counts {
         count_rows(&mut catalog, opts.jobs, || crate::connect::connect(source)).await?;
