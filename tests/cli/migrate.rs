@@ -425,10 +425,13 @@ fn plain_target_rehearsal_and_refusals() {
         "0"
     );
 
-    // A plain PostgreSQL target: everything but the distribution runs, and the copy is exact. (The
-    // advised plan for the shop has a blocker; the edited plan of fixtures/shop.plan.json has none.)
+    // A source whose advised plan has blockers stops in step plan, listing them with their fixes.
+    // (The shop's advised plan has none since the advisor no longer pairs tables whose keys would
+    // have to change; fixtures/blockers.sql is made of blockers.)
+    source.create_database("legacy").unwrap();
+    source.psql("legacy", &fixture("blockers.sql")).unwrap();
     let out = migrate(
-        &source.url("shop"),
+        &source.url("legacy"),
         &source.url("dst"),
         &work.path().join("c0"),
         &["--skip-distribution"],
@@ -441,6 +444,7 @@ fn plain_target_rehearsal_and_refusals() {
             && err.contains("fix:"),
         "{err}"
     );
+    // A plain PostgreSQL target: everything but the distribution runs, and the copy is exact.
     let plan = plan_file(&work, "shop.plan.json");
     // A plain PostgreSQL target without --skip-distribution: refused before anything is created.
     let out = migrate(

@@ -105,10 +105,14 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<()> {
     let generated = sqlgen::generate(&catalog, &plan, &gen_opts).await?;
     let written = generated.write(&args.out_dir, &plan)?;
     let count = |k: advice::Kind| plan.tables.iter().filter(|t| t.kind == k).count();
+    // Partitions follow their parent: count them neither as local nor as moved.
     let local = catalog
         .tables
         .iter()
-        .filter(|t| t.table_kind != TableKind::Partition && plan.kind_of(&t.qualified()) == advice::Kind::Local)
+        .filter(|t| {
+            t.table_kind != TableKind::Partition
+                && plan.kind_of(&t.qualified()) == advice::Kind::Local
+        })
         .count();
     if args.format == SummaryFormat::Json {
         let summary = serde_json::json!({

@@ -8,7 +8,9 @@ use clap::Args;
 use citus_migrate_core::migrate::{self, MigrateOptions, MigrateSummary, Selection, TestCrash};
 use citus_migrate_core::workdir::Step;
 
-use crate::args::{print_warnings, write_output, FilterArgs, SummaryFormat, SourceArgs, TargetArgs};
+use crate::args::{
+    print_warnings, write_output, FilterArgs, SourceArgs, SummaryFormat, TargetArgs,
+};
 
 #[derive(Debug, Args)]
 pub struct MigrateArgs {

@@ -8,7 +8,9 @@ use clap::Args;
 use citus_migrate_core::plan::Plan;
 use citus_migrate_core::verify::{self, VerifyOptions};
 
-use crate::args::{print_warnings, write_output, FilterArgs, SummaryFormat, SourceArgs, TargetArgs};
+use crate::args::{
+    print_warnings, write_output, FilterArgs, SourceArgs, SummaryFormat, TargetArgs,
+};
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {

@@ -328,12 +328,17 @@ pub(super) fn decide(cat: &Catalog, opts: &AdviceOptions, shards: u32) -> Decide
             names.join(", ")
         };
         let member_keys: Vec<Key> = members.iter().map(|m| m.0.clone()).collect();
+        let mut via: Vec<String> = member_keys.iter().map(|k| quote_ident(&k.1)).collect();
+        via.sort();
+        via.dedup();
+        let via = via.join(" / ");
         let reason = if p.leader_is_root {
-            format!("{} tables lead to {root_ref} through their keys ({}): co-located so their joins and foreign keys stay on one node", member_keys.len(), list(&member_keys))
+            format!("{} tables lead to {root_ref} through {via} ({}): co-located so their joins and foreign keys stay on one node", member_keys.len(), list(&member_keys))
         } else {
             format!(
-                "{} tables carry {root_ref}: co-located on it",
-                member_keys.len()
+                "{} tables carry {root_ref} as {via} ({}): co-located on it",
+                member_keys.len(),
+                list(&member_keys)
             )
         };
         let leader = tables[0].clone();
@@ -343,9 +348,8 @@ pub(super) fn decide(cat: &Catalog, opts: &AdviceOptions, shards: u32) -> Decide
                 column: Some(rcol.clone()),
                 group: Some(name.clone()),
                 reasons: vec![format!(
-                    "root entity of {} table(s) that reference it through {} ({}): distributed on {} and leads co-location group {name:?}",
+                    "root entity: {} table(s) lead to it through {via} ({}); distributed on {} and leads co-location group {name:?}",
                     member_keys.len(),
-                    quote_ident(rcol),
                     list(&member_keys),
                     quote_ident(rcol)
                 )],
@@ -558,14 +562,21 @@ fn propose(
         .sum::<f64>()
         / in_group.len() as f64;
     score *= quality.max(0.05);
-    // Every table whose primary key or unique constraints would have to change counts against the group.
-    for (&i, c) in &in_group {
+    // A pair (one table and the root it references) is worth it only when no key has to change; a
+    // tenant shared by many tables is worth changing keys for.
+    let needs_key_change = |i: usize, c: &str| {
         let t = g.t(i);
-        if t.primary_key
+        t.primary_key
             .iter()
             .chain(&t.unique_constraints)
             .any(|k| !k.columns.iter().any(|x| x == c))
-        {
+    };
+    if members.len() == 1 && in_group.iter().any(|(&i, c)| needs_key_change(i, c)) {
+        return None;
+    }
+    // Every table whose primary key or unique constraints would have to change counts against the group.
+    for (&i, c) in &in_group {
+        if needs_key_change(i, c) {
             score *= 0.85;
         }
     }

@@ -962,3 +962,44 @@ fn generated_columns_never_and_typmods_do_not_matter() {
         .contains("floating-point"));
     assert!(column::type_unfit(&col("x", "uuid")).is_none());
 }
+
+#[test]
+fn a_large_dimension_is_not_paired_with_a_fact_whose_key_would_change() {
+    // dim_customer holds 20% of the fact's rows: too many for the share rule, but co-locating it with
+    // the fact would force the fact's primary key to change, so it becomes a reference table instead.
+    let cat = catalog(vec![
+        pk(
+            table(
+                "dim_customer",
+                20_000,
+                &[("customer_key", "int8"), ("name", "text")],
+            ),
+            &["customer_key"],
+        ),
+        fk(
+            pk(
+                table(
+                    "fact_sales",
+                    100_000,
+                    &[("sale_id", "int8"), ("customer_key", "int8")],
+                ),
+                &["sale_id"],
+            ),
+            &["customer_key"],
+            "dim_customer",
+            &["customer_key"],
+        ),
+    ]);
+    let a = advise(&cat, &AdviceOptions::default());
+    assert_eq!(
+        get(&a, "fact_sales").distribution_column.as_deref(),
+        Some("sale_id")
+    );
+    assert_eq!(
+        get(&a, "dim_customer").kind,
+        Kind::Reference,
+        "{:?}",
+        get(&a, "dim_customer").reasons
+    );
+    assert!(!a.has_errors(), "{:?}", a.blockers().collect::<Vec<_>>());
+}
