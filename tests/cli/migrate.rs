@@ -557,7 +557,11 @@ fn plain_target_rehearsal_and_refusals() {
     );
     assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
     let text = stdout_of(&out);
-    assert!(text.contains("Verification FAILED: 1 difference(s)"), "{text}{}", stderr_of(&out));
+    assert!(
+        text.contains("Verification FAILED: 1 difference(s)"),
+        "{text}{}",
+        stderr_of(&out)
+    );
     assert!(
         text.contains("5,003 rows on the source, 5,000 on the target (-3)"),
         "{text}"
