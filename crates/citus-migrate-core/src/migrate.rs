@@ -256,8 +256,12 @@ pub async fn migrate(
     let checked = async {
         let selection = state.selection.clone().unwrap_or_default();
         let filters = selection.filters()?;
+        // Both sides are checked before anything is recorded: a wrong --target stops here, not
+        // after the plan step.
         if distribute {
             require_citus(target).await?;
+        } else {
+            drop(connect(target).await?);
         }
         let src = connect(source).await?;
         let catalog = catalog::read(
