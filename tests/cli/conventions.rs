@@ -504,6 +504,19 @@ fn unusable_input_exits_2_on_every_command() {
             .collect(),
             vec!["target connection string is invalid"],
         ),
+        (
+            "copy, a stray % in the target's password",
+            vec![
+                "copy".to_string(),
+                "--source".into(),
+                src.clone(),
+                "--target".into(),
+                format!("postgresql://postgres:{PASSWORD}%zz@127.0.0.1:1/dst"),
+                "-t".into(),
+                "t".into(),
+            ],
+            vec!["target connection string is invalid", "percent-encoding"],
+        ),
     ];
     for (what, args, needles) in &cases {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
