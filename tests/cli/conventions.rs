@@ -710,3 +710,64 @@ fn help_describes_every_option_and_version_works() {
         r.stdout
     );
 }
+
+#[test]
+fn missing_privileges_name_the_side_and_what_to_grant() {
+    let server = servers();
+    for db in ["src", "dst"] {
+        server
+            .psql(db, &format!("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'nopriv') THEN CREATE ROLE nopriv LOGIN PASSWORD '{PASSWORD}'; END IF; END $$"))
+            .unwrap();
+    }
+    let src = url("127.0.0.1", server.port, "src", PASSWORD);
+    let dst = url("127.0.0.1", server.port, "dst", PASSWORD);
+    let weak_src = src.replace("postgres:", "nopriv:");
+    let weak_dst = dst.replace("postgres:", "nopriv:");
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("t.csv").display().to_string();
+    let cases: Vec<(&str, Vec<&str>, &str)> = vec![
+        (
+            "copy, source",
+            vec![
+                "copy", "--source", &weak_src, "--target", &dst, "-t", "t", "--format", "json",
+            ],
+            "source",
+        ),
+        (
+            "copy, target",
+            vec![
+                "copy", "--source", &src, "--target", &weak_dst, "-t", "t", "--format", "json",
+            ],
+            "target",
+        ),
+        (
+            "export",
+            vec![
+                "export", "--source", &weak_src, "-t", "t", "-o", &csv, "--format", "json",
+            ],
+            "source",
+        ),
+        (
+            "verify, source",
+            vec![
+                "verify", "--source", &weak_src, "--target", &dst, "--format", "json",
+            ],
+            "source",
+        ),
+    ];
+    for (what, args, side) in cases {
+        let r = run(&args);
+        assert_failure(
+            what,
+            &r,
+            1,
+            &[
+                &format!("{side}: "),
+                "permission denied",
+                &format!("The {side} user lacks a privilege"),
+                "GRANT",
+                &format!("--{side}"),
+            ],
+        );
+    }
+}
