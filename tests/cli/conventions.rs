@@ -771,3 +771,19 @@ fn missing_privileges_name_the_side_and_what_to_grant() {
         );
     }
 }
+
+#[test]
+fn a_reader_that_stops_early_is_no_panic() {
+    // `citus-migrate completions bash | head -1`: the pipe is closed before the script is written.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_citus-migrate"))
+        .args(["completions", "bash"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = stderr_of(&out);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
+}

@@ -93,12 +93,18 @@ pub fn write_output(path: Option<&std::path::Path>, text: &str) -> anyhow::Resul
         None => {
             use std::io::Write;
             let mut out = std::io::stdout().lock();
-            out.write_all(text.as_bytes())
-                .context("cannot write to stdout")?;
-            if !text.ends_with('\n') {
-                out.write_all(b"\n").ok();
+            let written = out
+                .write_all(text.as_bytes())
+                .and_then(|()| match text.ends_with('\n') {
+                    true => Ok(()),
+                    false => out.write_all(b"\n"),
+                })
+                .and_then(|()| out.flush());
+            match written {
+                // The reader stopped early (`| head`): what it did not read is not wanted.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                r => r.context("cannot write to stdout"),
             }
-            Ok(())
         }
     }
 }

@@ -12,11 +12,8 @@ pub struct CompletionsArgs {
 
 pub fn run(args: CompletionsArgs) -> anyhow::Result<()> {
     let mut cmd = crate::Cli::command();
-    clap_complete::generate(
-        args.shell,
-        &mut cmd,
-        "citus-migrate",
-        &mut std::io::stdout(),
-    );
-    Ok(())
+    // Into memory first: clap_complete panics when stdout is closed early (`| head`).
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut cmd, "citus-migrate", &mut script);
+    crate::args::write_output(None, &String::from_utf8(script)?)
 }

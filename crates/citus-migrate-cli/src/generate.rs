@@ -11,7 +11,7 @@ use citus_migrate_core::catalog::{self, ReadOptions, TableKind};
 use citus_migrate_core::plan::{self, Plan};
 use citus_migrate_core::sqlgen::{self, GenerateOptions};
 
-use crate::args::{print_warnings, FilterArgs, SourceArgs, SummaryFormat};
+use crate::args::{print_warnings, write_output, FilterArgs, SourceArgs, SummaryFormat};
 
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
@@ -115,11 +115,10 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<()> {
             "plan_origin": origin_for_summary,
             "files": written.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         });
-        println!("{}", serde_json::to_string_pretty(&summary)?);
-        return Ok(());
+        return write_output(None, &serde_json::to_string_pretty(&summary)?);
     }
-    println!(
-        "Plan: {} distributed table(s) in {} co-location group(s), {} reference table(s), {} local; {} shards.",
+    let mut text = format!(
+        "Plan: {} distributed table(s) in {} co-location group(s), {} reference table(s), {} local; {} shards.\n",
         count(advice::Kind::Distributed),
         plan.groups().len(),
         count(advice::Kind::Reference),
@@ -127,8 +126,8 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<()> {
         plan.shard_count
     );
     for p in written {
-        println!("wrote {}", p.display());
+        text.push_str(&format!("wrote {}\n", p.display()));
     }
-    println!("Run on the Citus coordinator with psql, in order: 01-pre-data.sql, 02-distribute.sql, (copy the data), 03-post-data.sql. rollback.sql undoes 02.");
-    Ok(())
+    text.push_str("Run on the Citus coordinator with psql, in order: 01-pre-data.sql, 02-distribute.sql, (copy the data), 03-post-data.sql. rollback.sql undoes 02.\n");
+    write_output(None, &text)
 }
