@@ -184,6 +184,7 @@ fn commands(src: &str, dst: &str, dir: &Path) -> Vec<(String, Vec<String>)> {
                 "--work-dir",
                 &d("work"),
                 "--skip-distribution",
+                "--backup",
                 "--format",
                 "json",
             ]),
@@ -315,6 +316,7 @@ fn successful_runs_print_json_and_never_the_password() {
     }
     // plan.json, the SQL files, the CSV, copy's log and summary, migrate's state.json, logs and SQL.
     for written in [
+        "work/backup/source.dump",
         "gen/plan.json",
         "gen/01-pre-data.sql",
         "t.csv",
