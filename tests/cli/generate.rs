@@ -286,12 +286,12 @@ fn an_edited_plan_that_contradicts_the_database_fails_naming_the_table() {
     let err = stderr_of(&out);
     assert!(
         err.contains(
-            "\"public\".countries [unknown_column]: \"public\".countries has no column \"country\""
+            "public.countries [unknown_column]: public.countries has no column \"country\""
         ),
         "{err}"
     );
     assert!(
-        err.contains("\"public\".clicks [fk_between_non_colocated_tables]"),
+        err.contains("public.clicks [fk_between_non_colocated_tables]"),
         "{err}"
     );
     assert!(!dir.path().join("b/02-distribute.sql").exists());
@@ -314,4 +314,98 @@ fn an_edited_plan_that_contradicts_the_database_fails_naming_the_table() {
         "{}",
         stderr_of(&out)
     );
+}
+
+const EXTEND_KEYS_SCHEMA: &str = "
+CREATE TABLE tenants (id bigint PRIMARY KEY, name text NOT NULL);
+CREATE TABLE orders (id bigint PRIMARY KEY, tenant_id bigint NOT NULL REFERENCES tenants (id), code text NOT NULL);
+CREATE UNIQUE INDEX orders_code ON orders (lower(code));
+CREATE TABLE order_lines (
+    tenant_id bigint NOT NULL REFERENCES tenants (id),
+    id bigint NOT NULL,
+    order_id bigint NOT NULL REFERENCES orders (id) ON DELETE CASCADE,
+    PRIMARY KEY (tenant_id, id));
+INSERT INTO tenants SELECT g, 't' || g FROM generate_series(1, 50) g;
+INSERT INTO orders SELECT g, 1 + g % 50, 'C' || g FROM generate_series(1, 1000) g;
+INSERT INTO order_lines SELECT 1 + (1 + (g / 3) % 1000) % 50, g, 1 + (g / 3) % 1000 FROM generate_series(1, 3000) g;
+ANALYZE;";
+
+#[test]
+fn extend_keys_changes_the_keys_on_the_target_only() {
+    let Some(cluster) = citus_or_skip("extend_keys_changes_the_keys_on_the_target_only") else {
+        return;
+    };
+    let source = server_with("app", EXTEND_KEYS_SCHEMA);
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args(["generate", "--source", &source.url("app"), "--out-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("orders [pk_missing_distribution_column]")
+            && err.contains("\"extend_keys\": true"),
+        "{err}"
+    );
+    assert!(
+        err.contains("order_lines [fk_not_on_distribution_column]"),
+        "{err}"
+    );
+
+    let plan_path = dir.path().join("plan.json");
+    let mut plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&plan_path).unwrap()).unwrap();
+    for t in plan["tables"].as_array_mut().unwrap() {
+        if t["name"] == "orders" {
+            assert_eq!(t["distribution_column"], "tenant_id");
+            t["extend_keys"] = true.into();
+        }
+    }
+    std::fs::write(&plan_path, serde_json::to_string_pretty(&plan).unwrap()).unwrap();
+    let out = bin()
+        .args(["generate", "--source", &source.url("app"), "--plan"])
+        .arg(&plan_path)
+        .arg("--out-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("[key_extended]"),
+        "{}",
+        stderr_of(&out)
+    );
+    let post = std::fs::read_to_string(dir.path().join("03-post-data.sql")).unwrap();
+    assert!(post.contains("The plan changes 3 of them"), "{post}");
+
+    cluster.create_database("app").unwrap();
+    let co = &cluster.coordinator;
+    for f in ["01-pre-data.sql", "02-distribute.sql"] {
+        psql_file(co, "app", &dir.path().join(f));
+    }
+    load_data(&source, "app", co, "app");
+    psql_file(co, "app", &dir.path().join("03-post-data.sql"));
+    let defs = co
+        .psql("app", "SELECT conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid IN ('orders'::regclass, 'order_lines'::regclass) AND contype IN ('p', 'f') ORDER BY 1")
+        .unwrap();
+    assert!(
+        defs.contains("orders_pkey PRIMARY KEY (tenant_id, id)"),
+        "{defs}"
+    );
+    assert!(defs.contains("order_lines_order_id_fkey FOREIGN KEY (tenant_id, order_id) REFERENCES orders(tenant_id, id) ON DELETE CASCADE"), "{defs}");
+    let idx = co
+        .psql("app", "SELECT pg_get_indexdef('orders_code'::regclass)")
+        .unwrap();
+    assert!(idx.contains("(tenant_id, lower(code))"), "{idx}");
+    // The source keeps its keys.
+    let src = source
+        .psql(
+            "app",
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'orders_pkey'",
+        )
+        .unwrap();
+    assert_eq!(src, "PRIMARY KEY (id)");
+    assert_eq!(layout(co, "app").len(), 3);
 }

@@ -78,13 +78,6 @@ pub enum ReportFormat {
     Csv,
 }
 
-/// Output format of the commands whose report is not a table (verify, migrate).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
-    Text,
-    Json,
-}
-
 /// Prints warnings collected while resolving connection options (never contains a password).
 pub fn print_warnings(info: &ConnInfo) {
     for w in &info.warnings {
@@ -110,7 +103,7 @@ pub fn write_output(path: Option<&std::path::Path>, text: &str) -> anyhow::Resul
     }
 }
 
-/// Format of a command's final summary.
+/// Format of a command's final summary or report (copy, export, import, verify, migrate).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SummaryFormat {
     Text,

@@ -7,11 +7,11 @@ use anyhow::Context;
 use clap::Args;
 
 use citus_migrate_core::advice::{self, AdviceOptions, Severity};
-use citus_migrate_core::catalog::{self, ReadOptions};
+use citus_migrate_core::catalog::{self, ReadOptions, TableKind};
 use citus_migrate_core::plan::{self, Plan};
 use citus_migrate_core::sqlgen::{self, GenerateOptions};
 
-use crate::args::{print_warnings, FilterArgs, SourceArgs};
+use crate::args::{print_warnings, FilterArgs, SourceArgs, SummaryFormat};
 
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
@@ -31,6 +31,9 @@ pub struct GenerateArgs {
     /// The pg_dump program to use (must be at least the source's major version).
     #[arg(long, value_name = "PATH")]
     pub pg_dump: Option<PathBuf>,
+    /// Format of the summary on stdout.
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Text)]
+    pub format: SummaryFormat,
 }
 
 pub async fn run(args: GenerateArgs) -> anyhow::Result<()> {
@@ -92,6 +95,7 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<()> {
         return Err(e.into());
     }
 
+    let origin_for_summary = origin.clone();
     let gen_opts = GenerateOptions {
         source,
         filters,
@@ -101,12 +105,34 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<()> {
     let generated = sqlgen::generate(&catalog, &plan, &gen_opts).await?;
     let written = generated.write(&args.out_dir, &plan)?;
     let count = |k: advice::Kind| plan.tables.iter().filter(|t| t.kind == k).count();
+    // Partitions follow their parent: count them neither as local nor as moved.
+    let local = catalog
+        .tables
+        .iter()
+        .filter(|t| {
+            t.table_kind != TableKind::Partition
+                && plan.kind_of(&t.qualified()) == advice::Kind::Local
+        })
+        .count();
+    if args.format == SummaryFormat::Json {
+        let summary = serde_json::json!({
+            "distributed": count(advice::Kind::Distributed),
+            "colocation_groups": plan.groups().len(),
+            "reference": count(advice::Kind::Reference),
+            "local": local,
+            "shard_count": plan.shard_count,
+            "plan_origin": origin_for_summary,
+            "files": written.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+        return Ok(());
+    }
     println!(
         "Plan: {} distributed table(s) in {} co-location group(s), {} reference table(s), {} local; {} shards.",
         count(advice::Kind::Distributed),
         plan.groups().len(),
         count(advice::Kind::Reference),
-        catalog.tables.len() - count(advice::Kind::Distributed) - count(advice::Kind::Reference),
+        local,
         plan.shard_count
     );
     for p in written {

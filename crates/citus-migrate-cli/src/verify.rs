@@ -5,9 +5,12 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use citus_migrate_core::plan::Plan;
 use citus_migrate_core::verify::{self, VerifyOptions};
 
-use crate::args::{print_warnings, write_output, FilterArgs, OutputFormat, SourceArgs, TargetArgs};
+use crate::args::{
+    print_warnings, write_output, FilterArgs, SourceArgs, SummaryFormat, TargetArgs,
+};
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
@@ -17,9 +20,13 @@ pub struct VerifyArgs {
     pub target: TargetArgs,
     #[command(flatten)]
     pub filters: FilterArgs,
+    /// Also check that the target's Citus layout is the one this plan asks for (distributed on the
+    /// planned column, co-located by group, reference tables).
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<PathBuf>,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
-    pub format: OutputFormat,
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Text)]
+    pub format: SummaryFormat,
     /// Write the report to this file instead of stdout.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -35,10 +42,14 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<()> {
     print_warnings(&target);
     let opts = VerifyOptions {
         filters: args.filters.filters()?,
-        expected_layout: None,
+        expected_layout: match &args.plan {
+            Some(p) => Some(verify::expected_layout(&Plan::load(p)?)),
+            None => None,
+        },
         jobs: args.jobs as usize,
         check_sequences: true,
         ranges: Default::default(),
+        copy_ranges: true,
     };
     let report = verify::verify(
         &source,
@@ -48,8 +59,8 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<()> {
     )
     .await?;
     let text = match args.format {
-        OutputFormat::Text => report.to_text(),
-        OutputFormat::Json => report.to_json()?,
+        SummaryFormat::Text => report.to_text(),
+        SummaryFormat::Json => report.to_json()?,
     };
     write_output(args.output.as_deref(), &text)?;
     if report.equal {

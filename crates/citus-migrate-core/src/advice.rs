@@ -174,8 +174,13 @@ impl Default for AdviceOptions {
 
 /// Advises a distribution for every table of `catalog`.
 pub fn advise(catalog: &Catalog, opts: &AdviceOptions) -> Advice {
-    let shard_count = shard_count(catalog, opts);
+    let mut shard_count = shard_count(catalog, opts);
     let decided = graph::decide(catalog, opts, shard_count.count);
+    if opts.shard_count.is_none() {
+        shard_count
+            .reason
+            .push_str(&workload(catalog, &decided.groups));
+    }
     let mut tables: Vec<TableAdvice> = Vec::with_capacity(catalog.tables.len());
     for (i, t) in catalog.tables.iter().enumerate() {
         let d = &decided.tables[i];
@@ -250,11 +255,30 @@ fn shard_count(catalog: &Catalog, opts: &AdviceOptions) -> ShardCountAdvice {
     } else if bytes >= 100 * GIB {
         (64, "over 100 GB of data: 64 shards keep shards small enough to rebalance and give parallelism on bigger clusters")
     } else {
-        (32, "the Citus default: enough to spread a multi-tenant or analytics workload over up to 32 worker cores and to rebalance as the cluster grows")
+        (32, "the Citus default")
     };
     ShardCountAdvice {
         count,
         reason: format!("{} of table data; {why}", human_bytes(bytes)),
+    }
+}
+
+/// The shape of the advised layout, in Citus's terms, for the shard count's reason.
+fn workload(catalog: &Catalog, groups: &[ColocationGroup]) -> String {
+    let tenant = groups.iter().find(|g| {
+        g.tables.len() >= 3
+            && g.tables.iter().any(|t| {
+                let d = catalog.table(t);
+                d.is_some_and(|d| d.columns.iter().any(|c| column::tenant_like(&c.name)))
+            })
+    });
+    match tenant {
+        Some(g) => format!(
+            ". Multi-tenant layout (group {:?} shares one tenant key over {} tables): Citus recommends 32 to 128 shards, so that tenants spread over many workers and the rebalancer can move them",
+            g.name,
+            g.tables.len()
+        ),
+        None => ". Real-time analytics layout (large tables distributed on their own keys): Citus suggests about 2 to 4 shards per worker core, so raise it with --shard-count on a bigger cluster".to_string(),
     }
 }
 

@@ -5,14 +5,17 @@
 //! [`connect::connect`]; [`local`] starts throwaway servers for tests and the demo.
 
 pub mod advice;
+pub mod backup;
 pub mod catalog;
 pub mod connect;
 pub mod conninfo;
 pub mod copy;
+pub mod demo;
 pub mod error;
 pub mod filter;
 pub mod ident;
 pub mod local;
+pub mod migrate;
 pub mod plan;
 pub mod progress;
 pub mod report;

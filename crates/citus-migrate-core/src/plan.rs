@@ -1,6 +1,7 @@
 //! The distribution plan: what `generate` turns into SQL. Written as `plan.json`, meant to be read and
 //! edited by a person (format in `docs/plan-format.md`); checked against the source's catalog before use.
 
+pub mod extend;
 mod rules;
 
 use std::collections::BTreeMap;
@@ -56,6 +57,12 @@ pub struct PlanTable {
     /// Overrides the plan's shard count; only on a group's leader.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard_count: Option<u32>,
+    /// For a distributed table whose primary key, unique constraints or unique indexes lack the
+    /// distribution column: `03-post-data.sql` creates them with the column in front (and the foreign
+    /// keys of co-located tables that reference them with their distribution column in front), on the
+    /// target only. Uniqueness then holds per distribution value.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub extend_keys: bool,
     /// Why the advisor chose this (informational, ignored when reading).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reasons: Vec<String>,
@@ -90,6 +97,7 @@ impl Plan {
                 distribution_column: t.distribution_column.clone(),
                 colocation_group: t.colocation_group.clone(),
                 shard_count: None,
+                extend_keys: false,
                 reasons: t.reasons.clone(),
             })
             .collect();

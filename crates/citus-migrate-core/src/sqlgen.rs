@@ -6,6 +6,7 @@
 
 mod distribute;
 pub mod pg_dump;
+mod plan_changes;
 mod post_data;
 
 use std::path::{Path, PathBuf};
@@ -51,6 +52,9 @@ pub struct Generated {
     pub post_data: Vec<PostDataItem>,
     /// One statement per moved table, last moved first; each safe to run again.
     pub rollback: Vec<String>,
+    /// How many post-data statements the plan changed (`extend_keys`); each starts with a
+    /// `-- changed by the plan (…)` comment.
+    pub plan_changes: usize,
     /// `pg_dump --version`'s version.
     pub pg_dump_version: String,
     pub plan_origin: String,
@@ -77,13 +81,15 @@ pub async fn generate(catalog: &Catalog, plan: &Plan, opts: &GenerateOptions) ->
         pg_dump::dump(&program, &opts.source, "pre-data", &selection),
         pg_dump::dump(&program, &opts.source, "post-data", &selection),
     )?;
-    let (post_data_preamble, post_data) = post_data::split(&post, catalog);
+    let (post_data_preamble, mut post_data) = post_data::split(&post, catalog);
+    let plan_changes = plan_changes::apply(catalog, plan, &mut post_data);
     Ok(Generated {
         pre_data: pre,
         distribute: distribute(plan),
         post_data_preamble,
         post_data,
         rollback: rollback(plan),
+        plan_changes,
         pg_dump_version: version,
         plan_origin: opts.plan_origin.clone(),
         plan_fingerprint: plan.fingerprint(),
@@ -147,7 +153,14 @@ impl Generated {
     pub fn post_data_sql(&self) -> String {
         let mut s = self.header(
             FILE_POST_DATA,
-            &format!("creates the indexes, primary keys, unique constraints, foreign keys, triggers and other post-data objects (pg_dump {} --section=post-data of the source); Citus propagates them to the shards.", self.pg_dump_version),
+            &format!(
+                "creates the indexes, primary keys, unique constraints, foreign keys, triggers and other post-data objects (pg_dump {} --section=post-data of the source); Citus propagates them to the shards. {}",
+                self.pg_dump_version,
+                match self.plan_changes {
+                    0 => "The plan changes none of them.".to_string(),
+                    n => format!("The plan changes {n} of them (marked \"changed by the plan\")."),
+                }
+            ),
             "after 02-distribute.sql and after the data is copied (building indexes and checking keys once is faster than keeping them up to date during the copy).",
         );
         if !self.post_data_preamble.is_empty() {

@@ -11,12 +11,14 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use tokio_postgres::Client;
 
+use crate::advice::Kind;
 use crate::catalog::{self, ReadOptions};
 use crate::connect::{connect, execute, query};
 use crate::conninfo::ConnInfo;
 use crate::error::{Error, Result, Side};
 use crate::filter::Filters;
 use crate::ident::{quote_ident, QualifiedName};
+use crate::plan::Plan;
 use crate::progress::Progress;
 
 pub const SQL_SESSION: &str = include_str!("sql/verify_session.sql");
@@ -81,6 +83,10 @@ pub struct VerifyOptions {
     pub check_sequences: bool,
     /// Key ranges per table; tables not listed are compared whole.
     pub ranges: HashMap<QualifiedName, Vec<Range>>,
+    /// For tables without `ranges`, use the integer-key ranges the copy recorded on the target (its
+    /// bookkeeping table), so a difference names the chunk; tables the copy split by pages (ctid,
+    /// meaningful on the source only) are compared whole.
+    pub copy_ranges: bool,
 }
 
 /// Count and checksum of one range on one side.
@@ -247,6 +253,48 @@ impl VerifyReport {
     }
 }
 
+/// The plan's layout for `verify`: reference tables, distributed tables on their column (members of a
+/// co-location group co-located with its leader), and the rest local.
+pub fn expected_layout(plan: &Plan) -> Vec<ExpectedLayout> {
+    let mut out = Vec::new();
+    for g in plan.groups() {
+        for t in std::iter::once(g.leader).chain(g.members.iter().copied()) {
+            let colocate_with =
+                (t.qualified() != g.leader.qualified()).then(|| g.leader.qualified());
+            if let Some(column) = &t.distribution_column {
+                out.push(ExpectedLayout {
+                    table: t.qualified(),
+                    kind: LayoutKind::Distributed {
+                        column: column.clone(),
+                        colocate_with,
+                    },
+                });
+            }
+        }
+    }
+    for t in &plan.tables {
+        if out.iter().any(|e| e.table == t.qualified()) {
+            continue;
+        }
+        let kind = match t.kind {
+            Kind::Reference => LayoutKind::Reference,
+            Kind::Local => LayoutKind::Local,
+            Kind::Distributed => match &t.distribution_column {
+                Some(c) => LayoutKind::Distributed {
+                    column: c.clone(),
+                    colocate_with: None,
+                },
+                None => continue,
+            },
+        };
+        out.push(ExpectedLayout {
+            table: t.qualified(),
+            kind,
+        });
+    }
+    out
+}
+
 /// The settings of every checksum transaction.
 fn begin_pinned(client: &Client, side: Side) -> impl std::future::Future<Output = Result<()>> + '_ {
     async move {
@@ -331,6 +379,50 @@ pub async fn checksum(
         rows: row.get("row_count"),
         digest: format!("{}{}", fold64(&hi), fold64(&lo)),
     })
+}
+
+/// The ranges of the copy's chunks recorded on the target, for the tables whose chunks are integer-key
+/// ranges (the same predicate selects the same rows on both sides). Empty when the target has no copy
+/// bookkeeping.
+pub async fn copy_ranges(
+    target: &Client,
+    tables: &[QualifiedName],
+) -> Result<HashMap<QualifiedName, Vec<Range>>> {
+    let exists = query(
+        target,
+        Side::Target,
+        "looking for the copy bookkeeping",
+        &format!(
+            "SELECT to_regclass({}) IS NOT NULL",
+            crate::ident::quote_literal(crate::copy::bookkeeping::PROGRESS_TABLE)
+        ),
+        &[],
+    )
+    .await?;
+    if !exists[0].get::<_, bool>(0) {
+        return Ok(HashMap::new());
+    }
+    let plans = crate::copy::bookkeeping::load(target, tables).await?;
+    Ok(plans
+        .into_iter()
+        .filter(|(_, chunks)| {
+            chunks.len() > 1
+                && chunks
+                    .iter()
+                    .all(|c| matches!(c.chunk.range, crate::copy::chunk::ChunkRange::Key { .. }))
+        })
+        .map(|(t, chunks)| {
+            (
+                t,
+                chunks
+                    .iter()
+                    .map(|c| Range {
+                        predicate: c.chunk.predicate(),
+                    })
+                    .collect(),
+            )
+        })
+        .collect())
 }
 
 /// Columns per table, from `verify_columns.sql`.
@@ -503,7 +595,6 @@ pub async fn verify(
     opts: &VerifyOptions,
     progress: &dyn Progress,
 ) -> Result<VerifyReport> {
-    progress.step("verify");
     let src = connect(source).await?;
     let tgt = connect(target).await?;
     let read_opts = ReadOptions {
@@ -526,6 +617,16 @@ pub async fn verify(
         ranges: Vec<Range>,
         expected_bytes: u64,
         expected_rows: u64,
+    }
+    let mut recorded = HashMap::new();
+    if opts.copy_ranges {
+        let names: Vec<QualifiedName> = catalog
+            .tables
+            .iter()
+            .filter(|t| t.holds_data())
+            .map(|t| t.qualified())
+            .collect();
+        recorded = copy_ranges(&tgt, &names).await?;
     }
     let mut jobs = Vec::new();
     let mut missing: Vec<(QualifiedName, i64)> = Vec::new();
@@ -570,6 +671,7 @@ pub async fn verify(
         let ranges = opts
             .ranges
             .get(&name)
+            .or_else(|| recorded.get(&name))
             .cloned()
             .filter(|r| !r.is_empty())
             .unwrap_or_else(|| vec![Range::whole()]);
@@ -609,7 +711,9 @@ pub async fn verify(
                         checksum(&t, Side::Target, &job.table, &job.columns, p)
                     ) {
                         Ok((a, b)) => {
-                            progress.advance(&job.table, 0, a.rows.max(0) as u64);
+                            // The bytes are the share of the table's size read on each side.
+                            let bytes = job.expected_bytes / job.ranges.len().max(1) as u64;
+                            progress.advance(&job.table, bytes, a.rows.max(0) as u64);
                             let equal = a == b;
                             ranges.push(RangeCheck {
                                 range: r.predicate.clone(),

@@ -21,6 +21,7 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::filter::Filters;
 
 /// Version of `state.json`.
 pub const STATE_FORMAT_VERSION: u32 = 1;
@@ -124,6 +125,30 @@ pub struct StepRecord {
     pub attempts: u32,
 }
 
+/// The table selection as given, kept in `state.json` so a resume selects the same tables.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Selection {
+    pub schemas: Vec<String>,
+    pub tables: Vec<String>,
+    pub exclude_schemas: Vec<String>,
+    pub exclude_tables: Vec<String>,
+}
+
+impl Selection {
+    pub fn filters(&self) -> Result<Filters> {
+        Filters::new(
+            &self.schemas,
+            &self.tables,
+            &self.exclude_schemas,
+            &self.exclude_tables,
+        )
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == Selection::default()
+    }
+}
+
 /// `state.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct State {
@@ -138,6 +163,9 @@ pub struct State {
     /// the step does not redo them.
     #[serde(default)]
     pub done_items: BTreeMap<Step, Vec<usize>>,
+    /// The table selection of the run, reused by a resume.
+    #[serde(default)]
+    pub selection: Option<Selection>,
 }
 
 impl State {
@@ -151,6 +179,7 @@ impl State {
             updated_at: now,
             steps: Vec::new(),
             done_items: BTreeMap::new(),
+            selection: None,
         }
     }
 

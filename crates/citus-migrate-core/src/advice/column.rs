@@ -32,8 +32,11 @@ const TIME_NAMES: &[&str] = &[
     "date", "time", "day", "month", "year", "created", "updated", "_at", "_on", "week",
 ];
 
-/// Why a column's type can or cannot be a distribution column.
+/// Why a column cannot be a distribution column (its type, or being generated), if it cannot.
 pub fn type_unfit(c: &Column) -> Option<String> {
+    if c.generated.is_some() {
+        return Some("a generated column cannot be a distribution column".to_string());
+    }
     let t = c.base_type.as_str();
     match (c.type_category.as_str(), t) {
         (
@@ -217,4 +220,13 @@ pub fn score(t: &Table, c: &Column, shard_count: u32) -> Option<(u32, Vec<String
         why.push(format!("one value holds {:.0}% of the rows", top * 100.0));
     }
     Some((s.clamp(0, 100) as u32, why))
+}
+
+/// The type without its modifier: `character varying(20)` → `character varying`. Co-location compares
+/// types, not lengths or precisions.
+pub fn type_without_typmod(type_name: &str) -> &str {
+    match type_name.find('(') {
+        Some(i) if type_name.ends_with(')') => type_name[..i].trim_end(),
+        _ => type_name,
+    }
 }

@@ -72,11 +72,14 @@ impl<'a> Graph<'a> {
         {
             return None;
         }
+        let c = t.column(col)?;
+        if let Some(k) = self.prefixed_link(i, col) {
+            return Some(k);
+        }
         let lower = col.to_ascii_lowercase();
         let stem = lower
             .strip_suffix("_id")
             .or_else(|| lower.strip_suffix("_key"))?;
-        let c = t.column(col)?;
         let mut found: Vec<usize> = (0..self.cat.tables.len())
             .filter(|&j| j != i && self.eligible[j])
             .filter(|&j| {
@@ -98,6 +101,27 @@ impl<'a> Graph<'a> {
         found.sort_by_key(|&j| (self.t(j).schema != t.schema, j));
         let j = *found.first()?;
         Some((j, self.t(j).primary_key.as_ref()?.columns[0].clone()))
+    }
+
+    /// Column-prefix conventions (`l_orderkey` → `orders.o_orderkey`): another table whose single-column
+    /// primary key has the same name after its short prefix, and the same type.
+    fn prefixed_link(&self, i: usize, col: &str) -> Option<Key> {
+        let c = self.t(i).column(col)?;
+        let stem = strip_prefix(col)?;
+        (0..self.cat.tables.len())
+            .filter(|&j| j != i && self.eligible[j])
+            .find_map(|j| {
+                let pk = self
+                    .t(j)
+                    .primary_key
+                    .as_ref()
+                    .filter(|k| k.columns.len() == 1)?;
+                let pc = self.t(j).column(&pk.columns[0])?;
+                (pc.name != col
+                    && strip_prefix(&pc.name) == Some(stem)
+                    && pc.base_type == c.base_type)
+                    .then(|| (j, pc.name.clone()))
+            })
     }
 
     /// Follows foreign keys from `(i, col)` to the column at the end of the chain, and says whether a
@@ -133,6 +157,17 @@ impl<'a> Graph<'a> {
         }
         (cur, by_name)
     }
+}
+
+/// `l_orderkey` → `orderkey`: the part after a prefix of at most three letters, when what is left is a
+/// meaningful key name.
+fn strip_prefix(col: &str) -> Option<&str> {
+    let (p, rest) = col.split_once('_')?;
+    (p.len() <= 3
+        && p.chars().all(|c| c.is_ascii_alphabetic())
+        && rest.len() >= 4
+        && !matches!(rest, "id" | "key" | "code" | "name" | "date" | "type"))
+    .then_some(rest)
 }
 
 /// One group under consideration: its root key and the tables that carry it.
@@ -202,6 +237,45 @@ pub(super) fn decide(cat: &Catalog, opts: &AdviceOptions, shards: u32) -> Decide
         }
     }
 
+    // Tables that share a column no key links (the same name and type, at the end of no chain): when
+    // the name is tenant-like or leads composite primary keys, that column is a root of its own. Such
+    // roots get indexes past the tables' (`n + k`).
+    let mut shared: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
+    for i in (0..n).filter(|&i| g.eligible[i]) {
+        for c in g
+            .t(i)
+            .columns
+            .iter()
+            .filter(|c| type_unfit(c).is_none() && c.name != "id")
+        {
+            if g.root(i, &c.name).0 == (i, c.name.clone())
+                && !carriers.contains_key(&(i, c.name.clone()))
+            {
+                shared
+                    .entry((c.name.clone(), c.type_name.clone()))
+                    .or_default()
+                    .push(i);
+            }
+        }
+    }
+    let mut virtual_roots: Vec<String> = Vec::new();
+    for ((name, _), ts) in shared {
+        let leads = ts
+            .iter()
+            .filter(|&&i| {
+                g.t(i)
+                    .primary_key
+                    .as_ref()
+                    .is_some_and(|k| k.columns.len() > 1 && k.columns[0] == name)
+            })
+            .count();
+        if ts.len() >= 2 && (tenant_like(&name) || leads >= 2) {
+            let key = (n + virtual_roots.len(), name.clone());
+            carriers.insert(key, ts.iter().map(|&i| ((i, name.clone()), true)).collect());
+            virtual_roots.push(name);
+        }
+    }
+
     let mut decisions: Vec<Option<Decision>> = (0..n).map(|_| None).collect();
     let mut groups: Vec<ColocationGroup> = Vec::new();
     let mut group_names: BTreeSet<String> = BTreeSet::new();
@@ -219,7 +293,7 @@ pub(super) fn decide(cat: &Catalog, opts: &AdviceOptions, shards: u32) -> Decide
         }
         let Some(p) = best else { break };
         let (ri, rcol) = &p.root;
-        let root_t = g.t(*ri);
+        let is_virtual = *ri >= n;
         let mut tables: Vec<Key> = Vec::new();
         if p.leader_is_root {
             tables.push(p.root.clone());
@@ -231,8 +305,17 @@ pub(super) fn decide(cat: &Catalog, opts: &AdviceOptions, shards: u32) -> Decide
                 .then_with(|| g.t(a.0 .0).qualified().cmp(&g.t(b.0 .0).qualified()))
         });
         tables.extend(members.iter().map(|m| m.0.clone()));
-        let name = unique_name(&mut group_names, root_t, rcol, p.leader_is_root);
-        let root_ref = format!("{}.{}", root_t.qualified(), quote_ident(rcol));
+        let name = unique_name(
+            &mut group_names,
+            if is_virtual { rcol } else { &g.t(*ri).name },
+            rcol,
+            p.leader_is_root,
+        );
+        let root_ref = if is_virtual {
+            format!("the shared column {}", quote_ident(rcol))
+        } else {
+            format!("{}.{}", g.t(*ri).qualified(), quote_ident(rcol))
+        };
         let list = |v: &[Key]| {
             let mut names: Vec<String> = v
                 .iter()
@@ -269,7 +352,9 @@ pub(super) fn decide(cat: &Catalog, opts: &AdviceOptions, shards: u32) -> Decide
             });
         }
         for ((mi, mc), via_name) in &members {
-            let how = if *via_name {
+            let how = if is_virtual {
+                "no foreign key links it, but it shares"
+            } else if *via_name {
                 "its name suggests it refers to"
             } else {
                 "its foreign keys lead to"
@@ -411,8 +496,10 @@ fn propose(
             .unwrap();
         members.push(best.clone());
     }
-    let root_open = g.eligible[*ri] && decided[*ri].is_none() && g.usable(*ri, rcol);
-    let tenant = tenant_like(&format!("{}_id", singular(&g.t(*ri).name)))
+    // A root past the tables is a shared column name, not a table.
+    let is_table = *ri < g.cat.tables.len();
+    let root_open = is_table && g.eligible[*ri] && decided[*ri].is_none() && g.usable(*ri, rcol);
+    let tenant = (is_table && tenant_like(&format!("{}_id", singular(&g.t(*ri).name))))
         || tenant_like(rcol)
         || members.iter().any(|(k, _)| tenant_like(&k.1));
     let valid = members.len() >= 2 || (members.len() == 1 && root_open && !g.small(*ri));
@@ -452,6 +539,12 @@ fn propose(
                 score += g.weight(a).min(g.weight(b));
             }
         }
+        // A link by name counts like a foreign key.
+        if let Some((b, cb)) = g.implied_link(a, ca) {
+            if in_group.get(&b) == Some(&cb.as_str()) {
+                score += g.weight(a).min(g.weight(b));
+            }
+        }
         score += 0.5 * g.weight(a);
     }
     let quality: f64 = in_group
@@ -473,11 +566,12 @@ fn propose(
             .chain(&t.unique_constraints)
             .any(|k| !k.columns.iter().any(|x| x == c))
         {
-            score *= 0.7;
+            score *= 0.85;
         }
     }
+    // The tenant pattern: a tenant-like key that many tables carry.
     if tenant {
-        score *= 1.5;
+        score *= (1.5 + 0.25 * (members.len() as f64 - 1.0)).min(3.0);
     }
     if time_like(rcol) || members.iter().any(|(k, _)| time_like(&k.1)) {
         score *= 0.2;
@@ -490,9 +584,9 @@ fn propose(
     })
 }
 
-fn unique_name(names: &mut BTreeSet<String>, root: &Table, col: &str, root_in: bool) -> String {
+fn unique_name(names: &mut BTreeSet<String>, root: &str, col: &str, root_in: bool) -> String {
     let base = if root_in {
-        root.name.clone()
+        root.to_string()
     } else {
         col.to_string()
     };
@@ -561,7 +655,7 @@ fn alone(
             )],
         };
     }
-    let name = unique_name(names, t, &c.name, true);
+    let name = unique_name(names, &t.name, &c.name, true);
     groups.push(ColocationGroup {
         name: name.clone(),
         column_type: c.type_name.clone(),

@@ -148,6 +148,23 @@ fn get<'a>(a: &'a Advice, name: &str) -> &'a TableAdvice {
         .unwrap_or_else(|| panic!("no table {name}"))
 }
 
+/// The tables are distributed on these columns, all in one group.
+fn assert_colocated(a: &Advice, tables: &[(&str, &str)]) {
+    for (t, c) in tables {
+        assert_eq!(
+            get(a, t).distribution_column.as_deref(),
+            Some(*c),
+            "{t}: {:?}",
+            get(a, t).reasons
+        );
+        assert_eq!(
+            get(a, t).colocation_group,
+            get(a, tables[0].0).colocation_group,
+            "{t}"
+        );
+    }
+}
+
 fn codes(a: &Advice, name: &str) -> Vec<String> {
     get(a, name)
         .blockers
@@ -403,18 +420,7 @@ fn two_large_tables_linked_by_a_key_are_co_located() {
         ),
     ]);
     let a = advise(&cat, &AdviceOptions::default());
-    assert_eq!(
-        get(&a, "orders").distribution_column.as_deref(),
-        Some("o_orderkey")
-    );
-    assert_eq!(
-        get(&a, "lineitem").distribution_column.as_deref(),
-        Some("l_orderkey")
-    );
-    assert_eq!(
-        get(&a, "orders").colocation_group,
-        get(&a, "lineitem").colocation_group
-    );
+    assert_colocated(&a, &[("orders", "o_orderkey"), ("lineitem", "l_orderkey")]);
     // 25 nations are no entity to shard customers and suppliers by.
     assert_eq!(get(&a, "nation").kind, Kind::Reference);
     assert_eq!(get(&a, "customer").kind, Kind::Reference);
@@ -553,18 +559,16 @@ fn blockers_name_the_key_and_carry_a_fix() {
     assert_eq!(pk_fix.severity, Severity::Error);
     let fix = pk_fix.fix.as_deref().unwrap();
     assert!(
-        fix.contains("ADD CONSTRAINT orders_pkey PRIMARY KEY (tenant_id, \"id\")"),
+        fix.contains("ADD CONSTRAINT orders_pkey PRIMARY KEY (tenant_id, id)"),
         "{fix}"
     );
     // The keys that reference the old primary key are dropped first, and recreated where they can be.
     assert!(
-        fix.contains("ALTER TABLE \"public\".labels DROP CONSTRAINT labels_order_id_fkey;"),
+        fix.contains("ALTER TABLE public.labels DROP CONSTRAINT labels_order_id_fkey;"),
         "{fix}"
     );
     assert!(
-        fix.contains(
-            "FOREIGN KEY (tenant_id, order_id) REFERENCES \"public\".orders (tenant_id, \"id\")"
-        ),
+        fix.contains("FOREIGN KEY (tenant_id, order_id) REFERENCES public.orders (tenant_id, id)"),
         "{fix}"
     );
     let ic = codes(&a, "items");
@@ -588,7 +592,7 @@ fn blockers_name_the_key_and_carry_a_fix() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("\"public\".orders [pk_missing_distribution_column]"),
+        err.contains("public.orders [pk_missing_distribution_column]"),
         "{err}"
     );
 }
@@ -678,7 +682,7 @@ fn edited_plans_that_contradict_the_database_name_the_table() {
         p.validate(&cat).unwrap_err().to_string()
     };
     let e = edit(&|p| p.tables[0].name = "nope".into());
-    assert!(e.contains("\"public\".nope [unknown_table]"), "{e}");
+    assert!(e.contains("public.nope [unknown_table]"), "{e}");
     let e = edit(&|p| {
         p.tables
             .iter_mut()
@@ -687,7 +691,7 @@ fn edited_plans_that_contradict_the_database_name_the_table() {
             .distribution_column = Some("tenant".into())
     });
     assert!(
-        e.contains("\"public\".tasks [unknown_column]") && e.contains("tenant_id"),
+        e.contains("public.tasks [unknown_column]") && e.contains("tenant_id"),
         "{e}"
     );
     let e = edit(&|p| {
@@ -706,7 +710,7 @@ fn edited_plans_that_contradict_the_database_name_the_table() {
         t.colocation_group = Some("other".into());
     });
     assert!(
-        e.contains("\"public\".tasks [fk_between_non_colocated_tables]"),
+        e.contains("public.tasks [fk_between_non_colocated_tables]"),
         "{e}"
     );
     let e = edit(&|p| {
@@ -724,8 +728,7 @@ fn edited_plans_that_contradict_the_database_name_the_table() {
         pr.colocation_group = None;
     });
     assert!(
-        e.contains("\"public\".tasks [fk_to_local_table]")
-            || e.contains("\"public\".tasks [fk_between"),
+        e.contains("public.tasks [fk_to_local_table]") || e.contains("public.tasks [fk_between"),
         "{e}"
     );
     let e = edit(&|p| {
@@ -776,4 +779,186 @@ fn shard_count_follows_the_data_or_the_option() {
     );
     assert_eq!(a.shard_count.count, 8);
     assert_eq!(Plan::from_advice(&a).shard_count, 8);
+}
+
+#[test]
+fn a_shared_tenant_column_groups_tables_without_foreign_keys() {
+    let cat = catalog(vec![
+        pk(
+            table(
+                "projects",
+                50_000,
+                &[("org_id", "uuid"), ("id", "int8"), ("name", "text")],
+            ),
+            &["org_id", "id"],
+        ),
+        pk(
+            table(
+                "issues",
+                900_000,
+                &[("org_id", "uuid"), ("id", "int8"), ("project_id", "int8")],
+            ),
+            &["org_id", "id"],
+        ),
+        pk(
+            table(
+                "comments",
+                2_000_000,
+                &[("org_id", "uuid"), ("id", "int8"), ("issue_id", "int8")],
+            ),
+            &["org_id", "id"],
+        ),
+    ]);
+    let a = advise(&cat, &AdviceOptions::default());
+    for t in ["projects", "issues", "comments"] {
+        assert_eq!(
+            get(&a, t).distribution_column.as_deref(),
+            Some("org_id"),
+            "{t}"
+        );
+        assert_eq!(
+            get(&a, t).colocation_group.as_deref(),
+            Some("org_id"),
+            "{t}"
+        );
+    }
+    assert!(
+        get(&a, "issues").reasons[0].contains("shared column org_id"),
+        "{:?}",
+        get(&a, "issues").reasons
+    );
+    assert!(!a.has_errors());
+}
+
+#[test]
+fn tpc_style_column_prefixes_link_orders_and_lines_without_foreign_keys() {
+    let cat = catalog(vec![
+        pk(
+            table(
+                "orders",
+                1_500_000,
+                &[("o_orderkey", "int8"), ("o_custkey", "int8")],
+            ),
+            &["o_orderkey"],
+        ),
+        pk(
+            table(
+                "lineitem",
+                6_000_000,
+                &[
+                    ("l_orderkey", "int8"),
+                    ("l_linenumber", "int4"),
+                    ("l_partkey", "int8"),
+                ],
+            ),
+            &["l_orderkey", "l_linenumber"],
+        ),
+        pk(
+            table(
+                "part",
+                200_000,
+                &[("p_partkey", "int8"), ("p_name", "text")],
+            ),
+            &["p_partkey"],
+        ),
+        pk(
+            table(
+                "customer",
+                150_000,
+                &[("c_custkey", "int8"), ("c_name", "text")],
+            ),
+            &["c_custkey"],
+        ),
+    ]);
+    let a = advise(&cat, &AdviceOptions::default());
+    assert_colocated(&a, &[("orders", "o_orderkey"), ("lineitem", "l_orderkey")]);
+    assert_eq!(get(&a, "part").kind, Kind::Reference);
+    assert_eq!(get(&a, "customer").kind, Kind::Reference);
+    assert!(!a.has_errors(), "{:?}", a.blockers().collect::<Vec<_>>());
+}
+
+#[test]
+fn rails_style_tenant_schema_still_groups_by_the_tenant() {
+    // Every table has its own `id` primary key and a company_id foreign key; ads and clicks also link
+    // to their parent by id. A Citus expert distributes everything by company_id and extends the keys.
+    let t = |name: &str, rows: i64, extra: &[(&str, &str)]| {
+        let mut cols = vec![("id", "int8"), ("company_id", "int8")];
+        cols.extend_from_slice(extra);
+        fk(
+            pk(table(name, rows, &cols), &["id"]),
+            &["company_id"],
+            "companies",
+            &["id"],
+        )
+    };
+    let cat = catalog(vec![
+        pk(
+            table("companies", 1_000, &[("id", "int8"), ("name", "text")]),
+            &["id"],
+        ),
+        t("users", 50_000, &[]),
+        t("campaigns", 20_000, &[]),
+        fk(
+            t("ads", 200_000, &[("campaign_id", "int8")]),
+            &["campaign_id"],
+            "campaigns",
+            &["id"],
+        ),
+        fk(
+            t("clicks", 5_000_000, &[("ad_id", "int8")]),
+            &["ad_id"],
+            "ads",
+            &["id"],
+        ),
+    ]);
+    let a = advise(&cat, &AdviceOptions::default());
+    for name in ["users", "campaigns", "ads", "clicks"] {
+        assert_eq!(
+            get(&a, name).distribution_column.as_deref(),
+            Some("company_id"),
+            "{name}: {:?}",
+            get(&a, name).reasons
+        );
+    }
+    assert_eq!(
+        get(&a, "companies").distribution_column.as_deref(),
+        Some("id")
+    );
+    let fix = get(&a, "ads")
+        .blockers
+        .iter()
+        .find(|b| b.code == "fk_not_on_distribution_column")
+        .unwrap()
+        .fix
+        .clone()
+        .unwrap();
+    assert!(
+        fix.contains(
+            "FOREIGN KEY (company_id, campaign_id) REFERENCES public.campaigns (company_id, id)"
+        ),
+        "{fix}"
+    );
+}
+
+#[test]
+fn generated_columns_never_and_typmods_do_not_matter() {
+    assert_eq!(
+        column::type_without_typmod("character varying(20)"),
+        "character varying"
+    );
+    assert_eq!(column::type_without_typmod("numeric(12,2)"), "numeric");
+    assert_eq!(
+        column::type_without_typmod("timestamp(3) with time zone"),
+        "timestamp(3) with time zone"
+    );
+    let mut c = col("x", "int8");
+    c.generated = Some("stored".into());
+    assert!(column::type_unfit(&c).unwrap().contains("generated"));
+    assert!(column::type_unfit(&col("x", "bool"))
+        .unwrap()
+        .contains("boolean"));
+    assert!(column::type_unfit(&col("x", "float8"))
+        .unwrap()
+        .contains("floating-point"));
+    assert!(column::type_unfit(&col("x", "uuid")).is_none());
 }

@@ -172,6 +172,15 @@ pub async fn copy_tables(
         .zip(&dst)
         .map(|(s, d)| tables::match_columns(s, d))
         .collect::<Result<Vec<_>>>()?;
+    let citus = !query(
+        &control,
+        Side::Target,
+        "looking for the citus extension",
+        "SELECT 1 FROM pg_extension WHERE extname = 'citus'",
+        &[],
+    )
+    .await?
+    .is_empty();
     bookkeeping::ensure(&control).await?;
     let recorded = bookkeeping::load(&control, &tables).await?;
     let non_empty = tables::non_empty(&control, Side::Target, &tables).await?;
@@ -250,6 +259,7 @@ pub async fn copy_tables(
         state: &state,
         opts,
         test_pause: test_pause(),
+        begin_sql: begin_sql(citus),
     };
     futures::future::try_join_all((0..streams).map(|_| worker::run(&ctx))).await?;
     snapshot.release().await?;
@@ -257,6 +267,16 @@ pub async fn copy_tables(
     let summary = state.summary(&jobs, opts, started.elapsed().as_secs_f64());
     log.finish(&summary)?;
     Ok(summary)
+}
+
+/// The start of every chunk transaction on the target. On Citus, the coordinator keeps the connections
+/// to the workers that a chunk's COPY opened, instead of opening them again for every chunk.
+fn begin_sql(citus: bool) -> String {
+    let mut sql = format!("BEGIN; {}", worker::TARGET_SETTINGS);
+    if citus {
+        sql.push_str("; SET LOCAL citus.max_cached_conns_per_worker = 32");
+    }
+    sql
 }
 
 /// Test hook: `CITUS_MIGRATE_TEST_PAUSE_MS` pauses every stream before and after each chunk's COMMIT, so

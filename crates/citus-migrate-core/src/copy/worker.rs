@@ -19,7 +19,7 @@ use crate::error::{Error, Result, Side};
 use crate::progress::Progress;
 
 /// Settings of the target transaction that make COPY's text input read what the source wrote.
-const TARGET_SETTINGS: &str =
+pub(super) const TARGET_SETTINGS: &str =
     "SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL IntervalStyle = 'postgres'; \
      SET LOCAL xmloption = content; SET LOCAL lc_monetary = 'C'";
 
@@ -32,6 +32,8 @@ pub(super) struct Ctx<'a> {
     pub state: &'a Shared<'a>,
     pub opts: &'a CopyOptions,
     pub test_pause: Option<Duration>,
+    /// `BEGIN` and the transaction's settings.
+    pub begin_sql: String,
 }
 
 #[derive(Default, Clone)]
@@ -312,7 +314,7 @@ async fn attempt_chunk(
         target,
         Side::Target,
         "starting the chunk transaction",
-        &format!("BEGIN; {TARGET_SETTINGS}"),
+        &ctx.begin_sql,
     )
     .await?;
     let progress = ctx.state.progress;

@@ -3,20 +3,15 @@
 
 use std::collections::BTreeMap;
 
-use crate::advice::column::{distinct, null_frac, top_share, type_unfit, SKEW_SHARE};
+use super::extend::cols;
+use crate::advice::column::{
+    distinct, null_frac, top_share, type_unfit, type_without_typmod, SKEW_SHARE,
+};
 use crate::advice::{Blocker, Kind, Severity};
 use crate::catalog::{Catalog, ForeignKey, Table, TableKind};
 use crate::ident::{quote_ident, QualifiedName};
 use crate::plan::Plan;
 use crate::util::thousands;
-
-fn cols(names: &[String]) -> String {
-    names
-        .iter()
-        .map(|c| quote_ident(c))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
 
 struct Ctx<'a> {
     catalog: &'a Catalog,
@@ -190,7 +185,7 @@ fn check_shape(cx: &mut Ctx<'_>, t: &Table, p: &crate::plan::PlanTable) {
     }
     if p.kind == Kind::Distributed {
         if let Some(c) = &p.distribution_column {
-            check_dist_column(cx, t, c);
+            check_dist_column(cx, t, c, p.extend_keys);
         }
     }
     if p.kind != Kind::Local && t.primary_key.is_none() {
@@ -212,7 +207,7 @@ fn kind_word(k: Kind) -> &'static str {
     }
 }
 
-fn check_dist_column(cx: &mut Ctx<'_>, t: &Table, col: &str) {
+fn check_dist_column(cx: &mut Ctx<'_>, t: &Table, col: &str, extend: bool) {
     let name = t.qualified();
     let Some(c) = t.column(col) else {
         let known: Vec<&str> = t.columns.iter().map(|c| c.name.as_str()).collect();
@@ -290,6 +285,37 @@ fn check_dist_column(cx: &mut Ctx<'_>, t: &Table, col: &str) {
         );
     }
     let qcol = quote_ident(col);
+    if extend {
+        let (keys, idx) = super::extend::keys_lacking(t, col);
+        if t.table_kind == TableKind::PartitionedParent && !(keys.is_empty() && idx.is_empty()) {
+            cx.push(
+                &name,
+                "extend_keys_partitioned",
+                Severity::Error,
+                format!("{name} is partitioned: extend_keys cannot change the keys of its partitions; fix the keys on the source"),
+                None,
+            );
+        } else {
+            let names: Vec<String> = keys
+                .iter()
+                .map(|k| quote_ident(&k.name))
+                .chain(idx.iter().map(|i| quote_ident(&i.name)))
+                .collect();
+            if !names.is_empty() {
+                cx.push(
+                    &name,
+                    "key_extended",
+                    Severity::Warning,
+                    format!(
+                        "{name}: 03-post-data.sql puts the distribution column {qcol} in front of {} on the target (extend_keys); uniqueness then holds per {qcol} value",
+                        names.join(", ")
+                    ),
+                    None,
+                );
+            }
+        }
+        return;
+    }
     for (code, what, keys) in [
         (
             "pk_missing_distribution_column",
@@ -336,6 +362,7 @@ fn check_dist_column(cx: &mut Ctx<'_>, t: &Table, col: &str) {
                 quote_ident(&k.name),
                 cols(&newcols)
             ));
+            let extend_hint = format!("\n-- or, to change the key on the target only, set \"extend_keys\": true for {name} in plan.json");
             for (r, f) in &refs {
                 let rt = cx.catalog.table(r);
                 match rt.and_then(|rt| cx.dist_col(r).and_then(|d| rt.column(d))) {
@@ -359,7 +386,7 @@ fn check_dist_column(cx: &mut Ctx<'_>, t: &Table, col: &str) {
                 code,
                 Severity::Error,
                 format!("{name}: {what} {} ({}) does not include the distribution column {qcol}; Citus requires it", quote_ident(&k.name), cols(&k.columns)),
-                Some(fix),
+                Some(fix + &extend_hint),
             );
         }
     }
@@ -459,7 +486,7 @@ fn check_groups(cx: &mut Ctx<'_>) {
             let Some(mc) = m.distribution_column.as_deref().and_then(|c| mt.column(c)) else {
                 continue;
             };
-            if mc.type_name != lc.type_name {
+            if type_without_typmod(&mc.type_name) != type_without_typmod(&lc.type_name) {
                 cx.push(
                     &mt.qualified(),
                     "colocation_type_mismatch",
@@ -505,9 +532,8 @@ fn check_objects(cx: &mut Ctx<'_>, t: &Table) {
             "rule_on_distributed_table",
             Severity::Error,
             format!(
-                "{name} has rule {}: rules do not reach the shards of {} table",
-                quote_ident(&r.name),
-                kind_word(kind)
+                "{name} has rule {}: rules do not reach the shards of a Citus table",
+                quote_ident(&r.name)
             ),
             Some(format!(
                 "DROP RULE {} ON {name};  -- replace it with application logic or a view",
@@ -557,7 +583,7 @@ fn check_fk(cx: &mut Ctx<'_>, t: &Table, fk: &ForeignKey) {
             let (Some(da), Some(db)) = (da, db) else { return };
             let on_dist = fk.columns.iter().zip(&fk.referenced_columns).any(|(x, y)| *x == da && *y == db);
             let same_group = cx.group(&a).is_some() && cx.group(&a) == cx.group(b);
-            if same_group && on_dist {
+            if same_group && on_dist || super::extend::fk_rewrite(cx.catalog, cx.plan, t, fk).is_some() {
                 return;
             }
             let why = if !same_group {

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Benchmark of `citus-migrate copy` against the psql \copy pipe, measured in the same run:
+# pgbench_accounts (pgbench -i -s SCALE, default 20 = 2,000,000 rows) from a plain PostgreSQL server
+# into a distributed table on a local Citus cluster (coordinator + 2 workers, built like the test
+# harness). Prints seconds, the ratio to the pipe, and peak RSS. Goal: ratio <= 0.55, RSS <= 64 MiB.
+#
+# Usage: bench/copy.sh [SCALE] [JOBS,JOBS,...]     e.g. bench/copy.sh 20 2,4,8
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release -q -p citus-migrate-cli
+cargo build --release -q -p citus-migrate-core --example copy_bench
+exec target/release/examples/copy_bench "$PWD/target/release/citus-migrate" "${1:-20}" "${2:-2,4}"
