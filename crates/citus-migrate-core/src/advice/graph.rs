@@ -93,7 +93,7 @@ impl<'a> Graph<'a> {
                         && self
                             .t(j)
                             .column(&k.columns[0])
-                            .is_some_and(|pc| pc.base_type == c.base_type)
+                            .is_some_and(|pc| column::link_compatible(c, pc))
                 })
             })
             .collect();
@@ -119,8 +119,8 @@ impl<'a> Graph<'a> {
                 let pc = self.t(j).column(&pk.columns[0])?;
                 (pc.name != col
                     && strip_prefix(&pc.name) == Some(stem)
-                    && pc.base_type == c.base_type)
-                    .then(|| (j, pc.name.clone()))
+                    && column::link_compatible(c, pc))
+                .then(|| (j, pc.name.clone()))
             })
     }
 
@@ -333,11 +333,16 @@ pub(super) fn decide(cat: &Catalog, opts: &AdviceOptions, shards: u32) -> Decide
         via.dedup();
         let via = via.join(" / ");
         let reason = if p.leader_is_root {
-            format!("{} tables lead to {root_ref} through {via} ({}): co-located so their joins and foreign keys stay on one node", member_keys.len(), list(&member_keys))
+            format!("{} {} to {root_ref} through {via} ({}): co-located so their joins and foreign keys stay on one node", tables_word(member_keys.len()), if member_keys.len() == 1 { "leads" } else { "lead" }, list(&member_keys))
         } else {
             format!(
-                "{} tables carry {root_ref} as {via} ({}): co-located on it",
-                member_keys.len(),
+                "{} {} {root_ref} as {via} ({}): co-located on it",
+                tables_word(member_keys.len()),
+                if member_keys.len() == 1 {
+                    "carries"
+                } else {
+                    "carry"
+                },
                 list(&member_keys)
             )
         };
@@ -348,8 +353,9 @@ pub(super) fn decide(cat: &Catalog, opts: &AdviceOptions, shards: u32) -> Decide
                 column: Some(rcol.clone()),
                 group: Some(name.clone()),
                 reasons: vec![format!(
-                    "root entity: {} table(s) lead to it through {via} ({}); distributed on {} and leads co-location group {name:?}",
-                    member_keys.len(),
+                    "root entity: {} {} to it through {via} ({}); distributed on {} and leads co-location group {name:?}",
+                    tables_word(member_keys.len()),
+                    if member_keys.len() == 1 { "leads" } else { "lead" },
                     list(&member_keys),
                     quote_ident(rcol)
                 )],
@@ -406,6 +412,15 @@ pub(super) fn decide(cat: &Catalog, opts: &AdviceOptions, shards: u32) -> Decide
             thousands(t.rows()),
             human_bytes(t.total_bytes)
         );
+        if g.small(i) && bookkeeping(t) {
+            decisions[i] = Some(Decision {
+                kind: Kind::Local,
+                column: None,
+                group: None,
+                reasons: vec![format!("{size}: a framework's migration bookkeeping table, linked to no other table: stays local on the coordinator (the framework reads and writes it during deploys; nothing joins it, so copies on every node would only slow those writes)")],
+            });
+            continue;
+        }
         if g.small(i) {
             let refs = referencing(&g, i);
             let why = if refs.is_empty() {
@@ -609,6 +624,44 @@ fn unique_name(names: &mut BTreeSet<String>, root: &str, col: &str, root_in: boo
     }
     names.insert(name.clone());
     name
+}
+
+/// `1 table`, `3 tables`.
+fn tables_word(n: usize) -> String {
+    if n == 1 {
+        "1 table".to_string()
+    } else {
+        format!("{n} tables")
+    }
+}
+
+/// Tables that migration tools of common frameworks keep for themselves (Rails, Django, Flyway,
+/// Liquibase, Alembic, Knex, Sequelize, Entity Framework, Laravel, Doctrine, Prisma, goose, diesel,
+/// sqlx, node-pg-migrate, golang-migrate), when no foreign key links them to another table.
+pub(super) fn bookkeeping(t: &Table) -> bool {
+    const NAMES: &[&str] = &[
+        "schema_migrations",
+        "ar_internal_metadata",
+        "django_migrations",
+        "flyway_schema_history",
+        "databasechangelog",
+        "databasechangeloglock",
+        "alembic_version",
+        "knex_migrations",
+        "knex_migrations_lock",
+        "sequelizemeta",
+        "__efmigrationshistory",
+        "migrations",
+        "doctrine_migration_versions",
+        "_prisma_migrations",
+        "goose_db_version",
+        "__diesel_schema_migrations",
+        "_sqlx_migrations",
+        "pgmigrations",
+    ];
+    NAMES.contains(&t.name.to_ascii_lowercase().as_str())
+        && t.foreign_keys.is_empty()
+        && t.referenced_by.is_empty()
 }
 
 fn referencing(g: &Graph<'_>, i: usize) -> String {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::extend::cols;
 use crate::advice::column::{
-    distinct, null_frac, top_share, type_unfit, type_without_typmod, SKEW_SHARE,
+    distinct, int_width, null_frac, top_share, type_unfit, type_without_typmod, SKEW_SHARE,
 };
 use crate::advice::{Blocker, Kind, Severity};
 use crate::catalog::{Catalog, ForeignKey, Table, TableKind};
@@ -465,6 +465,7 @@ fn check_groups(cx: &mut Ctx<'_>) {
         else {
             continue;
         };
+        let mut cols: Vec<(&Table, &crate::catalog::Column)> = vec![(lt, lc)];
         for m in &g.members {
             if m.shard_count.is_some() {
                 cx.push(
@@ -483,27 +484,47 @@ fn check_groups(cx: &mut Ctx<'_>) {
             let Some(mt) = cx.catalog.table(&m.qualified()) else {
                 continue;
             };
-            let Some(mc) = m.distribution_column.as_deref().and_then(|c| mt.column(c)) else {
-                continue;
-            };
-            if type_without_typmod(&mc.type_name) != type_without_typmod(&lc.type_name) {
-                cx.push(
-                    &mt.qualified(),
-                    "colocation_type_mismatch",
-                    Severity::Error,
-                    format!(
-                        "{}.{} is {} but the group {:?} is distributed on {} ({}.{}): co-located columns need the same type",
-                        mt.qualified(),
-                        quote_ident(&mc.name),
-                        mc.type_name,
-                        g.name,
-                        lc.type_name,
-                        lt.qualified(),
-                        quote_ident(&lc.name)
-                    ),
-                    Some(format!("ALTER TABLE {} ALTER COLUMN {} TYPE {};", mt.qualified(), quote_ident(&mc.name), lc.type_name)),
-                );
+            if let Some(mc) = m.distribution_column.as_deref().and_then(|c| mt.column(c)) {
+                cols.push((mt, mc));
             }
+        }
+        // The type every column must get: the widest when they are all integers (widening loses
+        // nothing), else the leader's.
+        let all_int = cols.iter().all(|(_, c)| int_width(&c.base_type).is_some());
+        let (tt, tc) = if all_int {
+            *cols
+                .iter()
+                .max_by_key(|(_, c)| int_width(&c.base_type))
+                .unwrap()
+        } else {
+            cols[0]
+        };
+        let target = type_without_typmod(&tc.type_name);
+        for (t, c) in &cols {
+            if type_without_typmod(&c.type_name) == target {
+                continue;
+            }
+            cx.push(
+                &t.qualified(),
+                "colocation_type_mismatch",
+                Severity::Error,
+                format!(
+                    "{}.{} is {} but {}.{} in the same co-location group {:?} is {}: co-located columns need the same type",
+                    t.qualified(),
+                    quote_ident(&c.name),
+                    c.type_name,
+                    tt.qualified(),
+                    quote_ident(&tc.name),
+                    g.name,
+                    tc.type_name
+                ),
+                Some(format!(
+                    "ALTER TABLE {} ALTER COLUMN {} TYPE {};",
+                    t.qualified(),
+                    quote_ident(&c.name),
+                    tc.type_name
+                )),
+            );
         }
     }
 }
@@ -519,7 +540,7 @@ fn check_objects(cx: &mut Ctx<'_>, t: &Table) {
             &name,
             "trigger_on_distributed_table",
             Severity::Error,
-            format!("{name} has trigger {}: Citus refuses triggers on {} tables by default", quote_ident(&tr.name), kind_word(kind)),
+            format!("{name} has trigger {}: Citus refuses triggers on distributed and reference tables by default", quote_ident(&tr.name)),
             Some(format!(
                 "DROP TRIGGER {} ON {name};  -- or, if the trigger only touches this row's shard: ALTER DATABASE … SET citus.enable_unsafe_triggers = on",
                 quote_ident(&tr.name)
