@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use crate::advice::table;
 use crate::common::*;
 use crate::generate::apply_and_roll_back;
 
@@ -15,15 +16,6 @@ fn analyze(source: &LocalServer, db: &str) -> serde_json::Value {
         .unwrap();
     assert!(out.status.success(), "{}", stderr_of(&out));
     serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn table<'a>(v: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    v["tables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["name"] == name)
-        .unwrap_or_else(|| panic!("no table {name}"))
 }
 
 fn kind(v: &serde_json::Value, name: &str) -> String {
@@ -245,6 +237,36 @@ fn blockers2(cluster: &LocalCitus, source: &LocalServer) {
     apply_and_roll_back(cluster, source, "blockers2", dir.path(), &plan);
 }
 
+/// Every table keyed by id alone: the fixes analyze prints, run as one script in the order printed,
+/// make the plan apply (no two fixes overlap).
+fn rails_ids(cluster: &LocalCitus, source: &LocalServer) {
+    source.create_database("rails_ids").unwrap();
+    source.psql("rails_ids", &fixture("rails-ids.sql")).unwrap();
+    let v = analyze(source, "rails_ids");
+    for t in ["users", "projects", "tasks"] {
+        assert_eq!(placed(&v, t).0, "account_id", "{t}");
+        assert!(codes(&v, t).contains(&"pk_missing_distribution_column".into()));
+    }
+    assert!(codes(&v, "users").contains(&"unique_missing_distribution_column".into()));
+    assert!(codes(&v, "tasks").contains(&"fk_not_on_distribution_column".into()));
+    let mut script = String::from("BEGIN;\n");
+    for t in v["tables"].as_array().unwrap() {
+        for b in t["blockers"].as_array().unwrap() {
+            if let Some(fix) = b["fix"].as_str() {
+                script.push_str(fix);
+                script.push('\n');
+            }
+        }
+    }
+    script.push_str("COMMIT;\nANALYZE;\n");
+    source.psql("rails_ids", &script).unwrap();
+    let v = analyze(source, "rails_ids");
+    assert!(errors(&v).is_empty(), "{:?}", errors(&v));
+    let dir = tempfile::tempdir().unwrap();
+    let plan = generate(source, "rails_ids", dir.path(), None);
+    apply_and_roll_back(cluster, source, "rails_ids", dir.path(), &plan);
+}
+
 #[test]
 fn unseen_schemas_get_expert_advice_and_sql_that_applies_on_citus() {
     let Some(cluster) =
@@ -256,4 +278,5 @@ fn unseen_schemas_get_expert_advice_and_sql_that_applies_on_citus() {
     tpch(&cluster, &source);
     rails(&cluster, &source);
     blockers2(&cluster, &source);
+    rails_ids(&cluster, &source);
 }

@@ -1151,3 +1151,78 @@ fn a_group_of_one_member_says_table_not_tables() {
         get(&a, "orders").reasons
     );
 }
+
+#[test]
+fn a_key_to_a_primary_key_that_lacks_the_column_is_fixed_once_by_that_key() {
+    // Rails-style: every table keyed by id alone, tenant in account_id.
+    let cat = catalog(vec![
+        pk(table("accounts", 100, &[("id", "int8")]), &["id"]),
+        fk(
+            pk(
+                table(
+                    "projects",
+                    20_000,
+                    &[("id", "int8"), ("account_id", "int8")],
+                ),
+                &["id"],
+            ),
+            &["account_id"],
+            "accounts",
+            &["id"],
+        ),
+        fk(
+            fk(
+                pk(
+                    table(
+                        "tasks",
+                        100_000,
+                        &[
+                            ("id", "int8"),
+                            ("account_id", "int8"),
+                            ("project_id", "int8"),
+                        ],
+                    ),
+                    &["id"],
+                ),
+                &["account_id"],
+                "accounts",
+                &["id"],
+            ),
+            &["project_id"],
+            "projects",
+            &["id"],
+        ),
+    ]);
+    let a = advise(&cat, &AdviceOptions::default());
+    assert_colocated(
+        &a,
+        &[
+            ("accounts", "id"),
+            ("projects", "account_id"),
+            ("tasks", "account_id"),
+        ],
+    );
+    let fk_fix = get(&a, "tasks")
+        .blockers
+        .iter()
+        .find(|b| b.code == "fk_not_on_distribution_column")
+        .unwrap()
+        .fix
+        .clone()
+        .unwrap();
+    // No overlapping SQL: the primary key's fix re-creates the foreign key.
+    assert!(fk_fix.starts_with("-- fixed by the fix for the primary key projects_pkey of public.projects (pk_missing_distribution_column)"), "{fk_fix}");
+    assert!(!fk_fix.contains("ADD UNIQUE"), "{fk_fix}");
+    let pk_fix = get(&a, "projects")
+        .blockers
+        .iter()
+        .find(|b| b.code == "pk_missing_distribution_column")
+        .unwrap()
+        .fix
+        .clone()
+        .unwrap();
+    assert!(
+        pk_fix.contains("ALTER TABLE public.tasks ADD CONSTRAINT tasks_project_id_fkey FOREIGN KEY (account_id, project_id) REFERENCES public.projects (account_id, id);"),
+        "{pk_fix}"
+    );
+}

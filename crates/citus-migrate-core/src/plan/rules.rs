@@ -385,7 +385,7 @@ fn check_dist_column(cx: &mut Ctx<'_>, t: &Table, col: &str, extend: bool) {
                 &name,
                 code,
                 Severity::Error,
-                format!("{name}: {what} {} ({}) does not include the distribution column {qcol}; Citus requires it", quote_ident(&k.name), cols(&k.columns)),
+                format!("{name}: {what} {} ({}) does not include the distribution column {qcol}; Citus requires it (Citus cannot enforce uniqueness across shards: with the column in front it holds per {qcol} value)", quote_ident(&k.name), cols(&k.columns)),
                 Some(fix + &extend_hint),
             );
         }
@@ -613,7 +613,24 @@ fn check_fk(cx: &mut Ctx<'_>, t: &Table, fk: &ForeignKey) {
                 format!("the key does not map {a}.{} to {b}.{}", quote_ident(&da), quote_ident(&db))
             };
             let bt = cx.catalog.table(b).unwrap();
-            let fix = if same_group && t.column(&da).is_some() && fk.columns.len() == fk.referenced_columns.len() {
+            // A key that references a primary key / unique constraint lacking the distribution
+            // column is re-created by that key's own fix (which drops and re-adds it with the
+            // column in front): one fix, not two that overlap.
+            let covered = bt.primary_key.iter().map(|k| (k, "primary key", "pk_missing_distribution_column"))
+                .chain(bt.unique_constraints.iter().map(|k| (k, "unique constraint", "unique_missing_distribution_column")))
+                .find(|(k, _, _)| sorted(&k.columns) == sorted(&fk.referenced_columns) && !k.columns.contains(&db));
+            let fix = if let (true, Some((k, what, code))) = (same_group, covered) {
+                let mut fc = vec![da.clone()];
+                fc.extend(fk.columns.iter().filter(|c| **c != da).cloned());
+                let mut tc = vec![db.clone()];
+                tc.extend(fk.referenced_columns.iter().cloned());
+                format!(
+                    "-- fixed by the fix for the {what} {} of {b} ({code}): it re-creates this key as FOREIGN KEY ({}) REFERENCES {b} ({})",
+                    quote_ident(&k.name),
+                    cols(&fc),
+                    cols(&tc)
+                )
+            } else if same_group && t.column(&da).is_some() && fk.columns.len() == fk.referenced_columns.len() {
                 let mut fc = vec![da.clone()];
                 fc.extend(fk.columns.iter().filter(|c| **c != da).cloned());
                 let mut tc = vec![db.clone()];
