@@ -91,6 +91,32 @@ fn tpch(cluster: &LocalCitus, source: &LocalServer) {
     let dir = tempfile::tempdir().unwrap();
     let plan = generate(source, "tpch", dir.path(), None);
     apply_and_roll_back(cluster, source, "tpch", dir.path(), &plan);
+
+    // dbgen's plain DDL declares no keys at all: names and unique statistics still pair the order
+    // lines with their orders.
+    source.create_database("tpch_nokeys").unwrap();
+    source.psql("tpch_nokeys", &fixture("tpch.sql")).unwrap();
+    source
+        .psql(
+            "tpch_nokeys",
+            "DO $$ DECLARE c record; BEGIN
+               FOR c IN SELECT conrelid::regclass AS t, conname FROM pg_constraint
+                        WHERE connamespace = 'public'::regnamespace AND contype IN ('f', 'p')
+                        ORDER BY contype LOOP
+                 EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', c.t, c.conname);
+               END LOOP; END $$;
+             ANALYZE;",
+        )
+        .unwrap();
+    let v = analyze(source, "tpch_nokeys");
+    assert_eq!(table(&v, "orders")["primary_key"], serde_json::Value::Null);
+    let (ocol, ogroup) = placed(&v, "orders");
+    let (lcol, lgroup) = placed(&v, "lineitem");
+    assert_eq!((ocol.as_str(), lcol.as_str()), ("o_orderkey", "l_orderkey"));
+    assert_eq!(ogroup, lgroup);
+    for t in ["region", "nation", "supplier", "customer", "part"] {
+        assert_eq!(kind(&v, t), "reference", "{t}: {}", table(&v, t)["reasons"]);
+    }
 }
 
 fn rails(cluster: &LocalCitus, source: &LocalServer) {

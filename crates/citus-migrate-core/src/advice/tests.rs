@@ -1226,3 +1226,109 @@ fn a_key_to_a_primary_key_that_lacks_the_column_is_fixed_once_by_that_key() {
         "{pk_fix}"
     );
 }
+
+#[test]
+fn a_chain_of_a_foreign_key_then_a_name_says_both() {
+    let cat = catalog(vec![
+        pk(table("tenants", 100, &[("id", "int8")]), &["id"]),
+        pk(
+            table("deals", 80_000, &[("tenant_id", "int8"), ("id", "int8")]),
+            &["tenant_id", "id"],
+        ),
+        fk(
+            pk(
+                table(
+                    "deal_events",
+                    90_000,
+                    &[("tenant_id", "int8"), ("id", "int8"), ("deal_id", "int8")],
+                ),
+                &["tenant_id", "id"],
+            ),
+            &["tenant_id", "deal_id"],
+            "deals",
+            &["tenant_id", "id"],
+        ),
+    ]);
+    let a = advise(&cat, &AdviceOptions::default());
+    assert_colocated(
+        &a,
+        &[
+            ("tenants", "id"),
+            ("deals", "tenant_id"),
+            ("deal_events", "tenant_id"),
+        ],
+    );
+    let r = &get(&a, "deal_events").reasons[0];
+    assert!(
+        r.contains("its foreign keys and then a column's name lead to public.tenants.id"),
+        "{r}"
+    );
+    let r = &get(&a, "deals").reasons[0];
+    assert!(
+        r.contains("its name suggests it refers to public.tenants.id"),
+        "{r}"
+    );
+}
+
+#[test]
+fn schemas_loaded_without_keys_link_by_names_and_unique_statistics() {
+    // TPC-H's plain DDL: no primary or foreign keys; the statistics say o_orderkey is unique.
+    let orders = stats(
+        stats(
+            table(
+                "orders",
+                150_000,
+                &[
+                    ("o_orderkey", "int4"),
+                    ("o_custkey", "int4"),
+                    ("o_comment", "text"),
+                ],
+            ),
+            "o_orderkey",
+            -1.0,
+            0.0,
+            &[],
+        ),
+        "o_comment",
+        -1.0,
+        0.0,
+        &[],
+    );
+    let lineitem = stats(
+        table(
+            "lineitem",
+            600_000,
+            &[("l_orderkey", "int4"), ("l_linenumber", "int4")],
+        ),
+        "l_orderkey",
+        140_000.0,
+        0.0,
+        &[],
+    );
+    let a = advise(&catalog(vec![orders, lineitem]), &AdviceOptions::default());
+    assert_colocated(&a, &[("orders", "o_orderkey"), ("lineitem", "l_orderkey")]);
+    assert!(
+        get(&a, "lineitem").reasons[0]
+            .contains("its name suggests it refers to public.orders.o_orderkey"),
+        "{:?}",
+        get(&a, "lineitem").reasons
+    );
+    // Without unique statistics (nor a key) nothing says o_orderkey identifies an order.
+    let orders = stats(
+        table("orders", 150_000, &[("o_orderkey", "int4")]),
+        "o_orderkey",
+        40_000.0,
+        0.0,
+        &[],
+    );
+    let lineitem = table(
+        "lineitem",
+        600_000,
+        &[("l_orderkey", "int4"), ("l_linenumber", "int4")],
+    );
+    let a = advise(&catalog(vec![orders, lineitem]), &AdviceOptions::default());
+    assert_ne!(
+        get(&a, "orders").colocation_group,
+        get(&a, "lineitem").colocation_group
+    );
+}
