@@ -37,9 +37,9 @@ pub struct MigrateArgs {
     /// Parallel connections per side for copy, post-data and verify.
     #[arg(long, short = 'j', default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: u16,
-    /// Approximate size of a copy chunk, in MiB of the source table.
-    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=65536))]
-    pub chunk_mib: u64,
+    /// Approximate size of a copy chunk of source table: 64MB, 1GiB, 500kB, or bytes (as for `copy`).
+    #[arg(long, value_name = "SIZE", value_parser = crate::copy::parse_size, default_value = "32MB")]
+    pub chunk_size: u64,
     /// Rehearse on a plain PostgreSQL target: show the distribution statements instead of running them.
     #[arg(long)]
     pub skip_distribution: bool,
@@ -90,7 +90,7 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<()> {
         resume: args.resume,
         backup: args.backup,
         jobs: args.jobs as usize,
-        chunk_bytes: args.chunk_mib << 20,
+        chunk_bytes: args.chunk_size,
         distribute: !args.skip_distribution,
         test_crash: test_crash()?,
     };

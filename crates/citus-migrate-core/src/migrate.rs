@@ -212,6 +212,8 @@ struct Run<'a> {
     catalog: Catalog,
     plan: Option<Plan>,
     generated: Option<Generated>,
+    /// Run the distribute step (false for a rehearsal on plain PostgreSQL).
+    distribute: bool,
     verify: Option<VerifyReport>,
 }
 
@@ -241,6 +243,7 @@ pub async fn migrate(
         None => {
             let mut s = State::new(source.to_string(), target.to_string());
             s.selection = Some(opts.selection.clone());
+            s.skip_distribution = !opts.distribute;
             s
         }
     };
@@ -250,7 +253,9 @@ pub async fn migrate(
         "{} migration from {source} to {target}",
         if resumed { "resuming" } else { "starting" }
     ));
-    if opts.distribute {
+    // A resume keeps the recorded choice: a rehearsal stays a rehearsal.
+    let distribute = !state.skip_distribution;
+    if distribute {
         require_citus(target).await.map_err(fail(None))?;
     }
     let src = connect(source).await.map_err(fail(None))?;
@@ -277,6 +282,7 @@ pub async fn migrate(
         catalog,
         plan: None,
         generated: None,
+        distribute,
         verify: None,
     };
     run.save().map_err(fail(None))?;
@@ -433,6 +439,9 @@ fn check_same_run(
     }
     if !opts.selection.is_empty() && Some(&opts.selection) != state.selection.as_ref() {
         wrong.push("a different --schema/--table selection than the run being resumed".into());
+    }
+    if !opts.distribute && !state.skip_distribution {
+        wrong.push("--skip-distribution, but the run being resumed distributes its tables".into());
     }
     if wrong.is_empty() {
         Ok(())
@@ -657,7 +666,7 @@ impl Run<'_> {
 
     async fn distribute(&mut self) -> Result<Outcome> {
         let statements = self.generated().distribute.clone();
-        if !self.opts.distribute {
+        if !self.distribute {
             for s in &statements {
                 self.progress
                     .message(&format!("  (not run) {}", first_line(s)));
@@ -926,7 +935,7 @@ impl Run<'_> {
 
     /// The layout the plan asks for, as verify checks it.
     fn expected_layout(&self) -> Option<Vec<ExpectedLayout>> {
-        if !self.opts.distribute {
+        if !self.distribute {
             return None;
         }
         let plan = self.plan.as_ref()?;

@@ -25,6 +25,35 @@ pub const SQL_SESSION: &str = include_str!("sql/verify_session.sql");
 pub const SQL_COLUMNS: &str = include_str!("sql/verify_columns.sql");
 pub const SQL_LAYOUT: &str = include_str!("sql/verify_layout.sql");
 pub const SQL_CHECKSUM: &str = include_str!("sql/verify_checksum.sql");
+pub const SQL_CHECKSUM_MD5: &str = include_str!("sql/verify_checksum_md5.sql");
+
+/// How rows are hashed: both sides must use the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RowHash {
+    /// PostgreSQL's `hashtextextended` with two seeds (fast; the same on servers of the same byte
+    /// order).
+    Hashtextextended,
+    /// md5 halves (portable everywhere, slower).
+    Md5,
+}
+
+/// Chooses the row hash: `hashtextextended` when both servers compute the same value for a probe
+/// string, else md5.
+pub async fn choose_hash(source: &Client, target: &Client) -> Result<RowHash> {
+    const PROBE: &str = "SELECT hashtextextended('citus-migrate verify probe: ü €', 0)::text, hashtextextended('x', 1)::text";
+    let (a, b) = futures::try_join!(
+        query(source, Side::Source, "probing the row hash", PROBE, &[]),
+        query(target, Side::Target, "probing the row hash", PROBE, &[])
+    )?;
+    let vals =
+        |rows: &[tokio_postgres::Row]| (rows[0].get::<_, String>(0), rows[0].get::<_, String>(1));
+    Ok(if vals(&a) == vals(&b) {
+        RowHash::Hashtextextended
+    } else {
+        RowHash::Md5
+    })
+}
 
 /// Version of the JSON report; bumped on incompatible changes.
 pub const VERIFY_FORMAT_VERSION: u32 = 1;
@@ -162,6 +191,8 @@ pub struct Difference {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VerifyReport {
     pub format_version: u32,
+    /// How the rows were hashed.
+    pub hash: RowHash,
     pub tables: Vec<TableCheck>,
     pub layout: Vec<LayoutCheck>,
     pub sequences: Vec<SequenceCheck>,
@@ -296,30 +327,37 @@ pub fn expected_layout(plan: &Plan) -> Vec<ExpectedLayout> {
 }
 
 /// The settings of every checksum transaction.
-fn begin_pinned(client: &Client, side: Side) -> impl std::future::Future<Output = Result<()>> + '_ {
-    async move {
-        execute(
-            client,
-            side,
-            "starting a checksum transaction",
-            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-        )
-        .await?;
-        execute(
-            client,
-            side,
-            "pinning the session settings for checksums",
-            SQL_SESSION,
-        )
-        .await
-    }
+async fn begin_pinned(client: &Client, side: Side) -> Result<()> {
+    execute(
+        client,
+        side,
+        "starting a checksum transaction",
+        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+    )
+    .await?;
+    execute(
+        client,
+        side,
+        "pinning the session settings for checksums",
+        SQL_SESSION,
+    )
+    .await
 }
 
 /// The checksum statement for `table` over `columns` (hashed in the given order) and an optional
 /// range predicate.
-pub fn checksum_sql(table: &QualifiedName, columns: &[String], predicate: Option<&str>) -> String {
+pub fn checksum_sql(
+    hash: RowHash,
+    table: &QualifiedName,
+    columns: &[String],
+    predicate: Option<&str>,
+) -> String {
     let cols: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
-    let body = SQL_CHECKSUM
+    let template = match hash {
+        RowHash::Hashtextextended => SQL_CHECKSUM,
+        RowHash::Md5 => SQL_CHECKSUM_MD5,
+    };
+    let body = template
         .lines()
         .filter(|l| !l.starts_with("--"))
         .collect::<Vec<_>>()
@@ -347,12 +385,13 @@ fn fold64(sum: &str) -> String {
 pub async fn checksum(
     client: &Client,
     side: Side,
+    hash: RowHash,
     table: &QualifiedName,
     columns: &[String],
     predicate: Option<&str>,
 ) -> Result<Checksum> {
     begin_pinned(client, side).await?;
-    let sql = checksum_sql(table, columns, predicate);
+    let sql = checksum_sql(hash, table, columns, predicate);
     let res = query(
         client,
         side,
@@ -618,6 +657,7 @@ pub async fn verify(
         expected_bytes: u64,
         expected_rows: u64,
     }
+    let hash = choose_hash(&src, &tgt).await?;
     let mut recorded = HashMap::new();
     if opts.copy_ranges {
         let names: Vec<QualifiedName> = catalog
@@ -707,8 +747,8 @@ pub async fn verify(
                 for r in &job.ranges {
                     let p = r.predicate.as_deref();
                     match futures::try_join!(
-                        checksum(&s, Side::Source, &job.table, &job.columns, p),
-                        checksum(&t, Side::Target, &job.table, &job.columns, p)
+                        checksum(&s, Side::Source, hash, &job.table, &job.columns, p),
+                        checksum(&t, Side::Target, hash, &job.table, &job.columns, p)
                     ) {
                         Ok((a, b)) => {
                             // The bytes are the share of the table's size read on each side.
@@ -762,7 +802,7 @@ pub async fn verify(
             .get(&name)
             .map(|v| v.iter().map(|(c, _)| c.clone()).collect())
             .unwrap_or_default();
-        let a = checksum(&src, Side::Source, &name, &cols, None).await?;
+        let a = checksum(&src, Side::Source, hash, &name, &cols, None).await?;
         diffs.push(Difference {
             kind: DifferenceKind::MissingTable,
             object: name.to_string(),
@@ -887,6 +927,7 @@ pub async fn verify(
     let equal = diffs.is_empty();
     Ok(VerifyReport {
         format_version: VERIFY_FORMAT_VERSION,
+        hash,
         tables: checks,
         layout,
         sequences,
@@ -902,6 +943,7 @@ mod tests {
     #[test]
     fn checksum_statement_quotes_everything() {
         let sql = checksum_sql(
+            RowHash::Hashtextextended,
             &QualifiedName::new("My Schema", "t"),
             &["a".into(), "Weird\"Col".into()],
             Some("id >= 10"),
@@ -912,6 +954,17 @@ mod tests {
             "{sql}"
         );
         assert!(!sql.contains("--"), "{sql}");
+        assert!(sql.contains("hashtextextended"), "{sql}");
+        let md5 = checksum_sql(
+            RowHash::Md5,
+            &QualifiedName::new("s", "t"),
+            &["a".into()],
+            None,
+        );
+        assert!(
+            md5.contains("md5(ROW(a)::text)") && md5.contains("WHERE true"),
+            "{md5}"
+        );
     }
 
     #[test]

@@ -166,6 +166,9 @@ pub struct State {
     /// The table selection of the run, reused by a resume.
     #[serde(default)]
     pub selection: Option<Selection>,
+    /// A rehearsal on plain PostgreSQL (`--skip-distribution`); a resume keeps it.
+    #[serde(default)]
+    pub skip_distribution: bool,
 }
 
 impl State {
@@ -180,6 +183,7 @@ impl State {
             steps: Vec::new(),
             done_items: BTreeMap::new(),
             selection: None,
+            skip_distribution: false,
         }
     }
 

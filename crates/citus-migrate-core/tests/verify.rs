@@ -45,6 +45,20 @@ fn conn(server: &LocalServer, side: Side, db: &str) -> ConnInfo {
     ConnInfo::parse(side, &server.url(db)).unwrap()
 }
 
+/// One server with databases `src` and `dst` holding SCHEMA; DATA in `src`, and in `dst` too when
+/// `data_in_target`.
+fn src_and_dst(data_in_target: bool) -> LocalServer {
+    let server = LocalServer::start(&ServerOptions::default()).unwrap();
+    for db in ["src", "dst"] {
+        server.create_database(db).unwrap();
+        server.psql(db, SCHEMA).unwrap();
+        if db == "src" || data_in_target {
+            server.psql(db, DATA).unwrap();
+        }
+    }
+    server
+}
+
 fn name(table: &str) -> String {
     QualifiedName::new("public", table).to_string()
 }
@@ -72,12 +86,7 @@ fn kinds(r: &VerifyReport) -> Vec<(DifferenceKind, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn catches_a_changed_byte_a_missing_row_and_a_duplicate() {
-    let server = LocalServer::start(&ServerOptions::default()).unwrap();
-    for db in ["src", "dst"] {
-        server.create_database(db).unwrap();
-        server.psql(db, SCHEMA).unwrap();
-        server.psql(db, DATA).unwrap();
-    }
+    let server = src_and_dst(true);
     // Different session defaults on the target: renderings must still match.
     server
         .psql("postgres", "ALTER DATABASE dst SET TimeZone = 'Asia/Tokyo'; ALTER DATABASE dst SET DateStyle = 'SQL, DMY'; ALTER DATABASE dst SET extra_float_digits = -2; ALTER DATABASE dst SET bytea_output = 'escape'; ALTER DATABASE dst SET IntervalStyle = 'iso_8601'")
@@ -99,6 +108,55 @@ async fn catches_a_changed_byte_a_missing_row_and_a_duplicate() {
         "{}",
         r.to_text()
     );
+
+    assert_eq!(
+        r.hash,
+        citus_migrate_core::verify::RowHash::Hashtextextended
+    );
+    // The portable md5 variant agrees on equal data and catches the change below too.
+    let md5_of = |db: &'static str| {
+        let info = conn(
+            &server,
+            if db == "src" {
+                Side::Source
+            } else {
+                Side::Target
+            },
+            db,
+        );
+        async move {
+            let c = citus_migrate_core::connect::connect(&info).await.unwrap();
+            let cols: Vec<String> = [
+                "Label",
+                "amount",
+                "at",
+                "doc",
+                "flag",
+                "id",
+                "price",
+                "ratio",
+                "raw",
+                "span",
+                "tags",
+                "tenant_id",
+                "total",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+            citus_migrate_core::verify::checksum(
+                &c,
+                info.side,
+                citus_migrate_core::verify::RowHash::Md5,
+                &QualifiedName::new("public", "events"),
+                &cols,
+                None,
+            )
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(md5_of("src").await, md5_of("dst").await);
 
     // One byte of one bytea value.
     server
@@ -235,12 +293,7 @@ async fn catches_a_changed_byte_a_missing_row_and_a_duplicate() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ranges_name_where_the_difference_is() {
-    let server = LocalServer::start(&ServerOptions::default()).unwrap();
-    for db in ["src", "dst"] {
-        server.create_database(db).unwrap();
-        server.psql(db, SCHEMA).unwrap();
-        server.psql(db, DATA).unwrap();
-    }
+    let server = src_and_dst(true);
     server
         .psql(
             "dst",
@@ -364,12 +417,7 @@ async fn citus_target_with_other_worker_defaults_and_layout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uses_the_key_ranges_the_copy_recorded() {
     use citus_migrate_core::copy::{copy_tables, CopyOptions};
-    let server = LocalServer::start(&ServerOptions::default()).unwrap();
-    for db in ["src", "dst"] {
-        server.create_database(db).unwrap();
-        server.psql(db, SCHEMA).unwrap();
-    }
-    server.psql("src", DATA).unwrap();
+    let server = src_and_dst(false);
     let (src, dst) = (
         conn(&server, Side::Source, "src"),
         conn(&server, Side::Target, "dst"),
