@@ -321,7 +321,11 @@ fn assert_rows_match_bookkeeping(target: &LocalServer, db: &str, exact: bool) {
         recorded("nokey"),
         recorded("acct")
     );
-    assert_eq!(target.psql(db, &sql).unwrap(), "t|t", "target rows and the bookkeeping disagree");
+    assert_eq!(
+        target.psql(db, &sql).unwrap(),
+        "t|t",
+        "target rows and the bookkeeping disagree"
+    );
 }
 
 fn kill_after(child: &mut Child, target: &LocalServer, db: &str, chunks: i64, extra: Duration) {
@@ -424,8 +428,12 @@ fn kill_9_at_several_points_then_resume_into_citus_is_exactly_once() {
     assert_rows_match_bookkeeping(coord, "dst", true);
     // acct (hash-distributed on a bigint) went straight to the shards, nokey (distributed on text)
     // through the coordinator; every acct row sits in the shard Citus itself would choose.
-    let direct: Vec<bool> =
-        summary["tables"].as_array().unwrap().iter().map(|t| t["worker_direct"].as_bool().unwrap()).collect();
+    let direct: Vec<bool> = summary["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["worker_direct"].as_bool().unwrap())
+        .collect();
     assert_eq!(direct, vec![true, false], "{summary}");
     let misplaced = coord
         .psql(
@@ -435,9 +443,19 @@ fn kill_9_at_several_points_then_resume_into_citus_is_exactly_once() {
         )
         .unwrap();
     assert_eq!(misplaced, "0");
-    assert_eq!(coord.psql("dst", "SELECT count(*) FROM acct WHERE id = 4242").unwrap(), "1");
+    assert_eq!(
+        coord
+            .psql("dst", "SELECT count(*) FROM acct WHERE id = 4242")
+            .unwrap(),
+        "1"
+    );
     for w in &cluster.workers {
-        assert_eq!(w.psql("dst", "SELECT count(*) FROM pg_prepared_xacts").unwrap(), "0", "prepared transactions left");
+        assert_eq!(
+            w.psql("dst", "SELECT count(*) FROM pg_prepared_xacts")
+                .unwrap(),
+            "0",
+            "prepared transactions left"
+        );
     }
     // The data really is distributed over the workers.
     let shards_with_rows = coord
@@ -447,6 +465,33 @@ fn kill_9_at_several_points_then_resume_into_citus_is_exactly_once() {
         )
         .unwrap();
     assert_eq!(shards_with_rows, "2");
+
+    // Every type, byte-identical, straight into the shards of a distributed table.
+    source.psql("src", &fixture("copy_types.sql")).unwrap();
+    coord
+        .psql(
+            "dst",
+            &format!("{TARGET_NASTY} SELECT create_distributed_table('nasty', 'id');"),
+        )
+        .unwrap();
+    let out = copy_cmd(&src, &dst)
+        .args([
+            "--table",
+            "nasty",
+            "--chunk-size",
+            "16kB",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(
+        stdout_of(&out).contains("\"worker_direct\": true"),
+        "{}",
+        stdout_of(&out)
+    );
+    assert_eq!(nasty_dump(coord, "dst"), nasty_dump(&source, "src"));
 
     // A worker down: a clear error, no hang, nothing half-done.
     let mut cluster = cluster;
