@@ -193,8 +193,8 @@ fn refuses_non_empty_targets_and_missing_tables_or_columns() {
         .psql("src", "INSERT INTO both_t VALUES (1, 'x', 'y')")
         .unwrap();
     let cases = [
-        ("only_src", "target: table \"public\".only_src not found"),
-        ("only_dst", "source: table \"public\".only_dst not found"),
+        ("only_src", "target: table public.only_src not found"),
+        ("only_dst", "source: table public.only_dst not found"),
         ("both_t", "has no column"),
     ];
     for (table, expected) in cases {

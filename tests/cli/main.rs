@@ -3,5 +3,12 @@
 
 mod common;
 
+mod advice;
+mod analyze;
 mod basics;
+mod connections;
 mod copy;
+mod demo;
+mod generate;
+mod migrate;
+mod verify;

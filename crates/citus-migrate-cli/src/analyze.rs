@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use citus_migrate_core::advice::{self, AdviceOptions};
 use citus_migrate_core::catalog::{self, ReadOptions};
 use citus_migrate_core::report::AnalyzeReport;
 
@@ -27,6 +28,9 @@ pub struct AnalyzeArgs {
     /// Connections used for --exact-counts.
     #[arg(long, short = 'j', default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: u16,
+    /// Shards per co-location group for the advice (suggested from the data when not given).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10000))]
+    pub shard_count: Option<u32>,
 }
 
 pub async fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
@@ -38,7 +42,16 @@ pub async fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
         jobs: args.jobs as usize,
     };
     let catalog = catalog::analyze(&source, &opts).await?;
-    let report = AnalyzeReport::new(&catalog);
+    let mut advice = advice::advise(
+        &catalog,
+        &AdviceOptions {
+            shard_count: args.shard_count,
+            ..Default::default()
+        },
+    );
+    let client = citus_migrate_core::connect::connect(&source).await?;
+    advice::count_nulls(&client, &catalog, &mut advice).await?;
+    let report = AnalyzeReport::new(&catalog).with_advice(&advice);
     let text = match args.format {
         ReportFormat::Text => report.to_text(),
         ReportFormat::Json => report.to_json()?,

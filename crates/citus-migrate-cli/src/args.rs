@@ -103,7 +103,7 @@ pub fn write_output(path: Option<&std::path::Path>, text: &str) -> anyhow::Resul
     }
 }
 
-/// Format of a command's final summary.
+/// Format of a command's final summary or report (copy, export, import, verify, migrate).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SummaryFormat {
     Text,

@@ -7,10 +7,15 @@ use clap::{Parser, Subcommand};
 
 pub mod analyze;
 pub mod args;
+pub mod completions;
 pub mod copy;
+pub mod demo;
 pub mod export;
+pub mod generate;
 pub mod import;
+pub mod migrate;
 pub mod progress;
+pub mod verify;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -27,20 +32,38 @@ pub struct Cli {
 pub enum Command {
     /// Report the source's tables, sizes, keys, foreign keys and statistics.
     Analyze(analyze::AnalyzeArgs),
+    /// Prove the target holds exactly the source's data: row counts and checksums per table, the Citus
+    /// layout against the plan, and the sequences.
+    Verify(verify::VerifyArgs),
+    /// Write a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
+    Completions(completions::CompletionsArgs),
+    /// Advise a distribution plan and write it with the SQL that applies it: plan.json,
+    /// 01-pre-data.sql, 02-distribute.sql, 03-post-data.sql and rollback.sql.
+    Generate(generate::GenerateArgs),
     /// Copy table data into the target: parallel, chunked, from one snapshot, resumable.
     Copy(copy::CopyArgs),
     /// Write one source table to a CSV file (with a header line).
     Export(export::ExportArgs),
     /// Load a CSV file (with a header line) into one target table, all or nothing.
     Import(import::ImportArgs),
+    /// The whole migration in one resumable command: plan, schema, distribution, copy, indexes and
+    /// constraints, sequences, ANALYZE, verification.
+    Migrate(migrate::MigrateArgs),
+    /// A first run on throwaway local servers: a sample multi-tenant database migrated into Citus.
+    Demo(demo::DemoArgs),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Analyze(a) => analyze::run(a).await,
+        Command::Verify(a) => verify::run(a).await,
+        Command::Completions(a) => completions::run(a),
+        Command::Generate(a) => generate::run(a).await,
         Command::Copy(a) => copy::run(a).await,
         Command::Export(a) => export::run(a).await,
         Command::Import(a) => import::run(a).await,
+        Command::Migrate(a) => migrate::run(a).await,
+        Command::Demo(a) => demo::run(a).await,
     }
 }
 

@@ -1,6 +1,6 @@
 //! The command line's implementation of core's `Progress`: indicatif bars (one per table and one in
 //! total, with rows, bytes, rate and ETA) on a terminal, plain lines on stderr otherwise. Used by every
-//! command that moves data (`copy`, `export`, `import`, `migrate`, `demo`).
+//! command that moves or reads data (`copy`, `export`, `import`, `verify`, `migrate`, `demo`).
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};

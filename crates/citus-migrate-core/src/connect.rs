@@ -13,45 +13,98 @@ use tokio_postgres::{Client, Row};
 use crate::conninfo::{ConnInfo, SslMode};
 use crate::error::{db_message, Error, Result, Side};
 
-/// Opens one connection. The connection's driver task runs on the current tokio runtime.
+/// Opens one connection, trying the hosts in order as libpq does; `connect_timeout` bounds each
+/// host's whole attempt (TCP, TLS, startup and authentication), not only the TCP connect. The
+/// connection's driver task runs on the current tokio runtime.
 pub async fn connect(info: &ConnInfo) -> Result<Client> {
-    let config = pg_config(info)?;
-    let result = if info.sslmode == SslMode::Disable {
-        match config.connect(tokio_postgres::NoTls).await {
-            Ok((client, conn)) => {
-                tokio::spawn(conn);
-                Ok(client)
-            }
-            Err(e) => Err(e),
+    let base = pg_config(info)?;
+    let n = info.hosts.len().max(info.hostaddrs.len()).max(1);
+    let mut last = None;
+    for i in 0..n {
+        let mut config = base.clone();
+        let host = info.hosts.get(i);
+        if let Some(h) = host {
+            config.host(h);
         }
-    } else {
-        let tls = tls_connector(info)?;
-        match config.connect(tls).await {
-            Ok((client, conn)) => {
-                tokio::spawn(conn);
-                Ok(client)
-            }
-            Err(e) => Err(e),
+        if let Some(a) = info.hostaddrs.get(i) {
+            let ip: IpAddr = a.parse().map_err(|_| Error::ConnString {
+                side: info.side,
+                message: format!("hostaddr {a:?} is not a numeric IP address"),
+            })?;
+            config.hostaddr(ip);
         }
-    };
-    result.map_err(|e| connect_error(info, e))
+        if let Some(p) = info.ports.get(i) {
+            config.port(*p);
+        }
+        // libpq never uses TLS on Unix-domain sockets, whatever sslmode says.
+        let unix = host.is_some_and(|h| h.starts_with('/')) && info.hostaddrs.get(i).is_none();
+        let attempt = connect_host(info, config, unix);
+        let result = match info.connect_timeout {
+            Some(t) => match tokio::time::timeout(t, attempt).await {
+                Ok(r) => r,
+                Err(_) => Err(Error::Connect {
+                    side: info.side,
+                    endpoint: info.to_string(),
+                    reason: format!(
+                        "timed out after {}s (connect_timeout) waiting for {}:{} to complete the connection",
+                        t.as_secs(),
+                        host.or(info.hostaddrs.get(i)).map(String::as_str).unwrap_or("?"),
+                        info.ports.get(i).copied().unwrap_or(5432)
+                    ),
+                    hint: ". Is a PostgreSQL server (or PgBouncer/PgCat) listening there, and is it overloaded? \
+                           Check host, port and firewalls, or raise connect_timeout"
+                        .into(),
+                    source: None,
+                }),
+            },
+            None => attempt.await,
+        };
+        match result {
+            Ok(client) => return Ok(client),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.expect("at least one host"))
 }
 
+/// One host: TLS as `sslmode` asks (`allow` tries without TLS first and retries with TLS when the
+/// server rejects the plain connection).
+async fn connect_host(
+    info: &ConnInfo,
+    mut config: tokio_postgres::Config,
+    unix: bool,
+) -> Result<Client> {
+    if unix || info.sslmode == SslMode::Disable {
+        config.ssl_mode(tokio_postgres::config::SslMode::Disable);
+        return plain(&config).await.map_err(|e| connect_error(info, e));
+    }
+    if info.sslmode == SslMode::Allow {
+        config.ssl_mode(tokio_postgres::config::SslMode::Disable);
+        match plain(&config).await {
+            Ok(client) => return Ok(client),
+            Err(e) if e.as_db_error().is_none() => return Err(connect_error(info, e)),
+            Err(_) => config.ssl_mode(tokio_postgres::config::SslMode::Require),
+        };
+    }
+    let tls = tls_connector(info)?;
+    match config.connect(tls).await {
+        Ok((client, conn)) => {
+            tokio::spawn(conn);
+            Ok(client)
+        }
+        Err(e) => Err(connect_error(info, e)),
+    }
+}
+
+async fn plain(config: &tokio_postgres::Config) -> Result<Client, tokio_postgres::Error> {
+    let (client, conn) = config.connect(tokio_postgres::NoTls).await?;
+    tokio::spawn(conn);
+    Ok(client)
+}
+
+/// Everything but the hosts and ports, which [`connect`] sets per attempt.
 fn pg_config(info: &ConnInfo) -> Result<tokio_postgres::Config> {
     let mut c = tokio_postgres::Config::new();
-    for h in &info.hosts {
-        c.host(h);
-    }
-    for a in &info.hostaddrs {
-        let ip: IpAddr = a.parse().map_err(|_| Error::ConnString {
-            side: info.side,
-            message: format!("hostaddr {a:?} is not a numeric IP address"),
-        })?;
-        c.hostaddr(ip);
-    }
-    for p in &info.ports {
-        c.port(*p);
-    }
     c.user(&info.user)
         .dbname(&info.dbname)
         .application_name(&info.application_name);
@@ -166,14 +219,21 @@ fn connect_error(info: &ConnInfo, e: tokio_postgres::Error) -> Error {
         Side::Source => "--source / CITUS_MIGRATE_SOURCE",
         Side::Target => "--target / CITUS_MIGRATE_TARGET",
     };
-    let hint = if code == "28P01" || lower.contains("password authentication failed") {
+    let hint = if code == "28P01"
+        || lower.contains("password authentication failed")
+        || lower.contains("sasl authentication failed")
+    {
         format!(". Check the user name and password ({what}, PGPASSWORD or the password file)")
     } else if lower.contains("password missing") || lower.contains("no password") {
         format!(". The server asks for a password: give one in {what}, PGPASSWORD or ~/.pgpass")
     } else if code == "3D000" {
         format!(". The database does not exist on that server: check dbname in {what}")
+    } else if code == "28000" && lower.contains("no encryption") {
+        format!(". The server accepts only TLS connections from here: use sslmode=require (or verify-ca / verify-full) in {what} or PGSSLMODE")
     } else if code == "28000" {
         ". The server refused this user/host/database combination: check pg_hba.conf and the user name".to_string()
+    } else if code == "42501" {
+        format!(". The user may not connect to this database: GRANT CONNECT ON DATABASE to it, or use another user in {what}")
     } else if code == "53300" {
         ". The server has no free connection slots: lower --jobs or raise max_connections"
             .to_string()

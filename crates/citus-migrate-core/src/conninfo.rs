@@ -78,6 +78,9 @@ const ENV: &[(&str, &str)] = &[
     ("PGTARGETSESSIONATTRS", "target_session_attrs"),
 ];
 
+/// Where libpq builds look for the server's socket by default (Debian's, then upstream's).
+const DEFAULT_SOCKET_DIRS: &[&str] = &["/var/run/postgresql", "/run/postgresql", "/tmp"];
+
 /// Fully resolved connection options for one side.
 #[derive(Clone)]
 pub struct ConnInfo {
@@ -217,12 +220,10 @@ impl ConnInfo {
         let mut hosts = list("host");
         let hostaddrs = list("hostaddr");
         if hosts.is_empty() && hostaddrs.is_empty() {
-            let sock = Path::new("/var/run/postgresql");
-            hosts.push(if sock.is_dir() {
-                sock.display().to_string()
-            } else {
-                "localhost".into()
-            });
+            let sock = DEFAULT_SOCKET_DIRS[..2]
+                .iter()
+                .find(|d| Path::new(d).is_dir());
+            hosts.push(sock.map_or_else(|| "localhost".into(), |d| d.to_string()));
         }
         let n_hosts = hosts.len().max(hostaddrs.len());
         let mut ports = Vec::new();
@@ -347,7 +348,12 @@ impl ConnInfo {
         }
         let text = std::fs::read_to_string(path).ok()?;
         let host = match self.hosts.first() {
-            Some(h) if h.starts_with('/') => "localhost".to_string(),
+            // As libpq: the default socket directory matches "localhost", other directories themselves.
+            Some(h)
+                if h.starts_with('/') && DEFAULT_SOCKET_DIRS.contains(&h.trim_end_matches('/')) =>
+            {
+                "localhost".to_string()
+            }
             Some(h) => h.clone(),
             None => self.hostaddrs.first().cloned().unwrap_or_default(),
         };

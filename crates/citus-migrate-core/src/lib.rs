@@ -4,16 +4,25 @@
 //! copy → verify → [`report`]. Connections are described by [`conninfo::ConnInfo`] and opened by
 //! [`connect::connect`]; [`local`] starts throwaway servers for tests and the demo.
 
+pub mod advice;
+pub mod backup;
 pub mod catalog;
 pub mod connect;
 pub mod conninfo;
 pub mod copy;
+pub mod demo;
 pub mod error;
 pub mod filter;
 pub mod ident;
 pub mod local;
+pub mod migrate;
+pub mod plan;
 pub mod progress;
 pub mod report;
+pub mod sequences;
+pub mod sqlgen;
 pub mod util;
+pub mod verify;
+pub mod workdir;
 
 pub use error::{Error, Result, Side};

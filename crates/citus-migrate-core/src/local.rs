@@ -269,17 +269,12 @@ impl LocalServer {
 
     /// A `postgresql://` URL for `dbname`, with the password when the server has one.
     pub fn url(&self, dbname: &str) -> String {
-        let auth = match &self.password {
-            Some(pw) => format!(
-                "{}:{}",
-                self.superuser,
-                percent_encoding::utf8_percent_encode(pw, percent_encoding::NON_ALPHANUMERIC)
-            ),
-            None => self.superuser.clone(),
-        };
-        format!(
-            "postgresql://{auth}@{}:{}/{dbname}?sslmode=disable",
-            self.host, self.port
+        url_for(
+            &self.superuser,
+            self.password.as_deref(),
+            &self.host,
+            self.port,
+            dbname,
         )
     }
 
@@ -419,6 +414,181 @@ fn run(argv: &[String], as_postgres: bool, what: &str) -> Result<()> {
             ),
         })
     }
+}
+
+/// Where the installed `pgbouncer` is: `CITUS_MIGRATE_PGBOUNCER`, then `PATH`, then `/usr/sbin`.
+pub fn pgbouncer_path() -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("CITUS_MIGRATE_PGBOUNCER") {
+        return Ok(PathBuf::from(p));
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/usr/local/sbin", "/usr/bin"].map(PathBuf::from))
+        .map(|d| d.join("pgbouncer"))
+        .find(|p| p.is_file())
+        .ok_or_else(|| Error::Tool {
+            program: "pgbouncer".into(),
+            message: "pgbouncer is not installed (looked in CITUS_MIGRATE_PGBOUNCER, PATH and /usr/sbin); install the pgbouncer package".into(),
+        })
+}
+
+/// A pgbouncer in **transaction pooling** mode in front of one [`LocalServer`], serving all of its
+/// databases on a free loopback port. Clients authenticate the way the server does (trust, or
+/// scram-sha-256 with the server's password); other roles are looked up through `auth_user`. Killed on
+/// drop, also while a panic unwinds.
+pub struct LocalPgBouncer {
+    dir: tempfile::TempDir,
+    child: std::process::Child,
+    pub port: u16,
+    pub host: String,
+    user: String,
+    password: Option<String>,
+}
+
+impl LocalPgBouncer {
+    /// Starts pgbouncer (as the `postgres` user when this process is root) and waits until it accepts
+    /// connections.
+    pub fn start(server: &LocalServer) -> Result<Self> {
+        let program = pgbouncer_path()?;
+        let ids = if is_root() {
+            Some(postgres_ids()?)
+        } else {
+            None
+        };
+        let dir = tempfile::Builder::new()
+            .prefix("citus-migrate-pgbouncer-")
+            .tempdir()
+            .map_err(|e| Error::io("creating a temporary directory", e))?;
+        if let Some(ids) = ids {
+            chown(dir.path(), ids)?;
+        }
+        let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+        let users = format!(
+            "{} {}\n",
+            quote(&server.superuser),
+            quote(server.password.as_deref().unwrap_or(""))
+        );
+        let auth_file = dir.path().join("users.txt");
+        std::fs::write(&auth_file, users)
+            .map_err(|e| Error::io("writing the pgbouncer auth file", e))?;
+        if let Some(ids) = ids {
+            chown(&auth_file, ids)?;
+        }
+        let auth_type = if server.password.is_some() {
+            "scram-sha-256"
+        } else {
+            "trust"
+        };
+        let mut last_err = String::new();
+        for _ in 0..5 {
+            let port = free_port()?;
+            let ini = format!(
+                "[databases]\n\
+                 * = host={host} port={server_port}\n\
+                 [pgbouncer]\n\
+                 listen_addr = 127.0.0.1\n\
+                 listen_port = {port}\n\
+                 unix_socket_dir =\n\
+                 auth_type = {auth_type}\n\
+                 auth_file = {auth_file}\n\
+                 auth_user = {user}\n\
+                 admin_users = {user}\n\
+                 pool_mode = transaction\n\
+                 max_client_conn = 200\n\
+                 default_pool_size = 20\n\
+                 ignore_startup_parameters = extra_float_digits,options\n\
+                 logfile = {log}\n\
+                 pidfile = {pid}\n",
+                host = server.host,
+                server_port = server.port,
+                auth_file = auth_file.display(),
+                user = server.superuser,
+                log = dir.path().join("pgbouncer.log").display(),
+                pid = dir.path().join("pgbouncer.pid").display(),
+            );
+            let ini_path = dir.path().join("pgbouncer.ini");
+            std::fs::write(&ini_path, ini).map_err(|e| Error::io("writing pgbouncer.ini", e))?;
+            let mut cmd = Command::new(&program);
+            cmd.arg(&ini_path)
+                .current_dir("/")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+            if let Some((uid, gid)) = ids {
+                std::os::unix::process::CommandExt::uid(&mut cmd, uid);
+                std::os::unix::process::CommandExt::gid(&mut cmd, gid);
+            }
+            let mut child = cmd.spawn().map_err(|e| Error::Tool {
+                program: "pgbouncer".into(),
+                message: format!("cannot run {}: {e}", program.display()),
+            })?;
+            let up = wait_until(Duration::from_secs(20), || {
+                matches!(child.try_wait(), Ok(Some(_)))
+                    || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            });
+            if up && matches!(child.try_wait(), Ok(None)) {
+                return Ok(LocalPgBouncer {
+                    dir,
+                    child,
+                    port,
+                    host: "127.0.0.1".into(),
+                    user: server.superuser.clone(),
+                    password: server.password.clone(),
+                });
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            last_err =
+                std::fs::read_to_string(dir.path().join("pgbouncer.log")).unwrap_or_default();
+            if !last_err.contains("Address already in use") {
+                break;
+            }
+        }
+        Err(Error::Tool {
+            program: "pgbouncer".into(),
+            message: format!("did not start; its log:\n{last_err}"),
+        })
+    }
+
+    /// A `postgresql://` URL for `dbname` through pgbouncer, with the server's password when it has one.
+    pub fn url(&self, dbname: &str) -> String {
+        url_for(
+            &self.user,
+            self.password.as_deref(),
+            &self.host,
+            self.port,
+            dbname,
+        )
+    }
+
+    /// The temporary directory holding `pgbouncer.ini` and `pgbouncer.log`.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for LocalPgBouncer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn url_for(user: &str, password: Option<&str>, host: &str, port: u16, dbname: &str) -> String {
+    use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+    let auth = match password {
+        Some(pw) => format!(
+            "{}:{}",
+            utf8_percent_encode(user, NON_ALPHANUMERIC),
+            utf8_percent_encode(pw, NON_ALPHANUMERIC)
+        ),
+        None => utf8_percent_encode(user, NON_ALPHANUMERIC).to_string(),
+    };
+    format!(
+        "postgresql://{auth}@{host}:{port}/{}?sslmode=disable",
+        utf8_percent_encode(dbname, NON_ALPHANUMERIC)
+    )
 }
 
 /// A Citus coordinator with workers, all local. Stopped and deleted on drop.

@@ -5,6 +5,9 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::advice::{
+    Advice, Blocker, Candidate, ColocationGroup, Kind, Severity, ShardCountAdvice, TableAdvice,
+};
 use crate::catalog::{Catalog, Extension, Table, TableKind};
 use crate::error::{Error, Result};
 use crate::util::{human_bytes, thousands};
@@ -27,7 +30,52 @@ pub struct SourceSummary<'a> {
 pub struct AnalyzeReport<'a> {
     pub format_version: u32,
     pub source: SourceSummary<'a>,
-    pub tables: Vec<&'a Table>,
+    pub tables: Vec<ReportTable<'a>>,
+    /// The advised co-location groups (with advice only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub colocation_groups: Option<&'a [ColocationGroup]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard_count: Option<&'a ShardCountAdvice>,
+}
+
+/// One table of the report: the catalog's facts, plus the advice's fields when there is advice.
+#[derive(Debug, Serialize)]
+pub struct ReportTable<'a> {
+    #[serde(flatten)]
+    pub table: &'a Table,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub advice: Option<AdviceFields<'a>>,
+}
+
+/// The advice's fields on a `tables[]` object (`docs/advice.md`).
+#[derive(Debug, Serialize)]
+pub struct AdviceFields<'a> {
+    pub kind: Kind,
+    pub distribution_column: Option<&'a str>,
+    pub colocation_group: Option<&'a str>,
+    pub reasons: &'a [String],
+    pub candidates: &'a [Candidate],
+    pub blockers: &'a [Blocker],
+}
+
+impl<'a> From<&'a TableAdvice> for AdviceFields<'a> {
+    fn from(a: &'a TableAdvice) -> Self {
+        AdviceFields {
+            kind: a.kind,
+            distribution_column: a.distribution_column.as_deref(),
+            colocation_group: a.colocation_group.as_deref(),
+            reasons: &a.reasons,
+            candidates: &a.candidates,
+            blockers: &a.blockers,
+        }
+    }
+}
+
+impl std::ops::Deref for ReportTable<'_> {
+    type Target = Table;
+    fn deref(&self) -> &Table {
+        self.table
+    }
 }
 
 impl<'a> AnalyzeReport<'a> {
@@ -49,8 +97,26 @@ impl<'a> AnalyzeReport<'a> {
                 table_count: catalog.tables.len(),
                 extensions: &catalog.extensions,
             },
-            tables,
+            tables: tables
+                .into_iter()
+                .map(|table| ReportTable {
+                    table,
+                    advice: None,
+                })
+                .collect(),
+            colocation_groups: None,
+            shard_count: None,
         }
+    }
+
+    /// Adds the advice: per-table decisions, reasons, candidates and blockers; groups and shard count.
+    pub fn with_advice(mut self, advice: &'a Advice) -> Self {
+        for t in &mut self.tables {
+            t.advice = advice.table(&t.table.qualified()).map(AdviceFields::from);
+        }
+        self.colocation_groups = Some(&advice.colocation_groups);
+        self.shard_count = Some(&advice.shard_count);
+        self
     }
 
     pub fn to_json(&self) -> Result<String> {
@@ -80,6 +146,10 @@ impl<'a> AnalyzeReport<'a> {
             "triggers",
             "rules",
             "policies",
+            "kind",
+            "distribution_column",
+            "colocation_group",
+            "blockers",
         ])
         .map_err(err)?;
         for t in &self.tables {
@@ -126,6 +196,30 @@ impl<'a> AnalyzeReport<'a> {
                 t.triggers.len().to_string(),
                 t.rules.len().to_string(),
                 t.policies.len().to_string(),
+                t.advice
+                    .as_ref()
+                    .map(|a| a.kind.to_string())
+                    .unwrap_or_default(),
+                t.advice
+                    .as_ref()
+                    .and_then(|a| a.distribution_column)
+                    .unwrap_or_default()
+                    .to_string(),
+                t.advice
+                    .as_ref()
+                    .and_then(|a| a.colocation_group)
+                    .unwrap_or_default()
+                    .to_string(),
+                t.advice
+                    .as_ref()
+                    .map(|a| {
+                        a.blockers
+                            .iter()
+                            .map(|b| b.code.as_str())
+                            .collect::<Vec<_>>()
+                            .join(";")
+                    })
+                    .unwrap_or_default(),
             ])
             .map_err(err)?;
         }
@@ -208,7 +302,7 @@ impl<'a> AnalyzeReport<'a> {
         }
         let fk_total: usize = self.tables.iter().map(|t| t.foreign_keys.len()).sum();
         let _ = writeln!(out, "\nForeign keys: {fk_total}");
-        let mut referenced: Vec<&&Table> = self
+        let mut referenced: Vec<&ReportTable> = self
             .tables
             .iter()
             .filter(|t| !t.referenced_by.is_empty())
@@ -242,33 +336,26 @@ impl<'a> AnalyzeReport<'a> {
         let notable: Vec<String> = self
             .tables
             .iter()
-            .flat_map(|t| {
+            .filter_map(|t| {
                 let mut v = Vec::new();
-                if !t.triggers.is_empty() {
-                    v.push(format!(
-                        "{}: {} trigger(s)",
-                        t.qualified(),
-                        t.triggers.len()
-                    ));
+                for (n, one, many) in [
+                    (t.triggers.len(), "trigger", "triggers"),
+                    (t.rules.len(), "rule", "rules"),
+                    (t.policies.len(), "policy", "policies"),
+                    (
+                        t.exclusion_constraints.len(),
+                        "exclusion constraint",
+                        "exclusion constraints",
+                    ),
+                ] {
+                    if n > 0 {
+                        v.push(format!("{n} {}", if n == 1 { one } else { many }));
+                    }
                 }
-                if !t.rules.is_empty() {
-                    v.push(format!("{}: {} rule(s)", t.qualified(), t.rules.len()));
+                if t.rls_enabled {
+                    v.push("row-level security enabled".into());
                 }
-                if !t.policies.is_empty() || t.rls_enabled {
-                    v.push(format!(
-                        "{}: row-level security with {} polic(ies)",
-                        t.qualified(),
-                        t.policies.len()
-                    ));
-                }
-                if !t.exclusion_constraints.is_empty() {
-                    v.push(format!(
-                        "{}: {} exclusion constraint(s)",
-                        t.qualified(),
-                        t.exclusion_constraints.len()
-                    ));
-                }
-                v
+                (!v.is_empty()).then(|| format!("{}: {}", t.qualified(), v.join(", ")))
             })
             .collect();
         if !notable.is_empty() {
@@ -277,7 +364,92 @@ impl<'a> AnalyzeReport<'a> {
                 let _ = writeln!(out, "  {n}");
             }
         }
+        self.advice_text(&mut out);
         out
+    }
+
+    fn advice_text(&self, out: &mut String) {
+        let Some(shards) = self.shard_count else {
+            return;
+        };
+        let advised: Vec<(&ReportTable, &AdviceFields)> = self
+            .tables
+            .iter()
+            .filter_map(|t| t.advice.as_ref().map(|a| (t, a)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "\nDistribution advice: {} shards ({})",
+            shards.count, shards.reason
+        );
+        for g in self.colocation_groups.unwrap_or_default() {
+            let _ = writeln!(
+                out,
+                "\n  Co-location group {:?} ({}, leader {}): {}",
+                g.name, g.column_type, g.leader, g.reason
+            );
+            for name in &g.tables {
+                if let Some((t, a)) = advised.iter().find(|(t, _)| t.qualified() == *name) {
+                    let _ = writeln!(
+                        out,
+                        "    {} distributed on {}",
+                        t.qualified(),
+                        crate::ident::quote_ident(a.distribution_column.unwrap_or(""))
+                    );
+                    for r in a.reasons {
+                        let _ = writeln!(out, "      - {r}");
+                    }
+                }
+            }
+        }
+        for (kind, title) in [
+            (Kind::Reference, "Reference tables"),
+            (Kind::Local, "Local tables (stay on the coordinator)"),
+        ] {
+            let v: Vec<_> = advised.iter().filter(|(_, a)| a.kind == kind).collect();
+            if v.is_empty() {
+                continue;
+            }
+            let _ = writeln!(out, "\n  {title}:");
+            for (t, a) in v {
+                let _ = writeln!(out, "    {}: {}", t.qualified(), a.reasons.join("; "));
+            }
+        }
+        let blockers: Vec<&Blocker> = advised
+            .iter()
+            .flat_map(|(_, a)| a.blockers.iter())
+            .collect();
+        let errors = blockers
+            .iter()
+            .filter(|b| b.severity == Severity::Error)
+            .count();
+        if blockers.is_empty() {
+            let _ = writeln!(
+                out,
+                "\nNo blockers: `citus-migrate generate` can write the SQL for this plan."
+            );
+            return;
+        }
+        let _ = writeln!(
+            out,
+            "\nBlockers: {errors} error(s), {} warning(s)",
+            blockers.len() - errors
+        );
+        for b in blockers {
+            let sev = if b.severity == Severity::Error {
+                "ERROR  "
+            } else {
+                "warning"
+            };
+            let _ = writeln!(out, "  {sev} {} [{}]: {}", b.table, b.code, b.message);
+            if let Some(fix) = &b.fix {
+                let _ = writeln!(
+                    out,
+                    "          fix: {}",
+                    fix.replace('\n', "\n               ")
+                );
+            }
+        }
     }
 }
 

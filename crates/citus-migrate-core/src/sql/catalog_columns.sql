@@ -21,14 +21,14 @@ JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_type t ON t.oid = a.atttypid
 LEFT JOIN pg_type bt ON t.typtype = 'd' AND bt.oid = t.typbasetype
 LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
-LEFT JOIN LATERAL (
-    SELECT sn.nspname::text AS schema, s.relname::text AS name
+LEFT JOIN (
+    -- Sequences owned by a column (serial: 'a', identity: 'i'), all at once.
+    SELECT d.refobjid, d.refobjsubid, sn.nspname::text AS schema, s.relname::text AS name
     FROM pg_depend d
     JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'
     JOIN pg_namespace sn ON sn.oid = s.relnamespace
     WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
-      AND d.refobjid = a.attrelid AND d.refobjsubid = a.attnum AND d.deptype IN ('a', 'i')
-    LIMIT 1) seq ON true
+      AND d.deptype IN ('a', 'i')) seq ON seq.refobjid = a.attrelid AND seq.refobjsubid = a.attnum
 WHERE a.attnum > 0 AND NOT a.attisdropped
   AND c.relkind IN ('r', 'p', 'f', 'm')
   AND n.nspname NOT IN ('pg_catalog', 'information_schema')

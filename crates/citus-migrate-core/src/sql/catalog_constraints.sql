@@ -1,16 +1,14 @@
 -- citus-migrate catalog: primary keys, unique, exclusion, check and foreign key constraints of every
--- user table, with their columns in key order and the referenced table and columns. Runs as-is in psql.
+-- user table, with their columns (attribute numbers, in key order; names are matched from
+-- catalog_columns.sql) and the referenced table and columns. Runs as-is in psql.
 SELECT con.conrelid::int8                                       AS table_oid,
        con.conname::text                                        AS name,
        con.contype::text                                        AS kind,
-       ARRAY(SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY k(attnum, ord)
-             JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum
-             ORDER BY k.ord)                                    AS columns,
+       con.conkey                                               AS column_attnums,
        rn.nspname::text                                         AS ref_schema,
        rc.relname::text                                         AS ref_name,
-       ARRAY(SELECT a.attname::text FROM unnest(con.confkey) WITH ORDINALITY k(attnum, ord)
-             JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.attnum
-             ORDER BY k.ord)                                    AS ref_columns,
+       con.confrelid::int8                                      AS ref_oid,
+       con.confkey                                              AS ref_column_attnums,
        con.confupdtype::text                                    AS on_update,
        con.confdeltype::text                                    AS on_delete,
        con.confmatchtype::text                                  AS match_type,

@@ -16,7 +16,13 @@ WHERE r.rulename <> '_RETURN'
   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
 UNION ALL
 SELECT p.polrelid::int8, 'policy', p.polname::text,
-       'USING (' || COALESCE(pg_get_expr(p.polqual, p.polrelid), 'true') || ')'
+       CASE WHEN p.polpermissive THEN 'PERMISSIVE' ELSE 'RESTRICTIVE' END
+         || ' FOR ' || CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE'
+                                      WHEN 'd' THEN 'DELETE' ELSE 'ALL' END
+         || ' TO ' || COALESCE((SELECT string_agg(CASE WHEN r.oid = 0 THEN 'PUBLIC'
+                                                       ELSE quote_ident(pg_get_userbyid(r.oid)) END, ', ')
+                                FROM unnest(p.polroles) r(oid)), 'PUBLIC')
+         || COALESCE(' USING (' || pg_get_expr(p.polqual, p.polrelid) || ')', '')
          || COALESCE(' WITH CHECK (' || pg_get_expr(p.polwithcheck, p.polrelid) || ')', ''),
        true
 FROM pg_policy p

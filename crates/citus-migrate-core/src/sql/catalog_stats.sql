@@ -1,6 +1,7 @@
 -- citus-migrate catalog: planner statistics per column (from ANALYZE): NULL fraction, number of
 -- distinct values (negative = a fraction of the rows) and the frequencies of the most common values.
--- Runs as-is in psql.
+-- Partitioned parents get the statistics over the whole partition tree (inherited), other tables
+-- their own. Runs as-is in psql.
 SELECT c.oid::int8                        AS table_oid,
        s.attname::text                    AS column_name,
        s.null_frac::float8                AS null_frac,
@@ -11,5 +12,5 @@ FROM pg_stats s
 JOIN pg_namespace n ON n.nspname = s.schemaname
 JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = s.tablename
 WHERE s.schemaname NOT IN ('pg_catalog', 'information_schema')
-  AND NOT s.inherited
+  AND s.inherited = (c.relkind = 'p')
 ORDER BY 1, 2;

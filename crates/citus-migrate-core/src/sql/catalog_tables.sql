@@ -13,21 +13,30 @@ SELECT c.oid::int8                                   AS oid,
           JOIN pg_namespace pn ON pn.oid = p.relnamespace WHERE i.inhrelid = c.oid ORDER BY i.inhseqno LIMIT 1) AS parent_schema,
        (SELECT p.relname::text FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent
           WHERE i.inhrelid = c.oid ORDER BY i.inhseqno LIMIT 1)                                  AS parent_name,
-       pg_relation_size(c.oid)::int8                 AS heap_bytes,
-       pg_indexes_size(c.oid)::int8                  AS index_bytes,
-       CASE WHEN c.reltoastrelid <> 0 THEN pg_total_relation_size(c.reltoastrelid) ELSE 0 END::int8 AS toast_bytes,
-       pg_total_relation_size(c.oid)::int8           AS total_bytes,
+       sz.heap_bytes,
+       sz.other_fork_bytes,
+       sz.toast_bytes,
        c.reltuples::float8                           AS reltuples,
        c.relpages::int8                              AS relpages,
        c.relrowsecurity                              AS rls_enabled,
        c.relforcerowsecurity                         AS rls_forced,
        c.relhasindex                                 AS has_index,
-       obj_description(c.oid, 'pg_class')            AS comment,
+       d.description                                 AS comment,
        pg_get_userbyid(c.relowner)::text             AS owner,
        am.amname::text                               AS access_method
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_am am ON am.oid = c.relam
+LEFT JOIN pg_description d ON d.objoid = c.oid AND d.classoid = 'pg_class'::regclass AND d.objsubid = 0
+-- Sizes: the main fork, the other forks (free space map, visibility map, init), and the TOAST table
+-- with its index. Index sizes come from catalog_indexes.sql (each index is sized once); the total is
+-- their sum, which is what pg_total_relation_size reports.
+CROSS JOIN LATERAL (
+    SELECT pg_relation_size(c.oid)::int8 AS heap_bytes,
+           (pg_relation_size(c.oid, 'fsm') + pg_relation_size(c.oid, 'vm')
+              + pg_relation_size(c.oid, 'init'))::int8 AS other_fork_bytes,
+           CASE WHEN c.reltoastrelid <> 0 THEN pg_total_relation_size(c.reltoastrelid) ELSE 0 END::int8 AS toast_bytes
+    OFFSET 0) sz
 WHERE c.relkind IN ('r', 'p', 'f', 'm')
   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
   AND n.nspname NOT LIKE 'pg\_toast%'

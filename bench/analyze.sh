@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Benchmark: `citus-migrate analyze --format json` against `pg_dump --schema-only` (the baseline) of the
+# same throwaway database holding N tables (default 5,000), each with a primary key, a foreign key and an
+# index on it. Prints both times (best of RUNS, default 3), their ratio (goal: <= 1.00), and, to show
+# where the time goes, the catalog read + JSON report alone (analyze without the advice).
+#
+#   bench/analyze.sh [N_TABLES] [RUNS]
+#   BENCH_SHAPE=tree  (default) table i references table (i-1)/10: hubs with many referencing tables,
+#                     foreign key chains about 4 deep, like a real schema;
+#   BENCH_SHAPE=chain table i references table i-1: one foreign key chain N tables deep (worst case
+#                     for anything that walks the foreign key graph).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+n_tables=${1:-5000}
+runs=${2:-3}
+shape=${BENCH_SHAPE:-tree}
+case "$shape" in
+  tree) parent='(i - 1) / 10' ;;
+  chain) parent='i - 1' ;;
+  *) echo "BENCH_SHAPE must be tree or chain" >&2; exit 2 ;;
+esac
+
+cargo build --release --quiet -p citus-migrate-cli
+cargo build --release --quiet -p citus-migrate-core --example local_server --example catalog_json
+bin=target/release/citus-migrate
+pg_dump=$(pg_config --bindir 2>/dev/null)/pg_dump
+[ -x "$pg_dump" ] || pg_dump=$(command -v pg_dump)
+
+work=$(mktemp -d)
+fifo=$work/keepalive
+mkfifo "$fifo"
+cleanup() { exec 3>&- 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+cat > "$work/schema.sql" <<SQL
+CREATE SCHEMA bench;
+CREATE TABLE bench.t0 (id bigint PRIMARY KEY, name text NOT NULL, created_at timestamptz DEFAULT now());
+DO \$\$
+BEGIN
+  FOR i IN 1..${n_tables} - 1 LOOP
+    EXECUTE format('CREATE TABLE bench.t%s (id bigint PRIMARY KEY, parent_id bigint REFERENCES bench.t%s (id),'
+                   ' name text NOT NULL, amount numeric(12,2), created_at timestamptz DEFAULT now())', i, ${parent});
+    EXECUTE format('CREATE INDEX ON bench.t%s (parent_id)', i);
+  END LOOP;
+END
+\$\$;
+ANALYZE;
+SQL
+
+# A throwaway server (the test harness's LocalServer), kept alive while the fifo stays open.
+target/release/examples/local_server --db bench "$work/schema.sql" < "$fifo" > "$work/url" &
+exec 3> "$fifo"
+for _ in $(seq 1 1200); do [ -s "$work/url" ] && break; sleep 0.5; done
+url=$(cat "$work/url")
+[ -n "$url" ] || { echo "the server did not start" >&2; exit 1; }
+tables=$(psql -X -At "$url" -c "SELECT count(*) FROM pg_class WHERE relkind = 'r' AND relnamespace = 'bench'::regnamespace")
+fks=$(psql -X -At "$url" -c "SELECT count(*) FROM pg_constraint WHERE contype = 'f'")
+echo "schema ($shape): $tables tables, $fks foreign keys, PostgreSQL $(psql -X -At "$url" -c 'SHOW server_version')"
+
+best() { # best wall-clock seconds of $runs runs of the command; a run over 60 s is not repeated
+  local best_s=""
+  for _ in $(seq 1 "$runs"); do
+    local t0 t1 s
+    t0=$(date +%s.%N)
+    "$@" > /dev/null
+    t1=$(date +%s.%N)
+    s=$(echo "$t1 - $t0" | bc -l)
+    if [ -z "$best_s" ] || [ "$(echo "$s < $best_s" | bc -l)" = 1 ]; then best_s=$s; fi
+    [ "$(echo "$s > 60" | bc -l)" = 1 ] && break
+  done
+  printf '%.3f' "$best_s"
+}
+
+# Check that the output is complete before timing it.
+target/release/examples/catalog_json "$url" --output "$work/catalog.json"
+reported=$(grep -c '"table_kind"' "$work/catalog.json")
+[ "$reported" -eq "$tables" ] || { echo "the catalog read reported $reported tables, expected $tables" >&2; exit 1; }
+
+dump_s=$(best "$pg_dump" --schema-only -d "$url" -f /dev/null)
+catalog_s=$(best target/release/examples/catalog_json "$url" --output /dev/null)
+analyze_s=$(best "$bin" analyze --format json --source "$url" --output "$work/analyze.json")
+reported=$(grep -c '"table_kind"' "$work/analyze.json")
+[ "$reported" -eq "$tables" ] || { echo "analyze reported $reported tables, expected $tables" >&2; exit 1; }
+printf 'pg_dump --schema-only (baseline):          %8ss\n' "$dump_s"
+printf 'citus-migrate analyze --format json:       %8ss   ratio %.2f (goal <= 1.00)\n' "$analyze_s" "$(echo "$analyze_s / $dump_s" | bc -l)"
+printf '  of which catalog read + JSON (no advice): %8ss   ratio %.2f\n' "$catalog_s" "$(echo "$catalog_s / $dump_s" | bc -l)"

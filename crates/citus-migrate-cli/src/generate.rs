@@ -1,0 +1,143 @@
+//! `citus-migrate generate`: advise (or read an edited plan), check it, and write plan.json and the
+//! SQL files 01–03 plus rollback.sql.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+
+use citus_migrate_core::advice::{self, AdviceOptions, Severity};
+use citus_migrate_core::catalog::{self, ReadOptions, TableKind};
+use citus_migrate_core::plan::{self, Plan};
+use citus_migrate_core::sqlgen::{self, GenerateOptions};
+
+use crate::args::{print_warnings, FilterArgs, SourceArgs, SummaryFormat};
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub filters: FilterArgs,
+    /// Directory to write plan.json, 01-pre-data.sql, 02-distribute.sql, 03-post-data.sql and rollback.sql into.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: PathBuf,
+    /// Use this (edited) plan instead of advising again.
+    #[arg(long, value_name = "FILE")]
+    pub plan: Option<PathBuf>,
+    /// Shards per co-location group (overrides the advice, or the plan's shard_count).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10000))]
+    pub shard_count: Option<u32>,
+    /// The pg_dump program to use (must be at least the source's major version).
+    #[arg(long, value_name = "PATH")]
+    pub pg_dump: Option<PathBuf>,
+    /// Format of the summary on stdout.
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Text)]
+    pub format: SummaryFormat,
+}
+
+pub async fn run(args: GenerateArgs) -> anyhow::Result<()> {
+    let source = args.source.conninfo()?;
+    print_warnings(&source);
+    let filters = args.filters.filters()?;
+    let opts = ReadOptions {
+        filters: filters.clone(),
+        exact_counts: false,
+        jobs: 1,
+    };
+    let catalog = catalog::analyze(&source, &opts).await?;
+
+    let (mut plan, origin) = match &args.plan {
+        Some(path) => (Plan::load(path)?, format!("{}", path.display())),
+        None => {
+            let advice = advice::advise(
+                &catalog,
+                &AdviceOptions {
+                    shard_count: args.shard_count,
+                    ..Default::default()
+                },
+            );
+            (
+                Plan::from_advice(&advice),
+                "advised by citus-migrate".to_string(),
+            )
+        }
+    };
+    if let (Some(n), Some(_)) = (args.shard_count, &args.plan) {
+        plan.shard_count = n;
+    }
+
+    let mut blockers = plan.blockers(&catalog);
+    let client = citus_migrate_core::connect::connect(&source).await?;
+    let nulls = advice::count_plan_nulls(&client, &catalog, &plan).await?;
+    let counted: Vec<_> = nulls.iter().map(|b| b.table.clone()).collect();
+    blockers.retain(|b| {
+        !(b.code == "nulls_in_distribution_column"
+            && b.severity == Severity::Warning
+            && counted.contains(&b.table))
+    });
+    blockers.extend(nulls);
+    for b in blockers.iter().filter(|b| b.severity == Severity::Warning) {
+        eprintln!("warning: {} [{}]: {}", b.table, b.code, b.message);
+    }
+    if let Err(e) = plan::errors_to_result(&blockers) {
+        if args.plan.is_none() {
+            std::fs::create_dir_all(&args.out_dir)
+                .with_context(|| format!("cannot create {}", args.out_dir.display()))?;
+            let path = args.out_dir.join(sqlgen::FILE_PLAN);
+            plan.save(&path)?;
+            eprintln!(
+                "The advised plan is in {}: apply the fixes on the source and run generate again, or edit the plan and pass --plan {}.",
+                path.display(),
+                path.display()
+            );
+        }
+        return Err(e.into());
+    }
+
+    let origin_for_summary = origin.clone();
+    let gen_opts = GenerateOptions {
+        source,
+        filters,
+        pg_dump: args.pg_dump,
+        plan_origin: origin,
+    };
+    let generated = sqlgen::generate(&catalog, &plan, &gen_opts).await?;
+    let written = generated.write(&args.out_dir, &plan)?;
+    let count = |k: advice::Kind| plan.tables.iter().filter(|t| t.kind == k).count();
+    // Partitions follow their parent: count them neither as local nor as moved.
+    let local = catalog
+        .tables
+        .iter()
+        .filter(|t| {
+            t.table_kind != TableKind::Partition
+                && plan.kind_of(&t.qualified()) == advice::Kind::Local
+        })
+        .count();
+    if args.format == SummaryFormat::Json {
+        let summary = serde_json::json!({
+            "distributed": count(advice::Kind::Distributed),
+            "colocation_groups": plan.groups().len(),
+            "reference": count(advice::Kind::Reference),
+            "local": local,
+            "shard_count": plan.shard_count,
+            "plan_origin": origin_for_summary,
+            "files": written.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+        return Ok(());
+    }
+    println!(
+        "Plan: {} distributed table(s) in {} co-location group(s), {} reference table(s), {} local; {} shards.",
+        count(advice::Kind::Distributed),
+        plan.groups().len(),
+        count(advice::Kind::Reference),
+        local,
+        plan.shard_count
+    );
+    for p in written {
+        println!("wrote {}", p.display());
+    }
+    println!("Run on the Citus coordinator with psql, in order: 01-pre-data.sql, 02-distribute.sql, (copy the data), 03-post-data.sql. rollback.sql undoes 02.");
+    Ok(())
+}

@@ -1,0 +1,286 @@
+//! The advisor: from the catalog's facts, a distribution plan a Citus expert would sign — for every
+//! table its kind (distributed / reference / local), distribution column and co-location group, with
+//! short reasons, ranked candidate columns and the blockers that stand in the way (each with a fix).
+//!
+//! The rules (see `docs/advice.md`): follow the foreign-key graph to the entity at its root (the tenant
+//! of a multi-tenant schema, the order of an order/line pair); tables whose keys lead to the same root
+//! share a co-location group; small tables that others reference and that carry no such key become
+//! reference tables; what is left is distributed on its best own column. Names are hints only; types
+//! and statistics decide whether a column can be a distribution column at all.
+
+pub mod column;
+mod graph;
+mod nulls;
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::{Catalog, TableKind};
+use crate::ident::QualifiedName;
+use crate::plan::Plan;
+use crate::util::human_bytes;
+
+pub use nulls::{count_nulls, count_plan_nulls, null_blockers};
+
+/// What a table becomes in Citus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// Sharded over the workers by its distribution column.
+    Distributed,
+    /// Replicated to every node; joins with anything.
+    Reference,
+    /// Stays a plain PostgreSQL table on the coordinator.
+    Local,
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Kind::Distributed => "distributed",
+            Kind::Reference => "reference",
+            Kind::Local => "local",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Citus would reject the plan (or the data) until this is fixed.
+    Error,
+    /// Works, but worth knowing or fixing.
+    Warning,
+}
+
+/// Something that stands in the way of a plan, or is worth fixing first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Blocker {
+    /// The table it is about.
+    pub table: QualifiedName,
+    /// Stable identifier, e.g. `pk_missing_distribution_column` (list in `docs/advice.md`).
+    pub code: String,
+    pub severity: Severity,
+    pub message: String,
+    /// SQL that fixes it, where one exists (to run on the source before generating again).
+    #[serde(default)]
+    pub fix: Option<String>,
+}
+
+/// One possible distribution column of a table, with its score (0–100, higher is better).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Candidate {
+    pub column: String,
+    pub score: u32,
+    pub reasons: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TableAdvice {
+    pub schema: String,
+    pub name: String,
+    pub kind: Kind,
+    pub distribution_column: Option<String>,
+    pub colocation_group: Option<String>,
+    pub reasons: Vec<String>,
+    pub candidates: Vec<Candidate>,
+    pub blockers: Vec<Blocker>,
+    /// Partitions follow their parent and are not listed in the plan.
+    #[serde(skip)]
+    pub is_partition: bool,
+}
+
+impl TableAdvice {
+    pub fn qualified(&self) -> QualifiedName {
+        QualifiedName::new(&self.schema, &self.name)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ColocationGroup {
+    pub name: String,
+    /// The type every member's distribution column has (`format_type`).
+    pub column_type: String,
+    /// Distributed first; the others are created `colocate_with` it.
+    pub leader: QualifiedName,
+    pub tables: Vec<QualifiedName>,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShardCountAdvice {
+    pub count: u32,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Advice {
+    pub database: String,
+    pub server_version: String,
+    pub tables: Vec<TableAdvice>,
+    pub colocation_groups: Vec<ColocationGroup>,
+    pub shard_count: ShardCountAdvice,
+}
+
+impl Advice {
+    pub fn table(&self, name: &QualifiedName) -> Option<&TableAdvice> {
+        self.tables
+            .iter()
+            .find(|t| t.schema == name.schema && t.name == name.name)
+    }
+
+    /// Every blocker of every table.
+    pub fn blockers(&self) -> impl Iterator<Item = &Blocker> {
+        self.tables.iter().flat_map(|t| t.blockers.iter())
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.blockers().any(|b| b.severity == Severity::Error)
+    }
+
+    /// Replaces the blockers with the plan's findings for `catalog`, plus `extra` (NULL counts).
+    pub fn attach_blockers(&mut self, mut blockers: Vec<Blocker>) {
+        blockers.sort_by(|a, b| {
+            a.severity
+                .cmp(&b.severity)
+                .then_with(|| a.code.cmp(&b.code))
+        });
+        let mut by = crate::plan::rules_by_table(blockers);
+        for t in &mut self.tables {
+            t.blockers = by.remove(&t.qualified()).unwrap_or_default();
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AdviceOptions {
+    /// Shards per co-location group; suggested from the data when `None`.
+    pub shard_count: Option<u32>,
+    /// Largest table (total bytes) that may become a reference table.
+    pub reference_max_bytes: i64,
+    /// A table may become a reference table only when it holds at most this share of the rows of
+    /// the largest table.
+    pub reference_max_share: f64,
+}
+
+impl Default for AdviceOptions {
+    fn default() -> Self {
+        AdviceOptions {
+            shard_count: None,
+            reference_max_bytes: 1 << 30,
+            reference_max_share: 0.1,
+        }
+    }
+}
+
+/// Advises a distribution for every table of `catalog`.
+pub fn advise(catalog: &Catalog, opts: &AdviceOptions) -> Advice {
+    let mut shard_count = shard_count(catalog, opts);
+    let decided = graph::decide(catalog, opts, shard_count.count);
+    if opts.shard_count.is_none() {
+        shard_count
+            .reason
+            .push_str(&workload(catalog, &decided.groups));
+    }
+    let mut tables: Vec<TableAdvice> = Vec::with_capacity(catalog.tables.len());
+    for (i, t) in catalog.tables.iter().enumerate() {
+        let d = &decided.tables[i];
+        let mut candidates: Vec<Candidate> = t
+            .columns
+            .iter()
+            .filter_map(|c| column::score(t, c, shard_count.count).map(|(s, r)| (c, s, r)))
+            .map(|(c, mut score, reasons)| {
+                if d.column.as_deref() == Some(c.name.as_str()) {
+                    score = score.max(1);
+                }
+                Candidate {
+                    column: c.name.clone(),
+                    score,
+                    reasons,
+                }
+            })
+            .collect();
+        candidates.sort_by(|a, b| b.score.cmp(&a.score).then_with(|| a.column.cmp(&b.column)));
+        // The chosen column first: the others are alternatives.
+        if let Some(pos) = d
+            .column
+            .as_ref()
+            .and_then(|c| candidates.iter().position(|x| &x.column == c))
+        {
+            let chosen = candidates.remove(pos);
+            candidates.insert(0, chosen);
+        }
+        candidates.truncate(5);
+        tables.push(TableAdvice {
+            schema: t.schema.clone(),
+            name: t.name.clone(),
+            kind: d.kind,
+            distribution_column: d.column.clone(),
+            colocation_group: d.group.clone(),
+            reasons: d.reasons.clone(),
+            candidates,
+            blockers: Vec::new(),
+            is_partition: t.table_kind == TableKind::Partition,
+        });
+    }
+    let mut advice = Advice {
+        database: catalog.database.clone(),
+        server_version: catalog.server_version.clone(),
+        tables,
+        colocation_groups: decided.groups,
+        shard_count,
+    };
+    let plan = Plan::from_advice(&advice);
+    advice.attach_blockers(plan.blockers(catalog));
+    advice
+}
+
+/// Citus guidance: 32 shards (the default) suit multi-tenant apps and small clusters; analytics on
+/// large data wants more shards than worker cores, so bigger data gets more.
+fn shard_count(catalog: &Catalog, opts: &AdviceOptions) -> ShardCountAdvice {
+    if let Some(n) = opts.shard_count {
+        return ShardCountAdvice {
+            count: n,
+            reason: "given with --shard-count".into(),
+        };
+    }
+    let bytes: i64 = catalog
+        .tables
+        .iter()
+        .filter(|t| t.holds_data())
+        .map(|t| t.total_bytes)
+        .sum();
+    const GIB: i64 = 1 << 30;
+    let (count, why) = if bytes >= 1024 * GIB {
+        (128, "over 1 TB of data: 128 shards keep shards near 10 GB and let the cluster grow to many workers")
+    } else if bytes >= 100 * GIB {
+        (64, "over 100 GB of data: 64 shards keep shards small enough to rebalance and give parallelism on bigger clusters")
+    } else {
+        (32, "the Citus default")
+    };
+    ShardCountAdvice {
+        count,
+        reason: format!("{} of table data; {why}", human_bytes(bytes)),
+    }
+}
+
+/// The shape of the advised layout, in Citus's terms, for the shard count's reason.
+fn workload(catalog: &Catalog, groups: &[ColocationGroup]) -> String {
+    let tenant = groups.iter().find(|g| {
+        g.tables.len() >= 3
+            && g.tables.iter().any(|t| {
+                let d = catalog.table(t);
+                d.is_some_and(|d| d.columns.iter().any(|c| column::tenant_like(&c.name)))
+            })
+    });
+    match tenant {
+        Some(g) => format!(
+            ". Multi-tenant layout (group {:?} shares one tenant key over {} tables): Citus recommends 32 to 128 shards, so that tenants spread over many workers and the rebalancer can move them",
+            g.name,
+            g.tables.len()
+        ),
+        None => ". Real-time analytics layout (large tables distributed on their own keys): Citus suggests about 2 to 4 shards per worker core, so raise it with --shard-count on a bigger cluster".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

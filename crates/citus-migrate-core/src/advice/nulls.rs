@@ -1,0 +1,118 @@
+//! Counting the NULLs of the planned distribution columns on the source: one `UNION ALL` query for every
+//! column that may hold NULLs (columns declared NOT NULL are skipped), because COPY into Citus fails on
+//! the first row whose distribution column is NULL.
+
+use tokio_postgres::Client;
+
+use super::{Advice, Blocker, Kind, Severity};
+use crate::catalog::Catalog;
+use crate::connect::query;
+use crate::error::{Result, Side};
+use crate::ident::{quote_ident, QualifiedName};
+use crate::plan::Plan;
+use crate::util::thousands;
+
+/// Counts NULLs in `(table, column)` pairs with one query; returns the pairs that have some, with the count.
+pub async fn count_column_nulls(
+    client: &Client,
+    columns: &[(QualifiedName, String)],
+) -> Result<Vec<(QualifiedName, String, i64)>> {
+    if columns.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = columns
+        .iter()
+        .enumerate()
+        .map(|(i, (t, c))| {
+            format!(
+                "SELECT {i}::int4 AS i, count(*)::int8 AS n FROM {} WHERE {} IS NULL",
+                t.quoted(),
+                quote_ident(c)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\nUNION ALL\n");
+    let rows = query(
+        client,
+        Side::Source,
+        "counting NULLs in the distribution columns",
+        &sql,
+        &[],
+    )
+    .await?;
+    let mut out = Vec::new();
+    for r in rows {
+        let (i, n): (i32, i64) = (r.get(0), r.get(1));
+        if n > 0 {
+            let (t, c) = &columns[i as usize];
+            out.push((t.clone(), c.clone(), n));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The nullable distribution columns of the plan's distributed tables.
+fn nullable_columns(catalog: &Catalog, plan: &Plan) -> Vec<(QualifiedName, String)> {
+    plan.tables
+        .iter()
+        .filter(|p| p.kind == Kind::Distributed)
+        .filter_map(|p| {
+            let col = p.distribution_column.as_ref()?;
+            let c = catalog.table(&p.qualified())?.column(col)?;
+            (!c.not_null).then(|| (p.qualified(), col.clone()))
+        })
+        .collect()
+}
+
+/// One blocker (severity error) per column that holds NULLs, with the count and the fix.
+pub fn null_blockers(found: &[(QualifiedName, String, i64)]) -> Vec<Blocker> {
+    found
+        .iter()
+        .map(|(t, c, n)| Blocker {
+            table: t.clone(),
+            code: "nulls_in_distribution_column".into(),
+            severity: Severity::Error,
+            message: format!(
+                "{t}.{} is NULL in {} row(s): Citus rejects rows with a NULL distribution column, so the copy would fail",
+                quote_ident(c),
+                thousands(*n)
+            ),
+            fix: Some(crate::plan::null_fix(t, c)),
+        })
+        .collect()
+}
+
+/// Counts the NULLs in the plan's distribution columns on the source: blockers for those that have some.
+pub async fn count_plan_nulls(
+    client: &Client,
+    catalog: &Catalog,
+    plan: &Plan,
+) -> Result<Vec<Blocker>> {
+    let found = count_column_nulls(client, &nullable_columns(catalog, plan)).await?;
+    Ok(null_blockers(&found))
+}
+
+/// Counts the NULLs in the advised distribution columns and puts the result into the advice: the
+/// estimate from the statistics is replaced by the real count (an error), or dropped when there are none.
+pub async fn count_nulls(client: &Client, catalog: &Catalog, advice: &mut Advice) -> Result<()> {
+    let plan = Plan::from_advice(advice);
+    let columns = nullable_columns(catalog, &plan);
+    let found = null_blockers(&count_column_nulls(client, &columns).await?);
+    for t in &mut advice.tables {
+        let checked = columns
+            .iter()
+            .any(|(q, _)| q.schema == t.schema && q.name == t.name);
+        if checked {
+            t.blockers
+                .retain(|b| b.code != "nulls_in_distribution_column");
+        }
+        for b in found
+            .iter()
+            .filter(|b| b.table.schema == t.schema && b.table.name == t.name)
+        {
+            t.blockers.insert(0, b.clone());
+        }
+    }
+    Ok(())
+}

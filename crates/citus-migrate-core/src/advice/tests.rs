@@ -1,0 +1,964 @@
+//! The advisor's rules on small synthetic catalogs.
+
+use super::*;
+use crate::catalog::{Column, ColumnStats, DbObject, ForeignKey, KeyConstraint, Reference, Table};
+use crate::plan::Plan;
+
+fn col(name: &str, ty: &str) -> Column {
+    let (type_name, cat) = match ty {
+        "int8" => ("bigint", "N"),
+        "int4" => ("integer", "N"),
+        "text" => ("text", "S"),
+        "uuid" => ("uuid", "U"),
+        "timestamptz" => ("timestamp with time zone", "D"),
+        "float8" => ("double precision", "N"),
+        "bool" => ("boolean", "B"),
+        other => panic!("no test type {other}"),
+    };
+    Column {
+        name: name.into(),
+        attnum: 0,
+        type_name: type_name.into(),
+        base_type: ty.into(),
+        type_category: cat.into(),
+        type_kind: "b".into(),
+        not_null: true,
+        default: None,
+        identity: None,
+        generated: None,
+        sequence: None,
+        stats: None,
+    }
+}
+
+fn table(name: &str, rows: i64, cols: &[(&str, &str)]) -> Table {
+    Table {
+        schema: "public".into(),
+        name: name.into(),
+        oid: 0,
+        table_kind: TableKind::Plain,
+        unlogged: false,
+        parent: None,
+        partition_key: None,
+        partition_bound: None,
+        heap_bytes: rows * 100,
+        index_bytes: 0,
+        toast_bytes: 0,
+        total_bytes: rows * 100 + 8192,
+        rows_estimate: rows,
+        rows_exact: None,
+        owner: "o".into(),
+        access_method: None,
+        comment: None,
+        columns: cols
+            .iter()
+            .enumerate()
+            .map(|(i, (n, t))| Column {
+                attnum: i as i32 + 1,
+                ..col(n, t)
+            })
+            .collect(),
+        primary_key: None,
+        unique_constraints: vec![],
+        exclusion_constraints: vec![],
+        check_constraints: vec![],
+        foreign_keys: vec![],
+        referenced_by: vec![],
+        indexes: vec![],
+        triggers: vec![],
+        rules: vec![],
+        policies: vec![],
+        rls_enabled: false,
+    }
+}
+
+fn pk(mut t: Table, cols: &[&str]) -> Table {
+    t.primary_key = Some(KeyConstraint {
+        name: format!("{}_pkey", t.name),
+        columns: cols.iter().map(|c| c.to_string()).collect(),
+        definition: String::new(),
+    });
+    t
+}
+
+fn fk(mut t: Table, cols: &[&str], target: &str, target_cols: &[&str]) -> Table {
+    t.foreign_keys.push(ForeignKey {
+        name: format!("{}_{}_fkey", t.name, cols.join("_")),
+        columns: cols.iter().map(|c| c.to_string()).collect(),
+        referenced_table: QualifiedName::new("public", target),
+        referenced_columns: target_cols.iter().map(|c| c.to_string()).collect(),
+        on_update: "no action".into(),
+        on_delete: "no action".into(),
+        match_type: "simple".into(),
+        deferrable: false,
+        validated: true,
+        definition: String::new(),
+    });
+    t
+}
+
+fn stats(mut t: Table, col: &str, n_distinct: f64, null_frac: f64, mcf: &[f64]) -> Table {
+    let c = t.columns.iter_mut().find(|c| c.name == col).unwrap();
+    c.not_null = null_frac == 0.0;
+    c.stats = Some(ColumnStats {
+        null_frac,
+        n_distinct,
+        most_common_freqs: mcf.to_vec(),
+        correlation: None,
+    });
+    t
+}
+
+fn catalog(mut tables: Vec<Table>) -> Catalog {
+    let refs: Vec<(QualifiedName, Reference)> = tables
+        .iter()
+        .flat_map(|t| {
+            t.foreign_keys.iter().map(move |f| {
+                (
+                    f.referenced_table.clone(),
+                    Reference {
+                        table: t.qualified(),
+                        constraint: f.name.clone(),
+                        columns: f.columns.clone(),
+                        referenced_columns: f.referenced_columns.clone(),
+                    },
+                )
+            })
+        })
+        .collect();
+    for (target, r) in refs {
+        if let Some(t) = tables.iter_mut().find(|t| t.qualified() == target) {
+            t.referenced_by.push(r);
+        }
+    }
+    Catalog {
+        database: "test".into(),
+        server_version: "15.4".into(),
+        server_version_num: 150004,
+        citus_version: None,
+        extensions: vec![],
+        current_user: "u".into(),
+        database_bytes: 0,
+        tables,
+    }
+}
+
+fn get<'a>(a: &'a Advice, name: &str) -> &'a TableAdvice {
+    a.table(&QualifiedName::new("public", name))
+        .unwrap_or_else(|| panic!("no table {name}"))
+}
+
+/// The tables are distributed on these columns, all in one group.
+fn assert_colocated(a: &Advice, tables: &[(&str, &str)]) {
+    for (t, c) in tables {
+        assert_eq!(
+            get(a, t).distribution_column.as_deref(),
+            Some(*c),
+            "{t}: {:?}",
+            get(a, t).reasons
+        );
+        assert_eq!(
+            get(a, t).colocation_group,
+            get(a, tables[0].0).colocation_group,
+            "{t}"
+        );
+    }
+}
+
+fn codes(a: &Advice, name: &str) -> Vec<String> {
+    get(a, name)
+        .blockers
+        .iter()
+        .map(|b| b.code.clone())
+        .collect()
+}
+
+fn saas() -> Catalog {
+    catalog(vec![
+        pk(
+            table("tenants", 100, &[("id", "int8"), ("name", "text")]),
+            &["id"],
+        ),
+        fk(
+            pk(
+                table(
+                    "users",
+                    5_000,
+                    &[("tenant_id", "int8"), ("id", "int8"), ("email", "text")],
+                ),
+                &["tenant_id", "id"],
+            ),
+            &["tenant_id"],
+            "tenants",
+            &["id"],
+        ),
+        fk(
+            pk(
+                table("projects", 20_000, &[("tenant_id", "int8"), ("id", "int8")]),
+                &["tenant_id", "id"],
+            ),
+            &["tenant_id"],
+            "tenants",
+            &["id"],
+        ),
+        fk(
+            pk(
+                table(
+                    "tasks",
+                    500_000,
+                    &[
+                        ("tenant_id", "int8"),
+                        ("id", "int8"),
+                        ("project_id", "int8"),
+                        ("due", "timestamptz"),
+                    ],
+                ),
+                &["tenant_id", "id"],
+            ),
+            &["tenant_id", "project_id"],
+            "projects",
+            &["tenant_id", "id"],
+        ),
+        pk(
+            table("plans", 5, &[("code", "text"), ("price", "int4")]),
+            &["code"],
+        ),
+    ])
+}
+
+#[test]
+fn multi_tenant_tables_share_the_tenant_group() {
+    let mut cat = saas();
+    cat.tables[0] = fk(
+        std::mem::replace(&mut cat.tables[0], table("x", 0, &[])),
+        &[],
+        "plans",
+        &[],
+    );
+    cat.tables[0].foreign_keys.clear();
+    let a = advise(&cat, &AdviceOptions::default());
+    let t = get(&a, "tenants");
+    assert_eq!(
+        (t.kind, t.distribution_column.as_deref()),
+        (Kind::Distributed, Some("id"))
+    );
+    for name in ["users", "projects", "tasks"] {
+        let t = get(&a, name);
+        assert_eq!(t.kind, Kind::Distributed, "{name}");
+        assert_eq!(
+            t.distribution_column.as_deref(),
+            Some("tenant_id"),
+            "{name}"
+        );
+        assert_eq!(t.colocation_group.as_deref(), Some("tenants"), "{name}");
+        assert!(!t.reasons.is_empty());
+        assert_eq!(t.candidates[0].column, "tenant_id");
+    }
+    assert_eq!(get(&a, "plans").kind, Kind::Reference);
+    assert_eq!(a.colocation_groups.len(), 1);
+    assert_eq!(
+        a.colocation_groups[0].leader,
+        QualifiedName::new("public", "tenants")
+    );
+    assert_eq!(a.colocation_groups[0].column_type, "bigint");
+    assert!(!a.has_errors(), "{:?}", a.blockers().collect::<Vec<_>>());
+    assert_eq!(a.shard_count.count, 32);
+    let plan = Plan::from_advice(&a);
+    assert!(plan.validate(&cat).is_ok());
+    // Reference tables come first, then the group's leader.
+    assert_eq!(plan.tables[0].name, "plans");
+    assert_eq!(plan.tables[1].name, "tenants");
+}
+
+#[test]
+fn star_schema_dimensions_become_reference_tables() {
+    let cat = catalog(vec![
+        pk(
+            table(
+                "dim_date",
+                3_650,
+                &[("date_key", "int4"), ("day", "timestamptz")],
+            ),
+            &["date_key"],
+        ),
+        pk(
+            table(
+                "dim_product",
+                2_000,
+                &[("product_key", "int4"), ("name", "text")],
+            ),
+            &["product_key"],
+        ),
+        pk(
+            table("dim_store", 50, &[("store_key", "int4"), ("city", "text")]),
+            &["store_key"],
+        ),
+        fk(
+            fk(
+                fk(
+                    stats(
+                        pk(
+                            table(
+                                "fact_sales",
+                                2_000_000,
+                                &[
+                                    ("sale_id", "int8"),
+                                    ("date_key", "int4"),
+                                    ("product_key", "int4"),
+                                    ("store_key", "int4"),
+                                    ("amount", "float8"),
+                                ],
+                            ),
+                            &["sale_id"],
+                        ),
+                        "store_key",
+                        50.0,
+                        0.0,
+                        &[0.05],
+                    ),
+                    &["date_key"],
+                    "dim_date",
+                    &["date_key"],
+                ),
+                &["product_key"],
+                "dim_product",
+                &["product_key"],
+            ),
+            &["store_key"],
+            "dim_store",
+            &["store_key"],
+        ),
+    ]);
+    let a = advise(&cat, &AdviceOptions::default());
+    for d in ["dim_date", "dim_product", "dim_store"] {
+        assert_eq!(get(&a, d).kind, Kind::Reference, "{d}");
+        assert!(
+            get(&a, d).reasons[0].contains("referenced by"),
+            "{:?}",
+            get(&a, d).reasons
+        );
+    }
+    let f = get(&a, "fact_sales");
+    assert_eq!(
+        (f.kind, f.distribution_column.as_deref()),
+        (Kind::Distributed, Some("sale_id"))
+    );
+    // Never a float or a timestamp among the candidates.
+    assert!(f.candidates.iter().all(|c| c.column != "amount"));
+    assert!(get(&a, "dim_date")
+        .candidates
+        .iter()
+        .all(|c| c.column != "day"));
+    assert!(!a.has_errors());
+}
+
+#[test]
+fn two_large_tables_linked_by_a_key_are_co_located() {
+    let cat = catalog(vec![
+        pk(
+            table(
+                "orders",
+                1_500_000,
+                &[("o_orderkey", "int8"), ("o_custkey", "int8")],
+            ),
+            &["o_orderkey"],
+        ),
+        fk(
+            pk(
+                table(
+                    "lineitem",
+                    6_000_000,
+                    &[("l_orderkey", "int8"), ("l_linenumber", "int4")],
+                ),
+                &["l_orderkey", "l_linenumber"],
+            ),
+            &["l_orderkey"],
+            "orders",
+            &["o_orderkey"],
+        ),
+        pk(
+            table("nation", 25, &[("n_nationkey", "int4"), ("n_name", "text")]),
+            &["n_nationkey"],
+        ),
+        fk(
+            stats(
+                pk(
+                    table(
+                        "customer",
+                        150_000,
+                        &[("c_custkey", "int8"), ("c_nationkey", "int4")],
+                    ),
+                    &["c_custkey"],
+                ),
+                "c_nationkey",
+                25.0,
+                0.0,
+                &[0.04],
+            ),
+            &["c_nationkey"],
+            "nation",
+            &["n_nationkey"],
+        ),
+        fk(
+            stats(
+                pk(
+                    table(
+                        "supplier",
+                        10_000,
+                        &[("s_suppkey", "int8"), ("s_nationkey", "int4")],
+                    ),
+                    &["s_suppkey"],
+                ),
+                "s_nationkey",
+                25.0,
+                0.0,
+                &[0.04],
+            ),
+            &["s_nationkey"],
+            "nation",
+            &["n_nationkey"],
+        ),
+    ]);
+    let a = advise(&cat, &AdviceOptions::default());
+    assert_colocated(&a, &[("orders", "o_orderkey"), ("lineitem", "l_orderkey")]);
+    // 25 nations are no entity to shard customers and suppliers by.
+    assert_eq!(get(&a, "nation").kind, Kind::Reference);
+    assert_eq!(get(&a, "customer").kind, Kind::Reference);
+    assert_eq!(get(&a, "supplier").kind, Kind::Reference);
+    assert!(!a.has_errors(), "{:?}", a.blockers().collect::<Vec<_>>());
+}
+
+#[test]
+fn names_link_tables_without_foreign_keys() {
+    let cat = catalog(vec![
+        pk(
+            table("accounts", 1_000, &[("id", "uuid"), ("name", "text")]),
+            &["id"],
+        ),
+        pk(
+            table(
+                "events",
+                900_000,
+                &[
+                    ("account_id", "uuid"),
+                    ("id", "int8"),
+                    ("at", "timestamptz"),
+                ],
+            ),
+            &["account_id", "id"],
+        ),
+        pk(
+            table(
+                "sessions",
+                300_000,
+                &[("account_id", "uuid"), ("id", "int8")],
+            ),
+            &["account_id", "id"],
+        ),
+    ]);
+    let a = advise(&cat, &AdviceOptions::default());
+    assert_eq!(
+        get(&a, "accounts").distribution_column.as_deref(),
+        Some("id")
+    );
+    assert_eq!(
+        get(&a, "events").distribution_column.as_deref(),
+        Some("account_id")
+    );
+    assert_eq!(
+        get(&a, "events").colocation_group.as_deref(),
+        Some("accounts")
+    );
+    assert!(
+        get(&a, "events").reasons[0].contains("name suggests"),
+        "{:?}",
+        get(&a, "events").reasons
+    );
+}
+
+#[test]
+fn blockers_name_the_key_and_carry_a_fix() {
+    let mut orders = fk(
+        pk(
+            table("orders", 900_000, &[("id", "int8"), ("tenant_id", "int8")]),
+            &["id"],
+        ),
+        &["tenant_id"],
+        "tenants",
+        &["id"],
+    );
+    orders.triggers.push(DbObject {
+        name: "touch".into(),
+        definition: String::new(),
+        enabled: true,
+    });
+    orders.rules.push(DbObject {
+        name: "keep".into(),
+        definition: String::new(),
+        enabled: true,
+    });
+    orders = stats(orders, "tenant_id", 1000.0, 0.02, &[0.3]);
+    let mut items = fk(
+        table(
+            "items",
+            2_000_000,
+            &[("tenant_id", "int4"), ("order_id", "int8")],
+        ),
+        &["tenant_id"],
+        "tenants",
+        &["id"],
+    );
+    items = fk(items, &["order_id"], "orders", &["id"]);
+    let cat = catalog(vec![
+        pk(table("tenants", 1_000, &[("id", "int8")]), &["id"]),
+        orders,
+        items,
+        fk(
+            pk(
+                table("labels", 10, &[("id", "int4"), ("order_id", "int8")]),
+                &["id"],
+            ),
+            &["order_id"],
+            "orders",
+            &["id"],
+        ),
+        fk(
+            pk(
+                table(
+                    "invoices",
+                    3_000_000,
+                    &[("tenant_id", "int8"), ("id", "int8")],
+                ),
+                &["tenant_id", "id"],
+            ),
+            &["tenant_id"],
+            "tenants",
+            &["id"],
+        ),
+    ]);
+    let a = advise(&cat, &AdviceOptions::default());
+    assert_eq!(
+        get(&a, "orders").distribution_column.as_deref(),
+        Some("tenant_id")
+    );
+    let oc = codes(&a, "orders");
+    for code in [
+        "pk_missing_distribution_column",
+        "trigger_on_distributed_table",
+        "rule_on_distributed_table",
+        "skew",
+        "nulls_in_distribution_column",
+    ] {
+        assert!(oc.contains(&code.to_string()), "{code} missing from {oc:?}");
+    }
+    let pk_fix = get(&a, "orders")
+        .blockers
+        .iter()
+        .find(|b| b.code == "pk_missing_distribution_column")
+        .unwrap();
+    assert_eq!(pk_fix.severity, Severity::Error);
+    let fix = pk_fix.fix.as_deref().unwrap();
+    assert!(
+        fix.contains("ADD CONSTRAINT orders_pkey PRIMARY KEY (tenant_id, id)"),
+        "{fix}"
+    );
+    // The keys that reference the old primary key are dropped first, and recreated where they can be.
+    assert!(
+        fix.contains("ALTER TABLE public.labels DROP CONSTRAINT labels_order_id_fkey;"),
+        "{fix}"
+    );
+    assert!(
+        fix.contains("FOREIGN KEY (tenant_id, order_id) REFERENCES public.orders (tenant_id, id)"),
+        "{fix}"
+    );
+    let ic = codes(&a, "items");
+    assert!(
+        ic.contains(&"colocation_type_mismatch".to_string()),
+        "{ic:?}"
+    );
+    assert!(
+        ic.contains(&"fk_not_on_distribution_column".to_string()),
+        "{ic:?}"
+    );
+    assert!(
+        codes(&a, "labels").contains(&"reference_to_distributed_fk".to_string()),
+        "{:?}",
+        codes(&a, "labels")
+    );
+    assert!(codes(&a, "items").contains(&"no_primary_key".to_string()));
+    assert!(a.has_errors());
+    let err = Plan::from_advice(&a)
+        .validate(&cat)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("public.orders [pk_missing_distribution_column]"),
+        "{err}"
+    );
+}
+
+#[test]
+fn inheritance_foreign_tables_and_partitions() {
+    let parent = pk(table("logs", 1_000, &[("id", "int8")]), &["id"]);
+    let mut child = table("logs_2024", 500, &[("id", "int8")]);
+    child.table_kind = TableKind::InheritanceChild;
+    child.parent = Some(QualifiedName::new("public", "logs"));
+    let mut events = pk(
+        table("events", 1_000_000, &[("id", "int8"), ("kind", "bool")]),
+        &["id"],
+    );
+    events.table_kind = TableKind::PartitionedParent;
+    let mut part = pk(
+        table("events_p1", 500_000, &[("id", "int8"), ("kind", "bool")]),
+        &["id"],
+    );
+    part.table_kind = TableKind::Partition;
+    part.parent = Some(QualifiedName::new("public", "events"));
+    let cat = catalog(vec![parent, child, events, part]);
+    let a = advise(&cat, &AdviceOptions::default());
+    assert_eq!(get(&a, "logs").kind, Kind::Local);
+    assert_eq!(get(&a, "logs_2024").kind, Kind::Local);
+    assert!(codes(&a, "logs").contains(&"inheritance".to_string()));
+    assert_eq!(get(&a, "events").distribution_column.as_deref(), Some("id"));
+    assert_eq!(get(&a, "events_p1").kind, Kind::Distributed);
+    assert!(get(&a, "events_p1").reasons[0].contains("partition of"));
+    let plan = Plan::from_advice(&a);
+    assert!(
+        plan.table(&QualifiedName::new("public", "events_p1"))
+            .is_none(),
+        "partitions follow their parent"
+    );
+    assert!(plan.validate(&cat).is_ok(), "{:?}", plan.validate(&cat));
+}
+
+#[test]
+fn a_low_cardinality_column_is_no_distribution_column() {
+    let cat = catalog(vec![
+        pk(table("big", 1_000_000, &[("id", "int8")]), &["id"]),
+        stats(
+            table(
+                "metrics",
+                400_000,
+                &[("region", "text"), ("at", "timestamptz"), ("v", "float8")],
+            ),
+            "region",
+            4.0,
+            0.0,
+            &[0.7, 0.1, 0.1, 0.1],
+        ),
+    ]);
+    let a = advise(&cat, &AdviceOptions::default());
+    assert_eq!(get(&a, "metrics").kind, Kind::Reference);
+    assert!(
+        get(&a, "metrics").reasons[0].contains("too few distinct values"),
+        "{:?}",
+        get(&a, "metrics").reasons
+    );
+    // Forced by an edited plan, it gets the warnings.
+    let mut plan = Plan::from_advice(&a);
+    let m = plan
+        .tables
+        .iter_mut()
+        .find(|t| t.name == "metrics")
+        .unwrap();
+    m.kind = Kind::Distributed;
+    m.distribution_column = Some("region".into());
+    let codes: Vec<String> = plan.blockers(&cat).into_iter().map(|b| b.code).collect();
+    assert!(
+        codes.contains(&"low_cardinality".to_string()) && codes.contains(&"skew".to_string()),
+        "{codes:?}"
+    );
+    assert!(plan.validate(&cat).is_ok());
+}
+
+#[test]
+fn edited_plans_that_contradict_the_database_name_the_table() {
+    let cat = saas();
+    let a = advise(&cat, &AdviceOptions::default());
+    let base = Plan::from_advice(&a);
+    let edit = |f: &dyn Fn(&mut Plan)| {
+        let mut p = base.clone();
+        f(&mut p);
+        p.validate(&cat).unwrap_err().to_string()
+    };
+    let e = edit(&|p| p.tables[0].name = "nope".into());
+    assert!(e.contains("public.nope [unknown_table]"), "{e}");
+    let e = edit(&|p| {
+        p.tables
+            .iter_mut()
+            .find(|t| t.name == "tasks")
+            .unwrap()
+            .distribution_column = Some("tenant".into())
+    });
+    assert!(
+        e.contains("public.tasks [unknown_column]") && e.contains("tenant_id"),
+        "{e}"
+    );
+    let e = edit(&|p| {
+        p.tables
+            .iter_mut()
+            .find(|t| t.name == "tasks")
+            .unwrap()
+            .distribution_column = Some("due".into())
+    });
+    assert!(
+        e.contains("[unsuitable_type]") && e.contains("date/time"),
+        "{e}"
+    );
+    let e = edit(&|p| {
+        let t = p.tables.iter_mut().find(|t| t.name == "projects").unwrap();
+        t.colocation_group = Some("other".into());
+    });
+    assert!(
+        e.contains("public.tasks [fk_between_non_colocated_tables]"),
+        "{e}"
+    );
+    let e = edit(&|p| {
+        let t = p.tables.iter_mut().find(|t| t.name == "tenants").unwrap();
+        t.kind = Kind::Reference;
+        t.distribution_column = None;
+        t.colocation_group = None;
+        let u = p.tables.iter_mut().find(|t| t.name == "users").unwrap();
+        u.kind = Kind::Reference;
+        u.distribution_column = None;
+        u.colocation_group = None;
+        let pr = p.tables.iter_mut().find(|t| t.name == "projects").unwrap();
+        pr.kind = Kind::Local;
+        pr.distribution_column = None;
+        pr.colocation_group = None;
+    });
+    assert!(
+        e.contains("public.tasks [fk_to_local_table]") || e.contains("public.tasks [fk_between"),
+        "{e}"
+    );
+    let e = edit(&|p| {
+        p.tables
+            .iter_mut()
+            .find(|t| t.name == "plans")
+            .unwrap()
+            .kind = Kind::Distributed
+    });
+    assert!(
+        e.contains(&format!(
+            "{} [missing_distribution_column]",
+            QualifiedName::new("public", "plans")
+        )),
+        "{e}"
+    );
+    let e = edit(&|p| {
+        p.tables
+            .iter_mut()
+            .find(|t| t.name == "users")
+            .unwrap()
+            .shard_count = Some(8)
+    });
+    assert!(e.contains("[shard_count_on_member]"), "{e}");
+}
+
+#[test]
+fn shard_count_follows_the_data_or_the_option() {
+    let mut cat = saas();
+    assert_eq!(
+        advise(&cat, &AdviceOptions::default()).shard_count.count,
+        32
+    );
+    cat.tables[3].total_bytes = 200 << 30;
+    let a = advise(&cat, &AdviceOptions::default());
+    assert_eq!(a.shard_count.count, 64);
+    assert!(
+        a.shard_count.reason.contains("100 GB"),
+        "{}",
+        a.shard_count.reason
+    );
+    let a = advise(
+        &cat,
+        &AdviceOptions {
+            shard_count: Some(8),
+            ..Default::default()
+        },
+    );
+    assert_eq!(a.shard_count.count, 8);
+    assert_eq!(Plan::from_advice(&a).shard_count, 8);
+}
+
+#[test]
+fn a_shared_tenant_column_groups_tables_without_foreign_keys() {
+    let cat = catalog(vec![
+        pk(
+            table(
+                "projects",
+                50_000,
+                &[("org_id", "uuid"), ("id", "int8"), ("name", "text")],
+            ),
+            &["org_id", "id"],
+        ),
+        pk(
+            table(
+                "issues",
+                900_000,
+                &[("org_id", "uuid"), ("id", "int8"), ("project_id", "int8")],
+            ),
+            &["org_id", "id"],
+        ),
+        pk(
+            table(
+                "comments",
+                2_000_000,
+                &[("org_id", "uuid"), ("id", "int8"), ("issue_id", "int8")],
+            ),
+            &["org_id", "id"],
+        ),
+    ]);
+    let a = advise(&cat, &AdviceOptions::default());
+    for t in ["projects", "issues", "comments"] {
+        assert_eq!(
+            get(&a, t).distribution_column.as_deref(),
+            Some("org_id"),
+            "{t}"
+        );
+        assert_eq!(
+            get(&a, t).colocation_group.as_deref(),
+            Some("org_id"),
+            "{t}"
+        );
+    }
+    assert!(
+        get(&a, "issues").reasons[0].contains("shared column org_id"),
+        "{:?}",
+        get(&a, "issues").reasons
+    );
+    assert!(!a.has_errors());
+}
+
+#[test]
+fn tpc_style_column_prefixes_link_orders_and_lines_without_foreign_keys() {
+    let cat = catalog(vec![
+        pk(
+            table(
+                "orders",
+                1_500_000,
+                &[("o_orderkey", "int8"), ("o_custkey", "int8")],
+            ),
+            &["o_orderkey"],
+        ),
+        pk(
+            table(
+                "lineitem",
+                6_000_000,
+                &[
+                    ("l_orderkey", "int8"),
+                    ("l_linenumber", "int4"),
+                    ("l_partkey", "int8"),
+                ],
+            ),
+            &["l_orderkey", "l_linenumber"],
+        ),
+        pk(
+            table(
+                "part",
+                200_000,
+                &[("p_partkey", "int8"), ("p_name", "text")],
+            ),
+            &["p_partkey"],
+        ),
+        pk(
+            table(
+                "customer",
+                150_000,
+                &[("c_custkey", "int8"), ("c_name", "text")],
+            ),
+            &["c_custkey"],
+        ),
+    ]);
+    let a = advise(&cat, &AdviceOptions::default());
+    assert_colocated(&a, &[("orders", "o_orderkey"), ("lineitem", "l_orderkey")]);
+    assert_eq!(get(&a, "part").kind, Kind::Reference);
+    assert_eq!(get(&a, "customer").kind, Kind::Reference);
+    assert!(!a.has_errors(), "{:?}", a.blockers().collect::<Vec<_>>());
+}
+
+#[test]
+fn rails_style_tenant_schema_still_groups_by_the_tenant() {
+    // Every table has its own `id` primary key and a company_id foreign key; ads and clicks also link
+    // to their parent by id. A Citus expert distributes everything by company_id and extends the keys.
+    let t = |name: &str, rows: i64, extra: &[(&str, &str)]| {
+        let mut cols = vec![("id", "int8"), ("company_id", "int8")];
+        cols.extend_from_slice(extra);
+        fk(
+            pk(table(name, rows, &cols), &["id"]),
+            &["company_id"],
+            "companies",
+            &["id"],
+        )
+    };
+    let cat = catalog(vec![
+        pk(
+            table("companies", 1_000, &[("id", "int8"), ("name", "text")]),
+            &["id"],
+        ),
+        t("users", 50_000, &[]),
+        t("campaigns", 20_000, &[]),
+        fk(
+            t("ads", 200_000, &[("campaign_id", "int8")]),
+            &["campaign_id"],
+            "campaigns",
+            &["id"],
+        ),
+        fk(
+            t("clicks", 5_000_000, &[("ad_id", "int8")]),
+            &["ad_id"],
+            "ads",
+            &["id"],
+        ),
+    ]);
+    let a = advise(&cat, &AdviceOptions::default());
+    for name in ["users", "campaigns", "ads", "clicks"] {
+        assert_eq!(
+            get(&a, name).distribution_column.as_deref(),
+            Some("company_id"),
+            "{name}: {:?}",
+            get(&a, name).reasons
+        );
+    }
+    assert_eq!(
+        get(&a, "companies").distribution_column.as_deref(),
+        Some("id")
+    );
+    let fix = get(&a, "ads")
+        .blockers
+        .iter()
+        .find(|b| b.code == "fk_not_on_distribution_column")
+        .unwrap()
+        .fix
+        .clone()
+        .unwrap();
+    assert!(
+        fix.contains(
+            "FOREIGN KEY (company_id, campaign_id) REFERENCES public.campaigns (company_id, id)"
+        ),
+        "{fix}"
+    );
+}
+
+#[test]
+fn generated_columns_never_and_typmods_do_not_matter() {
+    assert_eq!(
+        column::type_without_typmod("character varying(20)"),
+        "character varying"
+    );
+    assert_eq!(column::type_without_typmod("numeric(12,2)"), "numeric");
+    assert_eq!(
+        column::type_without_typmod("timestamp(3) with time zone"),
+        "timestamp(3) with time zone"
+    );
+    let mut c = col("x", "int8");
+    c.generated = Some("stored".into());
+    assert!(column::type_unfit(&c).unwrap().contains("generated"));
+    assert!(column::type_unfit(&col("x", "bool"))
+        .unwrap()
+        .contains("boolean"));
+    assert!(column::type_unfit(&col("x", "float8"))
+        .unwrap()
+        .contains("floating-point"));
+    assert!(column::type_unfit(&col("x", "uuid")).is_none());
+}

@@ -1,0 +1,1070 @@
+//! `migrate`: the whole migration as one resumable run, every step recorded in the work directory
+//! ([`crate::workdir`]): backup → plan → pre-data → distribute → copy → post-data → sequences →
+//! ANALYZE → verify. A resumed run skips the finished steps, continues inside the copy after the last
+//! committed chunk, and inside post-data after the last finished statement.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use futures::stream::{self, StreamExt, TryStreamExt};
+use serde::Serialize;
+
+use crate::advice::{advise, AdviceOptions, Kind, Severity};
+use crate::catalog::{self, Catalog, ReadOptions};
+use crate::connect::{connect, execute, query};
+use crate::conninfo::ConnInfo;
+use crate::copy::{copy_tables, CopyMode, CopyOptions};
+use crate::error::{Error, Result, Side};
+use crate::filter::Filters;
+use crate::ident::QualifiedName;
+use crate::plan::Plan;
+use crate::progress::Progress;
+use crate::sqlgen::{generate, GenerateOptions, Generated, PostDataKind};
+use crate::verify::{self, ExpectedLayout, VerifyOptions, VerifyReport};
+pub use crate::workdir::Selection;
+use crate::workdir::{State, Step, StepRecord, StepStatus, WorkDir};
+
+/// Version of the JSON summary.
+pub const MIGRATE_FORMAT_VERSION: u32 = 1;
+
+/// SQLSTATEs that mean "this object is already there": on a resume inside post-data, the statement
+/// finished in the interrupted run after its last record was written.
+const ALREADY_EXISTS: &[&str] = &["42P07", "42710", "42P16"];
+
+/// For the tests of resuming only: abort the process (as `kill -9` would end it) in the middle of a
+/// step or right after it is recorded as done. Set by the CLI from `CITUS_MIGRATE_TEST_CRASH_IN_STEP`
+/// / `CITUS_MIGRATE_TEST_CRASH_AFTER_STEP`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TestCrash {
+    pub step: Step,
+    pub during: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct MigrateOptions {
+    pub work_dir: PathBuf,
+    /// Use this plan instead of advising one.
+    pub plan_file: Option<PathBuf>,
+    pub selection: Selection,
+    pub resume: bool,
+    /// `pg_dump -Fc` of the source into the work directory first.
+    pub backup: bool,
+    /// Parallel connections for copy, post-data and verify.
+    pub jobs: usize,
+    pub chunk_bytes: u64,
+    /// Run the distribute step. Off for a rehearsal on a plain PostgreSQL target: the statements are
+    /// shown, not run, and the layout is not verified.
+    pub distribute: bool,
+    pub test_crash: Option<TestCrash>,
+}
+
+impl Default for MigrateOptions {
+    fn default() -> Self {
+        MigrateOptions {
+            work_dir: PathBuf::from("citus-migrate-work"),
+            plan_file: None,
+            selection: Selection::default(),
+            resume: false,
+            backup: false,
+            jobs: 4,
+            chunk_bytes: crate::copy::DEFAULT_CHUNK_BYTES,
+            distribute: true,
+            test_crash: None,
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Serialize)]
+pub struct MigrateSummary {
+    pub format_version: u32,
+    pub work_dir: String,
+    pub resumed: bool,
+    pub steps: Vec<StepRecord>,
+    /// Rows and bytes copied (over all runs of the copy step).
+    pub rows: u64,
+    pub bytes: u64,
+    pub seconds: f64,
+    pub verify: Option<VerifyReport>,
+    /// True when verification found the target equal to the source.
+    pub equal: bool,
+}
+
+impl MigrateSummary {
+    pub fn to_json(&self) -> Result<String> {
+        serde_json::to_string_pretty(self)
+            .map_err(|e| Error::Other(format!("cannot write JSON: {e}")))
+    }
+
+    pub fn to_text(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{:<12}  {:>9}  {:>14}  {:>10}  RESULT",
+            "STEP", "TIME", "ROWS", "BYTES"
+        );
+        for r in &self.steps {
+            let status = match r.status {
+                StepStatus::Done => "done",
+                StepStatus::Skipped => "skipped",
+                StepStatus::Running => "not finished",
+            };
+            let detail = r
+                .detail
+                .as_deref()
+                .map(|d| format!(" ({d})"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "{:<12}  {:>8.1}s  {:>14}  {:>10}  {status}{detail}",
+                r.step.name(),
+                r.seconds,
+                r.rows
+                    .map(|n| crate::util::thousands(n as i64))
+                    .unwrap_or_default(),
+                r.bytes
+                    .map(|n| crate::util::human_bytes(n as i64))
+                    .unwrap_or_default(),
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\n{} rows, {} copied in {:.1}s of this run; work directory {}",
+            crate::util::thousands(self.rows as i64),
+            crate::util::human_bytes(self.bytes as i64),
+            self.seconds,
+            self.work_dir
+        );
+        match &self.verify {
+            Some(v) if v.equal => {
+                let _ = writeln!(
+                    out,
+                    "Verification: the target holds exactly the source's data."
+                );
+            }
+            Some(v) => {
+                let _ = writeln!(
+                    out,
+                    "Verification FAILED: {} difference(s):",
+                    v.differences.len()
+                );
+                for d in &v.differences {
+                    let range = d
+                        .range
+                        .as_deref()
+                        .map(|r| format!(" [range {r}]"))
+                        .unwrap_or_default();
+                    let _ = writeln!(out, "  {}: {}{range}", d.object, d.message);
+                }
+            }
+            None if self.equal => {
+                let _ = writeln!(
+                    out,
+                    "Verification: the target was verified equal to the source by an earlier run."
+                );
+            }
+            None => {}
+        }
+        out
+    }
+}
+
+/// A run that stopped: in which step, with what error. `state.json` records how far it got.
+#[derive(Debug)]
+pub struct MigrateFailure {
+    pub step: Option<Step>,
+    pub work_dir: PathBuf,
+    pub error: Error,
+}
+
+impl std::fmt::Display for MigrateFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.step {
+            Some(s) => write!(
+                f,
+                "migrate stopped in step {s}: {}\n  The steps before it are recorded in {}; after fixing the cause, run the same command with --resume to continue from {s}.",
+                self.error,
+                self.work_dir.join("state.json").display()
+            ),
+            None => write!(f, "{}", self.error),
+        }
+    }
+}
+
+impl std::error::Error for MigrateFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+/// Everything a step needs.
+struct Run<'a> {
+    source: &'a ConnInfo,
+    target: &'a ConnInfo,
+    opts: &'a MigrateOptions,
+    filters: Filters,
+    wd: WorkDir,
+    state: Mutex<State>,
+    progress: &'a dyn Progress,
+    catalog: Catalog,
+    plan: Option<Plan>,
+    generated: Option<Generated>,
+    verify: Option<VerifyReport>,
+}
+
+/// Runs (or resumes) a migration.
+pub async fn migrate(
+    source: &ConnInfo,
+    target: &ConnInfo,
+    opts: &MigrateOptions,
+    progress: &dyn Progress,
+) -> std::result::Result<MigrateSummary, MigrateFailure> {
+    let fail = |step: Option<Step>| {
+        let dir = opts.work_dir.clone();
+        move |error: Error| MigrateFailure {
+            step,
+            work_dir: dir,
+            error,
+        }
+    };
+    let started = Instant::now();
+    let (wd, state) = WorkDir::open(&opts.work_dir, opts.resume).map_err(fail(None))?;
+    let resumed = state.is_some();
+    let state = match state {
+        Some(s) => {
+            check_same_run(&s, source, target, opts).map_err(fail(None))?;
+            s
+        }
+        None => {
+            let mut s = State::new(source.to_string(), target.to_string());
+            s.selection = Some(opts.selection.clone());
+            s
+        }
+    };
+    let selection = state.selection.clone().unwrap_or_default();
+    let filters = selection.filters().map_err(fail(None))?;
+    wd.log(&format!(
+        "{} migration from {source} to {target}",
+        if resumed { "resuming" } else { "starting" }
+    ));
+    if opts.distribute {
+        require_citus(target).await.map_err(fail(None))?;
+    }
+    let src = connect(source).await.map_err(fail(None))?;
+    let catalog = catalog::read(
+        &src,
+        &ReadOptions {
+            filters: filters.clone(),
+            exact_counts: false,
+            jobs: 1,
+        },
+    )
+    .await
+    .map_err(fail(None))?;
+    catalog::require_matches(&catalog, &filters).map_err(fail(None))?;
+    drop(src);
+    let mut run = Run {
+        source,
+        target,
+        opts,
+        filters,
+        wd,
+        state: Mutex::new(state),
+        progress,
+        catalog,
+        plan: None,
+        generated: None,
+        verify: None,
+    };
+    run.save().map_err(fail(None))?;
+    if resumed {
+        let last = run.state.lock().unwrap().last_finished();
+        progress.message(&format!(
+            "resuming the migration in {}: {}",
+            opts.work_dir.display(),
+            match last {
+                Some(s) => format!("steps up to {s} are done"),
+                None => "no step was finished".into(),
+            }
+        ));
+    }
+
+    for step in Step::ALL {
+        if step == Step::Backup && !opts.backup && run.state.lock().unwrap().record(step).is_none()
+        {
+            continue;
+        }
+        let finished = run.state.lock().unwrap().is_finished(step);
+        if finished {
+            progress.message(&format!("{step}: done in an earlier run, skipped"));
+            // Later steps need the plan and the SQL even when their own steps are done.
+            if step == Step::Plan {
+                run.load_plan().await.map_err(fail(Some(step)))?;
+            }
+            continue;
+        }
+        progress.step(step.title());
+        run.wd.log(&format!("step {step} started"));
+        {
+            let mut s = run.state.lock().unwrap();
+            s.start(step);
+        }
+        run.save().map_err(fail(Some(step)))?;
+        let t0 = Instant::now();
+        let result = run.run_step(step).await;
+        let secs = t0.elapsed().as_secs_f64();
+        let mut s = run.state.lock().unwrap();
+        s.add_time(step, secs);
+        match result {
+            Ok(outcome) => {
+                let finished = outcome.status != StepStatus::Running;
+                s.finish(
+                    step,
+                    outcome.status,
+                    outcome.rows,
+                    outcome.bytes,
+                    outcome.detail.clone(),
+                );
+                if !finished {
+                    // Verification found differences: keep the step open so a resume checks again.
+                    s.steps.iter_mut().find(|r| r.step == step).unwrap().status =
+                        StepStatus::Running;
+                }
+                drop(s);
+                run.save().map_err(fail(Some(step)))?;
+                run.wd.log(&format!(
+                    "step {step} {} in {secs:.1}s{}",
+                    if finished { "finished" } else { "ended" },
+                    outcome.detail.map(|d| format!(": {d}")).unwrap_or_default()
+                ));
+                run.crash_point(step, false);
+            }
+            Err(e) => {
+                drop(s);
+                let _ = run.save();
+                run.wd
+                    .log(&format!("step {step} failed after {secs:.1}s: {e}"));
+                return Err(fail(Some(step))(e));
+            }
+        }
+    }
+
+    let state = run.state.into_inner().unwrap();
+    let copy = state.record(Step::Copy);
+    let verify = run.verify;
+    Ok(MigrateSummary {
+        format_version: MIGRATE_FORMAT_VERSION,
+        work_dir: opts.work_dir.display().to_string(),
+        resumed,
+        rows: copy.and_then(|r| r.rows).unwrap_or(0),
+        bytes: copy.and_then(|r| r.bytes).unwrap_or(0),
+        seconds: started.elapsed().as_secs_f64(),
+        // Verified equal in this run, or in the earlier run that finished the verify step.
+        equal: verify
+            .as_ref()
+            .map_or(state.is_finished(Step::Verify), |v| v.equal),
+        verify,
+        steps: state.steps,
+    })
+}
+
+/// The target must be a Citus coordinator with workers before anything is created on it.
+async fn require_citus(target: &ConnInfo) -> Result<()> {
+    let client = connect(target).await?;
+    let rows = query(
+        &client,
+        Side::Target,
+        "looking for the citus extension",
+        "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')",
+        &[],
+    )
+    .await?;
+    if !rows[0].get::<_, bool>(0) {
+        return Err(Error::Precondition {
+            side: Side::Target,
+            message: format!(
+                "database {:?} has no citus extension: run CREATE EXTENSION citus there and register the workers (citus_add_node), or pass --skip-distribution to rehearse on plain PostgreSQL",
+                target.dbname
+            ),
+        });
+    }
+    let workers = query(
+        &client,
+        Side::Target,
+        "counting the workers",
+        "SELECT count(*) FROM citus_get_active_worker_nodes()",
+        &[],
+    )
+    .await?;
+    if workers[0].get::<_, i64>(0) == 0 {
+        return Err(Error::Precondition {
+            side: Side::Target,
+            message: format!(
+                "database {:?} has no active Citus workers: register them with citus_add_node on the coordinator first",
+                target.dbname
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// A resume must be about the same source, target and selection as the run it continues.
+fn check_same_run(
+    state: &State,
+    source: &ConnInfo,
+    target: &ConnInfo,
+    opts: &MigrateOptions,
+) -> Result<()> {
+    let mut wrong = Vec::new();
+    if state.source != source.to_string() {
+        wrong.push(format!(
+            "source {} (the work directory is for {})",
+            source, state.source
+        ));
+    }
+    if state.target != target.to_string() {
+        wrong.push(format!(
+            "target {} (the work directory is for {})",
+            target, state.target
+        ));
+    }
+    if !opts.selection.is_empty() && Some(&opts.selection) != state.selection.as_ref() {
+        wrong.push("a different --schema/--table selection than the run being resumed".into());
+    }
+    if wrong.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::usage(format!("--resume with {}", wrong.join("; "))))
+    }
+}
+
+/// What a step reports.
+struct Outcome {
+    status: StepStatus,
+    rows: Option<u64>,
+    bytes: Option<u64>,
+    detail: Option<String>,
+}
+
+impl Outcome {
+    fn done(detail: impl Into<String>) -> Self {
+        Outcome {
+            status: StepStatus::Done,
+            rows: None,
+            bytes: None,
+            detail: Some(detail.into()),
+        }
+    }
+}
+
+impl Run<'_> {
+    fn save(&self) -> Result<()> {
+        let mut s = self.state.lock().unwrap();
+        self.wd.save(&mut s)
+    }
+
+    /// The test hook: abort like a kill would.
+    fn crash_point(&self, step: Step, during: bool) {
+        if self.opts.test_crash == Some(TestCrash { step, during }) {
+            self.wd.log(&format!(
+                "test crash {} step {step}",
+                if during { "during" } else { "after" }
+            ));
+            std::process::abort();
+        }
+    }
+
+    fn attempts(&self, step: Step) -> u32 {
+        self.state
+            .lock()
+            .unwrap()
+            .record(step)
+            .map(|r| r.attempts)
+            .unwrap_or(0)
+    }
+
+    async fn run_step(&mut self, step: Step) -> Result<Outcome> {
+        match step {
+            Step::Backup => self.backup().await,
+            Step::Plan => self.plan().await,
+            Step::PreData => self.pre_data().await,
+            Step::Distribute => self.distribute().await,
+            Step::Copy => self.copy().await,
+            Step::PostData => self.post_data().await,
+            Step::Sequences => self.sequences().await,
+            Step::Analyze => self.analyze().await,
+            Step::Verify => self.verify().await,
+        }
+    }
+
+    async fn backup(&mut self) -> Result<Outcome> {
+        let path = self.wd.backup_path();
+        let bytes = crate::backup::dump(self.source, &path).await?;
+        self.crash_point(Step::Backup, true);
+        Ok(Outcome {
+            bytes: Some(bytes),
+            ..Outcome::done(format!("{}", path.display()))
+        })
+    }
+
+    /// Loads the plan recorded by an earlier run and generates the SQL again.
+    async fn load_plan(&mut self) -> Result<()> {
+        let path = self.wd.plan_path();
+        let plan = Plan::load(&path)?;
+        self.use_plan(plan, path.display().to_string(), false).await
+    }
+
+    /// Checks the plan against the source (the catalog rules and, for distribution columns, NULLs in
+    /// the data), stops with every blocker listed, and generates the SQL into `DIR/sql/`.
+    async fn use_plan(&mut self, plan: Plan, origin: String, show_warnings: bool) -> Result<()> {
+        let mut blockers = plan.blockers(&self.catalog);
+        let client = connect(self.source).await?;
+        let nulls = crate::advice::count_plan_nulls(&client, &self.catalog, &plan).await?;
+        let counted: Vec<QualifiedName> = nulls.iter().map(|b| b.table.clone()).collect();
+        blockers.retain(|b| {
+            !(b.code == "nulls_in_distribution_column"
+                && b.severity == Severity::Warning
+                && counted.contains(&b.table))
+        });
+        blockers.extend(nulls);
+        for b in blockers
+            .iter()
+            .filter(|b| show_warnings && b.severity == Severity::Warning)
+        {
+            self.progress
+                .message(&format!("warning: {} [{}]: {}", b.table, b.code, b.message));
+        }
+        crate::plan::errors_to_result(&blockers)?;
+        let gen_opts = GenerateOptions {
+            source: self.source.clone(),
+            filters: self.filters.clone(),
+            pg_dump: None,
+            plan_origin: origin,
+        };
+        let generated = generate(&self.catalog, &plan, &gen_opts).await?;
+        generated.write(&self.wd.sql_dir(), &plan)?;
+        self.plan = Some(plan);
+        self.generated = Some(generated);
+        Ok(())
+    }
+
+    async fn plan(&mut self) -> Result<Outcome> {
+        let (plan, how) = match &self.opts.plan_file {
+            Some(f) => (Plan::load(f)?, format!("{}", f.display())),
+            None => {
+                let advice = advise(&self.catalog, &AdviceOptions::default());
+                (
+                    Plan::from_advice(&advice),
+                    "advised by citus-migrate".to_string(),
+                )
+            }
+        };
+        // Stops here with every blocker listed when the plan cannot be applied.
+        self.use_plan(plan.clone(), how.clone(), true).await?;
+        plan.save(&self.wd.plan_path())?;
+        self.crash_point(Step::Plan, true);
+        let count = |k: Kind| plan.tables.iter().filter(|t| t.kind == k).count();
+        Ok(Outcome::done(format!(
+            "{how}: {} distributed, {} reference, {} local",
+            count(Kind::Distributed),
+            count(Kind::Reference),
+            self.catalog
+                .tables
+                .len()
+                .saturating_sub(count(Kind::Distributed) + count(Kind::Reference))
+        )))
+    }
+
+    fn generated(&self) -> &Generated {
+        self.generated
+            .as_ref()
+            .expect("the plan step runs before the steps that use its SQL")
+    }
+
+    async fn pre_data(&mut self) -> Result<Outcome> {
+        let target = connect(self.target).await?;
+        if self.attempts(Step::PreData) <= 1 {
+            self.require_empty_target(&target).await?;
+        }
+        // One transaction: an interrupted pre-data leaves nothing behind.
+        execute(
+            &target,
+            Side::Target,
+            "starting the pre-data transaction",
+            "BEGIN",
+        )
+        .await?;
+        execute(
+            &target,
+            Side::Target,
+            "creating the schema on the target (pre-data)",
+            &transaction_local(&self.generated().pre_data),
+        )
+        .await?;
+        self.crash_point(Step::PreData, true);
+        execute(
+            &target,
+            Side::Target,
+            "committing the pre-data transaction",
+            "COMMIT",
+        )
+        .await?;
+        Ok(Outcome::done(format!(
+            "{} bytes of DDL",
+            self.generated().pre_data.len()
+        )))
+    }
+
+    /// A fresh run refuses a target that already has any of the tables to create.
+    async fn require_empty_target(&self, target: &tokio_postgres::Client) -> Result<()> {
+        let rows = query(
+            target,
+            Side::Target,
+            "looking for existing tables",
+            "SELECT n.nspname::text, c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p', 'f', 'm', 'v')",
+            &[],
+        )
+        .await?;
+        let existing: std::collections::BTreeSet<QualifiedName> = rows
+            .iter()
+            .map(|r| QualifiedName::new(r.get::<_, String>(0), r.get::<_, String>(1)))
+            .collect();
+        let clash: Vec<String> = self
+            .catalog
+            .tables
+            .iter()
+            .map(|t| t.qualified())
+            .filter(|q| existing.contains(q))
+            .map(|q| q.to_string())
+            .collect();
+        if clash.is_empty() {
+            return Ok(());
+        }
+        let shown: Vec<&str> = clash.iter().take(10).map(|s| s.as_str()).collect();
+        Err(Error::Precondition {
+            side: Side::Target,
+            message: format!(
+                "the target already has {} of the tables to migrate ({}{}): migrate into an empty database, or use --resume with the work directory of the run that created them",
+                clash.len(),
+                shown.join(", "),
+                if clash.len() > 10 { ", …" } else { "" }
+            ),
+        })
+    }
+
+    async fn distribute(&mut self) -> Result<Outcome> {
+        let statements = self.generated().distribute.clone();
+        if !self.opts.distribute {
+            for s in &statements {
+                self.progress
+                    .message(&format!("  (not run) {}", first_line(s)));
+            }
+            return Ok(Outcome {
+                status: StepStatus::Skipped,
+                rows: None,
+                bytes: None,
+                detail: Some(format!(
+                    "{} statements shown, not run: the target has no Citus",
+                    statements.len()
+                )),
+            });
+        }
+        let target = connect(self.target).await?;
+        // All or nothing: Citus creates the shards inside the transaction.
+        execute(
+            &target,
+            Side::Target,
+            "starting the distribute transaction",
+            "BEGIN",
+        )
+        .await?;
+        for (i, s) in statements.iter().enumerate() {
+            self.progress.message(&format!("  {}", first_line(s)));
+            execute(&target, Side::Target, "distributing tables", s).await?;
+            if i == 0 {
+                self.crash_point(Step::Distribute, true);
+            }
+        }
+        execute(
+            &target,
+            Side::Target,
+            "committing the distribute transaction",
+            "COMMIT",
+        )
+        .await?;
+        Ok(Outcome::done(format!("{} statements", statements.len())))
+    }
+
+    /// The tables whose rows are copied: every selected table that holds rows.
+    fn data_tables(&self) -> Vec<QualifiedName> {
+        self.catalog
+            .tables
+            .iter()
+            .filter(|t| t.holds_data())
+            .map(|t| t.qualified())
+            .collect()
+    }
+
+    async fn copy(&mut self) -> Result<Outcome> {
+        let tables = self.data_tables();
+        if tables.is_empty() {
+            return Ok(Outcome::done("no tables hold rows"));
+        }
+        let resume = self.attempts(Step::Copy) > 1;
+        let opts = CopyOptions {
+            jobs: self.opts.jobs,
+            chunk_bytes: self.opts.chunk_bytes,
+            mode: if resume {
+                CopyMode::Resume
+            } else {
+                CopyMode::Fresh
+            },
+            work_dir: Some(self.wd.copy_dir()),
+            ..CopyOptions::default()
+        };
+        let crash = CrashOnProgress {
+            inner: self.progress,
+            armed: self.opts.test_crash
+                == Some(TestCrash {
+                    step: Step::Copy,
+                    during: true,
+                }),
+            fired: AtomicBool::new(false),
+        };
+        let summary = copy_tables(self.source, self.target, &tables, &opts, &crash).await?;
+        let skipped: u64 = summary.tables.iter().map(|t| t.skipped_rows).sum();
+        let rows = summary.rows + skipped;
+        let previous_bytes = self
+            .state
+            .lock()
+            .unwrap()
+            .record(Step::Copy)
+            .and_then(|r| r.bytes)
+            .unwrap_or(0);
+        let detail = if resume {
+            format!(
+                "{} tables; resumed: {} rows were already committed",
+                tables.len(),
+                crate::util::thousands(skipped as i64)
+            )
+        } else {
+            format!("{} tables", tables.len())
+        };
+        Ok(Outcome {
+            status: StepStatus::Done,
+            rows: Some(rows),
+            bytes: Some(previous_bytes + summary.bytes),
+            detail: Some(detail),
+        })
+    }
+
+    async fn post_data(&mut self) -> Result<Outcome> {
+        let items = self.generated().post_data.clone();
+        let preamble = transaction_local(&self.generated().post_data_preamble);
+        let resume = self.attempts(Step::PostData) > 1;
+        // In three phases: indexes and key/check constraints in parallel; then the rest (index
+        // attachments, triggers, rules, policies…) one at a time in pg_dump's order; then the foreign
+        // keys, which need the referenced keys, in parallel.
+        let phase = |k: PostDataKind| match k {
+            PostDataKind::Index | PostDataKind::Constraint => 0,
+            PostDataKind::Trigger | PostDataKind::Other => 1,
+            PostDataKind::ForeignKey => 2,
+        };
+        let mut run_now = 0;
+        let mut already = 0;
+        for p in 0..3 {
+            let todo: Vec<(usize, String)> = items
+                .iter()
+                .enumerate()
+                .filter(|(_, it)| phase(it.kind) == p)
+                .filter(|(i, _)| !self.state.lock().unwrap().item_done(Step::PostData, *i))
+                .map(|(i, it)| (i, without_psql_commands(&it.sql)))
+                .collect();
+            if todo.is_empty() {
+                continue;
+            }
+            run_now += todo.len();
+            let jobs = if p == 1 {
+                1
+            } else {
+                self.opts.jobs.max(1).min(todo.len())
+            };
+            let mut clients = Vec::with_capacity(jobs);
+            for _ in 0..jobs {
+                clients.push(connect(self.target).await?);
+            }
+            let pool = tokio::sync::Mutex::new(clients);
+            let skipped = std::sync::atomic::AtomicUsize::new(0);
+            let this = &*self;
+            stream::iter(todo)
+                .map(|(i, sql)| {
+                    let pool = &pool;
+                    let skipped = &skipped;
+                    let preamble = &preamble;
+                    async move {
+                        let client = pool.lock().await.pop().expect("one client per job");
+                        // Each statement in its own transaction with pg_dump's settings made local. The
+                        // statement goes alone: Citus refuses to propagate DDL sent in a string with
+                        // other commands.
+                        let res = post_data_item(&client, preamble, &sql).await;
+                        if res.is_err() {
+                            let _ = execute(&client, Side::Target, "post-data", "ROLLBACK").await;
+                        }
+                        pool.lock().await.push(client);
+                        match res {
+                            Ok(()) => {}
+                            Err(e) if resume && e.sqlstate().is_some_and(|c| ALREADY_EXISTS.contains(&c.code())) => {
+                                skipped.fetch_add(1, Ordering::Relaxed);
+                                this.wd.log(&format!("post-data item {i} already existed (finished before the interruption)"));
+                            }
+                            Err(e) => return Err(Error::Other(format!("{e}\n  statement: {}", first_line(&sql)))),
+                        }
+                        let first = {
+                            let mut s = this.state.lock().unwrap();
+                            let done = s.done_items.entry(Step::PostData).or_default();
+                            done.push(i);
+                            let first = done.len() == 1;
+                            this.wd.save(&mut s)?;
+                            first
+                        };
+                        if first {
+                            this.crash_point(Step::PostData, true);
+                        }
+                        Ok::<_, Error>(())
+                    }
+                })
+                .buffer_unordered(jobs)
+                .try_collect::<Vec<()>>()
+                .await?;
+            already += skipped.into_inner();
+        }
+        let count = |k: PostDataKind| items.iter().filter(|i| i.kind == k).count();
+        let mut detail = format!(
+            "{} indexes, {} constraints, {} foreign keys, {} other",
+            count(PostDataKind::Index),
+            count(PostDataKind::Constraint),
+            count(PostDataKind::ForeignKey),
+            count(PostDataKind::Trigger) + count(PostDataKind::Other)
+        );
+        if run_now < items.len() {
+            detail.push_str(&format!(
+                "; {} done before the interruption",
+                items.len() - run_now
+            ));
+        }
+        if already > 0 {
+            detail.push_str(&format!(
+                "; {already} had finished but were not yet recorded"
+            ));
+        }
+        Ok(Outcome::done(detail))
+    }
+
+    async fn sequences(&mut self) -> Result<Outcome> {
+        let (src, tgt) = futures::try_join!(connect(self.source), connect(self.target))?;
+        let mut first = true;
+        let n = crate::sequences::advance(&src, &tgt, &self.catalog, &self.filters, || {
+            if std::mem::take(&mut first) {
+                self.crash_point(Step::Sequences, true);
+            }
+        })
+        .await?;
+        Ok(Outcome::done(format!("{n} sequences set")))
+    }
+
+    async fn analyze(&mut self) -> Result<Outcome> {
+        let names: Vec<String> = self
+            .catalog
+            .tables
+            .iter()
+            .filter(|t| {
+                t.holds_data() || t.table_kind == crate::catalog::TableKind::PartitionedParent
+            })
+            .map(|t| t.qualified().quoted())
+            .collect();
+        if names.is_empty() {
+            return Ok(Outcome::done("no tables"));
+        }
+        // One statement per table: Citus refuses an ANALYZE of several distributed and reference
+        // tables in one transaction.
+        let jobs = self.opts.jobs.max(1).min(names.len());
+        let mut clients = Vec::with_capacity(jobs);
+        for _ in 0..jobs {
+            clients.push(connect(self.target).await?);
+        }
+        let pool = tokio::sync::Mutex::new(clients);
+        let this = &*self;
+        let n = names.len();
+        stream::iter(names.into_iter().enumerate())
+            .map(|(i, name)| {
+                let pool = &pool;
+                async move {
+                    let client = pool.lock().await.pop().expect("one client per job");
+                    let res = execute(
+                        &client,
+                        Side::Target,
+                        &format!("ANALYZE {name}"),
+                        &format!("ANALYZE {name}"),
+                    )
+                    .await;
+                    pool.lock().await.push(client);
+                    res?;
+                    if i == 0 {
+                        this.crash_point(Step::Analyze, true);
+                    }
+                    Ok::<_, Error>(())
+                }
+            })
+            .buffer_unordered(jobs)
+            .try_collect::<Vec<()>>()
+            .await?;
+        Ok(Outcome::done(format!("{n} tables")))
+    }
+
+    /// The layout the plan asks for, as verify checks it.
+    fn expected_layout(&self) -> Option<Vec<ExpectedLayout>> {
+        if !self.opts.distribute {
+            return None;
+        }
+        let plan = self.plan.as_ref()?;
+        Some(verify::expected_layout(plan))
+    }
+
+    async fn verify(&mut self) -> Result<Outcome> {
+        self.crash_point(Step::Verify, true);
+        let opts = VerifyOptions {
+            filters: self.filters.clone(),
+            expected_layout: self.expected_layout(),
+            jobs: self.opts.jobs,
+            check_sequences: true,
+            ranges: Default::default(),
+            copy_ranges: true,
+        };
+        let report = verify::verify(self.source, self.target, &opts, self.progress).await?;
+        let rows: i64 = report.tables.iter().map(|t| t.source_rows).sum();
+        let outcome = if report.equal {
+            Outcome {
+                rows: Some(rows as u64),
+                ..Outcome::done(format!("equal: {} tables", report.tables.len()))
+            }
+        } else {
+            Outcome {
+                status: StepStatus::Running,
+                rows: Some(rows as u64),
+                bytes: None,
+                detail: Some(format!("{} difference(s)", report.differences.len())),
+            }
+        };
+        self.verify = Some(report);
+        Ok(outcome)
+    }
+}
+
+/// One post-data statement in its own transaction, after pg_dump's settings (made local).
+async fn post_data_item(client: &tokio_postgres::Client, preamble: &str, sql: &str) -> Result<()> {
+    execute(client, Side::Target, "post-data", "BEGIN").await?;
+    if !preamble.trim().is_empty() {
+        execute(client, Side::Target, "post-data settings", preamble).await?;
+    }
+    execute(client, Side::Target, "post-data", sql).await?;
+    execute(client, Side::Target, "post-data", "COMMIT").await
+}
+
+/// pg_dump's output without the psql meta-commands recent pg_dump versions write around it
+/// (`\\restrict KEY` / `\\unrestrict KEY`), which the server would reject.
+fn without_psql_commands(script: &str) -> String {
+    script
+        .lines()
+        .filter(|l| {
+            let mut words = l.split_whitespace();
+            !(matches!(words.next(), Some("\\restrict" | "\\unrestrict")) && words.count() == 1)
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// pg_dump's script made to leave no session state behind when run inside one transaction: its
+/// top-level `SET name = value;` lines become `SET LOCAL`, and its `set_config(…, false)` of the
+/// search path becomes transaction-local. Behind PgBouncer in transaction pooling mode a session
+/// setting would otherwise stay on a pooled server connection that other clients then get.
+fn transaction_local(script: &str) -> String {
+    without_psql_commands(script)
+        .lines()
+        .map(|l| {
+            if l.starts_with("SET ") && !l.starts_with("SET LOCAL ") && l.ends_with(';') {
+                format!("SET LOCAL {}", &l[4..])
+            } else if l.starts_with("SELECT pg_catalog.set_config(") && l.ends_with(", false);") {
+                format!("{}, true);", &l[..l.len() - ", false);".len()])
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn first_line(sql: &str) -> &str {
+    sql.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with("--"))
+        .unwrap_or(sql)
+}
+
+/// Passes progress on; with the test hook armed, aborts at the first rows copied.
+struct CrashOnProgress<'a> {
+    inner: &'a dyn Progress,
+    armed: bool,
+    fired: AtomicBool,
+}
+
+impl Progress for CrashOnProgress<'_> {
+    fn step(&self, name: &str) {
+        self.inner.step(name)
+    }
+    fn table_started(&self, table: &QualifiedName, bytes: u64, rows: u64) {
+        self.inner.table_started(table, bytes, rows)
+    }
+    fn advance(&self, table: &QualifiedName, bytes: u64, rows: u64) {
+        self.inner.advance(table, bytes, rows);
+    }
+    fn table_finished(&self, table: &QualifiedName) {
+        self.inner.table_finished(table);
+        if self.armed && !self.fired.swap(true, Ordering::SeqCst) {
+            // One table is committed, others are in flight: a kill in the middle of the copy.
+            std::process::abort();
+        }
+    }
+    fn message(&self, text: &str) {
+        self.inner.message(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pg_dump_settings_become_transaction_local() {
+        let pre = "\\restrict k\nSET statement_timeout = 0;\nSELECT pg_catalog.set_config('search_path', '', false);\nCREATE FUNCTION f() RETURNS int\n    SET search_path TO 'x'\n    AS $$ SELECT 1 $$ LANGUAGE sql;\nSET LOCAL a = 1;";
+        assert_eq!(
+            transaction_local(pre),
+            "SET LOCAL statement_timeout = 0;\nSELECT pg_catalog.set_config('search_path', '', true);\nCREATE FUNCTION f() RETURNS int\n    SET search_path TO 'x'\n    AS $$ SELECT 1 $$ LANGUAGE sql;\nSET LOCAL a = 1;"
+        );
+    }
+
+    #[test]
+    fn psql_restrict_lines_are_dropped_and_nothing_else() {
+        let dump = "\\restrict abc123\nCREATE TABLE t (a text DEFAULT '\\restrict x');\n\\unrestrict abc123\n";
+        assert_eq!(
+            without_psql_commands(dump),
+            "CREATE TABLE t (a text DEFAULT '\\restrict x');"
+        );
+        assert_eq!(
+            first_line("-- c\n\n  CREATE INDEX i ON t (a);\n"),
+            "CREATE INDEX i ON t (a);"
+        );
+    }
+}

@@ -1,0 +1,341 @@
+//! The distribution plan: what `generate` turns into SQL. Written as `plan.json`, meant to be read and
+//! edited by a person (format in `docs/plan-format.md`); checked against the source's catalog before use.
+
+pub mod extend;
+mod rules;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::advice::{Advice, Blocker, Kind, Severity};
+use crate::catalog::Catalog;
+use crate::error::{Error, Result, Side};
+use crate::ident::QualifiedName;
+
+pub use rules::check;
+pub(crate) use rules::{by_table as rules_by_table, null_fix};
+
+/// Version of the `plan.json` layout; bumped on incompatible changes.
+pub const PLAN_FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    pub format_version: u32,
+    /// The database the plan was made for (informational; not checked).
+    pub source: PlanSource,
+    /// Shards per co-location group, unless a group leader says otherwise.
+    pub shard_count: u32,
+    /// The tables in the order `02-distribute.sql` handles them: reference tables, then each
+    /// co-location group's leader (its first table) before its members. Tables of the source that are
+    /// not listed stay local (plain PostgreSQL tables on the coordinator).
+    pub tables: Vec<PlanTable>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanSource {
+    pub database: String,
+    #[serde(default)]
+    pub server_version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanTable {
+    pub schema: String,
+    pub name: String,
+    pub kind: Kind,
+    /// Required for `distributed`, absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distribution_column: Option<String>,
+    /// Distributed tables with the same group are co-located; the group's first table is its leader.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub colocation_group: Option<String>,
+    /// Overrides the plan's shard count; only on a group's leader.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard_count: Option<u32>,
+    /// For a distributed table whose primary key, unique constraints or unique indexes lack the
+    /// distribution column: `03-post-data.sql` creates them with the column in front (and the foreign
+    /// keys of co-located tables that reference them with their distribution column in front), on the
+    /// target only. Uniqueness then holds per distribution value.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub extend_keys: bool,
+    /// Why the advisor chose this (informational, ignored when reading).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
+}
+
+impl PlanTable {
+    pub fn qualified(&self) -> QualifiedName {
+        QualifiedName::new(&self.schema, &self.name)
+    }
+}
+
+/// One co-location group of a plan, leader first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanGroup<'a> {
+    pub name: &'a str,
+    pub leader: &'a PlanTable,
+    pub members: Vec<&'a PlanTable>,
+    pub shard_count: u32,
+}
+
+impl Plan {
+    /// The advisor's decisions as a plan.
+    pub fn from_advice(advice: &Advice) -> Plan {
+        let mut tables: Vec<PlanTable> = advice
+            .tables
+            .iter()
+            .filter(|t| !t.is_partition)
+            .map(|t| PlanTable {
+                schema: t.schema.clone(),
+                name: t.name.clone(),
+                kind: t.kind,
+                distribution_column: t.distribution_column.clone(),
+                colocation_group: t.colocation_group.clone(),
+                shard_count: None,
+                extend_keys: false,
+                reasons: t.reasons.clone(),
+            })
+            .collect();
+        // Leaders first inside each group (the advice lists a group's tables leader first).
+        let leader_of: BTreeMap<&str, QualifiedName> = advice
+            .colocation_groups
+            .iter()
+            .map(|g| (g.name.as_str(), g.leader.clone()))
+            .collect();
+        let group_rank: BTreeMap<&str, usize> = advice
+            .colocation_groups
+            .iter()
+            .enumerate()
+            .map(|(i, g)| (g.name.as_str(), i))
+            .collect();
+        let key = |t: &PlanTable| {
+            let g = t.colocation_group.as_deref().unwrap_or("");
+            let is_leader = leader_of.get(g).is_some_and(|l| *l == t.qualified());
+            (
+                match t.kind {
+                    Kind::Reference => 0,
+                    Kind::Distributed => 1,
+                    Kind::Local => 2,
+                },
+                group_rank.get(g).copied().unwrap_or(usize::MAX),
+                !is_leader,
+                t.qualified(),
+            )
+        };
+        tables.sort_by_key(key);
+        Plan {
+            format_version: PLAN_FORMAT_VERSION,
+            source: PlanSource {
+                database: advice.database.clone(),
+                server_version: advice.server_version.clone(),
+            },
+            shard_count: advice.shard_count.count,
+            tables,
+        }
+    }
+
+    /// Reads a plan file; unparsable JSON gets an error with the line and column.
+    pub fn load(path: &Path) -> Result<Plan> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::io(format!("cannot read plan {}", path.display()), e))?;
+        Plan::parse(&text).map_err(|e| match e {
+            Error::Usage(m) => Error::usage(format!("plan {}: {m}", path.display())),
+            other => other,
+        })
+    }
+
+    pub fn parse(text: &str) -> Result<Plan> {
+        let plan: Plan = serde_json::from_str(text).map_err(|e| {
+            Error::usage(format!(
+                "not a valid plan at line {}, column {}: {e}",
+                e.line(),
+                e.column()
+            ))
+        })?;
+        if plan.format_version != PLAN_FORMAT_VERSION {
+            return Err(Error::usage(format!(
+                "format_version {} is not supported (this citus-migrate reads version {PLAN_FORMAT_VERSION})",
+                plan.format_version
+            )));
+        }
+        if plan.shard_count == 0 {
+            return Err(Error::usage("shard_count must be at least 1"));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for t in &plan.tables {
+            if !seen.insert(t.qualified()) {
+                return Err(Error::usage(format!(
+                    "table {} is listed twice",
+                    t.qualified()
+                )));
+            }
+            if t.shard_count == Some(0) {
+                return Err(Error::usage(format!(
+                    "table {}: shard_count must be at least 1",
+                    t.qualified()
+                )));
+            }
+        }
+        Ok(plan)
+    }
+
+    pub fn to_json(&self) -> String {
+        let mut s = serde_json::to_string_pretty(self).expect("a plan always serializes");
+        s.push('\n');
+        s
+    }
+
+    pub fn save(&self, path: &Path) -> Result<()> {
+        std::fs::write(path, self.to_json())
+            .map_err(|e| Error::io(format!("cannot write plan {}", path.display()), e))
+    }
+
+    pub fn table(&self, name: &QualifiedName) -> Option<&PlanTable> {
+        self.tables
+            .iter()
+            .find(|t| t.schema == name.schema && t.name == name.name)
+    }
+
+    /// The kind a table of the source gets: as planned, or local when the plan does not list it.
+    pub fn kind_of(&self, name: &QualifiedName) -> Kind {
+        self.table(name).map(|t| t.kind).unwrap_or(Kind::Local)
+    }
+
+    /// Co-location groups in plan order; a distributed table without a group is a group of its own,
+    /// named after the table.
+    pub fn groups(&self) -> Vec<PlanGroup<'_>> {
+        let mut out: Vec<PlanGroup<'_>> = Vec::new();
+        for t in self.tables.iter().filter(|t| t.kind == Kind::Distributed) {
+            match t.colocation_group.as_deref() {
+                Some(g) if out.iter().any(|x| x.name == g) => {
+                    out.iter_mut()
+                        .find(|x| x.name == g)
+                        .unwrap()
+                        .members
+                        .push(t);
+                }
+                g => out.push(PlanGroup {
+                    name: g.unwrap_or(&t.name),
+                    leader: t,
+                    members: Vec::new(),
+                    shard_count: t.shard_count.unwrap_or(self.shard_count),
+                }),
+            }
+        }
+        out
+    }
+
+    /// The group name of a distributed table (its own name when it has none).
+    pub fn group_of(&self, name: &QualifiedName) -> Option<String> {
+        let t = self.table(name).filter(|t| t.kind == Kind::Distributed)?;
+        Some(
+            t.colocation_group
+                .clone()
+                .unwrap_or_else(|| format!("{}", t.qualified())),
+        )
+    }
+
+    /// Everything that keeps this plan from applying on Citus, or that a person should know, from the
+    /// catalog alone (NULL counts need a query: [`crate::advice::count_nulls`]).
+    pub fn blockers(&self, catalog: &Catalog) -> Vec<Blocker> {
+        check(catalog, self)
+    }
+
+    /// `Ok` when no blocker of severity error stands; otherwise an error listing them, each naming
+    /// its table, with the fix.
+    pub fn validate(&self, catalog: &Catalog) -> Result<()> {
+        errors_to_result(&self.blockers(catalog))
+    }
+
+    /// A short stable fingerprint of the plan's decisions (not of its reasons or the source's server
+    /// version), for file headers.
+    pub fn fingerprint(&self) -> String {
+        let mut v = self.clone();
+        v.source.server_version.clear();
+        for t in &mut v.tables {
+            t.reasons.clear();
+        }
+        let json = serde_json::to_string(&v).expect("a plan always serializes");
+        let mut h: u64 = 0xcbf29ce484222325;
+        for b in json.bytes() {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x100000001b3);
+        }
+        format!("{h:016x}")
+    }
+}
+
+/// Turns the error-severity blockers into one error (the warnings are left to the caller to print).
+pub fn errors_to_result(blockers: &[Blocker]) -> Result<()> {
+    let errors: Vec<&Blocker> = blockers
+        .iter()
+        .filter(|b| b.severity == Severity::Error)
+        .collect();
+    if errors.is_empty() {
+        return Ok(());
+    }
+    let mut msg = format!(
+        "the plan cannot be applied on Citus: {} blocker(s)",
+        errors.len()
+    );
+    for b in errors {
+        msg.push_str(&format!("\n  - {} [{}]: {}", b.table, b.code, b.message));
+        if let Some(fix) = &b.fix {
+            msg.push_str(&format!("\n    fix: {}", fix.replace('\n', "\n         ")));
+        }
+    }
+    Err(Error::Precondition {
+        side: Side::Source,
+        message: msg,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_errors_name_line_and_column() {
+        let err = Plan::parse("{\n  \"format_version\": 1,\n  \"shard_count\": ,\n}").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("line 3"), "{msg}");
+        assert!(err.is_usage());
+        let err = Plan::parse(r#"{"format_version":1,"source":{"database":"d"},"shard_count":4,"tables":[{"schema":"public","name":"t","kind":"distributed","distribution_colum":"x"}]}"#).unwrap_err();
+        assert!(err.to_string().contains("distribution_colum"), "{err}");
+        let err = Plan::parse(r#"{"format_version":1,"source":{"database":"d"},"shard_count":4,"tables":[{"schema":"public","name":"t","kind":"sharded"}]}"#).unwrap_err();
+        assert!(err.to_string().contains("sharded"), "{err}");
+        let err = Plan::parse(
+            r#"{"format_version":9,"source":{"database":"d"},"shard_count":4,"tables":[]}"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("format_version 9"), "{err}");
+    }
+
+    #[test]
+    fn round_trips_and_groups() {
+        let text = r#"{"format_version":1,"source":{"database":"d"},"shard_count":8,"tables":[
+            {"schema":"public","name":"r","kind":"reference"},
+            {"schema":"public","name":"a","kind":"distributed","distribution_column":"id","colocation_group":"g","shard_count":4},
+            {"schema":"public","name":"b","kind":"distributed","distribution_column":"a_id","colocation_group":"g"},
+            {"schema":"public","name":"c","kind":"distributed","distribution_column":"id"}]}"#;
+        let plan = Plan::parse(text).unwrap();
+        assert_eq!(Plan::parse(&plan.to_json()).unwrap(), plan);
+        let groups = plan.groups();
+        assert_eq!(groups.len(), 2);
+        assert_eq!(groups[0].leader.name, "a");
+        assert_eq!(groups[0].members[0].name, "b");
+        assert_eq!(groups[0].shard_count, 4);
+        assert_eq!(groups[1].name, "c");
+        assert_eq!(groups[1].shard_count, 8);
+        assert_eq!(
+            plan.kind_of(&QualifiedName::new("public", "zzz")),
+            Kind::Local
+        );
+        assert_eq!(plan.fingerprint(), Plan::parse(text).unwrap().fingerprint());
+    }
+}

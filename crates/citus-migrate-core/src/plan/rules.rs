@@ -1,0 +1,657 @@
+//! Citus's rules, checked for a plan against the source's catalog: every finding is a [`Blocker`] with a
+//! stable code, the table it is about, a message and, where one exists, the SQL that fixes it.
+
+use std::collections::BTreeMap;
+
+use super::extend::cols;
+use crate::advice::column::{
+    distinct, null_frac, top_share, type_unfit, type_without_typmod, SKEW_SHARE,
+};
+use crate::advice::{Blocker, Kind, Severity};
+use crate::catalog::{Catalog, ForeignKey, Table, TableKind};
+use crate::ident::{quote_ident, QualifiedName};
+use crate::plan::Plan;
+use crate::util::thousands;
+
+struct Ctx<'a> {
+    catalog: &'a Catalog,
+    plan: &'a Plan,
+    out: Vec<Blocker>,
+}
+
+impl Ctx<'_> {
+    fn push(
+        &mut self,
+        table: &QualifiedName,
+        code: &str,
+        severity: Severity,
+        message: String,
+        fix: Option<String>,
+    ) {
+        self.out.push(Blocker {
+            table: table.clone(),
+            code: code.into(),
+            severity,
+            message,
+            fix,
+        });
+    }
+
+    fn kind(&self, t: &QualifiedName) -> Kind {
+        // Partitions follow their parent.
+        match self.catalog.table(t) {
+            Some(tab) if tab.table_kind == TableKind::Partition => tab
+                .parent
+                .as_ref()
+                .map(|p| self.plan.kind_of(p))
+                .unwrap_or(Kind::Local),
+            _ => self.plan.kind_of(t),
+        }
+    }
+
+    fn dist_col(&self, t: &QualifiedName) -> Option<&str> {
+        let tab = self.catalog.table(t)?;
+        let owner = match (tab.table_kind, &tab.parent) {
+            (TableKind::Partition, Some(p)) => p,
+            _ => t,
+        };
+        self.plan
+            .table(owner)
+            .filter(|p| p.kind == Kind::Distributed)?
+            .distribution_column
+            .as_deref()
+    }
+
+    fn group(&self, t: &QualifiedName) -> Option<String> {
+        let tab = self.catalog.table(t)?;
+        let owner = match (tab.table_kind, &tab.parent) {
+            (TableKind::Partition, Some(p)) => p,
+            _ => t,
+        };
+        self.plan.group_of(owner)
+    }
+}
+
+/// Checks `plan` against `catalog`. Errors make the plan unusable; warnings are worth reading.
+pub fn check(catalog: &Catalog, plan: &Plan) -> Vec<Blocker> {
+    let mut cx = Ctx {
+        catalog,
+        plan,
+        out: Vec::new(),
+    };
+    for p in &plan.tables {
+        let name = p.qualified();
+        let Some(t) = catalog.table(&name) else {
+            cx.push(
+                &name,
+                "unknown_table",
+                Severity::Error,
+                format!("the plan names {name}, which is not a table of the source database (or not selected)"),
+                None,
+            );
+            continue;
+        };
+        check_shape(&mut cx, t, p);
+    }
+    check_groups(&mut cx);
+    for t in &catalog.tables {
+        check_objects(&mut cx, t);
+        for fk in &t.foreign_keys {
+            check_fk(&mut cx, t, fk);
+        }
+    }
+    cx.out
+}
+
+fn check_shape(cx: &mut Ctx<'_>, t: &Table, p: &crate::plan::PlanTable) {
+    let name = t.qualified();
+    if t.table_kind == TableKind::Partition {
+        cx.push(
+            &name,
+            "partition_in_plan",
+            Severity::Error,
+            format!(
+                "{name} is a partition of {}: it is distributed with its parent; remove it from the plan",
+                t.parent.as_ref().map(|p| p.to_string()).unwrap_or_default()
+            ),
+            None,
+        );
+        return;
+    }
+    let inherits = t.table_kind == TableKind::InheritanceChild
+        || cx.catalog.tables.iter().any(|c| {
+            c.table_kind == TableKind::InheritanceChild && c.parent.as_ref() == Some(&name)
+        });
+    if p.kind != Kind::Local {
+        let unsupported = match t.table_kind {
+            TableKind::Foreign => Some(("unsupported_relation", "a foreign table")),
+            TableKind::MaterializedView => Some(("unsupported_relation", "a materialized view")),
+            _ if inherits => Some((
+                "inheritance",
+                "part of a table inheritance tree (Citus supports declarative partitioning only)",
+            )),
+            _ => None,
+        };
+        if let Some((code, what)) = unsupported {
+            let fix = (code == "inheritance").then(|| {
+                format!("-- move the rows into a declaratively partitioned table, or keep {name} local (\"kind\": \"local\")")
+            });
+            cx.push(
+                &name,
+                code,
+                Severity::Error,
+                format!(
+                    "{name} is {what}: Citus cannot make it {}",
+                    kind_word(p.kind)
+                ),
+                fix,
+            );
+            return;
+        }
+    } else if inherits {
+        cx.push(
+            &name,
+            "inheritance",
+            Severity::Warning,
+            format!("{name} uses table inheritance, which Citus does not support: it stays a local table on the coordinator"),
+            Some(format!("-- to distribute it, recreate {name} as a declaratively partitioned table (PARTITION BY) and move the rows")),
+        );
+    }
+    match (p.kind, &p.distribution_column) {
+        (Kind::Distributed, None) => cx.push(
+            &name,
+            "missing_distribution_column",
+            Severity::Error,
+            format!("{name} is planned as distributed but has no distribution_column"),
+            None,
+        ),
+        (Kind::Reference | Kind::Local, Some(c)) => cx.push(
+            &name,
+            "unexpected_distribution_column",
+            Severity::Error,
+            format!("{name} is planned as {} but names distribution_column {c:?}; only distributed tables have one", kind_word(p.kind)),
+            None,
+        ),
+        _ => {}
+    }
+    if p.kind != Kind::Distributed && (p.colocation_group.is_some() || p.shard_count.is_some()) {
+        cx.push(
+            &name,
+            "unexpected_colocation",
+            Severity::Error,
+            format!("{name} is planned as {}: colocation_group and shard_count apply to distributed tables only", kind_word(p.kind)),
+            None,
+        );
+    }
+    if p.kind == Kind::Distributed {
+        if let Some(c) = &p.distribution_column {
+            check_dist_column(cx, t, c, p.extend_keys);
+        }
+    }
+    if p.kind != Kind::Local && t.primary_key.is_none() {
+        cx.push(
+            &name,
+            "no_primary_key",
+            Severity::Warning,
+            format!("{name} has no primary key: rows cannot be told apart when verifying or fixing data"),
+            None,
+        );
+    }
+}
+
+fn kind_word(k: Kind) -> &'static str {
+    match k {
+        Kind::Distributed => "distributed",
+        Kind::Reference => "a reference table",
+        Kind::Local => "local",
+    }
+}
+
+fn check_dist_column(cx: &mut Ctx<'_>, t: &Table, col: &str, extend: bool) {
+    let name = t.qualified();
+    let Some(c) = t.column(col) else {
+        let known: Vec<&str> = t.columns.iter().map(|c| c.name.as_str()).collect();
+        cx.push(
+            &name,
+            "unknown_column",
+            Severity::Error,
+            format!(
+                "{name} has no column {col:?} (its columns: {})",
+                known.join(", ")
+            ),
+            None,
+        );
+        return;
+    };
+    if let Some(why) = type_unfit(c) {
+        cx.push(
+            &name,
+            "unsuitable_type",
+            Severity::Error,
+            format!(
+                "{name}.{}: {why}; choose another distribution column",
+                quote_ident(col)
+            ),
+            None,
+        );
+    }
+    let shards = cx
+        .plan
+        .group_of(&name)
+        .and_then(|g| {
+            cx.plan
+                .groups()
+                .iter()
+                .find(|x| x.name == g)
+                .map(|x| x.shard_count)
+        })
+        .unwrap_or(cx.plan.shard_count);
+    if let Some(n) = distinct(t, c) {
+        if n < shards as f64 {
+            cx.push(
+                &name,
+                "low_cardinality",
+                Severity::Warning,
+                format!("{name}.{} has about {} distinct values for {shards} shards: some shards stay empty", quote_ident(col), thousands(n as i64)),
+                None,
+            );
+        }
+    }
+    if let Some(top) = top_share(c).filter(|f| *f > SKEW_SHARE) {
+        cx.push(
+            &name,
+            "skew",
+            Severity::Warning,
+            format!(
+                "{name}.{}: one value holds about {:.0}% of the rows, so one shard gets them all",
+                quote_ident(col),
+                top * 100.0
+            ),
+            None,
+        );
+    }
+    let nf = null_frac(c);
+    if nf > 0.0 {
+        cx.push(
+            &name,
+            "nulls_in_distribution_column",
+            Severity::Warning,
+            format!(
+                "{name}.{} is NULL in about {:.1}% of the rows (statistics): Citus rejects rows with a NULL distribution column",
+                quote_ident(col),
+                nf * 100.0
+            ),
+            Some(null_fix(&name, col)),
+        );
+    }
+    let qcol = quote_ident(col);
+    if extend {
+        let (keys, idx) = super::extend::keys_lacking(t, col);
+        if t.table_kind == TableKind::PartitionedParent && !(keys.is_empty() && idx.is_empty()) {
+            cx.push(
+                &name,
+                "extend_keys_partitioned",
+                Severity::Error,
+                format!("{name} is partitioned: extend_keys cannot change the keys of its partitions; fix the keys on the source"),
+                None,
+            );
+        } else {
+            let names: Vec<String> = keys
+                .iter()
+                .map(|k| quote_ident(&k.name))
+                .chain(idx.iter().map(|i| quote_ident(&i.name)))
+                .collect();
+            if !names.is_empty() {
+                cx.push(
+                    &name,
+                    "key_extended",
+                    Severity::Warning,
+                    format!(
+                        "{name}: 03-post-data.sql puts the distribution column {qcol} in front of {} on the target (extend_keys); uniqueness then holds per {qcol} value",
+                        names.join(", ")
+                    ),
+                    None,
+                );
+            }
+        }
+        return;
+    }
+    for (code, what, keys) in [
+        (
+            "pk_missing_distribution_column",
+            "primary key",
+            t.primary_key.iter().collect::<Vec<_>>(),
+        ),
+        (
+            "unique_missing_distribution_column",
+            "unique constraint",
+            t.unique_constraints.iter().collect(),
+        ),
+    ] {
+        for k in keys
+            .into_iter()
+            .filter(|k| !k.columns.iter().any(|c| c == col))
+        {
+            let mut newcols = vec![col.to_string()];
+            newcols.extend(k.columns.iter().cloned());
+            let kw = if code.starts_with("pk") {
+                "PRIMARY KEY"
+            } else {
+                "UNIQUE"
+            };
+            let mut fix = String::new();
+            let refs: Vec<(QualifiedName, &ForeignKey)> = cx
+                .catalog
+                .tables
+                .iter()
+                .flat_map(|r| r.foreign_keys.iter().map(move |f| (r.qualified(), f)))
+                .filter(|(_, f)| {
+                    f.referenced_table == name
+                        && sorted(&f.referenced_columns) == sorted(&k.columns)
+                })
+                .collect();
+            for (r, f) in &refs {
+                fix.push_str(&format!(
+                    "ALTER TABLE {r} DROP CONSTRAINT {};\n",
+                    quote_ident(&f.name)
+                ));
+            }
+            fix.push_str(&format!(
+                "ALTER TABLE {name} DROP CONSTRAINT {}, ADD CONSTRAINT {} {kw} ({});",
+                quote_ident(&k.name),
+                quote_ident(&k.name),
+                cols(&newcols)
+            ));
+            let extend_hint = format!("\n-- or, to change the key on the target only, set \"extend_keys\": true for {name} in plan.json");
+            for (r, f) in &refs {
+                let rt = cx.catalog.table(r);
+                match rt.and_then(|rt| cx.dist_col(r).and_then(|d| rt.column(d))) {
+                    Some(rc) => {
+                        let mut fc = vec![rc.name.clone()];
+                        fc.extend(f.columns.iter().filter(|c| **c != rc.name).cloned());
+                        let mut tc = vec![col.to_string()];
+                        tc.extend(f.referenced_columns.iter().cloned());
+                        fix.push_str(&format!(
+                            "\nALTER TABLE {r} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {name} ({});",
+                            quote_ident(&f.name),
+                            cols(&fc),
+                            cols(&tc)
+                        ));
+                    }
+                    None => fix.push_str(&format!("\n-- {r} has no {qcol} column: its foreign key {} cannot be recreated on the new key", quote_ident(&f.name))),
+                }
+            }
+            cx.push(
+                &name,
+                code,
+                Severity::Error,
+                format!("{name}: {what} {} ({}) does not include the distribution column {qcol}; Citus requires it", quote_ident(&k.name), cols(&k.columns)),
+                Some(fix + &extend_hint),
+            );
+        }
+    }
+    for i in t
+        .indexes
+        .iter()
+        .filter(|i| i.unique && !i.backs_constraint && !i.columns.iter().any(|c| c == col))
+    {
+        cx.push(
+            &name,
+            "unique_index_missing_distribution_column",
+            Severity::Error,
+            format!(
+                "{name}: unique index {} does not include the distribution column {qcol}",
+                quote_ident(&i.name)
+            ),
+            Some(if i.expressions || i.partial {
+                format!(
+                    "DROP INDEX {}.{};  -- then recreate it with {qcol} as its first column",
+                    quote_ident(&t.schema),
+                    quote_ident(&i.name)
+                )
+            } else {
+                let mut c = vec![col.to_string()];
+                c.extend(i.columns.iter().cloned());
+                format!(
+                    "DROP INDEX {s}.{n};\nCREATE UNIQUE INDEX {n} ON {name} USING {} ({});",
+                    i.method,
+                    cols(&c),
+                    s = quote_ident(&t.schema),
+                    n = quote_ident(&i.name)
+                )
+            }),
+        );
+    }
+    for k in t
+        .exclusion_constraints
+        .iter()
+        .filter(|k| !k.columns.iter().any(|c| c == col))
+    {
+        cx.push(
+            &name,
+            "exclusion_missing_distribution_column",
+            Severity::Error,
+            format!("{name}: exclusion constraint {} does not include the distribution column {qcol} with the = operator", quote_ident(&k.name)),
+            Some(format!(
+                "ALTER TABLE {name} DROP CONSTRAINT {};  -- or recreate it as EXCLUDE USING gist ({qcol} WITH =, …) with the btree_gist extension",
+                quote_ident(&k.name)
+            )),
+        );
+    }
+}
+
+fn sorted(v: &[String]) -> Vec<&String> {
+    let mut s: Vec<&String> = v.iter().collect();
+    s.sort();
+    s
+}
+
+pub(crate) fn null_fix(name: &QualifiedName, col: &str) -> String {
+    let c = quote_ident(col);
+    format!("SELECT count(*) FROM {name} WHERE {c} IS NULL;  -- then either\nUPDATE {name} SET {c} = /* the right value */ WHERE {c} IS NULL;  -- or\nDELETE FROM {name} WHERE {c} IS NULL;")
+}
+
+fn check_groups(cx: &mut Ctx<'_>) {
+    let plan = cx.plan;
+    for g in plan.groups() {
+        let Some(lt) = cx.catalog.table(&g.leader.qualified()) else {
+            continue;
+        };
+        let Some(lc) = g
+            .leader
+            .distribution_column
+            .as_deref()
+            .and_then(|c| lt.column(c))
+        else {
+            continue;
+        };
+        for m in &g.members {
+            if m.shard_count.is_some() {
+                cx.push(
+                    &m.qualified(),
+                    "shard_count_on_member",
+                    Severity::Error,
+                    format!(
+                        "{} sets shard_count but is not the leader of group {:?} ({} is): members take the leader's shard count",
+                        m.qualified(),
+                        g.name,
+                        lt.qualified()
+                    ),
+                    None,
+                );
+            }
+            let Some(mt) = cx.catalog.table(&m.qualified()) else {
+                continue;
+            };
+            let Some(mc) = m.distribution_column.as_deref().and_then(|c| mt.column(c)) else {
+                continue;
+            };
+            if type_without_typmod(&mc.type_name) != type_without_typmod(&lc.type_name) {
+                cx.push(
+                    &mt.qualified(),
+                    "colocation_type_mismatch",
+                    Severity::Error,
+                    format!(
+                        "{}.{} is {} but the group {:?} is distributed on {} ({}.{}): co-located columns need the same type",
+                        mt.qualified(),
+                        quote_ident(&mc.name),
+                        mc.type_name,
+                        g.name,
+                        lc.type_name,
+                        lt.qualified(),
+                        quote_ident(&lc.name)
+                    ),
+                    Some(format!("ALTER TABLE {} ALTER COLUMN {} TYPE {};", mt.qualified(), quote_ident(&mc.name), lc.type_name)),
+                );
+            }
+        }
+    }
+}
+
+fn check_objects(cx: &mut Ctx<'_>, t: &Table) {
+    let name = t.qualified();
+    let kind = cx.kind(&name);
+    if kind == Kind::Local || t.table_kind == TableKind::Partition {
+        return;
+    }
+    for tr in &t.triggers {
+        cx.push(
+            &name,
+            "trigger_on_distributed_table",
+            Severity::Error,
+            format!("{name} has trigger {}: Citus refuses triggers on {} tables by default", quote_ident(&tr.name), kind_word(kind)),
+            Some(format!(
+                "DROP TRIGGER {} ON {name};  -- or, if the trigger only touches this row's shard: ALTER DATABASE … SET citus.enable_unsafe_triggers = on",
+                quote_ident(&tr.name)
+            )),
+        );
+    }
+    for r in &t.rules {
+        cx.push(
+            &name,
+            "rule_on_distributed_table",
+            Severity::Error,
+            format!(
+                "{name} has rule {}: rules do not reach the shards of a Citus table",
+                quote_ident(&r.name)
+            ),
+            Some(format!(
+                "DROP RULE {} ON {name};  -- replace it with application logic or a view",
+                quote_ident(&r.name)
+            )),
+        );
+    }
+    for c in t.columns.iter().filter(|c| c.identity.is_some()) {
+        let seq_q = QualifiedName::new(&t.schema, format!("{}_{}_seq", t.name, c.name));
+        cx.push(
+            &name,
+            "identity_column",
+            Severity::Warning,
+            format!(
+                "{name}.{} is an identity column: Citus cannot undistribute such a table, so rollback.sql would fail for it",
+                quote_ident(&c.name)
+            ),
+            Some(format!(
+                "ALTER TABLE {name} ALTER COLUMN {col} DROP IDENTITY;\nCREATE SEQUENCE {seq_q} OWNED BY {name}.{col};\nSELECT setval({}, COALESCE((SELECT max({col}) FROM {name}), 0) + 1, false);\nALTER TABLE {name} ALTER COLUMN {col} SET DEFAULT nextval({});",
+                seq_q.regclass_literal(),
+                seq_q.regclass_literal(),
+                col = quote_ident(&c.name)
+            )),
+        );
+    }
+}
+
+fn check_fk(cx: &mut Ctx<'_>, t: &Table, fk: &ForeignKey) {
+    let a = t.qualified();
+    let b = &fk.referenced_table;
+    let fkname = quote_ident(&fk.name);
+    let drop = format!("ALTER TABLE {a} DROP CONSTRAINT {fkname};");
+    if cx.catalog.table(b).is_none() {
+        cx.push(
+            &a,
+            "fk_to_unselected_table",
+            Severity::Error,
+            format!("{a}: foreign key {fkname} references {b}, which is not selected: 03-post-data.sql could not create it"),
+            Some(format!("-- select {b} too (--table / --schema), or drop the key:\n{drop}")),
+        );
+        return;
+    }
+    let (ka, kb) = (cx.kind(&a), cx.kind(b));
+    match (ka, kb) {
+        (Kind::Distributed, Kind::Distributed) => {
+            let (da, db) = (cx.dist_col(&a).map(str::to_string), cx.dist_col(b).map(str::to_string));
+            let (Some(da), Some(db)) = (da, db) else { return };
+            let on_dist = fk.columns.iter().zip(&fk.referenced_columns).any(|(x, y)| *x == da && *y == db);
+            let same_group = cx.group(&a).is_some() && cx.group(&a) == cx.group(b);
+            if same_group && on_dist || super::extend::fk_rewrite(cx.catalog, cx.plan, t, fk).is_some() {
+                return;
+            }
+            let why = if !same_group {
+                format!("{a} and {b} are distributed but not co-located")
+            } else {
+                format!("the key does not map {a}.{} to {b}.{}", quote_ident(&da), quote_ident(&db))
+            };
+            let bt = cx.catalog.table(b).unwrap();
+            let fix = if same_group && t.column(&da).is_some() && fk.columns.len() == fk.referenced_columns.len() {
+                let mut fc = vec![da.clone()];
+                fc.extend(fk.columns.iter().filter(|c| **c != da).cloned());
+                let mut tc = vec![db.clone()];
+                tc.extend(fk.referenced_columns.iter().filter(|c| **c != db).cloned());
+                let has_key = bt.primary_key.iter().chain(&bt.unique_constraints).any(|k| sorted(&k.columns) == sorted(&tc));
+                let mut s = String::new();
+                if !has_key {
+                    s.push_str(&format!("ALTER TABLE {b} ADD UNIQUE ({});\n", cols(&tc)));
+                }
+                s.push_str(&format!("ALTER TABLE {a} DROP CONSTRAINT {fkname}, ADD CONSTRAINT {fkname} FOREIGN KEY ({}) REFERENCES {b} ({});", cols(&fc), cols(&tc)));
+                s
+            } else {
+                format!("{drop}  -- or co-locate both tables on the same key")
+            };
+            cx.push(
+                &a,
+                if same_group { "fk_not_on_distribution_column" } else { "fk_between_non_colocated_tables" },
+                Severity::Error,
+                format!("{a}: foreign key {fkname} to {b} cannot be kept: {why} (Citus allows keys between distributed tables only when co-located and on the distribution column)"),
+                Some(fix),
+            );
+        }
+        (Kind::Reference, Kind::Distributed) => cx.push(
+            &a,
+            "reference_to_distributed_fk",
+            Severity::Error,
+            format!("{a} is a reference table but its foreign key {fkname} references the distributed table {b}: Citus does not allow that"),
+            Some(format!("{drop}  -- or make {b} a reference table, or distribute {a} with {b}")),
+        ),
+        (Kind::Distributed | Kind::Reference, Kind::Local) => cx.push(
+            &a,
+            "fk_to_local_table",
+            Severity::Error,
+            format!("{a} is {} but its foreign key {fkname} references {b}, which stays local", kind_word(ka)),
+            Some(format!("{drop}  -- or make {b} a reference table")),
+        ),
+        (Kind::Local, Kind::Distributed) => cx.push(
+            &a,
+            "local_to_distributed_fk",
+            Severity::Error,
+            format!("{a} stays local but its foreign key {fkname} references the distributed table {b}: Citus does not allow that"),
+            Some(format!("{drop}  -- or distribute {a} with {b}")),
+        ),
+        (Kind::Local, Kind::Reference) => cx.push(
+            &a,
+            "local_to_reference_fk",
+            Severity::Warning,
+            format!("{a} stays local but references the reference table {b}: Citus turns {a} into a Citus local table when 03-post-data.sql adds {fkname}"),
+            None,
+        ),
+        _ => {}
+    }
+}
+
+/// Groups the blockers by table, for attaching them to the advice.
+pub(crate) fn by_table(blockers: Vec<Blocker>) -> BTreeMap<QualifiedName, Vec<Blocker>> {
+    let mut m: BTreeMap<QualifiedName, Vec<Blocker>> = BTreeMap::new();
+    for b in blockers {
+        m.entry(b.table.clone()).or_default().push(b);
+    }
+    m
+}

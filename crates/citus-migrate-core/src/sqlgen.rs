@@ -1,0 +1,245 @@
+//! `generate`: from the catalog and a plan, the SQL that builds the Citus layout — `01-pre-data.sql`
+//! (pg_dump's pre-data section: tables without indexes and constraints), `02-distribute.sql`
+//! (re-runnable `create_reference_table` / `create_distributed_table` calls), `03-post-data.sql`
+//! (pg_dump's post-data section: indexes, keys, foreign keys, triggers) and `rollback.sql` — as
+//! structured statement lists that `migrate` executes, and as files a person runs with psql.
+
+mod distribute;
+pub mod pg_dump;
+mod plan_changes;
+mod post_data;
+
+use std::path::{Path, PathBuf};
+
+use crate::catalog::Catalog;
+use crate::conninfo::ConnInfo;
+use crate::error::{Error, Result};
+use crate::filter::Filters;
+use crate::ident::QualifiedName;
+use crate::plan::Plan;
+
+pub use distribute::{distribute, moved_tables, rollback};
+pub use post_data::{split as split_post_data, PostDataItem, PostDataKind};
+
+/// The names of the files [`Generated::write`] writes.
+pub const FILE_PLAN: &str = "plan.json";
+pub const FILE_PRE_DATA: &str = "01-pre-data.sql";
+pub const FILE_DISTRIBUTE: &str = "02-distribute.sql";
+pub const FILE_POST_DATA: &str = "03-post-data.sql";
+pub const FILE_ROLLBACK: &str = "rollback.sql";
+
+#[derive(Debug, Clone)]
+pub struct GenerateOptions {
+    /// The source, for pg_dump.
+    pub source: ConnInfo,
+    /// The table selection the catalog was read with (pg_dump gets the same).
+    pub filters: Filters,
+    /// The pg_dump program; found next to the installed server or on `PATH` when `None`.
+    pub pg_dump: Option<PathBuf>,
+    /// Where the plan came from, for the file headers (`advised by citus-migrate`, a file name…).
+    pub plan_origin: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Generated {
+    /// pg_dump's pre-data section, as one script.
+    pub pre_data: String,
+    /// One statement per table, in an order Citus accepts; each safe to run again.
+    pub distribute: Vec<String>,
+    /// pg_dump's `SET` preamble for the post-data section (each item also runs without it).
+    pub post_data_preamble: String,
+    /// Indexes, constraints, foreign keys, triggers…, in pg_dump's dependency-safe order.
+    pub post_data: Vec<PostDataItem>,
+    /// One statement per moved table, last moved first; each safe to run again.
+    pub rollback: Vec<String>,
+    /// How many post-data statements the plan changed (`extend_keys`); each starts with a
+    /// `-- changed by the plan (…)` comment.
+    pub plan_changes: usize,
+    /// `pg_dump --version`'s version.
+    pub pg_dump_version: String,
+    pub plan_origin: String,
+    pub plan_fingerprint: String,
+    pub database: String,
+}
+
+/// Dumps the pre-data and post-data sections of the selected tables with pg_dump and writes the
+/// distribution statements and their rollback for `plan`. The plan is validated first: a plan Citus
+/// would reject fails here, naming the table.
+pub async fn generate(catalog: &Catalog, plan: &Plan, opts: &GenerateOptions) -> Result<Generated> {
+    plan.validate(catalog)?;
+    let program = pg_dump::program(opts.pg_dump.as_ref());
+    let (major, version) = pg_dump::version(&program).await?;
+    pg_dump::check_version(
+        major,
+        &version,
+        catalog.server_version_num,
+        &catalog.server_version,
+    )?;
+    let selected: Vec<QualifiedName> = catalog.tables.iter().map(|t| t.qualified()).collect();
+    let selection = pg_dump::selection_args(&opts.filters, &selected);
+    let (pre, post) = futures::try_join!(
+        pg_dump::dump(&program, &opts.source, "pre-data", &selection),
+        pg_dump::dump(&program, &opts.source, "post-data", &selection),
+    )?;
+    let (post_data_preamble, mut post_data) = post_data::split(&post, catalog);
+    let plan_changes = plan_changes::apply(catalog, plan, &mut post_data);
+    Ok(Generated {
+        pre_data: pre,
+        distribute: distribute(plan),
+        post_data_preamble,
+        post_data,
+        rollback: rollback(plan),
+        plan_changes,
+        pg_dump_version: version,
+        plan_origin: opts.plan_origin.clone(),
+        plan_fingerprint: plan.fingerprint(),
+        database: catalog.database.clone(),
+    })
+}
+
+impl Generated {
+    fn header(&self, file: &str, what: &str, when: &str) -> String {
+        let mut h = format!("-- citus-migrate generate: {file}\n");
+        for (label, text) in [("What", what), ("When", when)] {
+            let mut first = true;
+            for line in wrap(text, 96) {
+                h.push_str(&format!(
+                    "-- {:<6}{line}\n",
+                    if first {
+                        format!("{label}:")
+                    } else {
+                        String::new()
+                    }
+                ));
+                first = false;
+            }
+        }
+        h.push_str(&format!(
+            "-- Plan:  {} (fingerprint {}), for source database {}.\n",
+            self.plan_origin,
+            self.plan_fingerprint,
+            crate::ident::quote_literal(&self.database)
+        ));
+        h.push_str("\\set ON_ERROR_STOP on\n\n");
+        h
+    }
+
+    pub fn pre_data_sql(&self) -> String {
+        let mut s = self.header(
+            FILE_PRE_DATA,
+            &format!("creates the selected schemas, types, sequences, functions, tables and views without indexes, keys, foreign keys or triggers (pg_dump {} --section=pre-data of the source).", self.pg_dump_version),
+            "first, once, on the Citus coordinator: psql -f 01-pre-data.sql. Then run 02-distribute.sql.",
+        );
+        s.push_str(&self.pre_data);
+        s
+    }
+
+    pub fn distribute_sql(&self) -> String {
+        let mut s = self.header(
+            FILE_DISTRIBUTE,
+            "makes the planned tables reference tables, then distributes each co-location group (leader first). Safe to run again: tables already laid out as planned are skipped; a table laid out differently stops the script with Citus's error naming it.",
+            "after 01-pre-data.sql, before copying the data (or after: Citus then moves the rows into shards), on the coordinator. Undo with rollback.sql.",
+        );
+        if self.distribute.is_empty() {
+            s.push_str("-- The plan makes no table distributed or reference: nothing to do.\n");
+        }
+        for st in &self.distribute {
+            s.push_str(st);
+            s.push_str("\n\n");
+        }
+        s
+    }
+
+    pub fn post_data_sql(&self) -> String {
+        let mut s = self.header(
+            FILE_POST_DATA,
+            &format!(
+                "creates the indexes, primary keys, unique constraints, foreign keys, triggers and other post-data objects (pg_dump {} --section=post-data of the source); Citus propagates them to the shards. {}",
+                self.pg_dump_version,
+                match self.plan_changes {
+                    0 => "The plan changes none of them.".to_string(),
+                    n => format!("The plan changes {n} of them (marked \"changed by the plan\")."),
+                }
+            ),
+            "after 02-distribute.sql and after the data is copied (building indexes and checking keys once is faster than keeping them up to date during the copy).",
+        );
+        if !self.post_data_preamble.is_empty() {
+            s.push_str(&self.post_data_preamble);
+            s.push_str("\n\n");
+        }
+        for it in &self.post_data {
+            s.push_str(&format!(
+                "-- {} {}\n{}\n\n",
+                kind_word(it.kind),
+                it.name,
+                it.sql
+            ));
+        }
+        s
+    }
+
+    pub fn rollback_sql(&self) -> String {
+        let mut s = self.header(
+            FILE_ROLLBACK,
+            "turns every table 02-distribute.sql made distributed or reference back into a plain local table on the coordinator, with all its rows (undistribute_table, cascading through foreign keys). Safe to run twice.",
+            "on the coordinator, to undo 02-distribute.sql. Needs room on the coordinator for all the rows of the tables it brings back.",
+        );
+        if self.rollback.is_empty() {
+            s.push_str("-- The plan makes no table distributed or reference: nothing to undo.\n");
+        }
+        for st in &self.rollback {
+            s.push_str(st);
+            s.push_str("\n\n");
+        }
+        s
+    }
+
+    /// Writes `plan.json`, `01-pre-data.sql`, `02-distribute.sql`, `03-post-data.sql` and
+    /// `rollback.sql` into `out_dir` (created when missing). Returns the paths written.
+    pub fn write(&self, out_dir: &Path, plan: &Plan) -> Result<Vec<PathBuf>> {
+        std::fs::create_dir_all(out_dir)
+            .map_err(|e| Error::io(format!("cannot create {}", out_dir.display()), e))?;
+        let mut written = Vec::new();
+        let plan_path = out_dir.join(FILE_PLAN);
+        plan.save(&plan_path)?;
+        written.push(plan_path);
+        for (name, text) in [
+            (FILE_PRE_DATA, self.pre_data_sql()),
+            (FILE_DISTRIBUTE, self.distribute_sql()),
+            (FILE_POST_DATA, self.post_data_sql()),
+            (FILE_ROLLBACK, self.rollback_sql()),
+        ] {
+            let p = out_dir.join(name);
+            std::fs::write(&p, text)
+                .map_err(|e| Error::io(format!("cannot write {}", p.display()), e))?;
+            written.push(p);
+        }
+        Ok(written)
+    }
+}
+
+fn kind_word(k: PostDataKind) -> &'static str {
+    match k {
+        PostDataKind::Index => "index",
+        PostDataKind::Constraint => "constraint",
+        PostDataKind::ForeignKey => "foreign key",
+        PostDataKind::Trigger => "trigger",
+        PostDataKind::Other => "other:",
+    }
+}
+
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = vec![String::new()];
+    for w in text.split_whitespace() {
+        let cur = lines.last_mut().unwrap();
+        if !cur.is_empty() && cur.len() + 1 + w.len() > width {
+            lines.push(w.to_string());
+        } else {
+            if !cur.is_empty() {
+                cur.push(' ');
+            }
+            cur.push_str(w);
+        }
+    }
+    lines
+}

@@ -1,0 +1,599 @@
+//! `citus-migrate migrate` end to end through the real binary: two fixture schemas onto real Citus with
+//! exact verification, a crash in and after every step then `--resume`, a real `kill -9` during the
+//! copy, and the refusals (non-empty work dir, unparsable or contradictory plan).
+
+use std::path::Path;
+use std::process::Output;
+
+use crate::common::*;
+
+fn migrate(source: &str, target: &str, dir: &Path, extra: &[&str]) -> Output {
+    bin()
+        .args([
+            "migrate",
+            "--source",
+            source,
+            "--target",
+            target,
+            "--work-dir",
+        ])
+        .arg(dir)
+        .args(["--jobs", "2", "--chunk-mib", "1"])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn verify_equal(source: &str, target: &str) {
+    let out = bin()
+        .args(["verify", "--source", source, "--target", target])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "independent verify: {}{}",
+        stdout_of(&out),
+        stderr_of(&out)
+    );
+}
+
+fn state(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("state.json")).unwrap()).unwrap()
+}
+
+fn step_status(dir: &Path, step: &str) -> Option<String> {
+    state(dir)["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == step)
+        .map(|s| s["status"].as_str().unwrap().to_string())
+}
+
+/// A plan fixture written into `dir`: the plan as a person who knows the application would edit it
+/// (`shop.plan.json`, `demo/plan.json`).
+fn plan_file(dir: &tempfile::TempDir, name: &str) -> String {
+    let path = dir.path().join(name.replace('/', "-"));
+    std::fs::write(&path, fixture(name)).unwrap();
+    path.display().to_string()
+}
+
+fn demo_source(scale: &str) -> LocalServer {
+    let server = server_with("src", &fixture("demo/schema.sql"));
+    server
+        .psql(
+            "src",
+            &format!("SET demo.scale = '{scale}';\n{}", fixture("demo/data.sql")),
+        )
+        .unwrap();
+    server
+}
+
+#[test]
+fn migrates_the_demo_and_the_shop_onto_citus_exactly() {
+    let Some(cluster) = citus_or_skip("migrates_the_demo_and_the_shop_onto_citus_exactly") else {
+        return;
+    };
+    let demo = demo_source("0.01");
+    let shop = server_with("shop", &fixture("shop.sql"));
+    let work = tempfile::tempdir().unwrap();
+    for (name, source) in [("demo", demo.url("src")), ("shop", shop.url("shop"))] {
+        cluster.create_database(name).unwrap();
+        let dir = work.path().join(name);
+        let plan = plan_file(
+            &work,
+            if name == "shop" {
+                "shop.plan.json"
+            } else {
+                "demo/plan.json"
+            },
+        );
+        let out = migrate(
+            &source,
+            &cluster.url(name),
+            &dir,
+            &["--backup", "--plan", &plan],
+        );
+        let text = stdout_of(&out);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{name}: {text}{}",
+            stderr_of(&out)
+        );
+        assert!(
+            text.contains("Verification: the target holds exactly the source's data."),
+            "{text}"
+        );
+        for step in [
+            "backup",
+            "plan",
+            "pre-data",
+            "distribute",
+            "copy",
+            "post-data",
+            "sequences",
+            "analyze",
+            "verify",
+        ] {
+            assert_eq!(
+                step_status(&dir, step).as_deref(),
+                Some("done"),
+                "{name}: step {step}: {}",
+                state(&dir)
+            );
+            assert!(text.contains(step), "{text}");
+        }
+        for f in ["plan.json", "backup/source.dump", "logs/migrate.log"] {
+            assert!(dir.join(f).exists(), "{name}: {f} missing");
+        }
+        assert!(std::fs::read_dir(dir.join("sql")).unwrap().count() > 0);
+        verify_equal(&source, &cluster.url(name));
+        // The layout on the target is the plan's, as verify --plan checks it.
+        let out = bin()
+            .args([
+                "verify",
+                "--format",
+                "json",
+                "--plan",
+                &plan,
+                "--source",
+                &source,
+                "--target",
+                &cluster.url(name),
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}{}",
+            stdout_of(&out),
+            stderr_of(&out)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let layout = v["layout"].as_array().unwrap();
+        assert!(
+            layout.len() >= 5 && layout.iter().all(|l| l["equal"] == true),
+            "{layout:?}"
+        );
+        // The distributed tables are really distributed.
+        let n = cluster
+            .coordinator
+            .psql(
+                name,
+                "SELECT count(*) FROM citus_tables WHERE citus_table_type = 'distributed'",
+            )
+            .unwrap();
+        assert!(
+            n.parse::<i32>().unwrap() >= 2,
+            "{name}: {n} distributed tables"
+        );
+    }
+    // The demo's tenants: impressions are co-located with companies.
+    let same = cluster
+        .coordinator
+        .psql("demo", "SELECT count(DISTINCT colocation_id) FROM citus_tables WHERE table_name::text IN ('companies', 'impressions', 'clicks')")
+        .unwrap();
+    assert_eq!(same, "1");
+    // JSON summary.
+    let dir = work.path().join("demo");
+    let out = migrate(
+        &demo.url("src"),
+        &cluster.url("demo"),
+        &dir,
+        &["--resume", "--format", "json"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["equal"], true);
+    assert_eq!(v["resumed"], true);
+    assert_eq!(v["steps"].as_array().unwrap().len(), 9);
+}
+
+/// Crashes (the test hook aborts the process like a kill) in the middle of `steps`, each on its own
+/// target database, then resumes and checks the copy is exact.
+fn crash_and_resume(test: &str, steps: &[&str], var: &str) {
+    let Some(cluster) = citus_or_skip(test) else {
+        return;
+    };
+    let source = demo_source("0.005");
+    let work = tempfile::tempdir().unwrap();
+    let plan = plan_file(&work, "demo/plan.json");
+    for step in steps {
+        let db = format!("t_{}", step.replace('-', "_"));
+        cluster.create_database(&db).unwrap();
+        let dir = work.path().join(&db);
+        let out = bin()
+            .args([
+                "migrate",
+                "--source",
+                &source.url("src"),
+                "--target",
+                &cluster.url(&db),
+                "--jobs",
+                "2",
+                "--chunk-mib",
+                "1",
+                "--backup",
+                "--plan",
+                &plan,
+                "--work-dir",
+            ])
+            .arg(&dir)
+            .env(var, step)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            None,
+            "{step}: the test hook should have aborted the run: {}",
+            stderr_of(&out)
+        );
+        let status = step_status(&dir, step);
+        if var.ends_with("IN_STEP") {
+            assert_eq!(
+                status.as_deref(),
+                Some("running"),
+                "{step}: {}",
+                state(&dir)
+            );
+        } else {
+            assert_eq!(status.as_deref(), Some("done"), "{step}: {}", state(&dir));
+        }
+        // Without --resume the work dir is refused.
+        let out = migrate(&source.url("src"), &cluster.url(&db), &dir, &[]);
+        assert_eq!(out.status.code(), Some(2), "{step}");
+        assert!(
+            stderr_of(&out).contains("pass --resume"),
+            "{}",
+            stderr_of(&out)
+        );
+
+        let out = migrate(&source.url("src"), &cluster.url(&db), &dir, &["--resume"]);
+        let text = stdout_of(&out);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{step}: resume failed: {text}{}",
+            stderr_of(&out)
+        );
+        assert!(text.contains("exactly the source's data"), "{step}: {text}");
+        verify_equal(&source.url("src"), &cluster.url(&db));
+        let st = state(&dir);
+        let rec = st["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["step"] == *step)
+            .unwrap()
+            .clone();
+        let expected_attempts = if var.ends_with("IN_STEP") { 2 } else { 1 };
+        assert_eq!(rec["attempts"], expected_attempts, "{step}: {st}");
+    }
+}
+
+#[test]
+fn crash_in_early_steps_then_resume() {
+    crash_and_resume(
+        "crash_in_early_steps_then_resume",
+        &["backup", "plan", "pre-data", "distribute", "copy"],
+        "CITUS_MIGRATE_TEST_CRASH_IN_STEP",
+    );
+}
+
+#[test]
+fn crash_in_late_steps_then_resume() {
+    crash_and_resume(
+        "crash_in_late_steps_then_resume",
+        &["post-data", "sequences", "analyze", "verify"],
+        "CITUS_MIGRATE_TEST_CRASH_IN_STEP",
+    );
+}
+
+#[test]
+fn crash_right_after_steps_then_resume() {
+    crash_and_resume(
+        "crash_right_after_steps_then_resume",
+        &["distribute", "copy", "post-data"],
+        "CITUS_MIGRATE_TEST_CRASH_AFTER_STEP",
+    );
+}
+
+#[test]
+fn kill_9_during_the_copy_then_resume() {
+    let Some(cluster) = citus_or_skip("kill_9_during_the_copy_then_resume") else {
+        return;
+    };
+    let source = demo_source("0.1");
+    cluster.create_database("k").unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let plan = plan_file(&work, "demo/plan.json");
+    let dir = work.path().join("w");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_citus-migrate"))
+        .args([
+            "migrate",
+            "--source",
+            &source.url("src"),
+            "--target",
+            &cluster.url("k"),
+            "--jobs",
+            "2",
+            "--chunk-mib",
+            "1",
+            "--plan",
+            &plan,
+            "--work-dir",
+        ])
+        .arg(&dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let copying =
+        citus_migrate_core::local::wait_until(std::time::Duration::from_secs(120), || {
+            dir.join("state.json").exists()
+                && step_status(&dir, "copy").as_deref() == Some("running")
+        });
+    assert!(
+        copying,
+        "the copy step never started: {:?}",
+        std::fs::read_to_string(dir.join("state.json"))
+    );
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    child.kill().unwrap(); // SIGKILL
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), None, "the run ended before the kill");
+    let out = migrate(&source.url("src"), &cluster.url("k"), &dir, &["--resume"]);
+    let text = stdout_of(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "resume after kill -9: {text}{}",
+        stderr_of(&out)
+    );
+    assert!(text.contains("exactly the source's data"), "{text}");
+    verify_equal(&source.url("src"), &cluster.url("k"));
+}
+
+#[test]
+fn plain_target_rehearsal_and_refusals() {
+    let source = server_with("shop", &fixture("shop.sql"));
+    source.create_database("dst").unwrap();
+    let work = tempfile::tempdir().unwrap();
+
+    // An unparsable plan file.
+    let bad = work.path().join("bad.json");
+    std::fs::write(&bad, "{\"format_version\": 1, \"tables\": [ oops ]}").unwrap();
+    let out = migrate(
+        &source.url("shop"),
+        &source.url("dst"),
+        &work.path().join("a"),
+        &["--plan", bad.to_str().unwrap(), "--skip-distribution"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
+    let err = stderr_of(&out);
+    assert!(err.contains("bad.json") && err.contains("line 1"), "{err}");
+    let out = bin()
+        .args([
+            "verify",
+            "--plan",
+            bad.to_str().unwrap(),
+            "--source",
+            &source.url("shop"),
+            "--target",
+            &source.url("dst"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
+    assert!(stderr_of(&out).contains("bad.json"), "{}", stderr_of(&out));
+
+    // A contradictory plan: distributed on a column the table does not have.
+    let contradictory = work.path().join("contradictory.json");
+    std::fs::write(
+        &contradictory,
+        r#"{"format_version": 1, "source": {"database": "shop"}, "shard_count": 4, "tables": [
+            {"schema": "shop", "name": "stores", "kind": "distributed", "distribution_column": "no_such_column", "colocation_group": "g"}]}"#,
+    )
+    .unwrap();
+    let out = migrate(
+        &source.url("shop"),
+        &source.url("dst"),
+        &work.path().join("b"),
+        &[
+            "--plan",
+            contradictory.to_str().unwrap(),
+            "--skip-distribution",
+        ],
+    );
+    assert_ne!(out.status.code(), Some(0));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("no_such_column") && err.contains("step plan"),
+        "{err}"
+    );
+    // Nothing was created on the target.
+    assert_eq!(
+        source
+            .psql(
+                "dst",
+                "SELECT count(*) FROM pg_tables WHERE schemaname = 'shop'"
+            )
+            .unwrap(),
+        "0"
+    );
+
+    // A plain PostgreSQL target: everything but the distribution runs, and the copy is exact. (The
+    // advised plan for the shop has a blocker; the edited plan of fixtures/shop.plan.json has none.)
+    let out = migrate(
+        &source.url("shop"),
+        &source.url("dst"),
+        &work.path().join("c0"),
+        &["--skip-distribution"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("migrate stopped in step plan")
+            && err.contains("blocker")
+            && err.contains("fix:"),
+        "{err}"
+    );
+    let plan = plan_file(&work, "shop.plan.json");
+    // A plain PostgreSQL target without --skip-distribution: refused before anything is created.
+    let out = migrate(
+        &source.url("shop"),
+        &source.url("dst"),
+        &work.path().join("nocitus"),
+        &["--plan", &plan],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("target: database \"dst\" has no citus extension")
+            && err.contains("--skip-distribution"),
+        "{err}"
+    );
+    assert_eq!(
+        source
+            .psql(
+                "dst",
+                "SELECT count(*) FROM pg_tables WHERE schemaname = 'shop'"
+            )
+            .unwrap(),
+        "0"
+    );
+    let out = bin()
+        .args([
+            "generate",
+            "--format",
+            "json",
+            "--plan",
+            &plan,
+            "--source",
+            &source.url("shop"),
+            "--out-dir",
+        ])
+        .arg(work.path().join("gen"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (
+            v["distributed"].as_u64(),
+            v["reference"].as_u64(),
+            v["colocation_groups"].as_u64()
+        ),
+        (Some(4), Some(1), Some(1)),
+        "{v}"
+    );
+    assert_eq!(v["files"].as_array().unwrap().len(), 5, "{v}");
+    let dir = work.path().join("c");
+    let out = migrate(
+        &source.url("shop"),
+        &source.url("dst"),
+        &dir,
+        &["--skip-distribution", "--plan", &plan],
+    );
+    let text = stdout_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr_of(&out));
+    assert_eq!(step_status(&dir, "distribute").as_deref(), Some("skipped"));
+    assert!(text.contains("shown, not run"), "{text}");
+    verify_equal(&source.url("shop"), &source.url("dst"));
+
+    // A second fresh run into the same target is refused before touching it.
+    let out = migrate(
+        &source.url("shop"),
+        &source.url("dst"),
+        &work.path().join("d"),
+        &["--skip-distribution", "--plan", &plan],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr_of(&out).contains("target: the target already has"),
+        "{}",
+        stderr_of(&out)
+    );
+
+    // --resume of a directory that holds no run, and of a run with another source.
+    let out = migrate(
+        &source.url("shop"),
+        &source.url("dst"),
+        &work.path().join("e"),
+        &["--resume"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr_of(&out).contains("no migration to resume"),
+        "{}",
+        stderr_of(&out)
+    );
+    let out = migrate(&source.url("dst"), &source.url("dst"), &dir, &["--resume"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr_of(&out).contains("the work directory is for"),
+        "{}",
+        stderr_of(&out)
+    );
+}
+
+#[test]
+fn migrate_through_pgbouncer_leaves_no_session_state_in_the_pool() {
+    let Some(cluster) =
+        citus_or_skip("migrate_through_pgbouncer_leaves_no_session_state_in_the_pool")
+    else {
+        return;
+    };
+    let source = demo_source("0.005");
+    cluster.create_database("pooled").unwrap();
+    let bouncer = citus_migrate_core::local::LocalPgBouncer::start(&cluster.coordinator).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let plan = plan_file(&work, "demo/plan.json");
+    let target = bouncer.url("pooled");
+    let out = migrate(
+        &source.url("src"),
+        &target,
+        &work.path().join("w"),
+        &["--plan", &plan],
+    );
+    let text = stdout_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr_of(&out));
+    assert!(text.contains("exactly the source's data"), "{text}");
+    verify_equal(&source.url("src"), &target);
+
+    // pg_dump's scripts set search_path to '' and more; run as transaction-local settings, nothing of
+    // that may stay on the pooled server connections that other clients get next.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut clients = Vec::new();
+        for _ in 0..12 {
+            let (c, conn) = tokio_postgres::connect(&target, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            c.batch_execute("BEGIN").await.unwrap();
+            clients.push(c);
+        }
+        for c in &clients {
+            let rows = c.simple_query("SHOW search_path").await.unwrap();
+            let value = rows
+                .iter()
+                .find_map(|m| match m {
+                    tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+                    _ => None,
+                })
+                .unwrap();
+            assert_eq!(
+                value, "\"$user\", public",
+                "a pooled connection kept a session setting"
+            );
+            c.batch_execute("COMMIT").await.unwrap();
+        }
+    });
+}
