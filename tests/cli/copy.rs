@@ -1,7 +1,6 @@
 //! `citus-migrate copy`, `export` and `import` against real servers: faithful types, exactly-once
 //! resume after kill -9, retried backend terminations, refusals, hostile names, PgBouncer, Citus.
 
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -557,116 +556,28 @@ fn terminated_backends_are_retried_then_reported() {
     assert_rows_match_bookkeeping(&server, "dst", true);
 }
 
-/// A PgBouncer in transaction pooling mode in front of `server`, run by the test.
-struct Bouncer {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Bouncer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_pgbouncer(server: &LocalServer) -> Option<Bouncer> {
-    let exe = ["/usr/sbin/pgbouncer", "/usr/bin/pgbouncer"]
-        .into_iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())?;
-    let dir = tempfile::tempdir().unwrap();
-    let port = citus_migrate_core::local::free_port().unwrap();
-    let conf = dir.path().join("pgbouncer.ini");
-    std::fs::write(dir.path().join("users.txt"), "\"postgres\" \"\"\n").unwrap();
-    std::fs::write(
-        &conf,
-        format!(
-            "[databases]\n* = host=127.0.0.1 port={}\n[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\n\
-             unix_socket_dir =\nauth_type = trust\nauth_file = {}\npool_mode = transaction\ndefault_pool_size = 2\n\
-             max_client_conn = 200\nignore_startup_parameters = extra_float_digits,application_name\n",
-            server.port,
-            dir.path().join("users.txt").display()
-        ),
-    )
-    .unwrap();
-    let root = uid_of(None) == 0;
-    let mut cmd = if root {
-        for p in [
-            dir.path().to_path_buf(),
-            conf.clone(),
-            dir.path().join("users.txt"),
-        ] {
-            std::os::unix::fs::chown(&p, Some(uid_of(Some("postgres"))), None).unwrap();
-        }
-        let mut c = Command::new("runuser");
-        c.args(["-u", "postgres", "--"]).arg(&exe);
-        c
-    } else {
-        Command::new(&exe)
-    };
-    let child = cmd
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let bouncer = Bouncer {
-        child,
-        port,
-        _dir: dir,
-    };
-    assert!(
-        wait_until(Duration::from_secs(20), || std::net::TcpStream::connect((
-            "127.0.0.1",
-            port
-        ))
-        .is_ok()),
-        "pgbouncer did not start"
-    );
-    Some(bouncer)
-}
-
-/// The uid of a user (or of this process), from `id -u`.
-fn uid_of(user: Option<&str>) -> u32 {
-    let out = Command::new("id").arg("-u").args(user).output().unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
-}
-
 #[test]
 fn copies_through_pgbouncer_in_transaction_pooling_mode() {
     let server = nasty_pair();
-    let Some(bouncer) = start_pgbouncer(&server) else {
-        say_uncaptured("skipped: copies_through_pgbouncer_in_transaction_pooling_mode: pgbouncer not installed");
+    if let Err(e) = citus_migrate_core::local::pgbouncer_path() {
+        say_uncaptured(&format!(
+            "skipped: copies_through_pgbouncer_in_transaction_pooling_mode: {e}"
+        ));
         return;
-    };
-    let target = format!(
-        "postgresql://postgres@127.0.0.1:{}/dst?sslmode=disable",
-        bouncer.port
-    );
-    // More streams than server connections in the pool: transactions of different streams share them.
-    let out = copy_cmd(&server.url("src"), &target)
-        .args(["--table", "nasty", "--chunk-size", "16kB", "--jobs", "4"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr_of(&out));
-    assert_eq!(nasty_dump(&server, "dst"), nasty_dump(&server, "src"));
-    // And again with --truncate (plan rewritten through the pooler too).
-    let out = copy_cmd(&server.url("src"), &target)
-        .args([
-            "--table",
-            "nasty",
-            "--chunk-size",
-            "16kB",
-            "--jobs",
-            "4",
-            "--truncate",
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr_of(&out));
-    assert_eq!(nasty_dump(&server, "dst"), nasty_dump(&server, "src"));
+    }
+    let bouncer =
+        citus_migrate_core::local::LocalPgBouncer::start(&server).expect("start pgbouncer");
+    let target = bouncer.url("dst");
+    // Several streams: their transactions share the pooler's server connections.
+    for extra in [&[][..], &["--truncate"][..]] {
+        let out = copy_cmd(&server.url("src"), &target)
+            .args(["--table", "nasty", "--chunk-size", "16kB", "--jobs", "6"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr_of(&out));
+        assert_eq!(nasty_dump(&server, "dst"), nasty_dump(&server, "src"));
+    }
 }
 
 #[test]
