@@ -327,6 +327,23 @@ fn assert_rows_match_bookkeeping(target: &LocalServer, db: &str, exact: bool) {
     );
 }
 
+/// Terminates the backends of `db` idle in a transaction whose last statement starts with `query_like`
+/// (waiting up to a minute for one to appear); true when it terminated any.
+fn terminate_idle(server: &LocalServer, db: &str, query_like: &str) -> bool {
+    wait_until(Duration::from_secs(60), || {
+        server
+            .psql(
+                "postgres",
+                &format!(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '{db}' \
+                     AND state = 'idle in transaction' AND query LIKE '{query_like}%' AND pid <> pg_backend_pid()"
+                ),
+            )
+            .map(|n| n != "0")
+            .unwrap_or(false)
+    })
+}
+
 fn kill_after(child: &mut Child, target: &LocalServer, db: &str, chunks: i64, extra: Duration) {
     let ok = wait_until(Duration::from_secs(120), || {
         committed_chunks(target, db) >= chunks || child.try_wait().unwrap().is_some()
@@ -492,6 +509,30 @@ fn kill_9_at_several_points_then_resume_into_citus_is_exactly_once() {
     );
     assert_eq!(nasty_dump(coord, "dst"), nasty_dump(&source, "src"));
 
+    // The coordinator's bookkeeping transaction of a worker-direct chunk is terminated while the
+    // shards' parts are prepared: they are rolled back and the chunk is copied again, once.
+    let child = spawn_copy(&src, &dst, &["--truncate"], 400);
+    assert!(
+        terminate_idle(coord, "dst", "UPDATE citus_migrate.copy_progress"),
+        "nothing to terminate"
+    );
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(stderr_of(&out).contains("retrying"), "{}", stderr_of(&out));
+    assert_eq!(
+        coord.psql("dst", CHECKSUMS).unwrap(),
+        source.psql("src", CHECKSUMS).unwrap()
+    );
+    assert_rows_match_bookkeeping(coord, "dst", true);
+    for w in &cluster.workers {
+        assert_eq!(
+            w.psql("dst", "SELECT count(*) FROM pg_prepared_xacts")
+                .unwrap(),
+            "0",
+            "prepared transactions left"
+        );
+    }
+
     // A worker down: a clear error, no hang, nothing half-done.
     let mut cluster = cluster;
     cluster.workers[1].stop();
@@ -503,6 +544,7 @@ fn kill_9_at_several_points_then_resume_into_citus_is_exactly_once() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
     assert!(stderr_of(&out).contains("target"), "{}", stderr_of(&out));
+    say_uncaptured(&format!("worker down: {}", stderr_of(&out).trim()));
     assert!(started.elapsed() < Duration::from_secs(110));
 }
 
@@ -515,20 +557,7 @@ fn terminated_backends_are_retried_then_reported() {
 
     let child = spawn_copy(&src, &dst, &[], 400);
     // A target backend waiting to COMMIT a chunk, then a source backend between two chunks.
-    let terminate = |db: &str, query_like: &str| {
-        wait_until(Duration::from_secs(60), || {
-            server
-                .psql(
-                    "postgres",
-                    &format!(
-                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '{db}' \
-                         AND state = 'idle in transaction' AND query LIKE '{query_like}%' AND pid <> pg_backend_pid()"
-                    ),
-                )
-                .map(|n| n != "0")
-                .unwrap_or(false)
-        })
-    };
+    let terminate = |db: &str, query_like: &str| terminate_idle(&server, db, query_like);
     assert!(
         terminate("dst", "UPDATE citus_migrate.copy_progress"),
         "no target backend to terminate"
