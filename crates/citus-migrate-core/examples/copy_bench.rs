@@ -121,9 +121,15 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     );
     let (baseline, _) = sh(&pipe)?;
     check()?;
-    println!("{:<52} {baseline:6.2} s", "baseline: psql \\copy … to stdout | psql \\copy … from stdin");
+    println!(
+        "{:<52} {baseline:6.2} s",
+        "baseline: psql \\copy … to stdout | psql \\copy … from stdin"
+    );
 
-    let runs = jobs.iter().map(|j| (*j, "")).chain(jobs.iter().max().map(|j| (*j, " --via-coordinator")));
+    let runs = jobs
+        .iter()
+        .map(|j| (*j, ""))
+        .chain(jobs.iter().max().map(|j| (*j, " --via-coordinator")));
     for (j, extra) in runs {
         truncate()?;
         let cmd = format!(
@@ -132,7 +138,8 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         let (secs, err) = sh(&cmd)?;
         check()?;
         let rss = time_field(&err, "Maximum resident set size (kbytes):");
-        let cpu = time_field(&err, "User time (seconds):") + time_field(&err, "System time (seconds):");
+        let cpu =
+            time_field(&err, "User time (seconds):") + time_field(&err, "System time (seconds):");
         let label = format!("citus-migrate copy --jobs {j}{extra}:");
         println!(
             "{label:<52} {secs:6.2} s  ratio {:.2}  peak RSS {:.1} MiB  own CPU {cpu:.1} s",
