@@ -51,6 +51,10 @@ pub struct CopyArgs {
     /// Seconds without any progress after which a stream counts as dead (and is retried).
     #[arg(long, default_value_t = 300, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     pub stall_timeout: u64,
+    /// Send every row through the Citus coordinator, even where sending rows straight to the shard
+    /// placements on the workers would be safe.
+    #[arg(long)]
+    pub via_coordinator: bool,
     /// Format of the final summary on stdout.
     #[arg(long, value_enum, default_value_t = SummaryFormat::Text)]
     pub format: SummaryFormat,
@@ -167,6 +171,7 @@ pub async fn run(args: CopyArgs) -> anyhow::Result<()> {
         work_dir: args.work_dir.clone(),
         max_retries: args.max_retries,
         stall_timeout: Duration::from_secs(args.stall_timeout),
+        via_coordinator: args.via_coordinator,
     };
     let progress = CliProgress::new();
     let result = copy::copy_tables(&source, &target, &tables, &opts, &progress).await;
@@ -220,8 +225,13 @@ pub fn summary_text(s: &CopySummary) -> String {
         } else {
             String::new()
         };
+        let direct = if t.worker_direct {
+            ", straight to the workers"
+        } else {
+            ""
+        };
         out.push_str(&format!(
-            "  {:<width$}  {:>13} rows  {:>9}  {:>6.1} s  {:>11}  {} chunk{}{skipped}{retries}\n",
+            "  {:<width$}  {:>13} rows  {:>9}  {:>6.1} s  {:>11}  {} chunk{}{direct}{skipped}{retries}\n",
             t.table.to_string(),
             thousands(t.rows as i64),
             human_bytes(t.bytes as i64),

@@ -10,7 +10,9 @@ pub mod bookkeeping;
 pub mod chunk;
 pub mod csv_export;
 pub mod csv_import;
+mod direct;
 pub mod retry;
+pub mod shard_route;
 pub mod snapshot;
 pub mod stream;
 pub mod tables;
@@ -58,6 +60,9 @@ pub struct CopyOptions {
     pub max_retries: u32,
     /// A stream that makes no progress for this long is treated as dead (then retried).
     pub stall_timeout: Duration,
+    /// Send every row through the Citus coordinator, even where sending rows straight to the shard
+    /// placements on the workers would be safe.
+    pub via_coordinator: bool,
 }
 
 impl Default for CopyOptions {
@@ -69,6 +74,7 @@ impl Default for CopyOptions {
             work_dir: None,
             max_retries: 3,
             stall_timeout: Duration::from_secs(300),
+            via_coordinator: false,
         }
     }
 }
@@ -101,6 +107,8 @@ pub struct TableCopySummary {
     pub skipped_rows: u64,
     /// Retries needed after transient failures.
     pub retries: u32,
+    /// Rows went straight to the shard placements on the workers (else through the coordinator).
+    pub worker_direct: bool,
     /// From the first chunk started to the last finished, in this run.
     pub seconds: f64,
 }
@@ -110,6 +118,10 @@ struct TableJob {
     name: QualifiedName,
     copy_out_base: CopyOutSql,
     copy_in_sql: String,
+    /// `(a, "B")`: the copied columns.
+    copy_columns: String,
+    /// Worker-direct routing, where it is safe.
+    route: Option<shard_route::ShardMap>,
     plan: Vec<bookkeeping::PlannedChunk>,
     expected_bytes: u64,
     expected_rows: u64,
@@ -182,12 +194,22 @@ pub async fn copy_tables(
     .await?
     .is_empty();
     bookkeeping::ensure(&control).await?;
+    // Worker-direct routes; prepared transactions an interrupted run left are resolved first, before
+    // anything looks at the target's rows.
+    let mut routes = Vec::new();
+    for (name, cols) in tables.iter().zip(&columns) {
+        routes.push(if citus && !opts.via_coordinator {
+            worker_direct(&control, target, name, cols, progress).await?
+        } else {
+            None
+        });
+    }
     let recorded = bookkeeping::load(&control, &tables).await?;
     let non_empty = tables::non_empty(&control, Side::Target, &tables).await?;
     refuse_non_empty(opts.mode, &non_empty, &recorded)?;
 
     let mut jobs = Vec::new();
-    for ((facts, cols), target_facts) in src.iter().zip(&columns).zip(&dst) {
+    for (((facts, cols), target_facts), route) in src.iter().zip(&columns).zip(&dst).zip(routes) {
         let name = &facts.name;
         let plan = match (opts.mode, recorded.get(name)) {
             (CopyMode::Resume, Some(plan)) => {
@@ -226,6 +248,8 @@ pub async fn copy_tables(
                 name.quoted(),
                 tables::column_list(cols)
             ),
+            copy_columns: tables::column_list(cols),
+            route,
             plan,
             expected_bytes: facts.table_bytes,
             expected_rows: facts.rows_estimate,
@@ -267,6 +291,44 @@ pub async fn copy_tables(
     let summary = state.summary(&jobs, opts, started.elapsed().as_secs_f64());
     log.finish(&summary)?;
     Ok(summary)
+}
+
+/// The shard layout of a table when its rows can go straight to the workers; says which path it takes.
+/// Prepared transactions an interrupted run left for the table are resolved here, before any copying.
+async fn worker_direct(
+    control: &tokio_postgres::Client,
+    target: &ConnInfo,
+    name: &QualifiedName,
+    columns: &[String],
+    progress: &dyn Progress,
+) -> Result<Option<shard_route::ShardMap>> {
+    let why_not = match shard_route::load(control, &name, columns).await? {
+        Ok(map) => match direct::probe(target, &map).await {
+            None => {
+                let resolved = direct::recover(control, target, &map, None).await?;
+                if resolved > 0 {
+                    progress.message(&format!(
+                        "{}: resolved {resolved} prepared transaction(s) left by an interrupted run",
+                        name
+                    ));
+                }
+                progress.message(&format!(
+                    "{}: rows go straight to its {} shards on {} node(s)",
+                    name,
+                    map.shards.len(),
+                    map.nodes.len()
+                ));
+                return Ok(Some(map));
+            }
+            Some(why) => why,
+        },
+        Err(why) => why,
+    };
+    progress.message(&format!(
+        "{}: rows go through the coordinator ({why_not})",
+        name
+    ));
+    Ok(None)
 }
 
 /// The start of every chunk transaction on the target. On Citus, the coordinator keeps the connections
