@@ -7,6 +7,7 @@ mod advice;
 mod analyze;
 mod basics;
 mod connections;
+mod conventions;
 mod copy;
 mod demo;
 mod generate;

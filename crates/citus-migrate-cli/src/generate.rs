@@ -67,16 +67,7 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<()> {
         plan.shard_count = n;
     }
 
-    let mut blockers = plan.blockers(&catalog);
-    let client = citus_migrate_core::connect::connect(&source).await?;
-    let nulls = advice::count_plan_nulls(&client, &catalog, &plan).await?;
-    let counted: Vec<_> = nulls.iter().map(|b| b.table.clone()).collect();
-    blockers.retain(|b| {
-        !(b.code == "nulls_in_distribution_column"
-            && b.severity == Severity::Warning
-            && counted.contains(&b.table))
-    });
-    blockers.extend(nulls);
+    let blockers = citus_migrate_core::blockers::plan_blockers(&source, &catalog, &plan).await?;
     for b in blockers.iter().filter(|b| b.severity == Severity::Warning) {
         eprintln!("warning: {} [{}]: {}", b.table, b.code, b.message);
     }

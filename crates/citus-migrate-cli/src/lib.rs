@@ -30,7 +30,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Report the source's tables, sizes, keys, foreign keys and statistics.
+    /// Report the source's tables, sizes, keys, foreign keys and statistics, and advise how to distribute them.
     Analyze(analyze::AnalyzeArgs),
     /// Prove the target holds exactly the source's data: row counts and checksums per table, the Citus
     /// layout against the plan, and the sequences.

@@ -22,7 +22,7 @@ pub struct MigrateArgs {
     /// be empty or missing, unless --resume.
     #[arg(long, value_name = "DIR")]
     pub work_dir: PathBuf,
-    /// Use this plan (from `citus-migrate analyze`/`generate`, possibly edited) instead of advising one.
+    /// Use this plan (the plan.json written by `citus-migrate generate`, possibly edited) instead of advising one.
     #[arg(long, value_name = "FILE")]
     pub plan: Option<PathBuf>,
     #[command(flatten)]

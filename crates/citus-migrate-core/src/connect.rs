@@ -215,10 +215,7 @@ fn connect_error(info: &ConnInfo, e: tokio_postgres::Error) -> Error {
     let reason = db_message(&e);
     let lower = reason.to_lowercase();
     let code = e.code().map(|c| c.code().to_string()).unwrap_or_default();
-    let what = match info.side {
-        Side::Source => "--source / CITUS_MIGRATE_SOURCE",
-        Side::Target => "--target / CITUS_MIGRATE_TARGET",
-    };
+    let what = info.side.option();
     let hint = if code == "28P01"
         || lower.contains("password authentication failed")
         || lower.contains("sasl authentication failed")

@@ -420,7 +420,17 @@ pub fn parse_params(input: &str) -> std::result::Result<BTreeMap<String, String>
     }
 }
 
+/// Percent-decodes one part of a URI. Like libpq, a `%` not followed by two hex digits is an error
+/// (the part is not quoted in the message: it may be the password).
 fn decode(s: &str) -> std::result::Result<String, String> {
+    let b = s.as_bytes();
+    let hex = |j: usize| b.get(j).is_some_and(u8::is_ascii_hexdigit);
+    if (0..b.len()).any(|i| b[i] == b'%' && !(hex(i + 1) && hex(i + 2))) {
+        return Err(
+            "invalid percent-encoding: every % must be followed by two hex digits (write %25 for a % sign)"
+                .into(),
+        );
+    }
     percent_encoding::percent_decode_str(s)
         .decode_utf8()
         .map(|c| c.into_owned())
@@ -706,6 +716,9 @@ mod tests {
             "host=a,b port=1,2,3",
             "host=a,b hostaddr=127.0.0.1",
             "password='unterminated",
+            "postgresql://u:hunter2%zz@h/db",
+            "postgresql://u:hunter2%4@h/db",
+            "postgresql://u@h/db%",
         ] {
             let e = ConnInfo::parse_with_env(Side::Target, bad, &empty()).unwrap_err();
             let msg = e.to_string();

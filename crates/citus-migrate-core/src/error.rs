@@ -13,6 +13,16 @@ pub enum Side {
     Target,
 }
 
+impl Side {
+    /// Where the user gives this side's connection: the option and its environment variable.
+    pub fn option(self) -> &'static str {
+        match self {
+            Side::Source => "--source / CITUS_MIGRATE_SOURCE",
+            Side::Target => "--target / CITUS_MIGRATE_TARGET",
+        }
+    }
+}
+
 impl fmt::Display for Side {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -42,7 +52,7 @@ pub enum Error {
     },
 
     /// A statement failed on one side.
-    #[error("{side}: {context}: {}", db_message(.source))]
+    #[error("{side}: {context}: {}{}", db_message(.source), privilege_hint(*.side, .source))]
     Db {
         side: Side,
         context: String,
@@ -121,6 +131,20 @@ impl Error {
     pub fn is_usage(&self) -> bool {
         matches!(self, Error::Usage(_) | Error::ConnString { .. })
     }
+}
+
+/// For a missing privilege (SQLSTATE 42501): what to do about it, naming the side's user.
+fn privilege_hint(side: Side, e: &tokio_postgres::Error) -> String {
+    let denied = e
+        .as_db_error()
+        .is_some_and(|db| db.code() == &tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE);
+    if !denied {
+        return String::new();
+    }
+    format!(
+        ". The {side} user lacks a privilege this needs: GRANT it to that user, or connect as the owner or a superuser ({})",
+        side.option()
+    )
 }
 
 /// The server's message with its detail and hint, or the client error's text.

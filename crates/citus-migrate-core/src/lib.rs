@@ -6,6 +6,7 @@
 
 pub mod advice;
 pub mod backup;
+pub mod blockers;
 pub mod catalog;
 pub mod connect;
 pub mod conninfo;

@@ -247,30 +247,45 @@ pub async fn migrate(
             s
         }
     };
-    let selection = state.selection.clone().unwrap_or_default();
-    let filters = selection.filters().map_err(fail(None))?;
     wd.log(&format!(
         "{} migration from {source} to {target}",
         if resumed { "resuming" } else { "starting" }
     ));
     // A resume keeps the recorded choice: a rehearsal stays a rehearsal.
     let distribute = !state.skip_distribution;
-    if distribute {
-        require_citus(target).await.map_err(fail(None))?;
+    let checked = async {
+        let selection = state.selection.clone().unwrap_or_default();
+        let filters = selection.filters()?;
+        // Both sides are checked before anything is recorded: a wrong --target stops here, not
+        // after the plan step.
+        if distribute {
+            require_citus(target).await?;
+        } else {
+            drop(connect(target).await?);
+        }
+        let src = connect(source).await?;
+        let catalog = catalog::read(
+            &src,
+            &ReadOptions {
+                filters: filters.clone(),
+                exact_counts: false,
+                jobs: 1,
+            },
+        )
+        .await?;
+        catalog::require_matches(&catalog, &filters)?;
+        Ok::<_, Error>((filters, catalog))
     }
-    let src = connect(source).await.map_err(fail(None))?;
-    let catalog = catalog::read(
-        &src,
-        &ReadOptions {
-            filters: filters.clone(),
-            exact_counts: false,
-            jobs: 1,
-        },
-    )
-    .await
-    .map_err(fail(None))?;
-    catalog::require_matches(&catalog, &filters).map_err(fail(None))?;
-    drop(src);
+    .await;
+    let (filters, catalog) = match checked {
+        Ok(c) => c,
+        Err(e) => {
+            // Nothing was recorded yet: a new run leaves no work directory behind to trip over.
+            wd.log(&format!("stopped before the first step: {e}"));
+            wd.discard();
+            return Err(fail(None)(e));
+        }
+    };
     let mut run = Run {
         source,
         target,
@@ -529,16 +544,7 @@ impl Run<'_> {
     /// Checks the plan against the source (the catalog rules and, for distribution columns, NULLs in
     /// the data), stops with every blocker listed, and generates the SQL into `DIR/sql/`.
     async fn use_plan(&mut self, plan: Plan, origin: String, show_warnings: bool) -> Result<()> {
-        let mut blockers = plan.blockers(&self.catalog);
-        let client = connect(self.source).await?;
-        let nulls = crate::advice::count_plan_nulls(&client, &self.catalog, &plan).await?;
-        let counted: Vec<QualifiedName> = nulls.iter().map(|b| b.table.clone()).collect();
-        blockers.retain(|b| {
-            !(b.code == "nulls_in_distribution_column"
-                && b.severity == Severity::Warning
-                && counted.contains(&b.table))
-        });
-        blockers.extend(nulls);
+        let blockers = crate::blockers::plan_blockers(self.source, &self.catalog, &plan).await?;
         for b in blockers
             .iter()
             .filter(|b| show_warnings && b.severity == Severity::Warning)

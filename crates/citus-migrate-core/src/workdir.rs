@@ -258,11 +258,16 @@ impl State {
     }
 }
 
+/// The folders `open` creates in a work directory.
+const SKELETON: [&str; 4] = ["sql", "logs", "copy", "backup"];
+
 /// An open work directory, locked for this process.
 pub struct WorkDir {
     root: PathBuf,
     _lock: File,
     log: std::sync::Mutex<File>,
+    /// For a new run: whether `open` created the directory itself (it was missing, not empty).
+    created_root: Option<bool>,
 }
 
 impl WorkDir {
@@ -292,7 +297,8 @@ impl WorkDir {
                 root.display()
             )));
         }
-        for sub in ["sql", "logs", "copy", "backup"] {
+        let created_root = (!resume).then(|| !root.exists());
+        for sub in SKELETON {
             std::fs::create_dir_all(root.join(sub))
                 .map_err(|e| Error::io(format!("cannot create {}", root.join(sub).display()), e))?;
         }
@@ -341,9 +347,29 @@ impl WorkDir {
                 root: root.to_path_buf(),
                 _lock: lock,
                 log: std::sync::Mutex::new(log),
+                created_root,
             },
             state,
         ))
+    }
+
+    /// Undoes `open` for a new run that stopped before recording anything (no state.json yet, e.g.
+    /// the source was unreachable): removes what `open` created, so that the same command can simply
+    /// be run again. Does nothing for a resumed run or once state.json exists.
+    pub fn discard(self) {
+        let Some(created_root) = self.created_root else {
+            return;
+        };
+        if self.state_path().exists() {
+            return;
+        }
+        for sub in SKELETON {
+            let _ = std::fs::remove_dir_all(self.root.join(sub));
+        }
+        let _ = std::fs::remove_file(self.root.join("lock"));
+        if created_root {
+            let _ = std::fs::remove_dir(&self.root);
+        }
     }
 
     pub fn root(&self) -> &Path {
