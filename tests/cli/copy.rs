@@ -212,6 +212,44 @@ fn refuses_non_empty_targets_and_missing_tables_or_columns() {
         server.psql("dst", "SELECT count(*) FROM both_t").unwrap(),
         "0"
     );
+    // A lock held by another session: the watchdog turns the wait into a clear error, not a hang.
+    let mut locker = Command::new(server.bindir().join("psql"))
+        .args(["-X", "-q", &server.url("dst")])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = locker.stdin.take().unwrap();
+    std::io::Write::write_all(
+        &mut stdin,
+        b"BEGIN; LOCK TABLE both_t IN ACCESS EXCLUSIVE MODE;\n",
+    )
+    .unwrap();
+    assert!(wait_until(Duration::from_secs(30), || {
+        server
+            .psql(
+                "dst",
+                "SELECT count(*) FROM pg_locks WHERE relation = 'both_t'::regclass AND granted",
+            )
+            .unwrap()
+            != "0"
+    }));
+    let started = Instant::now();
+    let out = copy_cmd(&server.url("src"), &server.url("dst"))
+        .args(["--table", "both_t", "--stall-timeout", "3"])
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    drop(stdin);
+    locker.wait().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("no answer within 3s"),
+        "{}",
+        stderr_of(&out)
+    );
+    assert!(started.elapsed() < Duration::from_secs(30));
+
     // A bad name is a usage error.
     let out = copy_cmd(&server.url("src"), &server.url("dst"))
         .args(["--table", "a.b.c"])

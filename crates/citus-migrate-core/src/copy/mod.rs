@@ -177,8 +177,21 @@ pub async fn copy_tables(
     // Everything is checked before any data moves.
     let snapshot = Snapshot::export(source).await?;
     let control = connect(target).await?;
-    let src = tables::read(snapshot.client(), Side::Source, &tables).await?;
-    let dst = tables::read(&control, Side::Target, &tables).await?;
+    let stall = opts.stall_timeout;
+    let src = within(
+        stall,
+        Side::Source,
+        "reading the tables",
+        tables::read(snapshot.client(), Side::Source, &tables),
+    )
+    .await?;
+    let dst = within(
+        stall,
+        Side::Target,
+        "reading the tables",
+        tables::read(&control, Side::Target, &tables),
+    )
+    .await?;
     let columns = src
         .iter()
         .zip(&dst)
@@ -193,19 +206,43 @@ pub async fn copy_tables(
     )
     .await?
     .is_empty();
-    bookkeeping::ensure(&control).await?;
+    within(
+        stall,
+        Side::Target,
+        "creating the bookkeeping table",
+        bookkeeping::ensure(&control),
+    )
+    .await?;
     // Worker-direct routes; prepared transactions an interrupted run left are resolved first, before
     // anything looks at the target's rows.
     let mut routes = Vec::new();
     for (name, cols) in tables.iter().zip(&columns) {
         routes.push(if citus && !opts.via_coordinator {
-            worker_direct(&control, target, name, cols, progress).await?
+            within(
+                stall,
+                Side::Target,
+                "reading the shards",
+                worker_direct(&control, target, name, cols, progress),
+            )
+            .await?
         } else {
             None
         });
     }
-    let recorded = bookkeeping::load(&control, &tables).await?;
-    let non_empty = tables::non_empty(&control, Side::Target, &tables).await?;
+    let recorded = within(
+        stall,
+        Side::Target,
+        "reading the bookkeeping",
+        bookkeeping::load(&control, &tables),
+    )
+    .await?;
+    let non_empty = within(
+        stall,
+        Side::Target,
+        "checking for rows",
+        tables::non_empty(&control, Side::Target, &tables),
+    )
+    .await?;
     refuse_non_empty(opts.mode, &non_empty, &recorded)?;
 
     let mut jobs = Vec::new();
@@ -217,9 +254,20 @@ pub async fn copy_tables(
                 plan.clone()
             }
             (mode, _) => {
-                let chunks = plan_chunks(snapshot.client(), facts, opts.chunk_bytes).await?;
-                bookkeeping::start_table(&control, name, &chunks, mode == CopyMode::Truncate)
-                    .await?;
+                let chunks = within(
+                    stall,
+                    Side::Source,
+                    "planning chunks",
+                    plan_chunks(snapshot.client(), facts, opts.chunk_bytes),
+                )
+                .await?;
+                within(
+                    stall,
+                    Side::Target,
+                    "recording the plan",
+                    bookkeeping::start_table(&control, name, &chunks, mode == CopyMode::Truncate),
+                )
+                .await?;
                 chunks
                     .into_iter()
                     .map(|chunk| bookkeeping::PlannedChunk {
@@ -339,6 +387,21 @@ fn begin_sql(citus: bool) -> String {
         sql.push_str("; SET LOCAL citus.max_cached_conns_per_worker = 32");
     }
     sql
+}
+
+/// Runs a preparation step under the watchdog: a lock wait or a dead peer becomes an error, not a hang.
+async fn within<T>(
+    stall: Duration,
+    side: Side,
+    what: &str,
+    fut: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    tokio::time::timeout(stall, fut).await.unwrap_or_else(|_| {
+        Err(Error::Other(format!(
+            "{side}: no answer within {}s while {what} (a lock held by another session, or a dead connection?)",
+            stall.as_secs()
+        )))
+    })
 }
 
 /// Test hook: `CITUS_MIGRATE_TEST_PAUSE_MS` pauses every stream before and after each chunk's COMMIT, so
