@@ -770,3 +770,52 @@ fn export_then_import_round_trips_and_bad_csv_imports_nothing() {
         "0"
     );
 }
+
+#[test]
+fn plan_file_selects_the_tables_and_a_broken_plan_is_a_usage_error() {
+    let server = server_with(
+        "src",
+        "CREATE TABLE a (id int PRIMARY KEY); CREATE TABLE b (id int PRIMARY KEY);\
+         CREATE TABLE c (id int PRIMARY KEY); INSERT INTO a SELECT generate_series(1, 50);\
+         INSERT INTO b SELECT generate_series(1, 70); INSERT INTO c SELECT generate_series(1, 90);",
+    );
+    server.create_database("dst").unwrap();
+    server
+        .psql("dst", "CREATE TABLE a (id int PRIMARY KEY); CREATE TABLE b (id int PRIMARY KEY); CREATE TABLE c (id int PRIMARY KEY);")
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let plan = dir.path().join("plan.json");
+    std::fs::write(
+        &plan,
+        r#"{"format_version": 1, "source": {"database": "src"}, "shard_count": 4, "tables": [
+             {"schema": "public", "name": "a", "kind": "reference"},
+             {"schema": "public", "name": "b", "kind": "distributed", "distribution_column": "id", "colocation_group": "b"}]}"#,
+    )
+    .unwrap();
+    let out = copy_cmd(&server.url("src"), &server.url("dst"))
+        .arg("--plan")
+        .arg(&plan)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let counts = server
+        .psql(
+            "dst",
+            "SELECT (SELECT count(*) FROM a), (SELECT count(*) FROM b), (SELECT count(*) FROM c)",
+        )
+        .unwrap();
+    assert_eq!(counts, "50|70|0", "only the plan's tables are copied");
+
+    std::fs::write(&plan, "{\"tables\": [ {\"schema\": \"public\", \"name\": }").unwrap();
+    let out = copy_cmd(&server.url("src"), &server.url("dst"))
+        .arg("--plan")
+        .arg(&plan)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("line 1"),
+        "the error gives the position: {err}"
+    );
+}

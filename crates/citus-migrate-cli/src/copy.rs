@@ -3,7 +3,6 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::Args;
 
 use citus_migrate_core::connect::connect;
@@ -99,35 +98,14 @@ fn schema_name(s: &str) -> Result<String, Error> {
     }
 }
 
-/// The tables named in a plan.json: `tables[].schema` and `tables[].name`.
+/// The tables named in a plan.json, read with the plan's own loader (clear errors with line and column).
 pub fn tables_of_plan(path: &Path) -> anyhow::Result<Vec<QualifiedName>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the plan {}", path.display()))?;
-    let value: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| Error::usage(format!("{} is not valid JSON: {e}", path.display())))?;
-    let list = value
-        .get("tables")
-        .and_then(|t| t.as_array())
-        .ok_or_else(|| {
-            Error::usage(format!(
-                "{} has no \"tables\" list: is it a citus-migrate plan?",
-                path.display()
-            ))
-        })?;
-    list.iter()
-        .enumerate()
-        .map(|(i, t)| {
-            let field = |k: &str| t.get(k).and_then(|v| v.as_str()).map(str::to_string);
-            match (field("schema"), field("name")) {
-                (Some(s), Some(n)) => Ok(QualifiedName::new(s, n)),
-                _ => Err(Error::usage(format!(
-                    "{}: tables[{i}] needs string fields \"schema\" and \"name\"",
-                    path.display()
-                ))
-                .into()),
-            }
-        })
-        .collect()
+    let plan = citus_migrate_core::plan::Plan::load(path)?;
+    Ok(plan
+        .tables
+        .iter()
+        .map(|t| QualifiedName::new(&t.schema, &t.name))
+        .collect())
 }
 
 pub async fn run(args: CopyArgs) -> anyhow::Result<()> {
