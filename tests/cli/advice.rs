@@ -2,7 +2,7 @@
 
 use crate::common::*;
 
-fn table<'a>(v: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+pub(crate) fn table<'a>(v: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
     v["tables"]
         .as_array()
         .unwrap()

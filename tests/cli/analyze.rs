@@ -2,6 +2,7 @@
 //! and --exact-counts.
 
 use crate::common::*;
+use citus_migrate_core::ident::QualifiedName;
 
 fn shop() -> LocalServer {
     server_with("shop", &fixture("catalog.sql"))
@@ -136,7 +137,7 @@ fn text_report_reads_well() {
     // Quoted names as in SQL, human sizes, rows with thousands separators.
     assert!(text.contains("\"Weird Schema\".\"Order Notes\""), "{text}");
     assert!(
-        text.contains("public.\"semi;colon \"\"quoted\"\"\""),
+        text.contains(&QualifiedName::new("public", "semi;colon \"quoted\"").to_string()),
         "{text}"
     );
     assert!(text.contains(" kB "), "{text}");
@@ -150,7 +151,10 @@ fn text_report_reads_well() {
     );
     assert!(text
         .lines()
-        .find(|l| l.starts_with("audit.remote_things "))
+        .find(|l| l.starts_with(&format!(
+            "{} ",
+            QualifiedName::new("audit", "remote_things")
+        )))
         .unwrap()
         .contains("never analyzed"));
     // The FK graph summarised: referenced tables with who points at them.
@@ -161,7 +165,13 @@ fn text_report_reads_well() {
         text.contains("shop.customers: 1 policy, row-level security enabled"),
         "{text}"
     );
-    assert!(text.contains("audit.scratch: 1 rule"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "{}: 1 rule",
+            QualifiedName::new("audit", "scratch")
+        )),
+        "{text}"
+    );
     assert!(
         text.contains("shop.bookings: 1 exclusion constraint"),
         "{text}"

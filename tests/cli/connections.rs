@@ -140,6 +140,53 @@ impl Certs {
     }
 }
 
+impl Certs {
+    /// A client certificate for `user`, signed by the CA: (cert, key) paths.
+    fn client(&self, user: &str) -> (String, String) {
+        let run = |args: &[&str]| {
+            let out = StdCommand::new("openssl")
+                .args(args)
+                .current_dir(self.dir.path())
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        run(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            &format!("/CN={user}"),
+            "-keyout",
+            "client.key",
+            "-out",
+            "client.csr",
+        ]);
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            "client.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-out",
+            "client.crt",
+        ]);
+        set_mode(&self.dir.path().join("client.key"), 0o600);
+        (self.path("client.crt"), self.path("client.key"))
+    }
+}
+
 /// Accept TLS only over TCP (a `hostssl`-only pg_hba.conf), and reload.
 fn hostssl_only(server: &LocalServer) {
     let hba = server.dir().join("data/pg_hba.conf");
@@ -244,6 +291,53 @@ fn tls_modes_with_a_generated_certificate() {
     ok(format!(
         "host=127.0.0.1 port={port} user=postgres dbname=postgres sslmode=require"
     ));
+}
+
+#[test]
+fn client_certificates() {
+    use std::os::unix::fs::MetadataExt;
+    let certs = Certs::new();
+    let server = certs.server();
+    // The server trusts our CA for client certificates and authenticates TCP clients by certificate.
+    let data = server.dir().join("data");
+    let owner = std::fs::metadata(&data).unwrap();
+    std::fs::copy(certs.path("ca.crt"), data.join("root.crt")).unwrap();
+    std::os::unix::fs::chown(data.join("root.crt"), Some(owner.uid()), Some(owner.gid())).unwrap();
+    std::fs::write(
+        data.join("pg_hba.conf"),
+        "local all all trust\nhostssl all all 127.0.0.1/32 cert\n",
+    )
+    .unwrap();
+    server
+        .psql("postgres", "ALTER SYSTEM SET ssl_ca_file = 'root.crt'")
+        .unwrap();
+    server.psql("postgres", "SELECT pg_reload_conf()").unwrap();
+    let (cert, key) = certs.client("postgres");
+    let base = format!(
+        "host=127.0.0.1 port={} user=postgres dbname=postgres sslmode=verify-ca sslrootcert={}",
+        server.port,
+        certs.path("ca.crt")
+    );
+
+    let (code, text) = analyze(&base, &[]);
+    assert_clean_failure(
+        code,
+        &text,
+        1,
+        &["cannot connect to the source database", "certificate"],
+    );
+    let (code, text) = analyze(&format!("{base} sslcert={cert} sslkey={key}"), &[]);
+    assert_eq!(code, Some(0), "{text}");
+    let (code, text) = analyze(&base, &[("PGSSLCERT", &cert), ("PGSSLKEY", &key)]);
+    assert_eq!(code, Some(0), "{text}");
+    // A key file that is not a key.
+    let (code, text) = analyze(&format!("{base} sslcert={cert} sslkey={cert}"), &[]);
+    assert_clean_failure(
+        code,
+        &text,
+        2,
+        &["source connection string is invalid", "sslcert/sslkey"],
+    );
 }
 
 #[test]

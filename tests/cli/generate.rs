@@ -193,6 +193,18 @@ fn round_trip(cluster: &LocalCitus, source: &LocalServer, name: &str, fixes: Opt
         );
     }
 
+    apply_and_roll_back(cluster, source, name, dir, &plan);
+}
+
+/// On a fresh target database: 01 → 02 → 02 again (same layout as planned) → the source's rows → 03
+/// (layout unchanged, every row there) → rollback → rollback again (no Citus table left, every row kept).
+pub(crate) fn apply_and_roll_back(
+    cluster: &LocalCitus,
+    source: &LocalServer,
+    name: &str,
+    dir: &Path,
+    plan: &serde_json::Value,
+) {
     let target = format!("{name}_target");
     cluster.create_database(&target).unwrap();
     let co = &cluster.coordinator;
@@ -201,7 +213,7 @@ fn round_trip(cluster: &LocalCitus, source: &LocalServer, name: &str, fixes: Opt
     let first = layout(co, &target);
     assert_eq!(
         first,
-        planned(&plan, co, &target),
+        planned(plan, co, &target),
         "{name}: citus_tables differs from the plan"
     );
     psql_file(co, &target, &dir.join("02-distribute.sql"));
@@ -213,10 +225,10 @@ fn round_trip(cluster: &LocalCitus, source: &LocalServer, name: &str, fixes: Opt
     load_data(source, name, co, &target);
     psql_file(co, &target, &dir.join("03-post-data.sql"));
     assert_eq!(layout(co, &target), first, "{name}: 03 changed the layout");
-    let before = row_counts(co, &target, &plan);
+    let before = row_counts(co, &target, plan);
     assert_eq!(
         before,
-        row_counts(source, name, &plan),
+        row_counts(source, name, plan),
         "{name}: the target does not hold the source's rows"
     );
     assert!(before.iter().all(|(_, n)| *n > 0), "{before:?}");
@@ -228,12 +240,12 @@ fn round_trip(cluster: &LocalCitus, source: &LocalServer, name: &str, fixes: Opt
         "{name}: rollback left Citus tables"
     );
     assert_eq!(
-        row_counts(co, &target, &plan),
+        row_counts(co, &target, plan),
         before,
         "{name}: rollback lost rows"
     );
     psql_file(co, &target, &dir.join("rollback.sql"));
-    assert_eq!(row_counts(co, &target, &plan), before);
+    assert_eq!(row_counts(co, &target, plan), before);
 }
 
 #[test]

@@ -12,4 +12,5 @@ mod copy;
 mod demo;
 mod generate;
 mod migrate;
+mod trials;
 mod verify;

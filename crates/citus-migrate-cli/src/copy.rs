@@ -3,7 +3,6 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::Args;
 
 use citus_migrate_core::connect::connect;
@@ -51,6 +50,10 @@ pub struct CopyArgs {
     /// Seconds without any progress after which a stream counts as dead (and is retried).
     #[arg(long, default_value_t = 300, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     pub stall_timeout: u64,
+    /// Send every row through the Citus coordinator, even where sending rows straight to the shard
+    /// placements on the workers would be safe.
+    #[arg(long)]
+    pub via_coordinator: bool,
     /// Format of the final summary on stdout.
     #[arg(long, value_enum, default_value_t = SummaryFormat::Text)]
     pub format: SummaryFormat,
@@ -95,35 +98,14 @@ fn schema_name(s: &str) -> Result<String, Error> {
     }
 }
 
-/// The tables named in a plan.json: `tables[].schema` and `tables[].name`.
+/// The tables named in a plan.json, read with the plan's own loader (clear errors with line and column).
 pub fn tables_of_plan(path: &Path) -> anyhow::Result<Vec<QualifiedName>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the plan {}", path.display()))?;
-    let value: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| Error::usage(format!("{} is not valid JSON: {e}", path.display())))?;
-    let list = value
-        .get("tables")
-        .and_then(|t| t.as_array())
-        .ok_or_else(|| {
-            Error::usage(format!(
-                "{} has no \"tables\" list: is it a citus-migrate plan?",
-                path.display()
-            ))
-        })?;
-    list.iter()
-        .enumerate()
-        .map(|(i, t)| {
-            let field = |k: &str| t.get(k).and_then(|v| v.as_str()).map(str::to_string);
-            match (field("schema"), field("name")) {
-                (Some(s), Some(n)) => Ok(QualifiedName::new(s, n)),
-                _ => Err(Error::usage(format!(
-                    "{}: tables[{i}] needs string fields \"schema\" and \"name\"",
-                    path.display()
-                ))
-                .into()),
-            }
-        })
-        .collect()
+    let plan = citus_migrate_core::plan::Plan::load(path)?;
+    Ok(plan
+        .tables
+        .iter()
+        .map(|t| QualifiedName::new(&t.schema, &t.name))
+        .collect())
 }
 
 pub async fn run(args: CopyArgs) -> anyhow::Result<()> {
@@ -167,6 +149,7 @@ pub async fn run(args: CopyArgs) -> anyhow::Result<()> {
         work_dir: args.work_dir.clone(),
         max_retries: args.max_retries,
         stall_timeout: Duration::from_secs(args.stall_timeout),
+        via_coordinator: args.via_coordinator,
     };
     let progress = CliProgress::new();
     let result = copy::copy_tables(&source, &target, &tables, &opts, &progress).await;
@@ -220,8 +203,13 @@ pub fn summary_text(s: &CopySummary) -> String {
         } else {
             String::new()
         };
+        let direct = if t.worker_direct {
+            ", straight to the workers"
+        } else {
+            ""
+        };
         out.push_str(&format!(
-            "  {:<width$}  {:>13} rows  {:>9}  {:>6.1} s  {:>11}  {} chunk{}{skipped}{retries}\n",
+            "  {:<width$}  {:>13} rows  {:>9}  {:>6.1} s  {:>11}  {} chunk{}{direct}{skipped}{retries}\n",
             t.table.to_string(),
             thousands(t.rows as i64),
             human_bytes(t.bytes as i64),

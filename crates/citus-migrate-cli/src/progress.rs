@@ -62,7 +62,9 @@ impl CliProgress {
     fn bars() -> Self {
         let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(4));
         let total = multi.add(ProgressBar::new(0));
-        total.set_style(style("{prefix:>32.bold} [{bar:30}] {human_pos}/{human_len} rows  {msg}  {per_sec}  ETA {eta}"));
+        total.set_style(style(
+            "{prefix:>32.bold} [{bar:30}] {human_pos}/{human_len} rows  {msg}  ETA {eta}",
+        ));
         total.set_prefix("total");
         CliProgress {
             inner: Inner::Bars(Bars {
@@ -111,6 +113,11 @@ fn rate(bytes: u64, secs: f64) -> String {
     format!("{}/s", human_bytes((bytes as f64 / secs) as i64))
 }
 
+/// `120 MB (40 MB/s)`.
+fn bytes_and_rate(bytes: u64, secs: f64) -> String {
+    format!("{} ({})", human_bytes(bytes as i64), rate(bytes, secs))
+}
+
 impl Progress for CliProgress {
     fn step(&self, name: &str) {
         match &self.inner {
@@ -127,7 +134,9 @@ impl Progress for CliProgress {
                 let bar = b
                     .multi
                     .insert_before(&b.total, ProgressBar::new(expected_rows));
-                bar.set_style(style("{prefix:>32} [{bar:30}] {human_pos}/{human_len} rows  {msg}  {per_sec}  ETA {eta}"));
+                bar.set_style(style(
+                    "{prefix:>32} [{bar:30}] {human_pos}/{human_len} rows  {msg}  ETA {eta}",
+                ));
                 bar.set_prefix(short(table));
                 bar.set_message(human_bytes(0));
                 b.total.inc_length(expected_rows);
@@ -164,12 +173,13 @@ impl Progress for CliProgress {
                         bar.set_length(bar.position());
                         b.total.inc_length(grow);
                     }
-                    bar.set_message(human_bytes(*done as i64));
+                    bar.set_message(bytes_and_rate(*done, bar.elapsed().as_secs_f64()));
                 }
                 let mut total = b.total_bytes.lock().unwrap();
                 *total += bytes;
                 b.total.inc(rows);
-                b.total.set_message(human_bytes(*total as i64));
+                b.total
+                    .set_message(bytes_and_rate(*total, b.total.elapsed().as_secs_f64()));
             }
             Inner::Plain(p) => {
                 let mut p = p.lock().unwrap();

@@ -121,20 +121,28 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     );
     let (baseline, _) = sh(&pipe)?;
     check()?;
-    println!("baseline psql \\copy pipe:           {baseline:6.2} s");
+    println!(
+        "{:<52} {baseline:6.2} s",
+        "baseline: psql \\copy … to stdout | psql \\copy … from stdin"
+    );
 
-    for j in jobs {
+    let runs = jobs
+        .iter()
+        .map(|j| (*j, ""))
+        .chain(jobs.iter().max().map(|j| (*j, " --via-coordinator")));
+    for (j, extra) in runs {
         truncate()?;
         let cmd = format!(
-            "CITUS_MIGRATE_PLAIN_PROGRESS=1 /usr/bin/time -v {binary} copy --source '{src}' --target '{dst}' --table pgbench_accounts --jobs {j} --truncate > /dev/null"
+            "CITUS_MIGRATE_PLAIN_PROGRESS=1 /usr/bin/time -v {binary} copy --source '{src}' --target '{dst}' --table pgbench_accounts --jobs {j}{extra} --truncate > /dev/null"
         );
         let (secs, err) = sh(&cmd)?;
         check()?;
         let rss = time_field(&err, "Maximum resident set size (kbytes):");
         let cpu =
             time_field(&err, "User time (seconds):") + time_field(&err, "System time (seconds):");
+        let label = format!("citus-migrate copy --jobs {j}{extra}:");
         println!(
-            "citus-migrate copy --jobs {j}:        {secs:6.2} s  ratio {:.2}  peak RSS {:.1} MiB  own CPU {cpu:.1} s",
+            "{label:<52} {secs:6.2} s  ratio {:.2}  peak RSS {:.1} MiB  own CPU {cpu:.1} s",
             secs / baseline,
             rss / 1024.0
         );

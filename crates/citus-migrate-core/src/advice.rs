@@ -278,7 +278,7 @@ fn workload(catalog: &Catalog, groups: &[ColocationGroup]) -> String {
             g.name,
             g.tables.len()
         ),
-        None => ". Real-time analytics layout (large tables distributed on their own keys): Citus suggests about 2 to 4 shards per worker core, so raise it with --shard-count on a bigger cluster".to_string(),
+        None => ". Real-time analytics layout (no tenant key shared by three or more tables: the large tables are distributed on their own entity keys): Citus suggests about 2 to 4 shards per worker core, so raise it with --shard-count on a bigger cluster".to_string(),
     }
 }
 

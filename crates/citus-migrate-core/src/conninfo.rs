@@ -225,6 +225,13 @@ impl ConnInfo {
                 .find(|d| Path::new(d).is_dir());
             hosts.push(sock.map_or_else(|| "localhost".into(), |d| d.to_string()));
         }
+        if !hosts.is_empty() && !hostaddrs.is_empty() && hosts.len() != hostaddrs.len() {
+            return Err(bad(format!(
+                "{} host names but {} hostaddr values: give one hostaddr per host",
+                hosts.len(),
+                hostaddrs.len()
+            )));
+        }
         let n_hosts = hosts.len().max(hostaddrs.len());
         let mut ports = Vec::new();
         for p in list("port") {
@@ -707,6 +714,7 @@ mod tests {
             "user=x bogus=1 password=hunter2",
             "mysql://x",
             "host=a,b port=1,2,3",
+            "host=a,b hostaddr=127.0.0.1",
             "password='unterminated",
             "postgresql://u:hunter2%zz@h/db",
             "postgresql://u:hunter2%4@h/db",

@@ -6,7 +6,7 @@ use citus_migrate_core::catalog::{self, Catalog, ReadOptions, Table, TableKind};
 use citus_migrate_core::conninfo::ConnInfo;
 use citus_migrate_core::error::Side;
 use citus_migrate_core::filter::Filters;
-use citus_migrate_core::ident::QualifiedName;
+use citus_migrate_core::ident::{quote_ident, QualifiedName};
 use citus_migrate_core::local::{citus_or_skip, LocalServer, ServerOptions};
 
 fn fixture(name: &str) -> String {
@@ -313,11 +313,11 @@ fn fixture_schema_is_read_completely() {
     let semi = table(&c, "public", "semi;colon \"quoted\"");
     assert_eq!(
         semi.qualified().quoted(),
-        "public.\"semi;colon \"\"quoted\"\"\""
+        format!("{}.\"semi;colon \"\"quoted\"\"\"", quote_ident("public"))
     );
     assert_eq!(
         table(&c, "public", "user").qualified().quoted(),
-        "public.\"user\""
+        format!("{}.\"user\"", quote_ident("public"))
     );
     assert_eq!(col(table(&c, "public", "user"), "Order").name, "Order");
 
@@ -496,18 +496,19 @@ fn filters_select_tables_like_pg_dump() {
     );
     assert_eq!(
         run(filters(&[], &["public.\"ünïcödé\""], &[], &[])),
-        ["public.\"ünïcödé\""]
+        [QualifiedName::new("public", "ünïcödé").to_string()]
     );
     assert_eq!(
         run(filters(&[], &["\"user\""], &[], &[])),
-        ["public.\"user\""]
+        [QualifiedName::new("public", "user").to_string()]
     );
 
     let no_shop = run(filters(&[], &[], &["shop", "\"Weird Schema\""], &[]));
     assert_eq!(no_shop.len(), 7, "{no_shop:?}");
     assert!(no_shop
         .iter()
-        .all(|n| n.starts_with("audit.") || n.starts_with("public.")));
+        .all(|n| n.starts_with(&format!("{}.", quote_ident("audit")))
+            || n.starts_with(&format!("{}.", quote_ident("public")))));
     let no_events = run(filters(
         &["shop"],
         &[],
@@ -591,5 +592,5 @@ fn source_that_already_runs_citus() {
     );
     assert!(c.has_extension("citus"));
     // Citus's own relations (extension members, catalogs) are not user tables.
-    assert_eq!(names(&c), ["public.t"]);
+    assert_eq!(names(&c), [QualifiedName::new("public", "t").to_string()]);
 }

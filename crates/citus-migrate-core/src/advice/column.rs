@@ -66,6 +66,24 @@ pub fn type_unfit(c: &Column) -> Option<String> {
     }
 }
 
+/// The width of an integer type (`int2` 2, `int4` 4, `int8` 8), `None` for other types.
+pub fn int_width(base_type: &str) -> Option<u8> {
+    match base_type {
+        "int2" => Some(2),
+        "int4" => Some(4),
+        "int8" => Some(8),
+        _ => None,
+    }
+}
+
+/// Whether a column of type `a` can point at a key of type `b` by its name: the same type, or two
+/// integer types (a `bigint` tenant_id next to an `integer` tenants.id is the same tenant, stored in
+/// another width: co-locating them needs one type, which the plan check reports with the fix).
+pub fn link_compatible(a: &Column, b: &Column) -> bool {
+    a.base_type == b.base_type
+        || (int_width(&a.base_type).is_some() && int_width(&b.base_type).is_some())
+}
+
 /// True when the type is usable but weak (numeric, enums).
 pub fn type_weak(c: &Column) -> bool {
     c.base_type == "numeric" || c.type_category == "E"

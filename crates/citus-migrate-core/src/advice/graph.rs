@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::column::{self, singular, tenant_like, time_like, type_unfit};
 use super::{AdviceOptions, ColocationGroup, Kind};
-use crate::catalog::{Catalog, Table, TableKind};
+use crate::catalog::{Catalog, Column, Table, TableKind};
 use crate::ident::{quote_ident, QualifiedName};
 use crate::util::{human_bytes, thousands};
 
@@ -63,7 +63,7 @@ impl<'a> Graph<'a> {
     }
 
     /// A table the name of `col` points at (`company_id` → `companies`), when no foreign key says so:
-    /// its single-column primary key of the same type.
+    /// its key column ([`Self::key_column`]) of a compatible type.
     fn implied_link(&self, i: usize, col: &str) -> Option<Key> {
         let t = self.t(i);
         if t.foreign_keys
@@ -87,40 +87,67 @@ impl<'a> Graph<'a> {
                 n == stem || singular(&n) == stem
             })
             .filter(|&j| {
-                let pk = self.t(j).primary_key.as_ref();
-                pk.is_some_and(|k| {
-                    k.columns.len() == 1
-                        && self
-                            .t(j)
-                            .column(&k.columns[0])
-                            .is_some_and(|pc| pc.base_type == c.base_type)
-                })
+                self.key_column(j)
+                    .is_some_and(|pc| column::link_compatible(c, pc))
             })
             .collect();
         // Prefer the same schema.
         found.sort_by_key(|&j| (self.t(j).schema != t.schema, j));
         let j = *found.first()?;
-        Some((j, self.t(j).primary_key.as_ref()?.columns[0].clone()))
+        Some((j, self.key_column(j)?.name.clone()))
     }
 
-    /// Column-prefix conventions (`l_orderkey` → `orders.o_orderkey`): another table whose single-column
-    /// primary key has the same name after its short prefix, and the same type.
+    /// The column that identifies a row of table `j`, for links by name: its single-column primary
+    /// key; without a primary key, a single-column unique constraint or plain unique index, else a
+    /// usable column the statistics find unique (every value distinct: schemas loaded without their
+    /// keys, like TPC-H's plain DDL), the first key-like one (`…id`, `…key`) by position.
+    fn key_column(&self, j: usize) -> Option<&'a Column> {
+        let t = self.t(j);
+        if let Some(pk) = &t.primary_key {
+            return (pk.columns.len() == 1)
+                .then(|| t.column(&pk.columns[0]))
+                .flatten();
+        }
+        let declared = t
+            .unique_constraints
+            .iter()
+            .map(|k| &k.columns)
+            .chain(
+                t.indexes
+                    .iter()
+                    .filter(|i| i.unique && !i.partial && !i.expressions)
+                    .map(|i| &i.columns),
+            )
+            .find(|cols| cols.len() == 1)
+            .and_then(|cols| t.column(&cols[0]));
+        if declared.is_some() {
+            return declared;
+        }
+        let unique = |c: &&Column| {
+            type_unfit(c).is_none()
+                && c.stats.as_ref().is_some_and(|s| s.n_distinct == -1.0)
+                && t.rows() > 0
+        };
+        let key_like = |c: &&Column| {
+            let n = c.name.to_ascii_lowercase();
+            n.ends_with("id") || n.ends_with("key")
+        };
+        t.columns.iter().filter(unique).find(key_like)
+    }
+
+    /// Column-prefix conventions (`l_orderkey` → `orders.o_orderkey`): another table whose key column
+    /// ([`Self::key_column`]) has the same name after its short prefix, and a compatible type.
     fn prefixed_link(&self, i: usize, col: &str) -> Option<Key> {
         let c = self.t(i).column(col)?;
         let stem = strip_prefix(col)?;
         (0..self.cat.tables.len())
             .filter(|&j| j != i && self.eligible[j])
             .find_map(|j| {
-                let pk = self
-                    .t(j)
-                    .primary_key
-                    .as_ref()
-                    .filter(|k| k.columns.len() == 1)?;
-                let pc = self.t(j).column(&pk.columns[0])?;
+                let pc = self.key_column(j)?;
                 (pc.name != col
                     && strip_prefix(&pc.name) == Some(stem)
-                    && pc.base_type == c.base_type)
-                    .then(|| (j, pc.name.clone()))
+                    && column::link_compatible(c, pc))
+                .then(|| (j, pc.name.clone()))
             })
     }
 
@@ -333,11 +360,16 @@ pub(super) fn decide(cat: &Catalog, opts: &AdviceOptions, shards: u32) -> Decide
         via.dedup();
         let via = via.join(" / ");
         let reason = if p.leader_is_root {
-            format!("{} tables lead to {root_ref} through {via} ({}): co-located so their joins and foreign keys stay on one node", member_keys.len(), list(&member_keys))
+            format!("{} {} to {root_ref} through {via} ({}): co-located so their joins and foreign keys stay on one node", tables_word(member_keys.len()), if member_keys.len() == 1 { "leads" } else { "lead" }, list(&member_keys))
         } else {
             format!(
-                "{} tables carry {root_ref} as {via} ({}): co-located on it",
-                member_keys.len(),
+                "{} {} {root_ref} as {via} ({}): co-located on it",
+                tables_word(member_keys.len()),
+                if member_keys.len() == 1 {
+                    "carries"
+                } else {
+                    "carry"
+                },
                 list(&member_keys)
             )
         };
@@ -348,16 +380,24 @@ pub(super) fn decide(cat: &Catalog, opts: &AdviceOptions, shards: u32) -> Decide
                 column: Some(rcol.clone()),
                 group: Some(name.clone()),
                 reasons: vec![format!(
-                    "root entity: {} table(s) lead to it through {via} ({}); distributed on {} and leads co-location group {name:?}",
-                    member_keys.len(),
+                    "root entity: {} {} to it through {via} ({}); distributed on {} and leads co-location group {name:?}",
+                    tables_word(member_keys.len()),
+                    if member_keys.len() == 1 { "leads" } else { "lead" },
                     list(&member_keys),
                     quote_ident(rcol)
                 )],
             });
         }
         for ((mi, mc), via_name) in &members {
+            let fk_first = g
+                .t(*mi)
+                .foreign_keys
+                .iter()
+                .any(|f| f.columns.iter().any(|c| c == mc));
             let how = if is_virtual {
                 "no foreign key links it, but it shares"
+            } else if *via_name && fk_first {
+                "its foreign keys and then a column's name lead to"
             } else if *via_name {
                 "its name suggests it refers to"
             } else {
@@ -406,6 +446,15 @@ pub(super) fn decide(cat: &Catalog, opts: &AdviceOptions, shards: u32) -> Decide
             thousands(t.rows()),
             human_bytes(t.total_bytes)
         );
+        if g.small(i) && bookkeeping(t) {
+            decisions[i] = Some(Decision {
+                kind: Kind::Local,
+                column: None,
+                group: None,
+                reasons: vec![format!("{size}: a framework's migration bookkeeping table, linked to no other table: stays local on the coordinator (the framework reads and writes it during deploys; nothing joins it, so copies on every node would only slow those writes)")],
+            });
+            continue;
+        }
         if g.small(i) {
             let refs = referencing(&g, i);
             let why = if refs.is_empty() {
@@ -609,6 +658,44 @@ fn unique_name(names: &mut BTreeSet<String>, root: &str, col: &str, root_in: boo
     }
     names.insert(name.clone());
     name
+}
+
+/// `1 table`, `3 tables`.
+fn tables_word(n: usize) -> String {
+    if n == 1 {
+        "1 table".to_string()
+    } else {
+        format!("{n} tables")
+    }
+}
+
+/// Tables that migration tools of common frameworks keep for themselves (Rails, Django, Flyway,
+/// Liquibase, Alembic, Knex, Sequelize, Entity Framework, Laravel, Doctrine, Prisma, goose, diesel,
+/// sqlx, node-pg-migrate, golang-migrate), when no foreign key links them to another table.
+pub(super) fn bookkeeping(t: &Table) -> bool {
+    const NAMES: &[&str] = &[
+        "schema_migrations",
+        "ar_internal_metadata",
+        "django_migrations",
+        "flyway_schema_history",
+        "databasechangelog",
+        "databasechangeloglock",
+        "alembic_version",
+        "knex_migrations",
+        "knex_migrations_lock",
+        "sequelizemeta",
+        "__efmigrationshistory",
+        "migrations",
+        "doctrine_migration_versions",
+        "_prisma_migrations",
+        "goose_db_version",
+        "__diesel_schema_migrations",
+        "_sqlx_migrations",
+        "pgmigrations",
+    ];
+    NAMES.contains(&t.name.to_ascii_lowercase().as_str())
+        && t.foreign_keys.is_empty()
+        && t.referenced_by.is_empty()
 }
 
 fn referencing(g: &Graph<'_>, i: usize) -> String {

@@ -1003,3 +1003,332 @@ fn a_large_dimension_is_not_paired_with_a_fact_whose_key_would_change() {
     );
     assert!(!a.has_errors(), "{:?}", a.blockers().collect::<Vec<_>>());
 }
+
+#[test]
+fn a_tenant_column_of_another_integer_width_still_joins_the_tenant_group() {
+    // tenants.id is integer; the tables carry tenant_id as bigint, most without a foreign key.
+    let cat = catalog(vec![
+        pk(
+            table("tenants", 100, &[("id", "int4"), ("name", "text")]),
+            &["id"],
+        ),
+        fk(
+            pk(
+                table("contacts", 40_000, &[("tenant_id", "int8"), ("id", "int8")]),
+                &["tenant_id", "id"],
+            ),
+            &["tenant_id"],
+            "tenants",
+            &["id"],
+        ),
+        pk(
+            table("deals", 80_000, &[("tenant_id", "int8"), ("id", "int8")]),
+            &["tenant_id", "id"],
+        ),
+        pk(
+            table(
+                "activities",
+                60_000,
+                &[("tenant_id", "int8"), ("id", "int8")],
+            ),
+            &["tenant_id", "id"],
+        ),
+    ]);
+    let a = advise(&cat, &AdviceOptions::default());
+    assert_colocated(
+        &a,
+        &[
+            ("tenants", "id"),
+            ("contacts", "tenant_id"),
+            ("deals", "tenant_id"),
+            ("activities", "tenant_id"),
+        ],
+    );
+    // The fix widens the one narrower column instead of narrowing three.
+    let mismatch: Vec<&Blocker> = a
+        .blockers()
+        .filter(|b| b.code == "colocation_type_mismatch")
+        .collect();
+    assert_eq!(mismatch.len(), 1, "{mismatch:?}");
+    assert_eq!(mismatch[0].table, QualifiedName::new("public", "tenants"));
+    assert_eq!(
+        mismatch[0].fix.as_deref(),
+        Some("ALTER TABLE public.tenants ALTER COLUMN id TYPE bigint;")
+    );
+    assert!(
+        mismatch[0].message.contains("public.tenants.id is integer"),
+        "{}",
+        mismatch[0].message
+    );
+    // Names never link a text column to an integer key.
+    let cat = catalog(vec![
+        pk(table("tenants", 100, &[("id", "int4")]), &["id"]),
+        pk(
+            table("notes", 40_000, &[("tenant_id", "text"), ("id", "int8")]),
+            &["id"],
+        ),
+    ]);
+    let a = advise(&cat, &AdviceOptions::default());
+    assert_ne!(
+        get(&a, "notes").distribution_column.as_deref(),
+        Some("tenant_id")
+    );
+}
+
+#[test]
+fn framework_bookkeeping_tables_stay_local_and_lookups_stay_reference() {
+    let mut cat = saas();
+    cat.tables.push(pk(
+        table("schema_migrations", 40, &[("version", "text")]),
+        &["version"],
+    ));
+    cat.tables.push(pk(
+        table("alembic_version", 1, &[("version_num", "text")]),
+        &["version_num"],
+    ));
+    let a = advise(&cat, &AdviceOptions::default());
+    for t in ["schema_migrations", "alembic_version"] {
+        assert_eq!(
+            get(&a, t).kind,
+            Kind::Local,
+            "{t}: {:?}",
+            get(&a, t).reasons
+        );
+        assert!(
+            get(&a, t).reasons[0].contains("migration bookkeeping"),
+            "{:?}",
+            get(&a, t).reasons
+        );
+        assert!(get(&a, t).blockers.is_empty(), "{:?}", get(&a, t).blockers);
+    }
+    // A user table that happens to be called "migrations" but is referenced is an ordinary lookup.
+    let cat = catalog(vec![
+        pk(table("migrations", 10, &[("id", "int8")]), &["id"]),
+        fk(
+            pk(
+                table(
+                    "moves",
+                    100_000,
+                    &[("id", "int8"), ("migration_id", "int8")],
+                ),
+                &["id"],
+            ),
+            &["migration_id"],
+            "migrations",
+            &["id"],
+        ),
+    ]);
+    let a = advise(&cat, &AdviceOptions::default());
+    assert_eq!(get(&a, "migrations").kind, Kind::Reference);
+}
+
+#[test]
+fn a_group_of_one_member_says_table_not_tables() {
+    let cat = catalog(vec![
+        pk(table("orders", 100_000, &[("id", "int8")]), &["id"]),
+        fk(
+            pk(
+                table("lines", 400_000, &[("order_id", "int8"), ("no", "int4")]),
+                &["order_id", "no"],
+            ),
+            &["order_id"],
+            "orders",
+            &["id"],
+        ),
+    ]);
+    let a = advise(&cat, &AdviceOptions::default());
+    assert_colocated(&a, &[("orders", "id"), ("lines", "order_id")]);
+    assert!(
+        a.colocation_groups[0]
+            .reason
+            .starts_with("1 table leads to"),
+        "{}",
+        a.colocation_groups[0].reason
+    );
+    assert!(
+        get(&a, "orders").reasons[0].starts_with("root entity: 1 table leads to it"),
+        "{:?}",
+        get(&a, "orders").reasons
+    );
+}
+
+#[test]
+fn a_key_to_a_primary_key_that_lacks_the_column_is_fixed_once_by_that_key() {
+    // Rails-style: every table keyed by id alone, tenant in account_id.
+    let cat = catalog(vec![
+        pk(table("accounts", 100, &[("id", "int8")]), &["id"]),
+        fk(
+            pk(
+                table(
+                    "projects",
+                    20_000,
+                    &[("id", "int8"), ("account_id", "int8")],
+                ),
+                &["id"],
+            ),
+            &["account_id"],
+            "accounts",
+            &["id"],
+        ),
+        fk(
+            fk(
+                pk(
+                    table(
+                        "tasks",
+                        100_000,
+                        &[
+                            ("id", "int8"),
+                            ("account_id", "int8"),
+                            ("project_id", "int8"),
+                        ],
+                    ),
+                    &["id"],
+                ),
+                &["account_id"],
+                "accounts",
+                &["id"],
+            ),
+            &["project_id"],
+            "projects",
+            &["id"],
+        ),
+    ]);
+    let a = advise(&cat, &AdviceOptions::default());
+    assert_colocated(
+        &a,
+        &[
+            ("accounts", "id"),
+            ("projects", "account_id"),
+            ("tasks", "account_id"),
+        ],
+    );
+    let fk_fix = get(&a, "tasks")
+        .blockers
+        .iter()
+        .find(|b| b.code == "fk_not_on_distribution_column")
+        .unwrap()
+        .fix
+        .clone()
+        .unwrap();
+    // No overlapping SQL: the primary key's fix re-creates the foreign key.
+    assert!(fk_fix.starts_with("-- fixed by the fix for the primary key projects_pkey of public.projects (pk_missing_distribution_column)"), "{fk_fix}");
+    assert!(!fk_fix.contains("ADD UNIQUE"), "{fk_fix}");
+    let pk_fix = get(&a, "projects")
+        .blockers
+        .iter()
+        .find(|b| b.code == "pk_missing_distribution_column")
+        .unwrap()
+        .fix
+        .clone()
+        .unwrap();
+    assert!(
+        pk_fix.contains("ALTER TABLE public.tasks ADD CONSTRAINT tasks_project_id_fkey FOREIGN KEY (account_id, project_id) REFERENCES public.projects (account_id, id);"),
+        "{pk_fix}"
+    );
+}
+
+#[test]
+fn a_chain_of_a_foreign_key_then_a_name_says_both() {
+    let cat = catalog(vec![
+        pk(table("tenants", 100, &[("id", "int8")]), &["id"]),
+        pk(
+            table("deals", 80_000, &[("tenant_id", "int8"), ("id", "int8")]),
+            &["tenant_id", "id"],
+        ),
+        fk(
+            pk(
+                table(
+                    "deal_events",
+                    90_000,
+                    &[("tenant_id", "int8"), ("id", "int8"), ("deal_id", "int8")],
+                ),
+                &["tenant_id", "id"],
+            ),
+            &["tenant_id", "deal_id"],
+            "deals",
+            &["tenant_id", "id"],
+        ),
+    ]);
+    let a = advise(&cat, &AdviceOptions::default());
+    assert_colocated(
+        &a,
+        &[
+            ("tenants", "id"),
+            ("deals", "tenant_id"),
+            ("deal_events", "tenant_id"),
+        ],
+    );
+    let r = &get(&a, "deal_events").reasons[0];
+    assert!(
+        r.contains("its foreign keys and then a column's name lead to public.tenants.id"),
+        "{r}"
+    );
+    let r = &get(&a, "deals").reasons[0];
+    assert!(
+        r.contains("its name suggests it refers to public.tenants.id"),
+        "{r}"
+    );
+}
+
+#[test]
+fn schemas_loaded_without_keys_link_by_names_and_unique_statistics() {
+    // TPC-H's plain DDL: no primary or foreign keys; the statistics say o_orderkey is unique.
+    let orders = stats(
+        stats(
+            table(
+                "orders",
+                150_000,
+                &[
+                    ("o_orderkey", "int4"),
+                    ("o_custkey", "int4"),
+                    ("o_comment", "text"),
+                ],
+            ),
+            "o_orderkey",
+            -1.0,
+            0.0,
+            &[],
+        ),
+        "o_comment",
+        -1.0,
+        0.0,
+        &[],
+    );
+    let lineitem = stats(
+        table(
+            "lineitem",
+            600_000,
+            &[("l_orderkey", "int4"), ("l_linenumber", "int4")],
+        ),
+        "l_orderkey",
+        140_000.0,
+        0.0,
+        &[],
+    );
+    let a = advise(&catalog(vec![orders, lineitem]), &AdviceOptions::default());
+    assert_colocated(&a, &[("orders", "o_orderkey"), ("lineitem", "l_orderkey")]);
+    assert!(
+        get(&a, "lineitem").reasons[0]
+            .contains("its name suggests it refers to public.orders.o_orderkey"),
+        "{:?}",
+        get(&a, "lineitem").reasons
+    );
+    // Without unique statistics (nor a key) nothing says o_orderkey identifies an order.
+    let orders = stats(
+        table("orders", 150_000, &[("o_orderkey", "int4")]),
+        "o_orderkey",
+        40_000.0,
+        0.0,
+        &[],
+    );
+    let lineitem = table(
+        "lineitem",
+        600_000,
+        &[("l_orderkey", "int4"), ("l_linenumber", "int4")],
+    );
+    let a = advise(&catalog(vec![orders, lineitem]), &AdviceOptions::default());
+    assert_ne!(
+        get(&a, "orders").colocation_group,
+        get(&a, "lineitem").colocation_group
+    );
+}

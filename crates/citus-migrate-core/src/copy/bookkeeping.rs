@@ -162,10 +162,17 @@ pub async fn start_table(
 }
 
 /// The statement that marks a chunk committed; it matches no row when the chunk already is.
-pub fn mark_committed_sql(table: &QualifiedName, chunk: &Chunk, rows: u64, bytes: u64) -> String {
+pub fn mark_committed_sql(
+    table: &QualifiedName,
+    chunk: &Chunk,
+    rows: u64,
+    bytes: u64,
+    txn: Option<&str>,
+) -> String {
     format!(
-        "UPDATE {PROGRESS_TABLE} SET committed_at = now(), rows = {rows}, bytes = {bytes} \
+        "UPDATE {PROGRESS_TABLE} SET committed_at = now(), rows = {rows}, bytes = {bytes}, txn = {} \
          WHERE table_schema = {} AND table_name = {} AND chunk = {} AND committed_at IS NULL",
+        txn.map_or_else(|| "NULL".to_string(), quote_literal),
         quote_literal(&table.schema),
         quote_literal(&table.name),
         chunk.index
@@ -179,9 +186,10 @@ pub async fn mark_committed(
     chunk: &Chunk,
     rows: u64,
     bytes: u64,
+    txn: Option<&str>,
 ) -> Result<bool> {
     let msgs = client
-        .simple_query(&mark_committed_sql(table, chunk, rows, bytes))
+        .simple_query(&mark_committed_sql(table, chunk, rows, bytes, txn))
         .await
         .map_err(|e| {
             Error::db(
@@ -221,4 +229,18 @@ pub async fn committed(
     Ok(rows
         .first()
         .map(|r| (r.get::<_, i64>(0) as u64, r.get::<_, i64>(1) as u64)))
+}
+
+/// Whether the prepared transactions named `txn` belong to a committed chunk.
+pub async fn txn_committed(client: &Client, txn: &str) -> Result<bool> {
+    let sql = format!("SELECT 1 FROM {PROGRESS_TABLE} WHERE txn = $1 AND committed_at IS NOT NULL");
+    let rows = query(
+        client,
+        Side::Target,
+        "reading the copy bookkeeping",
+        &sql,
+        &[(&txn, Type::TEXT)],
+    )
+    .await?;
+    Ok(!rows.is_empty())
 }

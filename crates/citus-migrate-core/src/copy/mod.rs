@@ -10,7 +10,9 @@ pub mod bookkeeping;
 pub mod chunk;
 pub mod csv_export;
 pub mod csv_import;
+mod direct;
 pub mod retry;
+pub mod shard_route;
 pub mod snapshot;
 pub mod stream;
 pub mod tables;
@@ -58,6 +60,9 @@ pub struct CopyOptions {
     pub max_retries: u32,
     /// A stream that makes no progress for this long is treated as dead (then retried).
     pub stall_timeout: Duration,
+    /// Send every row through the Citus coordinator, even where sending rows straight to the shard
+    /// placements on the workers would be safe.
+    pub via_coordinator: bool,
 }
 
 impl Default for CopyOptions {
@@ -69,6 +74,7 @@ impl Default for CopyOptions {
             work_dir: None,
             max_retries: 3,
             stall_timeout: Duration::from_secs(300),
+            via_coordinator: false,
         }
     }
 }
@@ -101,6 +107,8 @@ pub struct TableCopySummary {
     pub skipped_rows: u64,
     /// Retries needed after transient failures.
     pub retries: u32,
+    /// Rows went straight to the shard placements on the workers (else through the coordinator).
+    pub worker_direct: bool,
     /// From the first chunk started to the last finished, in this run.
     pub seconds: f64,
 }
@@ -110,6 +118,10 @@ struct TableJob {
     name: QualifiedName,
     copy_out_base: CopyOutSql,
     copy_in_sql: String,
+    /// `(a, "B")`: the copied columns.
+    copy_columns: String,
+    /// Worker-direct routing, where it is safe.
+    route: Option<shard_route::ShardMap>,
     plan: Vec<bookkeeping::PlannedChunk>,
     expected_bytes: u64,
     expected_rows: u64,
@@ -165,8 +177,21 @@ pub async fn copy_tables(
     // Everything is checked before any data moves.
     let snapshot = Snapshot::export(source).await?;
     let control = connect(target).await?;
-    let src = tables::read(snapshot.client(), Side::Source, &tables).await?;
-    let dst = tables::read(&control, Side::Target, &tables).await?;
+    let stall = opts.stall_timeout;
+    let src = within(
+        stall,
+        Side::Source,
+        "reading the tables",
+        tables::read(snapshot.client(), Side::Source, &tables),
+    )
+    .await?;
+    let dst = within(
+        stall,
+        Side::Target,
+        "reading the tables",
+        tables::read(&control, Side::Target, &tables),
+    )
+    .await?;
     let columns = src
         .iter()
         .zip(&dst)
@@ -181,13 +206,47 @@ pub async fn copy_tables(
     )
     .await?
     .is_empty();
-    bookkeeping::ensure(&control).await?;
-    let recorded = bookkeeping::load(&control, &tables).await?;
-    let non_empty = tables::non_empty(&control, Side::Target, &tables).await?;
+    within(
+        stall,
+        Side::Target,
+        "creating the bookkeeping table",
+        bookkeeping::ensure(&control),
+    )
+    .await?;
+    // Worker-direct routes; prepared transactions an interrupted run left are resolved first, before
+    // anything looks at the target's rows.
+    let mut routes = Vec::new();
+    for (name, cols) in tables.iter().zip(&columns) {
+        routes.push(if citus && !opts.via_coordinator {
+            within(
+                stall,
+                Side::Target,
+                "reading the shards",
+                worker_direct(&control, target, name, cols, progress),
+            )
+            .await?
+        } else {
+            None
+        });
+    }
+    let recorded = within(
+        stall,
+        Side::Target,
+        "reading the bookkeeping",
+        bookkeeping::load(&control, &tables),
+    )
+    .await?;
+    let non_empty = within(
+        stall,
+        Side::Target,
+        "checking for rows",
+        tables::non_empty(&control, Side::Target, &tables),
+    )
+    .await?;
     refuse_non_empty(opts.mode, &non_empty, &recorded)?;
 
     let mut jobs = Vec::new();
-    for ((facts, cols), target_facts) in src.iter().zip(&columns).zip(&dst) {
+    for (((facts, cols), target_facts), route) in src.iter().zip(&columns).zip(&dst).zip(routes) {
         let name = &facts.name;
         let plan = match (opts.mode, recorded.get(name)) {
             (CopyMode::Resume, Some(plan)) => {
@@ -195,9 +254,20 @@ pub async fn copy_tables(
                 plan.clone()
             }
             (mode, _) => {
-                let chunks = plan_chunks(snapshot.client(), facts, opts.chunk_bytes).await?;
-                bookkeeping::start_table(&control, name, &chunks, mode == CopyMode::Truncate)
-                    .await?;
+                let chunks = within(
+                    stall,
+                    Side::Source,
+                    "planning chunks",
+                    plan_chunks(snapshot.client(), facts, opts.chunk_bytes),
+                )
+                .await?;
+                within(
+                    stall,
+                    Side::Target,
+                    "recording the plan",
+                    bookkeeping::start_table(&control, name, &chunks, mode == CopyMode::Truncate),
+                )
+                .await?;
                 chunks
                     .into_iter()
                     .map(|chunk| bookkeeping::PlannedChunk {
@@ -226,6 +296,8 @@ pub async fn copy_tables(
                 name.quoted(),
                 tables::column_list(cols)
             ),
+            copy_columns: tables::column_list(cols),
+            route,
             plan,
             expected_bytes: facts.table_bytes,
             expected_rows: facts.rows_estimate,
@@ -269,6 +341,44 @@ pub async fn copy_tables(
     Ok(summary)
 }
 
+/// The shard layout of a table when its rows can go straight to the workers; says which path it takes.
+/// Prepared transactions an interrupted run left for the table are resolved here, before any copying.
+async fn worker_direct(
+    control: &tokio_postgres::Client,
+    target: &ConnInfo,
+    name: &QualifiedName,
+    columns: &[String],
+    progress: &dyn Progress,
+) -> Result<Option<shard_route::ShardMap>> {
+    let why_not = match shard_route::load(control, &name, columns).await? {
+        Ok(map) => match direct::probe(target, &map).await {
+            None => {
+                let resolved = direct::recover(control, target, &map, None).await?;
+                if resolved > 0 {
+                    progress.message(&format!(
+                        "{}: resolved {resolved} prepared transaction(s) left by an interrupted run",
+                        name
+                    ));
+                }
+                progress.message(&format!(
+                    "{}: rows go straight to its {} shards on {} node(s)",
+                    name,
+                    map.shards.len(),
+                    map.nodes.len()
+                ));
+                return Ok(Some(map));
+            }
+            Some(why) => why,
+        },
+        Err(why) => why,
+    };
+    progress.message(&format!(
+        "{}: rows go through the coordinator ({why_not})",
+        name
+    ));
+    Ok(None)
+}
+
 /// The start of every chunk transaction on the target. On Citus, the coordinator keeps the connections
 /// to the workers that a chunk's COPY opened, instead of opening them again for every chunk.
 fn begin_sql(citus: bool) -> String {
@@ -277,6 +387,21 @@ fn begin_sql(citus: bool) -> String {
         sql.push_str("; SET LOCAL citus.max_cached_conns_per_worker = 32");
     }
     sql
+}
+
+/// Runs a preparation step under the watchdog: a lock wait or a dead peer becomes an error, not a hang.
+async fn within<T>(
+    stall: Duration,
+    side: Side,
+    what: &str,
+    fut: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    tokio::time::timeout(stall, fut).await.unwrap_or_else(|_| {
+        Err(Error::Other(format!(
+            "{side}: no answer within {}s while {what} (a lock held by another session, or a dead connection?)",
+            stall.as_secs()
+        )))
+    })
 }
 
 /// Test hook: `CITUS_MIGRATE_TEST_PAUSE_MS` pauses every stream before and after each chunk's COMMIT, so

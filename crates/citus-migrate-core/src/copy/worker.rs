@@ -52,7 +52,7 @@ struct TableState {
 pub(super) struct Shared<'a> {
     tables: Mutex<Vec<TableState>>,
     chunk_counts: Vec<u32>,
-    progress: &'a dyn Progress,
+    pub progress: &'a dyn Progress,
     log: &'a RunLog,
 }
 
@@ -115,6 +115,7 @@ impl<'a> Shared<'a> {
                 skipped_chunks: st.skipped_chunks,
                 skipped_rows: st.skipped_rows,
                 retries: st.retries,
+                worker_direct: j.route.is_some(),
                 seconds: match (st.first_start, st.last_end) {
                     (Some(a), Some(b)) => b.duration_since(a).as_secs_f64(),
                     _ => 0.0,
@@ -180,9 +181,11 @@ impl RunLog {
 
 /// Connections of one stream; reopened after a failure.
 #[derive(Default)]
-struct Conns {
-    source: Option<Client>,
-    target: Option<Client>,
+pub(super) struct Conns {
+    pub source: Option<Client>,
+    pub target: Option<Client>,
+    /// One connection per shard, for worker-direct chunks.
+    pub shards: super::direct::ShardConns,
 }
 
 /// Runs one stream until the queue is empty.
@@ -271,10 +274,10 @@ async fn copy_chunk(ctx: &Ctx<'_>, conns: &mut Conns, t: usize, c: usize) -> Res
     }
 }
 
-struct Outcome {
-    rows: u64,
-    bytes: u64,
-    by_this_run: bool,
+pub(super) struct Outcome {
+    pub rows: u64,
+    pub bytes: u64,
+    pub by_this_run: bool,
 }
 
 async fn attempt_chunk(
@@ -284,6 +287,9 @@ async fn attempt_chunk(
     chunk: &super::chunk::Chunk,
     retry: bool,
 ) -> Result<Outcome, Failure> {
+    if let Some(map) = &job.route {
+        return super::direct::attempt(ctx, conns, job, map, chunk, retry).await;
+    }
     if conns.target.is_none() {
         conns.target = Some(connect(ctx.target).await?);
     }
@@ -328,7 +334,8 @@ async fn attempt_chunk(
     )
     .await?;
     let marked =
-        bookkeeping::mark_committed(target, &job.name, chunk, moved.rows, moved.bytes).await?;
+        bookkeeping::mark_committed(target, &job.name, chunk, moved.rows, moved.bytes, None)
+            .await?;
     if !marked {
         // Another run committed this chunk meanwhile: keep its rows, drop ours.
         execute(

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::extend::cols;
 use crate::advice::column::{
-    distinct, null_frac, top_share, type_unfit, type_without_typmod, SKEW_SHARE,
+    distinct, int_width, null_frac, top_share, type_unfit, type_without_typmod, SKEW_SHARE,
 };
 use crate::advice::{Blocker, Kind, Severity};
 use crate::catalog::{Catalog, ForeignKey, Table, TableKind};
@@ -385,7 +385,7 @@ fn check_dist_column(cx: &mut Ctx<'_>, t: &Table, col: &str, extend: bool) {
                 &name,
                 code,
                 Severity::Error,
-                format!("{name}: {what} {} ({}) does not include the distribution column {qcol}; Citus requires it", quote_ident(&k.name), cols(&k.columns)),
+                format!("{name}: {what} {} ({}) does not include the distribution column {qcol}; Citus requires it (Citus cannot enforce uniqueness across shards: with the column in front it holds per {qcol} value)", quote_ident(&k.name), cols(&k.columns)),
                 Some(fix + &extend_hint),
             );
         }
@@ -465,6 +465,7 @@ fn check_groups(cx: &mut Ctx<'_>) {
         else {
             continue;
         };
+        let mut cols: Vec<(&Table, &crate::catalog::Column)> = vec![(lt, lc)];
         for m in &g.members {
             if m.shard_count.is_some() {
                 cx.push(
@@ -483,27 +484,47 @@ fn check_groups(cx: &mut Ctx<'_>) {
             let Some(mt) = cx.catalog.table(&m.qualified()) else {
                 continue;
             };
-            let Some(mc) = m.distribution_column.as_deref().and_then(|c| mt.column(c)) else {
-                continue;
-            };
-            if type_without_typmod(&mc.type_name) != type_without_typmod(&lc.type_name) {
-                cx.push(
-                    &mt.qualified(),
-                    "colocation_type_mismatch",
-                    Severity::Error,
-                    format!(
-                        "{}.{} is {} but the group {:?} is distributed on {} ({}.{}): co-located columns need the same type",
-                        mt.qualified(),
-                        quote_ident(&mc.name),
-                        mc.type_name,
-                        g.name,
-                        lc.type_name,
-                        lt.qualified(),
-                        quote_ident(&lc.name)
-                    ),
-                    Some(format!("ALTER TABLE {} ALTER COLUMN {} TYPE {};", mt.qualified(), quote_ident(&mc.name), lc.type_name)),
-                );
+            if let Some(mc) = m.distribution_column.as_deref().and_then(|c| mt.column(c)) {
+                cols.push((mt, mc));
             }
+        }
+        // The type every column must get: the widest when they are all integers (widening loses
+        // nothing), else the leader's.
+        let all_int = cols.iter().all(|(_, c)| int_width(&c.base_type).is_some());
+        let (tt, tc) = if all_int {
+            *cols
+                .iter()
+                .max_by_key(|(_, c)| int_width(&c.base_type))
+                .unwrap()
+        } else {
+            cols[0]
+        };
+        let target = type_without_typmod(&tc.type_name);
+        for (t, c) in &cols {
+            if type_without_typmod(&c.type_name) == target {
+                continue;
+            }
+            cx.push(
+                &t.qualified(),
+                "colocation_type_mismatch",
+                Severity::Error,
+                format!(
+                    "{}.{} is {} but {}.{} in the same co-location group {:?} is {}: co-located columns need the same type",
+                    t.qualified(),
+                    quote_ident(&c.name),
+                    c.type_name,
+                    tt.qualified(),
+                    quote_ident(&tc.name),
+                    g.name,
+                    tc.type_name
+                ),
+                Some(format!(
+                    "ALTER TABLE {} ALTER COLUMN {} TYPE {};",
+                    t.qualified(),
+                    quote_ident(&c.name),
+                    tc.type_name
+                )),
+            );
         }
     }
 }
@@ -519,7 +540,7 @@ fn check_objects(cx: &mut Ctx<'_>, t: &Table) {
             &name,
             "trigger_on_distributed_table",
             Severity::Error,
-            format!("{name} has trigger {}: Citus refuses triggers on {} tables by default", quote_ident(&tr.name), kind_word(kind)),
+            format!("{name} has trigger {}: Citus refuses triggers on distributed and reference tables by default", quote_ident(&tr.name)),
             Some(format!(
                 "DROP TRIGGER {} ON {name};  -- or, if the trigger only touches this row's shard: ALTER DATABASE … SET citus.enable_unsafe_triggers = on",
                 quote_ident(&tr.name)
@@ -592,7 +613,24 @@ fn check_fk(cx: &mut Ctx<'_>, t: &Table, fk: &ForeignKey) {
                 format!("the key does not map {a}.{} to {b}.{}", quote_ident(&da), quote_ident(&db))
             };
             let bt = cx.catalog.table(b).unwrap();
-            let fix = if same_group && t.column(&da).is_some() && fk.columns.len() == fk.referenced_columns.len() {
+            // A key that references a primary key / unique constraint lacking the distribution
+            // column is re-created by that key's own fix (which drops and re-adds it with the
+            // column in front): one fix, not two that overlap.
+            let covered = bt.primary_key.iter().map(|k| (k, "primary key", "pk_missing_distribution_column"))
+                .chain(bt.unique_constraints.iter().map(|k| (k, "unique constraint", "unique_missing_distribution_column")))
+                .find(|(k, _, _)| sorted(&k.columns) == sorted(&fk.referenced_columns) && !k.columns.contains(&db));
+            let fix = if let (true, Some((k, what, code))) = (same_group, covered) {
+                let mut fc = vec![da.clone()];
+                fc.extend(fk.columns.iter().filter(|c| **c != da).cloned());
+                let mut tc = vec![db.clone()];
+                tc.extend(fk.referenced_columns.iter().cloned());
+                format!(
+                    "-- fixed by the fix for the {what} {} of {b} ({code}): it re-creates this key as FOREIGN KEY ({}) REFERENCES {b} ({})",
+                    quote_ident(&k.name),
+                    cols(&fc),
+                    cols(&tc)
+                )
+            } else if same_group && t.column(&da).is_some() && fk.columns.len() == fk.referenced_columns.len() {
                 let mut fc = vec![da.clone()];
                 fc.extend(fk.columns.iter().filter(|c| **c != da).cloned());
                 let mut tc = vec![db.clone()];

@@ -18,3 +18,6 @@ CREATE TABLE IF NOT EXISTS citus_migrate.copy_progress (
     bytes        int8,
     PRIMARY KEY (table_schema, table_name, chunk)
 );
+-- Worker-direct chunks commit on the workers with prepared transactions; the chunk's row names them
+-- (`txn`), so a later run knows whether to COMMIT PREPARED or ROLLBACK PREPARED what a crash left.
+ALTER TABLE citus_migrate.copy_progress ADD COLUMN IF NOT EXISTS txn text;

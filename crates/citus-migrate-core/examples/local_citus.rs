@@ -1,0 +1,27 @@
+//! Starts a throwaway local Citus cluster (coordinator + N workers, the test harness's
+//! `local::LocalCitus`) and a plain PostgreSQL server to use as a source, prints their URLs and keeps
+//! them running until stdin closes or a line is read. For trying generated SQL by hand.
+//!
+//!     cargo run --example local_citus -- [WORKERS]
+
+use std::io::BufRead;
+
+use citus_migrate_core::local::{LocalCitus, LocalServer, ServerOptions};
+
+fn main() {
+    let workers = std::env::args()
+        .nth(1)
+        .and_then(|w| w.parse().ok())
+        .unwrap_or(2);
+    let cluster = LocalCitus::start(workers).unwrap_or_else(|e| {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    });
+    let source = LocalServer::start(&ServerOptions::default()).unwrap_or_else(|e| {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    });
+    println!("coordinator {}", cluster.url("postgres"));
+    println!("source {}", source.url("postgres"));
+    let _ = std::io::stdin().lock().read_line(&mut String::new());
+}
