@@ -40,6 +40,13 @@ fn url(host: &str, port: u16, db: &str, password: &str) -> String {
     format!("postgresql://postgres:{password}@{host}:{port}/{db}?sslmode=disable")
 }
 
+fn argv(args: &[&str]) -> Vec<String> {
+    args.iter().map(|a| a.to_string()).collect()
+}
+
+/// Builds a connection URL to database `db` that fails in one particular way.
+type BadUrl = Box<dyn Fn(&str) -> String>;
+
 struct Run {
     code: Option<i32>,
     stdout: String,
@@ -113,7 +120,7 @@ fn commands(src: &str, dst: &str, dir: &Path) -> Vec<(String, Vec<String>)> {
     let d = |name: &str| dir.join(name).display().to_string();
     let csv = d("in.csv");
     std::fs::write(&csv, "id,v\n1000,imported\n").unwrap();
-    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let s = argv;
     vec![
         (
             "analyze".into(),
@@ -200,7 +207,7 @@ fn bad_connections_fail_the_same_way_on_every_command() {
     let good_src = url("127.0.0.1", port, "src", PASSWORD);
     let good_dst = url("127.0.0.1", port, "dst", PASSWORD);
     // (what, bad url for db, exit code, what the message must say)
-    let bad: Vec<(&str, Box<dyn Fn(&str) -> String>, i32, Vec<&str>)> = vec![
+    let bad: Vec<(&str, BadUrl, i32, Vec<&str>)> = vec![
         (
             "malformed",
             Box::new(|db| format!("postgresql://postgres:{PASSWORD}@127.0.0.1:99999/{db}")),
@@ -357,17 +364,14 @@ fn unusable_input_exits_2_on_every_command() {
     let cases: Vec<(&str, Vec<String>, Vec<&str>)> = vec![
         (
             "analyze, pattern matching nothing",
-            vec![
+            argv(&[
                 "analyze", "--source", &src, "-t", nomatch, "--format", "json",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
+            ]),
             vec![pattern_msg],
         ),
         (
             "generate, pattern matching nothing",
-            vec![
+            argv(&[
                 "generate",
                 "--source",
                 &src,
@@ -377,25 +381,19 @@ fn unusable_input_exits_2_on_every_command() {
                 &d("g1"),
                 "--format",
                 "json",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
+            ]),
             vec![pattern_msg],
         ),
         (
             "verify, pattern matching nothing",
-            vec![
+            argv(&[
                 "verify", "--source", &src, "--target", &dst, "-t", nomatch, "--format", "json",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
+            ]),
             vec![pattern_msg],
         ),
         (
             "migrate, pattern matching nothing",
-            vec![
+            argv(&[
                 "migrate",
                 "--source",
                 &src,
@@ -408,15 +406,12 @@ fn unusable_input_exits_2_on_every_command() {
                 "--skip-distribution",
                 "--format",
                 "json",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
+            ]),
             vec![pattern_msg],
         ),
         (
             "generate, unparsable plan",
-            vec![
+            argv(&[
                 "generate",
                 "--source",
                 &src,
@@ -424,15 +419,12 @@ fn unusable_input_exits_2_on_every_command() {
                 &not_a_plan,
                 "--out-dir",
                 &d("g2"),
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
+            ]),
             vec!["not-a-plan.json"],
         ),
         (
             "verify, unparsable plan",
-            vec![
+            argv(&[
                 "verify",
                 "--source",
                 &src,
@@ -442,15 +434,12 @@ fn unusable_input_exits_2_on_every_command() {
                 &not_a_plan,
                 "--format",
                 "json",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
+            ]),
             vec!["not-a-plan.json"],
         ),
         (
             "copy, unparsable plan",
-            vec![
+            argv(&[
                 "copy",
                 "--source",
                 &src,
@@ -460,15 +449,12 @@ fn unusable_input_exits_2_on_every_command() {
                 &not_a_plan,
                 "--format",
                 "json",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
+            ]),
             vec!["not-a-plan.json"],
         ),
         (
             "migrate, --resume without a recorded run",
-            vec![
+            argv(&[
                 "migrate",
                 "--source",
                 &src,
@@ -478,32 +464,23 @@ fn unusable_input_exits_2_on_every_command() {
                 &d("w2"),
                 "--resume",
                 "--skip-distribution",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
+            ]),
             vec!["--resume", "no state.json"],
         ),
         (
             "analyze, a malformed CITUS_MIGRATE_SOURCE",
-            vec!["analyze", "--source", "host=127.0.0.1 sslmode=always"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
+            argv(&["analyze", "--source", "host=127.0.0.1 sslmode=always"]),
             vec!["source connection string is invalid", "sslmode"],
         ),
         (
             "verify, a malformed target",
-            vec![
+            argv(&[
                 "verify",
                 "--source",
                 &src,
                 "--target",
                 "mysql://root@localhost/db",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
+            ]),
             vec!["target connection string is invalid"],
         ),
         (
