@@ -192,16 +192,17 @@ fn refuses_non_empty_targets_and_missing_tables_or_columns() {
         .psql("src", "INSERT INTO both_t VALUES (1, 'x', 'y')")
         .unwrap();
     let cases = [
-        ("only_src", "target: table public.only_src not found"),
-        ("only_dst", "source: table public.only_dst not found"),
-        ("both_t", "has no column"),
+        ("only_src", "target: table public.only_src not found", 1),
+        // A table named on the command line that the source lacks is bad input: exit 2.
+        ("only_dst", "source: table public.only_dst not found", 2),
+        ("both_t", "has no column", 1),
     ];
-    for (table, expected) in cases {
+    for (table, expected, code) in cases {
         let out = copy_cmd(&server.url("src"), &server.url("dst"))
             .args(["--table", table])
             .output()
             .unwrap();
-        assert_eq!(out.status.code(), Some(1), "{table}");
+        assert_eq!(out.status.code(), Some(code), "{table}");
         assert!(
             stderr_of(&out).contains(expected),
             "{table}: {}",
@@ -720,7 +721,11 @@ fn export_then_import_round_trips_and_bad_csv_imports_nothing() {
             "unterminated CSV quoted field",
         ),
         ("type.csv", "id,name\n1,a\nx,b\n", "line 3"),
-        ("header.csv", "id,nope\n1,a\n", "has no column nope"),
+        (
+            "header.csv",
+            "id,nope\n1,a\n",
+            "the header names column nope, which the target table",
+        ),
         ("empty.csv", "", "the file is empty"),
         ("utf8.csv", "id,name\n1,\u{1}ok\n2,\u{FFFD}\n", ""),
     ];

@@ -15,18 +15,19 @@ use crate::args::{print_warnings, SourceArgs, SummaryFormat, TargetArgs};
 use crate::progress::CliProgress;
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("selection").required(true).multiple(true).args(["tables", "schemas", "plan"])))]
 pub struct CopyArgs {
     #[command(flatten)]
     pub source: SourceArgs,
     #[command(flatten)]
     pub target: TargetArgs,
     /// A table to copy, in SQL syntax: orders, shop.orders, 'shop."Order Notes"' (repeatable).
-    #[arg(long = "table", short = 't', value_name = "SCHEMA.TABLE", required_unless_present_any = ["schemas", "plan"])]
+    #[arg(long = "table", short = 't', value_name = "SCHEMA.TABLE")]
     pub tables: Vec<String>,
     /// Copy every table of this schema, in SQL syntax: shop, '"My Schema"' (repeatable).
     #[arg(long = "schema", short = 'n', value_name = "SCHEMA")]
     pub schemas: Vec<String>,
-    /// Copy the tables listed in this plan.json (from `citus-migrate advise` / `generate`).
+    /// Copy the tables listed in this plan.json (written by `citus-migrate generate`).
     #[arg(long, value_name = "FILE")]
     pub plan: Option<PathBuf>,
     /// Parallel streams (each uses one source and one target connection).
@@ -155,11 +156,11 @@ pub async fn run(args: CopyArgs) -> anyhow::Result<()> {
     let result = copy::copy_tables(&source, &target, &tables, &opts, &progress).await;
     progress.finish();
     let summary = result?;
-    match args.format {
-        SummaryFormat::Text => print!("{}", summary_text(&summary)),
-        SummaryFormat::Json => println!("{}", serde_json::to_string_pretty(&summary)?),
-    }
-    Ok(())
+    let text = match args.format {
+        SummaryFormat::Text => summary_text(&summary),
+        SummaryFormat::Json => serde_json::to_string_pretty(&summary)?,
+    };
+    crate::args::write_output(None, &text)
 }
 
 fn per_sec(bytes: u64, secs: f64) -> String {

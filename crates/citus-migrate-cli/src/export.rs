@@ -43,9 +43,9 @@ pub fn print_csv_summary(
     s: &CsvSummary,
     format: SummaryFormat,
 ) -> anyhow::Result<()> {
-    match format {
-        SummaryFormat::Json => println!("{}", serde_json::to_string_pretty(s)?),
-        SummaryFormat::Text => println!(
+    let text = match format {
+        SummaryFormat::Json => serde_json::to_string_pretty(s)?,
+        SummaryFormat::Text => format!(
             "{verb} {} rows of {} {preposition} {} ({}, {} columns) in {:.1} s",
             thousands(s.rows as i64),
             s.table,
@@ -54,6 +54,6 @@ pub fn print_csv_summary(
             s.columns.len(),
             s.seconds
         ),
-    }
-    Ok(())
+    };
+    crate::args::write_output(None, &text)
 }

@@ -154,10 +154,14 @@ impl Progress for CliProgress {
                         expected_rows,
                     },
                 );
-                eprintln!(
-                    "{table}: started ({} rows expected)",
-                    citus_migrate_core::util::thousands(expected_rows as i64)
-                );
+                if expected_rows > 0 {
+                    eprintln!(
+                        "{table}: started (about {} rows expected)",
+                        citus_migrate_core::util::thousands(expected_rows as i64)
+                    );
+                } else {
+                    eprintln!("{table}: started");
+                }
             }
         }
     }

@@ -142,7 +142,7 @@ impl Plan {
     /// Reads a plan file; unparsable JSON gets an error with the line and column.
     pub fn load(path: &Path) -> Result<Plan> {
         let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::io(format!("cannot read plan {}", path.display()), e))?;
+            .map_err(|e| Error::usage(format!("cannot read the plan {}: {e}", path.display())))?;
         Plan::parse(&text).map_err(|e| match e {
             Error::Usage(m) => Error::usage(format!("plan {}: {m}", path.display())),
             other => other,

@@ -173,14 +173,12 @@ pub async fn import_csv(
     for name in &header {
         match facts.columns.iter().find(|(c, _)| c == name) {
             None => {
-                return Err(Error::Precondition {
-                    side: Side::Target,
-                    message: format!(
-                        "table {table} has no column {} named in the header of {}",
-                        quote_ident(name),
-                        input.display()
-                    ),
-                })
+                // The file does not fit the table: bad input (exit 2), like a wrong field count.
+                return Err(Error::usage(format!(
+                    "{}: the header names column {}, which the target table {table} does not have",
+                    input.display(),
+                    quote_ident(name)
+                )));
             }
             Some((_, true)) => {
                 return Err(Error::Precondition {

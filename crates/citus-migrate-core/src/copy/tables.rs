@@ -67,18 +67,23 @@ pub async fn read(
         });
     }
     if !missing.is_empty() {
-        return Err(Error::Precondition {
-            side,
-            message: format!(
-                "table{} {} not found{}",
-                if missing.len() > 1 { "s" } else { "" },
-                missing.join(", "),
-                if side == Side::Target {
-                    " (create the target tables first, e.g. with `citus-migrate generate`)"
-                } else {
-                    ""
-                }
-            ),
+        let what = format!(
+            "table{} {} not found",
+            if missing.len() > 1 { "s" } else { "" },
+            missing.join(", ")
+        );
+        // On the source the user named something that is not there (bad input, exit 2); on the target
+        // the database is not prepared yet (a precondition, exit 1).
+        return Err(match side {
+            Side::Source => {
+                Error::usage(format!("source: {what}: check --table / --schema / --plan"))
+            }
+            Side::Target => Error::Precondition {
+                side,
+                message: format!(
+                    "{what} (create the target tables first, e.g. with `citus-migrate generate`)"
+                ),
+            },
         });
     }
     Ok(out)
@@ -162,9 +167,13 @@ pub async fn in_schemas(
         .map(|r| quote_ident(&r.get::<_, String>(0)))
         .collect();
     if !unknown.is_empty() {
-        return Err(Error::Precondition {
-            side,
-            message: format!("schema {} not found", unknown.join(", ")),
+        let what = format!("schema {} not found", unknown.join(", "));
+        return Err(match side {
+            Side::Source => Error::usage(format!("source: {what}: check --schema")),
+            Side::Target => Error::Precondition {
+                side,
+                message: what,
+            },
         });
     }
     Ok(rows

@@ -198,8 +198,17 @@ pub async fn dump(
         return Err(Error::Tool {
             program: "pg_dump".into(),
             message: format!(
-                "pg_dump --section={section} of the source ({info}) failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
+                "--section={section} of the source ({info}) failed: {}",
+                // pg_dump prefixes its own lines with "pg_dump: "; keep one paragraph.
+                String::from_utf8_lossy(&out.stderr)
+                    .lines()
+                    .map(|l| l
+                        .trim()
+                        .trim_start_matches("pg_dump: ")
+                        .trim_start_matches("error: "))
+                    .filter(|l| !l.is_empty())
+                    .collect::<Vec<_>>()
+                    .join("; ")
             ),
         });
     }
