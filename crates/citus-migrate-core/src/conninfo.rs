@@ -20,6 +20,18 @@ pub enum SslMode {
 }
 
 impl SslMode {
+    /// The libpq spelling (`verify-full`, …), for environment variables and messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SslMode::Disable => "disable",
+            SslMode::Allow => "allow",
+            SslMode::Prefer => "prefer",
+            SslMode::Require => "require",
+            SslMode::VerifyCa => "verify-ca",
+            SslMode::VerifyFull => "verify-full",
+        }
+    }
+
     fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "disable" => SslMode::Disable,
@@ -135,18 +147,7 @@ impl fmt::Display for ConnInfo {
         if self.password.is_some() {
             f.write_str(" password=********")?;
         }
-        write!(f, " sslmode={}", sslmode_name(self.sslmode))
-    }
-}
-
-fn sslmode_name(m: SslMode) -> &'static str {
-    match m {
-        SslMode::Disable => "disable",
-        SslMode::Allow => "allow",
-        SslMode::Prefer => "prefer",
-        SslMode::Require => "require",
-        SslMode::VerifyCa => "verify-ca",
-        SslMode::VerifyFull => "verify-full",
+        write!(f, " sslmode={}", self.sslmode.as_str())
     }
 }
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use tokio::process::Command;
 
-use crate::conninfo::{ConnInfo, SslMode};
+use crate::conninfo::ConnInfo;
 use crate::error::{Error, Result};
 use crate::filter::Filters;
 use crate::ident::QualifiedName;
@@ -80,17 +80,6 @@ pub fn check_version(
     Ok(())
 }
 
-fn sslmode(m: SslMode) -> &'static str {
-    match m {
-        SslMode::Disable => "disable",
-        SslMode::Allow => "allow",
-        SslMode::Prefer => "prefer",
-        SslMode::Require => "require",
-        SslMode::VerifyCa => "verify-ca",
-        SslMode::VerifyFull => "verify-full",
-    }
-}
-
 /// The libpq environment for `info`: set on the child only, never on a command line.
 pub fn environment(info: &ConnInfo) -> Vec<(&'static str, String)> {
     let mut env = vec![
@@ -105,7 +94,7 @@ pub fn environment(info: &ConnInfo) -> Vec<(&'static str, String)> {
         ),
         ("PGDATABASE", info.dbname.clone()),
         ("PGUSER", info.user.clone()),
-        ("PGSSLMODE", sslmode(info.sslmode).to_string()),
+        ("PGSSLMODE", info.sslmode.as_str().to_string()),
         ("PGAPPNAME", format!("{} pg_dump", info.application_name)),
     ];
     if !info.hostaddrs.is_empty() {
