@@ -1027,6 +1027,11 @@ fn alone(
 /// Keeps foreign keys valid where a size change can: a small table distributed on its own that a
 /// distributed or reference table references through a key Citus cannot keep becomes a reference table.
 fn repair(g: &Graph<'_>, d: &mut [Option<Decision>], groups: &mut Vec<ColocationGroup>) {
+    // The number of tables of each group, by name (the first group of a name, as a search would find).
+    let mut sizes: HashMap<String, usize> = HashMap::new();
+    for x in groups.iter() {
+        sizes.entry(x.name.clone()).or_insert(x.tables.len());
+    }
     for _ in 0..g.cat.tables.len().max(1) {
         let mut changed = false;
         for a in 0..d.len() {
@@ -1034,8 +1039,8 @@ fn repair(g: &Graph<'_>, d: &mut [Option<Decision>], groups: &mut Vec<Colocation
             if da.kind == Kind::Local {
                 continue;
             }
-            for f in &g.t(a).foreign_keys {
-                let Some(&b) = g.by_name.get(&f.referenced_table) else {
+            for (f, b) in g.t(a).foreign_keys.iter().zip(&g.fk_targets[a]) {
+                let Some(b) = *b else {
                     continue;
                 };
                 let Some(db) = &d[b] else { continue };
@@ -1047,15 +1052,19 @@ fn repair(g: &Graph<'_>, d: &mut [Option<Decision>], groups: &mut Vec<Colocation
                     && f.columns.iter().zip(&f.referenced_columns).any(|(x, y)| {
                         Some(x) == da.column.as_ref() && Some(y) == db.column.as_ref()
                     });
-                let alone = groups
-                    .iter()
-                    .find(|x| Some(&x.name) == db.group.as_ref())
-                    .is_some_and(|x| x.tables.len() == 1);
+                let alone = db
+                    .group
+                    .as_ref()
+                    .and_then(|name| sizes.get(name))
+                    .is_some_and(|&n| n == 1);
                 if fine || !alone || g.t(b).total_bytes > g.opts.reference_max_bytes {
                     continue;
                 }
                 let gname = db.group.clone();
                 groups.retain(|x| Some(&x.name) != gname.as_ref());
+                if let Some(name) = &gname {
+                    sizes.remove(name);
+                }
                 let t = g.t(b);
                 d[b] = Some(Decision {
                     kind: Kind::Reference,
