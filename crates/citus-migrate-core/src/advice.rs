@@ -12,6 +12,8 @@ pub mod column;
 mod graph;
 mod nulls;
 
+use std::collections::HashSet;
+
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{Catalog, TableKind};
@@ -265,13 +267,16 @@ fn shard_count(catalog: &Catalog, opts: &AdviceOptions) -> ShardCountAdvice {
 
 /// The shape of the advised layout, in Citus's terms, for the shard count's reason.
 fn workload(catalog: &Catalog, groups: &[ColocationGroup]) -> String {
-    let tenant = groups.iter().find(|g| {
-        g.tables.len() >= 3
-            && g.tables.iter().any(|t| {
-                let d = catalog.table(t);
-                d.is_some_and(|d| d.columns.iter().any(|c| column::tenant_like(&c.name)))
-            })
-    });
+    // Tables with a tenant-like column, looked up once rather than per group member.
+    let with_tenant: HashSet<QualifiedName> = catalog
+        .tables
+        .iter()
+        .filter(|t| t.columns.iter().any(|c| column::tenant_like(&c.name)))
+        .map(|t| t.qualified())
+        .collect();
+    let tenant = groups
+        .iter()
+        .find(|g| g.tables.len() >= 3 && g.tables.iter().any(|t| with_tenant.contains(t)));
     match tenant {
         Some(g) => format!(
             ". Multi-tenant layout (group {:?} shares one tenant key over {} tables): Citus recommends 32 to 128 shards, so that tenants spread over many workers and the rebalancer can move them",

@@ -1,7 +1,7 @@
 //! The decisions: which tables share a co-location group (following foreign-key chains to the entity at
 //! their root), which become reference tables, which are distributed alone, which stay local.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::column::{self, singular, tenant_like, time_like, type_unfit};
 use super::{AdviceOptions, ColocationGroup, Kind};
@@ -32,9 +32,96 @@ struct Graph<'a> {
     max_bytes: i64,
     opts: &'a AdviceOptions,
     shards: u32,
+    /// For each table, the index of the table each of its foreign keys references (when in the catalog).
+    fk_targets: Vec<Vec<Option<usize>>>,
+    /// For each table, the link by name of each of its columns ([`Self::implied_link`]).
+    implied: Vec<Vec<Option<Key>>>,
+    /// For each table, the root of each of its columns and whether a name made a link on the way
+    /// ([`Self::root`]), `None` for tables not eligible.
+    roots: Vec<Vec<Option<(Key, bool)>>>,
+}
+
+/// What [`Graph::implied_link`] looks up, built once: eligible tables by their key column's name
+/// after its prefix, and by their lowercase name and its singular.
+struct LinkIndex<'a> {
+    keys: Vec<Option<&'a Column>>,
+    by_prefix: HashMap<&'a str, Vec<usize>>,
+    by_stem: HashMap<String, Vec<usize>>,
 }
 
 impl<'a> Graph<'a> {
+    fn new(
+        cat: &'a Catalog,
+        by_name: BTreeMap<QualifiedName, usize>,
+        eligible: Vec<bool>,
+        opts: &'a AdviceOptions,
+        shards: u32,
+    ) -> Self {
+        let n = cat.tables.len();
+        let max_rows = (0..n)
+            .filter(|&i| eligible[i])
+            .map(|i| cat.tables[i].rows())
+            .max()
+            .unwrap_or(0);
+        let max_bytes = (0..n)
+            .filter(|&i| eligible[i])
+            .map(|i| cat.tables[i].total_bytes)
+            .max()
+            .unwrap_or(0);
+        let fk_targets = cat
+            .tables
+            .iter()
+            .map(|t| {
+                t.foreign_keys
+                    .iter()
+                    .map(|f| by_name.get(&f.referenced_table).copied())
+                    .collect()
+            })
+            .collect();
+        let mut g = Graph {
+            cat,
+            by_name,
+            eligible,
+            max_rows,
+            max_bytes,
+            opts,
+            shards,
+            fk_targets,
+            implied: Vec::new(),
+            roots: Vec::new(),
+        };
+        let keys: Vec<Option<&'a Column>> = (0..n).map(|j| key_column(g.t(j))).collect();
+        let mut by_prefix: HashMap<&'a str, Vec<usize>> = HashMap::new();
+        let mut by_stem: HashMap<String, Vec<usize>> = HashMap::new();
+        for j in (0..n).filter(|&j| g.eligible[j]) {
+            if let Some(stem) = keys[j].and_then(|pc| strip_prefix(&pc.name)) {
+                by_prefix.entry(stem).or_default().push(j);
+            }
+            let name = g.t(j).name.to_ascii_lowercase();
+            let one = singular(&name);
+            if one != name {
+                by_stem.entry(one).or_default().push(j);
+            }
+            by_stem.entry(name).or_default().push(j);
+        }
+        let index = LinkIndex {
+            keys,
+            by_prefix,
+            by_stem,
+        };
+        g.implied = (0..n)
+            .map(|i| {
+                g.t(i)
+                    .columns
+                    .iter()
+                    .map(|c| g.find_implied_link(&index, i, &c.name))
+                    .collect()
+            })
+            .collect();
+        g.roots = g.all_roots();
+        g
+    }
+
     fn t(&self, i: usize) -> &'a Table {
         &self.cat.tables[i]
     }
@@ -63,8 +150,13 @@ impl<'a> Graph<'a> {
     }
 
     /// A table the name of `col` points at (`company_id` → `companies`), when no foreign key says so:
-    /// its key column ([`Self::key_column`]) of a compatible type.
-    fn implied_link(&self, i: usize, col: &str) -> Option<Key> {
+    /// its key column ([`key_column`]) of a compatible type.
+    fn implied_link(&self, i: usize, col: &str) -> Option<&Key> {
+        let ci = self.t(i).columns.iter().position(|c| c.name == col)?;
+        self.implied[i][ci].as_ref()
+    }
+
+    fn find_implied_link(&self, index: &LinkIndex<'_>, i: usize, col: &str) -> Option<Key> {
         let t = self.t(i);
         if t.foreign_keys
             .iter()
@@ -73,110 +165,66 @@ impl<'a> Graph<'a> {
             return None;
         }
         let c = t.column(col)?;
-        if let Some(k) = self.prefixed_link(i, col) {
+        if let Some(k) = prefixed_link(index, i, c) {
             return Some(k);
         }
         let lower = col.to_ascii_lowercase();
         let stem = lower
             .strip_suffix("_id")
             .or_else(|| lower.strip_suffix("_key"))?;
-        let mut found: Vec<usize> = (0..self.cat.tables.len())
-            .filter(|&j| j != i && self.eligible[j])
-            .filter(|&j| {
-                let n = self.t(j).name.to_ascii_lowercase();
-                n == stem || singular(&n) == stem
-            })
-            .filter(|&j| {
-                self.key_column(j)
-                    .is_some_and(|pc| column::link_compatible(c, pc))
-            })
+        let mut found: Vec<usize> = index
+            .by_stem
+            .get(stem)?
+            .iter()
+            .copied()
+            .filter(|&j| j != i)
+            .filter(|&j| index.keys[j].is_some_and(|pc| column::link_compatible(c, pc)))
             .collect();
         // Prefer the same schema.
         found.sort_by_key(|&j| (self.t(j).schema != t.schema, j));
         let j = *found.first()?;
-        Some((j, self.key_column(j)?.name.clone()))
+        Some((j, index.keys[j]?.name.clone()))
     }
 
-    /// The column that identifies a row of table `j`, for links by name: its single-column primary
-    /// key; without a primary key, a single-column unique constraint or plain unique index, else a
-    /// usable column the statistics find unique (every value distinct: schemas loaded without their
-    /// keys, like TPC-H's plain DDL), the first key-like one (`…id`, `…key`) by position.
-    fn key_column(&self, j: usize) -> Option<&'a Column> {
-        let t = self.t(j);
-        if let Some(pk) = &t.primary_key {
-            return (pk.columns.len() == 1)
-                .then(|| t.column(&pk.columns[0]))
-                .flatten();
-        }
-        let declared = t
-            .unique_constraints
+    /// The next step from the column `(i, col)` along foreign keys (else a link by name, flagged).
+    fn next(&self, i: usize, col: &str) -> Option<(Key, bool)> {
+        let t = self.t(i);
+        let fk = t
+            .foreign_keys
             .iter()
-            .map(|k| &k.columns)
-            .chain(
-                t.indexes
-                    .iter()
-                    .filter(|i| i.unique && !i.partial && !i.expressions)
-                    .map(|i| &i.columns),
-            )
-            .find(|cols| cols.len() == 1)
-            .and_then(|cols| t.column(&cols[0]));
-        if declared.is_some() {
-            return declared;
-        }
-        let unique = |c: &&Column| {
-            type_unfit(c).is_none()
-                && c.stats.as_ref().is_some_and(|s| s.n_distinct == -1.0)
-                && t.rows() > 0
-        };
-        let key_like = |c: &&Column| {
-            let n = c.name.to_ascii_lowercase();
-            n.ends_with("id") || n.ends_with("key")
-        };
-        t.columns.iter().filter(unique).find(key_like)
-    }
-
-    /// Column-prefix conventions (`l_orderkey` → `orders.o_orderkey`): another table whose key column
-    /// ([`Self::key_column`]) has the same name after its short prefix, and a compatible type.
-    fn prefixed_link(&self, i: usize, col: &str) -> Option<Key> {
-        let c = self.t(i).column(col)?;
-        let stem = strip_prefix(col)?;
-        (0..self.cat.tables.len())
-            .filter(|&j| j != i && self.eligible[j])
-            .find_map(|j| {
-                let pc = self.key_column(j)?;
-                (pc.name != col
-                    && strip_prefix(&pc.name) == Some(stem)
-                    && column::link_compatible(c, pc))
-                .then(|| (j, pc.name.clone()))
+            .zip(&self.fk_targets[i])
+            .filter_map(|(f, &j)| {
+                let p = f.columns.iter().position(|c| c == col)?;
+                j.filter(|&j| self.eligible[j]).map(|j| (f, p, j))
             })
+            .min_by(|a, b| (a.1, &a.0.name).cmp(&(b.1, &b.0.name)));
+        match fk {
+            Some((f, p, j)) => Some(((j, f.referenced_columns[p].clone()), false)),
+            None => self.implied_link(i, col).map(|k| (k.clone(), true)),
+        }
     }
 
-    /// Follows foreign keys from `(i, col)` to the column at the end of the chain, and says whether a
-    /// name (not a key) made a link on the way.
+    /// The root of `(i, col)`: the column at the end of its chain of foreign keys, and whether a
+    /// name (not a key) made a link on the way. Computed once for every column of every eligible
+    /// table ([`Self::all_roots`]).
     fn root(&self, i: usize, col: &str) -> (Key, bool) {
+        let ci = self.t(i).columns.iter().position(|c| c.name == col);
+        match ci.and_then(|ci| self.roots[i][ci].as_ref()) {
+            Some(r) => r.clone(),
+            None => self.walk(i, col),
+        }
+    }
+
+    /// Follows the chain from `(i, col)` until it ends or comes back to a column already seen.
+    fn walk(&self, i: usize, col: &str) -> (Key, bool) {
         let mut cur: Key = (i, col.to_string());
         let mut seen = BTreeSet::new();
         let mut by_name = false;
         while seen.insert(cur.clone()) {
-            let t = self.t(cur.0);
-            let mut fks: Vec<_> = t
-                .foreign_keys
-                .iter()
-                .filter_map(|f| f.columns.iter().position(|c| *c == cur.1).map(|p| (f, p)))
-                .filter(|(f, _)| {
-                    self.by_name
-                        .get(&f.referenced_table)
-                        .is_some_and(|&j| self.eligible[j])
-                })
-                .collect();
-            fks.sort_by(|a, b| (a.1, &a.0.name).cmp(&(b.1, &b.0.name)));
-            let next = match fks.first() {
-                Some((f, p)) => Some((
-                    self.by_name[&f.referenced_table],
-                    f.referenced_columns[*p].clone(),
-                )),
-                None => self.implied_link(cur.0, &cur.1).inspect(|_| by_name = true),
-            };
+            let next = self.next(cur.0, &cur.1).map(|(k, named)| {
+                by_name |= named;
+                k
+            });
             match next {
                 Some(n) if !seen.contains(&n) => cur = n,
                 _ => break,
@@ -184,6 +232,169 @@ impl<'a> Graph<'a> {
         }
         (cur, by_name)
     }
+
+    /// [`Self::walk`] for every column of every eligible table, each step of each chain taken once:
+    /// a column off a cycle has the root of the column it leads to; a column on a cycle ends at the
+    /// one before it on the cycle.
+    fn all_roots(&self) -> Vec<Vec<Option<(Key, bool)>>> {
+        // Columns by number; those named by a foreign key but missing from their table get numbers too.
+        let mut ids: HashMap<(usize, &'a str), usize> = HashMap::new();
+        let mut nodes: Vec<Key> = Vec::new();
+        let mut intern = |k: (usize, &'a str), nodes: &mut Vec<Key>| -> usize {
+            *ids.entry(k).or_insert_with(|| {
+                nodes.push((k.0, k.1.to_string()));
+                nodes.len() - 1
+            })
+        };
+        let n = self.cat.tables.len();
+        let starts: Vec<Vec<Option<usize>>> = (0..n)
+            .map(|i| {
+                self.t(i)
+                    .columns
+                    .iter()
+                    .map(|c| self.eligible[i].then(|| intern((i, &c.name), &mut nodes)))
+                    .collect()
+            })
+            .collect();
+        // The next node of each node (and whether a name made that link), found as nodes appear.
+        let mut next: Vec<Option<(usize, bool)>> = Vec::new();
+        let mut k = 0;
+        while k < nodes.len() {
+            let (i, col) = nodes[k].clone();
+            let step = self.next(i, &col);
+            let step = step.map(|((j, c), named)| {
+                let id = match self.t(j).columns.iter().find(|x| x.name == c) {
+                    Some(x) => intern((j, &x.name), &mut nodes),
+                    None => {
+                        let f = self
+                            .t(i)
+                            .foreign_keys
+                            .iter()
+                            .find_map(|f| f.referenced_columns.iter().find(|x| **x == c));
+                        match f {
+                            Some(x) => intern((j, x), &mut nodes),
+                            None => unreachable!("a step leads to a column or a key's column"),
+                        }
+                    }
+                };
+                (id, named)
+            });
+            next.push(step);
+            k += 1;
+        }
+        // Resolve: 0 open, 1 on the current path, 2 done.
+        let m = nodes.len();
+        let mut state = vec![0u8; m];
+        let mut result: Vec<Option<(usize, bool)>> = vec![None; m];
+        for s in 0..m {
+            if state[s] != 0 {
+                continue;
+            }
+            let mut path: Vec<usize> = Vec::new();
+            let mut cur = s;
+            let tail: Option<usize> = loop {
+                if state[cur] == 2 {
+                    break Some(cur);
+                }
+                if state[cur] == 1 {
+                    // A cycle: from `cur`'s place on the path to its end.
+                    let at = path.iter().position(|&x| x == cur).unwrap_or(0);
+                    let cycle = &path[at..];
+                    let named = cycle.iter().any(|&x| next[x].is_some_and(|(_, f)| f));
+                    for (p, &x) in cycle.iter().enumerate() {
+                        let before = if p == 0 {
+                            cycle[cycle.len() - 1]
+                        } else {
+                            cycle[p - 1]
+                        };
+                        result[x] = Some((before, named));
+                        state[x] = 2;
+                    }
+                    path.truncate(at);
+                    break None;
+                }
+                state[cur] = 1;
+                path.push(cur);
+                match next[cur] {
+                    Some((nx, _)) => cur = nx,
+                    None => {
+                        result[cur] = Some((cur, false));
+                        state[cur] = 2;
+                        path.pop();
+                        break None;
+                    }
+                }
+            };
+            let _ = tail;
+            for &x in path.iter().rev() {
+                let (nx, named) = next[x].expect("a node on a path has a next");
+                let (r, rn) = result[nx].expect("resolved after its next");
+                result[x] = Some((r, named || rn));
+                state[x] = 2;
+            }
+        }
+        starts
+            .iter()
+            .map(|row| {
+                row.iter()
+                    .map(|id| {
+                        id.map(|id| {
+                            let (r, named) = result[id].expect("every node is resolved");
+                            (nodes[r].clone(), named)
+                        })
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+/// The column that identifies a row of table `t`, for links by name: its single-column primary
+/// key; without a primary key, a single-column unique constraint or plain unique index, else a
+/// usable column the statistics find unique (every value distinct: schemas loaded without their
+/// keys, like TPC-H's plain DDL), the first key-like one (`…id`, `…key`) by position.
+fn key_column(t: &Table) -> Option<&Column> {
+    if let Some(pk) = &t.primary_key {
+        return (pk.columns.len() == 1)
+            .then(|| t.column(&pk.columns[0]))
+            .flatten();
+    }
+    let declared = t
+        .unique_constraints
+        .iter()
+        .map(|k| &k.columns)
+        .chain(
+            t.indexes
+                .iter()
+                .filter(|i| i.unique && !i.partial && !i.expressions)
+                .map(|i| &i.columns),
+        )
+        .find(|cols| cols.len() == 1)
+        .and_then(|cols| t.column(&cols[0]));
+    if declared.is_some() {
+        return declared;
+    }
+    let unique = |c: &&Column| {
+        type_unfit(c).is_none()
+            && c.stats.as_ref().is_some_and(|s| s.n_distinct == -1.0)
+            && t.rows() > 0
+    };
+    let key_like = |c: &&Column| {
+        let n = c.name.to_ascii_lowercase();
+        n.ends_with("id") || n.ends_with("key")
+    };
+    t.columns.iter().filter(unique).find(key_like)
+}
+
+/// Column-prefix conventions (`l_orderkey` → `orders.o_orderkey`): another table whose key column
+/// ([`key_column`]) has the same name after its short prefix, and a compatible type.
+fn prefixed_link(index: &LinkIndex<'_>, i: usize, c: &Column) -> Option<Key> {
+    let stem = strip_prefix(&c.name)?;
+    index.by_prefix.get(stem)?.iter().find_map(|&j| {
+        let pc = index.keys[j]?;
+        (j != i && pc.name != c.name && column::link_compatible(c, pc))
+            .then(|| (j, pc.name.clone()))
+    })
 }
 
 /// `l_orderkey` → `orderkey`: the part after a prefix of at most three letters, when what is left is a
@@ -229,25 +440,7 @@ pub(super) fn decide(cat: &Catalog, opts: &AdviceOptions, shards: u32) -> Decide
             ) && !inh_parents.contains(&t.qualified())
         })
         .collect();
-    let max_rows = (0..n)
-        .filter(|&i| eligible[i])
-        .map(|i| cat.tables[i].rows())
-        .max()
-        .unwrap_or(0);
-    let max_bytes = (0..n)
-        .filter(|&i| eligible[i])
-        .map(|i| cat.tables[i].total_bytes)
-        .max()
-        .unwrap_or(0);
-    let g = Graph {
-        cat,
-        by_name,
-        eligible,
-        max_rows,
-        max_bytes,
-        opts,
-        shards,
-    };
+    let g = Graph::new(cat, by_name, eligible, opts, shards);
 
     // Which root key each usable column of each table leads to.
     let mut carriers: BTreeMap<Key, Vec<(Key, bool)>> = BTreeMap::new();
@@ -307,18 +500,42 @@ pub(super) fn decide(cat: &Catalog, opts: &AdviceOptions, shards: u32) -> Decide
     let mut groups: Vec<ColocationGroup> = Vec::new();
     let mut group_names: BTreeSet<String> = BTreeSet::new();
 
-    // Greedy: take the best group of the tables still open, until none is worth forming.
+    // Each root with the tables that may join its group, and the roots each table could join.
+    let roots: Vec<(Key, Vec<(Key, bool)>)> = carriers
+        .into_iter()
+        .map(|(root, cs)| {
+            let cands = candidates(&g, &root, &cs);
+            (root, cands)
+        })
+        .collect();
+    let mut touches: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (r, (root, cands)) in roots.iter().enumerate() {
+        if root.0 < n {
+            touches[root.0].push(r);
+        }
+        for (k, _) in cands {
+            touches[k.0].push(r);
+        }
+    }
+
+    // Greedy: take the best group of the tables still open, until none is worth forming. A proposal
+    // changes only when one of its tables is decided, so only those are made again after each pick.
+    let mut proposals: Vec<Option<Proposal>> = roots
+        .iter()
+        .map(|(root, cands)| propose(&g, root, cands, &decisions))
+        .collect();
+    let mut dirty = vec![false; roots.len()];
     loop {
-        let mut best: Option<Proposal> = None;
-        for (root, cs) in &carriers {
-            let Some(p) = propose(&g, root, cs, &decisions) else {
-                continue;
-            };
-            if best.as_ref().is_none_or(|b| p.score > b.score) {
-                best = Some(p);
+        let mut best: Option<(usize, f64)> = None;
+        for (r, p) in proposals.iter().enumerate() {
+            let Some(p) = p else { continue };
+            if best.is_none_or(|(_, b)| p.score > b) {
+                best = Some((r, p.score));
             }
         }
-        let Some(p) = best else { break };
+        let Some(p) = best.and_then(|(r, _)| proposals[r].take()) else {
+            break;
+        };
         let (ri, rcol) = &p.root;
         let is_virtual = *ri >= n;
         let mut tables: Vec<Key> = Vec::new();
@@ -433,6 +650,23 @@ pub(super) fn decide(cat: &Catalog, opts: &AdviceOptions, shards: u32) -> Decide
             tables: tables.iter().map(|k| g.t(k.0).qualified()).collect(),
             reason,
         });
+        let decided = members
+            .iter()
+            .map(|m| m.0 .0)
+            .chain(p.leader_is_root.then_some(*ri));
+        let mut again: Vec<usize> = Vec::new();
+        for t in decided {
+            for &r in &touches[t] {
+                if !dirty[r] {
+                    dirty[r] = true;
+                    again.push(r);
+                }
+            }
+        }
+        for r in again {
+            dirty[r] = false;
+            proposals[r] = propose(&g, &roots[r].0, &roots[r].1, &decisions);
+        }
     }
 
     // What no group took: small → reference, otherwise distributed on its own best column.
@@ -522,33 +756,50 @@ pub(super) fn decide(cat: &Catalog, opts: &AdviceOptions, shards: u32) -> Decide
     }
 }
 
-/// The group `cs` (tables carrying `root`) would form among the tables still open, and its score.
+/// The tables that may join the group of `root`, each once (in the order `cs` first names them) with
+/// the column it carries the root through.
+fn candidates(g: &Graph<'_>, root: &Key, cs: &[(Key, bool)]) -> Vec<(Key, bool)> {
+    let mut order: Vec<usize> = Vec::new();
+    let mut by_table: HashMap<usize, Vec<&(Key, bool)>> = HashMap::new();
+    for c in cs.iter().filter(|c| c.0 .0 != root.0) {
+        let v = by_table.entry(c.0 .0).or_default();
+        if v.is_empty() {
+            order.push(c.0 .0);
+        }
+        v.push(c);
+    }
+    order
+        .iter()
+        .map(|i| {
+            // A table that carries the root through several columns: prefer the one in its primary key.
+            let t = g.t(*i);
+            let in_pk = |c: &str| {
+                t.primary_key
+                    .as_ref()
+                    .is_some_and(|p| p.columns.iter().any(|x| x == c))
+            };
+            by_table[i]
+                .iter()
+                .max_by_key(|(o, _)| (in_pk(&o.1), std::cmp::Reverse(o.1.clone())))
+                .map(|c| (*c).clone())
+                .expect("a table in the order has a column")
+        })
+        .collect()
+}
+
+/// The group the tables of `cands` ([`candidates`] of `root`) still open would form, and its score.
 fn propose(
     g: &Graph<'_>,
     root: &Key,
-    cs: &[(Key, bool)],
+    cands: &[(Key, bool)],
     decided: &[Option<Decision>],
 ) -> Option<Proposal> {
     let (ri, rcol) = root;
-    let mut members: Vec<(Key, bool)> = Vec::new();
-    for (k, _) in cs {
-        if decided[k.0].is_some() || k.0 == *ri || members.iter().any(|(m, _)| m.0 == k.0) {
-            continue;
-        }
-        // A table that carries the root through several columns: prefer the one in its primary key.
-        let t = g.t(k.0);
-        let in_pk = |c: &str| {
-            t.primary_key
-                .as_ref()
-                .is_some_and(|p| p.columns.iter().any(|x| x == c))
-        };
-        let best = cs
-            .iter()
-            .filter(|(o, _)| o.0 == k.0)
-            .max_by_key(|(o, _)| (in_pk(&o.1), std::cmp::Reverse(o.1.clone())))
-            .unwrap();
-        members.push(best.clone());
-    }
+    let members: Vec<(Key, bool)> = cands
+        .iter()
+        .filter(|(k, _)| decided[k.0].is_none())
+        .cloned()
+        .collect();
     // A root past the tables is a shared column name, not a table.
     let is_table = *ri < g.cat.tables.len();
     let root_open = is_table && g.eligible[*ri] && decided[*ri].is_none() && g.usable(*ri, rcol);
@@ -577,8 +828,8 @@ fn propose(
     }
     let mut score = 0.0;
     for (&a, &ca) in &in_group {
-        for f in &g.t(a).foreign_keys {
-            let Some(&b) = g.by_name.get(&f.referenced_table) else {
+        for (f, b) in g.t(a).foreign_keys.iter().zip(&g.fk_targets[a]) {
+            let Some(b) = *b else {
                 continue;
             };
             let Some(&cb) = in_group.get(&b) else {
@@ -594,8 +845,8 @@ fn propose(
         }
         // A link by name counts like a foreign key.
         if let Some((b, cb)) = g.implied_link(a, ca) {
-            if in_group.get(&b) == Some(&cb.as_str()) {
-                score += g.weight(a).min(g.weight(b));
+            if in_group.get(b) == Some(&cb.as_str()) {
+                score += g.weight(a).min(g.weight(*b));
             }
         }
         score += 0.5 * g.weight(a);
@@ -776,6 +1027,11 @@ fn alone(
 /// Keeps foreign keys valid where a size change can: a small table distributed on its own that a
 /// distributed or reference table references through a key Citus cannot keep becomes a reference table.
 fn repair(g: &Graph<'_>, d: &mut [Option<Decision>], groups: &mut Vec<ColocationGroup>) {
+    // The number of tables of each group, by name (the first group of a name, as a search would find).
+    let mut sizes: HashMap<String, usize> = HashMap::new();
+    for x in groups.iter() {
+        sizes.entry(x.name.clone()).or_insert(x.tables.len());
+    }
     for _ in 0..g.cat.tables.len().max(1) {
         let mut changed = false;
         for a in 0..d.len() {
@@ -783,8 +1039,8 @@ fn repair(g: &Graph<'_>, d: &mut [Option<Decision>], groups: &mut Vec<Colocation
             if da.kind == Kind::Local {
                 continue;
             }
-            for f in &g.t(a).foreign_keys {
-                let Some(&b) = g.by_name.get(&f.referenced_table) else {
+            for (f, b) in g.t(a).foreign_keys.iter().zip(&g.fk_targets[a]) {
+                let Some(b) = *b else {
                     continue;
                 };
                 let Some(db) = &d[b] else { continue };
@@ -796,15 +1052,19 @@ fn repair(g: &Graph<'_>, d: &mut [Option<Decision>], groups: &mut Vec<Colocation
                     && f.columns.iter().zip(&f.referenced_columns).any(|(x, y)| {
                         Some(x) == da.column.as_ref() && Some(y) == db.column.as_ref()
                     });
-                let alone = groups
-                    .iter()
-                    .find(|x| Some(&x.name) == db.group.as_ref())
-                    .is_some_and(|x| x.tables.len() == 1);
+                let alone = db
+                    .group
+                    .as_ref()
+                    .and_then(|name| sizes.get(name))
+                    .is_some_and(|&n| n == 1);
                 if fine || !alone || g.t(b).total_bytes > g.opts.reference_max_bytes {
                     continue;
                 }
                 let gname = db.group.clone();
                 groups.retain(|x| Some(&x.name) != gname.as_ref());
+                if let Some(name) = &gname {
+                    sizes.remove(name);
+                }
                 let t = g.t(b);
                 d[b] = Some(Decision {
                     kind: Kind::Reference,

@@ -2,10 +2,12 @@
 //! column that may hold NULLs (columns declared NOT NULL are skipped), because COPY into Citus fails on
 //! the first row whose distribution column is NULL.
 
+use std::collections::{HashMap, HashSet};
+
 use tokio_postgres::Client;
 
 use super::{Advice, Blocker, Kind, Severity};
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, Table};
 use crate::connect::query;
 use crate::error::{Result, Side};
 use crate::ident::{quote_ident, QualifiedName};
@@ -54,12 +56,20 @@ pub async fn count_column_nulls(
 
 /// The nullable distribution columns of the plan's distributed tables.
 fn nullable_columns(catalog: &Catalog, plan: &Plan) -> Vec<(QualifiedName, String)> {
+    let by_name: HashMap<(&str, &str), &Table> = catalog
+        .tables
+        .iter()
+        .rev()
+        .map(|t| ((t.schema.as_str(), t.name.as_str()), t))
+        .collect();
     plan.tables
         .iter()
         .filter(|p| p.kind == Kind::Distributed)
         .filter_map(|p| {
             let col = p.distribution_column.as_ref()?;
-            let c = catalog.table(&p.qualified())?.column(col)?;
+            let c = by_name
+                .get(&(p.schema.as_str(), p.name.as_str()))?
+                .column(col)?;
             (!c.not_null).then(|| (p.qualified(), col.clone()))
         })
         .collect()
@@ -99,18 +109,24 @@ pub async fn count_nulls(client: &Client, catalog: &Catalog, advice: &mut Advice
     let plan = Plan::from_advice(advice);
     let columns = nullable_columns(catalog, &plan);
     let found = null_blockers(&count_column_nulls(client, &columns).await?);
+    let checked: HashSet<(&str, &str)> = columns
+        .iter()
+        .map(|(q, _)| (q.schema.as_str(), q.name.as_str()))
+        .collect();
+    let mut found_by: HashMap<(&str, &str), Vec<&Blocker>> = HashMap::new();
+    for b in &found {
+        found_by
+            .entry((b.table.schema.as_str(), b.table.name.as_str()))
+            .or_default()
+            .push(b);
+    }
     for t in &mut advice.tables {
-        let checked = columns
-            .iter()
-            .any(|(q, _)| q.schema == t.schema && q.name == t.name);
-        if checked {
+        let key = (t.schema.as_str(), t.name.as_str());
+        if checked.contains(&key) {
             t.blockers
                 .retain(|b| b.code != "nulls_in_distribution_column");
         }
-        for b in found
-            .iter()
-            .filter(|b| b.table.schema == t.schema && b.table.name == t.name)
-        {
+        for &b in found_by.get(&key).into_iter().flatten() {
             t.blockers.insert(0, b.clone());
         }
     }
