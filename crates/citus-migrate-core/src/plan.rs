@@ -210,21 +210,19 @@ impl Plan {
     /// named after the table.
     pub fn groups(&self) -> Vec<PlanGroup<'_>> {
         let mut out: Vec<PlanGroup<'_>> = Vec::new();
+        let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
         for t in self.tables.iter().filter(|t| t.kind == Kind::Distributed) {
             match t.colocation_group.as_deref() {
-                Some(g) if out.iter().any(|x| x.name == g) => {
-                    out.iter_mut()
-                        .find(|x| x.name == g)
-                        .unwrap()
-                        .members
-                        .push(t);
+                Some(g) if index.contains_key(g) => out[index[g]].members.push(t),
+                g => {
+                    index.insert(g.unwrap_or(&t.name), out.len());
+                    out.push(PlanGroup {
+                        name: g.unwrap_or(&t.name),
+                        leader: t,
+                        members: Vec::new(),
+                        shard_count: t.shard_count.unwrap_or(self.shard_count),
+                    });
                 }
-                g => out.push(PlanGroup {
-                    name: g.unwrap_or(&t.name),
-                    leader: t,
-                    members: Vec::new(),
-                    shard_count: t.shard_count.unwrap_or(self.shard_count),
-                }),
             }
         }
         out

@@ -7,6 +7,8 @@ use super::extend::cols;
 use crate::advice::column::{
     distinct, int_width, null_frac, top_share, type_unfit, type_without_typmod, SKEW_SHARE,
 };
+use std::collections::{HashMap, HashSet};
+
 use crate::advice::{Blocker, Kind, Severity};
 use crate::catalog::{Catalog, ForeignKey, Table, TableKind};
 use crate::ident::{quote_ident, QualifiedName};
@@ -17,9 +19,16 @@ struct Ctx<'a> {
     catalog: &'a Catalog,
     plan: &'a Plan,
     out: Vec<Blocker>,
+    /// Built once: name lookups below are hash lookups, so checking stays linear in the tables.
+    tables: HashMap<QualifiedName, &'a Table>,
+    planned: HashMap<QualifiedName, &'a crate::plan::PlanTable>,
+    group_shards: HashMap<String, u32>,
+    inheritance_parents: HashSet<QualifiedName>,
+    /// Foreign keys by the table they reference, in catalog order.
+    fks_to: HashMap<QualifiedName, Vec<(QualifiedName, &'a ForeignKey)>>,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
     fn push(
         &mut self,
         table: &QualifiedName,
@@ -37,38 +46,56 @@ impl Ctx<'_> {
         });
     }
 
+    fn table(&self, t: &QualifiedName) -> Option<&'a Table> {
+        self.tables.get(t).copied()
+    }
+
+    fn planned(&self, t: &QualifiedName) -> Option<&'a crate::plan::PlanTable> {
+        self.planned.get(t).copied()
+    }
+
+    fn kind_of(&self, t: &QualifiedName) -> Kind {
+        self.planned(t).map(|p| p.kind).unwrap_or(Kind::Local)
+    }
+
     fn kind(&self, t: &QualifiedName) -> Kind {
         // Partitions follow their parent.
-        match self.catalog.table(t) {
+        match self.table(t) {
             Some(tab) if tab.table_kind == TableKind::Partition => tab
                 .parent
                 .as_ref()
-                .map(|p| self.plan.kind_of(p))
+                .map(|p| self.kind_of(p))
                 .unwrap_or(Kind::Local),
-            _ => self.plan.kind_of(t),
+            _ => self.kind_of(t),
         }
     }
 
     fn dist_col(&self, t: &QualifiedName) -> Option<&str> {
-        let tab = self.catalog.table(t)?;
+        let tab = self.table(t)?;
         let owner = match (tab.table_kind, &tab.parent) {
             (TableKind::Partition, Some(p)) => p,
             _ => t,
         };
-        self.plan
-            .table(owner)
+        self.planned(owner)
             .filter(|p| p.kind == Kind::Distributed)?
             .distribution_column
             .as_deref()
     }
 
     fn group(&self, t: &QualifiedName) -> Option<String> {
-        let tab = self.catalog.table(t)?;
+        let tab = self.table(t)?;
         let owner = match (tab.table_kind, &tab.parent) {
             (TableKind::Partition, Some(p)) => p,
             _ => t,
         };
-        self.plan.group_of(owner)
+        let p = self
+            .planned(owner)
+            .filter(|p| p.kind == Kind::Distributed)?;
+        Some(
+            p.colocation_group
+                .clone()
+                .unwrap_or_else(|| format!("{}", p.qualified())),
+        )
     }
 }
 
@@ -78,10 +105,34 @@ pub fn check(catalog: &Catalog, plan: &Plan) -> Vec<Blocker> {
         catalog,
         plan,
         out: Vec::new(),
+        tables: catalog.tables.iter().map(|t| (t.qualified(), t)).collect(),
+        planned: plan.tables.iter().map(|p| (p.qualified(), p)).collect(),
+        group_shards: plan
+            .groups()
+            .iter()
+            .map(|g| (g.name.to_string(), g.shard_count))
+            .collect(),
+        inheritance_parents: catalog
+            .tables
+            .iter()
+            .filter(|c| c.table_kind == TableKind::InheritanceChild)
+            .filter_map(|c| c.parent.clone())
+            .collect(),
+        fks_to: {
+            let mut m: HashMap<QualifiedName, Vec<(QualifiedName, &ForeignKey)>> = HashMap::new();
+            for r in &catalog.tables {
+                for f in &r.foreign_keys {
+                    m.entry(f.referenced_table.clone())
+                        .or_default()
+                        .push((r.qualified(), f));
+                }
+            }
+            m
+        },
     };
     for p in &plan.tables {
         let name = p.qualified();
-        let Some(t) = catalog.table(&name) else {
+        let Some(t) = cx.table(&name) else {
             cx.push(
                 &name,
                 "unknown_table",
@@ -118,10 +169,8 @@ fn check_shape(cx: &mut Ctx<'_>, t: &Table, p: &crate::plan::PlanTable) {
         );
         return;
     }
-    let inherits = t.table_kind == TableKind::InheritanceChild
-        || cx.catalog.tables.iter().any(|c| {
-            c.table_kind == TableKind::InheritanceChild && c.parent.as_ref() == Some(&name)
-        });
+    let inherits =
+        t.table_kind == TableKind::InheritanceChild || cx.inheritance_parents.contains(&name);
     if p.kind != Kind::Local {
         let unsupported = match t.table_kind {
             TableKind::Foreign => Some(("unsupported_relation", "a foreign table")),
@@ -235,16 +284,13 @@ fn check_dist_column(cx: &mut Ctx<'_>, t: &Table, col: &str, extend: bool) {
             None,
         );
     }
-    let shards = cx
-        .plan
-        .group_of(&name)
-        .and_then(|g| {
-            cx.plan
-                .groups()
-                .iter()
-                .find(|x| x.name == g)
-                .map(|x| x.shard_count)
-        })
+    // A co-location group shares its leader's shard count; a table on its own may set its own.
+    let planned = cx.planned(&name);
+    let shards = planned
+        .and_then(|p| p.colocation_group.as_ref())
+        .as_ref()
+        .and_then(|g| cx.group_shards.get(g.as_str()).copied())
+        .or(planned.and_then(|p| p.shard_count))
         .unwrap_or(cx.plan.shard_count);
     if let Some(n) = distinct(t, c) {
         if n < shards as f64 {
@@ -341,14 +387,12 @@ fn check_dist_column(cx: &mut Ctx<'_>, t: &Table, col: &str, extend: bool) {
             };
             let mut fix = String::new();
             let refs: Vec<(QualifiedName, &ForeignKey)> = cx
-                .catalog
-                .tables
-                .iter()
-                .flat_map(|r| r.foreign_keys.iter().map(move |f| (r.qualified(), f)))
-                .filter(|(_, f)| {
-                    f.referenced_table == name
-                        && sorted(&f.referenced_columns) == sorted(&k.columns)
-                })
+                .fks_to
+                .get(&name)
+                .into_iter()
+                .flatten()
+                .filter(|(_, f)| sorted(&f.referenced_columns) == sorted(&k.columns))
+                .cloned()
                 .collect();
             for (r, f) in &refs {
                 fix.push_str(&format!(
@@ -364,7 +408,7 @@ fn check_dist_column(cx: &mut Ctx<'_>, t: &Table, col: &str, extend: bool) {
             ));
             let extend_hint = format!("\n-- or, to change the key on the target only, set \"extend_keys\": true for {name} in plan.json");
             for (r, f) in &refs {
-                let rt = cx.catalog.table(r);
+                let rt = cx.table(r);
                 match rt.and_then(|rt| cx.dist_col(r).and_then(|d| rt.column(d))) {
                     Some(rc) => {
                         let mut fc = vec![rc.name.clone()];
@@ -454,7 +498,7 @@ pub(crate) fn null_fix(name: &QualifiedName, col: &str) -> String {
 fn check_groups(cx: &mut Ctx<'_>) {
     let plan = cx.plan;
     for g in plan.groups() {
-        let Some(lt) = cx.catalog.table(&g.leader.qualified()) else {
+        let Some(lt) = cx.table(&g.leader.qualified()) else {
             continue;
         };
         let Some(lc) = g
@@ -481,7 +525,7 @@ fn check_groups(cx: &mut Ctx<'_>) {
                     None,
                 );
             }
-            let Some(mt) = cx.catalog.table(&m.qualified()) else {
+            let Some(mt) = cx.table(&m.qualified()) else {
                 continue;
             };
             if let Some(mc) = m.distribution_column.as_deref().and_then(|c| mt.column(c)) {
@@ -587,7 +631,7 @@ fn check_fk(cx: &mut Ctx<'_>, t: &Table, fk: &ForeignKey) {
     let b = &fk.referenced_table;
     let fkname = quote_ident(&fk.name);
     let drop = format!("ALTER TABLE {a} DROP CONSTRAINT {fkname};");
-    if cx.catalog.table(b).is_none() {
+    if cx.table(b).is_none() {
         cx.push(
             &a,
             "fk_to_unselected_table",
@@ -612,7 +656,7 @@ fn check_fk(cx: &mut Ctx<'_>, t: &Table, fk: &ForeignKey) {
             } else {
                 format!("the key does not map {a}.{} to {b}.{}", quote_ident(&da), quote_ident(&db))
             };
-            let bt = cx.catalog.table(b).unwrap();
+            let bt = cx.table(b).unwrap();
             // A key that references a primary key / unique constraint lacking the distribution
             // column is re-created by that key's own fix (which drops and re-adds it with the
             // column in front): one fix, not two that overlap.
