@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use tokio_postgres::Client;
 
 use super::{Advice, Blocker, Kind, Severity};
-use crate::catalog::{Catalog, Table};
+use crate::catalog::{Catalog, Table, TableKind};
 use crate::connect::query;
 use crate::error::{Result, Side};
 use crate::ident::{quote_ident, QualifiedName};
@@ -62,15 +62,26 @@ fn nullable_columns(catalog: &Catalog, plan: &Plan) -> Vec<(QualifiedName, Strin
         .rev()
         .map(|t| ((t.schema.as_str(), t.name.as_str()), t))
         .collect();
+    let parents: HashSet<(&str, &str)> = catalog
+        .tables
+        .iter()
+        .filter_map(|t| t.parent.as_ref())
+        .map(|p| (p.schema.as_str(), p.name.as_str()))
+        .collect();
     plan.tables
         .iter()
         .filter(|p| p.kind == Kind::Distributed)
         .filter_map(|p| {
             let col = p.distribution_column.as_ref()?;
-            let c = by_name
-                .get(&(p.schema.as_str(), p.name.as_str()))?
-                .column(col)?;
-            (!c.not_null).then(|| (p.qualified(), col.clone()))
+            let t = by_name.get(&(p.schema.as_str(), p.name.as_str()))?;
+            let c = t.column(col)?;
+            // A table whose storage is empty right now (pg_relation_size, not statistics) holds no
+            // row and so no NULL: no need to scan it. Partitioned and inheritance parents are always
+            // scanned, their rows live in other tables.
+            let empty = t.table_kind != TableKind::PartitionedParent
+                && t.total_bytes - t.index_bytes == 0
+                && !parents.contains(&(t.schema.as_str(), t.name.as_str()));
+            (!c.not_null && !empty).then(|| (p.qualified(), col.clone()))
         })
         .collect()
 }
