@@ -111,8 +111,16 @@ impl<'a> AnalyzeReport<'a> {
 
     /// Adds the advice: per-table decisions, reasons, candidates and blockers; groups and shard count.
     pub fn with_advice(mut self, advice: &'a Advice) -> Self {
+        let by_name: std::collections::HashMap<(&str, &str), &crate::advice::TableAdvice> = advice
+            .tables
+            .iter()
+            .rev()
+            .map(|a| ((a.schema.as_str(), a.name.as_str()), a))
+            .collect();
         for t in &mut self.tables {
-            t.advice = advice.table(&t.table.qualified()).map(AdviceFields::from);
+            t.advice = by_name
+                .get(&(t.table.schema.as_str(), t.table.name.as_str()))
+                .map(|a| AdviceFields::from(*a));
         }
         self.colocation_groups = Some(&advice.colocation_groups);
         self.shard_count = Some(&advice.shard_count);

@@ -79,7 +79,7 @@ fn nullable_columns(catalog: &Catalog, plan: &Plan) -> Vec<(QualifiedName, Strin
             // row and so no NULL: no need to scan it. Partitioned and inheritance parents are always
             // scanned, their rows live in other tables.
             let empty = t.table_kind != TableKind::PartitionedParent
-                && t.total_bytes - t.index_bytes == 0
+                && t.heap_bytes == 0
                 && !parents.contains(&(t.schema.as_str(), t.name.as_str()));
             (!c.not_null && !empty).then(|| (p.qualified(), col.clone()))
         })
