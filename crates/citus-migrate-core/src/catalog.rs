@@ -196,6 +196,15 @@ impl Table {
 }
 
 impl Catalog {
+    /// The tables whose rows are copied and compared: every selected table that holds rows itself.
+    pub fn data_tables(&self) -> Vec<QualifiedName> {
+        self.tables
+            .iter()
+            .filter(|t| t.holds_data())
+            .map(|t| t.qualified())
+            .collect()
+    }
+
     pub fn table(&self, name: &QualifiedName) -> Option<&Table> {
         self.tables
             .iter()
@@ -559,12 +568,7 @@ where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = Result<Client>>,
 {
-    let names: Vec<QualifiedName> = catalog
-        .tables
-        .iter()
-        .filter(|t| t.holds_data())
-        .map(|t| t.qualified())
-        .collect();
+    let names = catalog.data_tables();
     let user = &catalog.current_user;
     let jobs = jobs.max(1).min(names.len().max(1));
     let mut clients = Vec::with_capacity(jobs);

@@ -713,18 +713,8 @@ impl Run<'_> {
         Ok(Outcome::done(format!("{} statements", statements.len())))
     }
 
-    /// The tables whose rows are copied: every selected table that holds rows.
-    fn data_tables(&self) -> Vec<QualifiedName> {
-        self.catalog
-            .tables
-            .iter()
-            .filter(|t| t.holds_data())
-            .map(|t| t.qualified())
-            .collect()
-    }
-
     async fn copy(&mut self) -> Result<Outcome> {
-        let tables = self.data_tables();
+        let tables = self.catalog.data_tables();
         if tables.is_empty() {
             return Ok(Outcome::done("no tables hold rows"));
         }

@@ -660,13 +660,7 @@ pub async fn verify(
     let hash = choose_hash(&src, &tgt).await?;
     let mut recorded = HashMap::new();
     if opts.copy_ranges {
-        let names: Vec<QualifiedName> = catalog
-            .tables
-            .iter()
-            .filter(|t| t.holds_data())
-            .map(|t| t.qualified())
-            .collect();
-        recorded = copy_ranges(&tgt, &names).await?;
+        recorded = copy_ranges(&tgt, &catalog.data_tables()).await?;
     }
     let mut jobs = Vec::new();
     let mut missing: Vec<(QualifiedName, i64)> = Vec::new();
