@@ -12,7 +12,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use futures::{pin_mut, SinkExt, StreamExt};
+use futures::{pin_mut, SinkExt};
 use tokio_postgres::Client;
 
 use super::bookkeeping;
@@ -149,7 +149,7 @@ fn nonce() -> u64 {
 
 /// One attempt at a chunk, worker-direct: one connection and one COPY per shard, fed as rows arrive.
 pub(super) async fn attempt(
-    ctx: &Ctx<'_>,
+    ctx: &Ctx,
     conns: &mut Conns,
     job: &TableJob,
     map: &ShardMap,
@@ -157,12 +157,12 @@ pub(super) async fn attempt(
     retry: bool,
 ) -> Result<Outcome, Failure> {
     if conns.target.is_none() {
-        conns.target = Some(connect(ctx.target).await?);
+        conns.target = Some(connect(&ctx.target).await?);
     }
     if retry {
         // What an earlier attempt prepared is committed or rolled back first (it holds locks).
         let control = conns.target.as_ref().unwrap();
-        recover(control, ctx.target, map, Some(chunk)).await?;
+        recover(control, &ctx.target, map, Some(chunk)).await?;
         if let Some((rows, bytes)) = bookkeeping::committed(control, &job.name, chunk).await? {
             return Ok(Outcome {
                 rows,
@@ -174,14 +174,14 @@ pub(super) async fn attempt(
     if conns.source.is_none() {
         conns.source = Some(
             ctx.snapshot
-                .reader(ctx.source)
+                .reader(&ctx.source)
                 .await
                 .map_err(Failure::from)?,
         );
     }
     for shard in &map.shards {
         if !conns.shards.contains_key(&shard.id) {
-            let client = connect(&node_info(ctx.target, &map.nodes[shard.node])).await?;
+            let client = connect(&node_info(&ctx.target, &map.nodes[shard.node])).await?;
             conns.shards.insert(shard.id, client);
         }
     }
@@ -194,7 +194,7 @@ pub(super) async fn attempt(
 }
 
 async fn stream_chunk(
-    ctx: &Ctx<'_>,
+    ctx: &Ctx,
     conns: &mut Conns,
     job: &TableJob,
     map: &ShardMap,
@@ -239,17 +239,7 @@ async fn stream_chunk(
     pin_mut!(out);
     let mut bufs: Vec<BytesMut> = vec![BytesMut::new(); map.shards.len()];
     let (mut rows, mut bytes, mut unreported_rows, mut unreported_bytes) = (0u64, 0u64, 0u64, 0u64);
-    let progress = ctx.state.progress;
-    loop {
-        let next = tokio::time::timeout(stall, out.next()).await.map_err(|_| {
-            Failure::stalled(Error::Other(format!(
-                "source: no progress for {}s while reading COPY data",
-                stall.as_secs()
-            )))
-        })?;
-        let Some(row) = next else { break };
-        let row =
-            row.map_err(|e| Failure::from(Error::db(Side::Source, "reading COPY data", e)))?;
+    while let Some(row) = super::stream::next_row(&mut out, stall).await? {
         let shard = map.route(&row).map_err(|why| Failure {
             error: Error::Precondition {
                 side: Side::Source,
@@ -273,11 +263,14 @@ async fn stream_chunk(
             .await?;
         }
         if unreported_bytes >= 1 << 20 {
-            progress.advance(&job.name, unreported_bytes, unreported_rows);
+            ctx.state
+                .advance(job.index, unreported_bytes, unreported_rows);
             (unreported_rows, unreported_bytes) = (0, 0);
+            ctx.check_cancelled()?;
         }
     }
-    progress.advance(&job.name, unreported_bytes, unreported_rows);
+    ctx.state
+        .advance(job.index, unreported_bytes, unreported_rows);
     let accepted: Vec<u64> =
         futures::future::try_join_all(sinks.iter_mut().zip(bufs.iter_mut()).map(
             |(sink, buf)| async move {
@@ -338,7 +331,7 @@ async fn stream_chunk(
         bookkeeping::mark_committed(control, &job.name, chunk, rows, bytes, Some(&txn)).await?;
     if !marked {
         execute(control, Side::Target, "rolling back", "ROLLBACK").await?;
-        recover(control, ctx.target, map, Some(chunk)).await?;
+        recover(control, &ctx.target, map, Some(chunk)).await?;
         let (rows, bytes) = bookkeeping::committed(control, &job.name, chunk)
             .await?
             .unwrap_or_default();
@@ -372,7 +365,7 @@ async fn stream_chunk(
         }))
         .await;
     if finished.iter().any(|r| r.is_err()) {
-        recover(control, ctx.target, map, Some(chunk))
+        recover(control, &ctx.target, map, Some(chunk))
             .await
             .map_err(Failure::from)?;
     }

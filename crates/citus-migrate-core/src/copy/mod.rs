@@ -20,7 +20,6 @@ mod worker;
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -115,6 +114,8 @@ pub struct TableCopySummary {
 
 /// One table's work: its SQL and its chunks.
 struct TableJob {
+    /// Position in the run's list of tables.
+    index: usize,
     name: QualifiedName,
     copy_out_base: CopyOutSql,
     copy_in_sql: String,
@@ -279,6 +280,7 @@ pub async fn copy_tables(
         };
         let quoted_cols: Vec<String> = cols.iter().map(|c| crate::ident::quote_ident(c)).collect();
         jobs.push(TableJob {
+            index: jobs.len(),
             name: name.clone(),
             copy_out_base: CopyOutSql {
                 table: name.quoted(),
@@ -306,7 +308,8 @@ pub async fn copy_tables(
     drop(control);
 
     let log = worker::RunLog::open(opts.work_dir.as_deref())?;
-    let state = worker::Shared::new(&jobs, progress, &log);
+    let (events, receiver) = tokio::sync::mpsc::unbounded_channel();
+    let state = worker::Shared::new(&jobs, log, events);
     let mut queue = VecDeque::new();
     for (t, job) in jobs.iter().enumerate() {
         progress.table_started(&job.name, job.expected_bytes, job.expected_rows);
@@ -320,24 +323,24 @@ pub async fn copy_tables(
             progress.table_finished(&job.name);
         }
     }
-    let queue = Mutex::new(queue);
-    let streams = opts.jobs.min(queue.lock().unwrap().len());
-    let ctx = worker::Ctx {
-        source,
-        target,
-        snapshot: &snapshot,
-        jobs: &jobs,
-        queue: &queue,
-        state: &state,
-        opts,
-        test_pause: test_pause(),
-        begin_sql: begin_sql(citus),
-    };
-    futures::future::try_join_all((0..streams).map(|_| worker::run(&ctx))).await?;
-    snapshot.release().await?;
+    let streams = opts.jobs.min(queue.len());
+    let ctx = std::sync::Arc::new(worker::Ctx::new(
+        source.clone(),
+        target.clone(),
+        snapshot,
+        jobs,
+        queue,
+        state,
+        opts.clone(),
+        begin_sql(citus),
+    ));
+    worker::run_streams(ctx.clone(), receiver, streams, progress).await?;
+    ctx.snapshot.release().await?;
 
-    let summary = state.summary(&jobs, opts, started.elapsed().as_secs_f64());
-    log.finish(&summary)?;
+    let summary = ctx
+        .state
+        .summary(&ctx.jobs, opts, started.elapsed().as_secs_f64());
+    ctx.state.log.finish(&summary)?;
     Ok(summary)
 }
 

@@ -74,7 +74,7 @@ impl Snapshot {
     }
 
     /// Ends the exporting transaction.
-    pub async fn release(self) -> Result<()> {
+    pub async fn release(&self) -> Result<()> {
         execute(
             &self.client,
             Side::Source,

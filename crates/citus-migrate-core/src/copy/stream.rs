@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use futures::{pin_mut, SinkExt, StreamExt};
+use futures::{pin_mut, FutureExt, SinkExt, Stream, StreamExt};
 use tokio_postgres::Client;
 
 use crate::copy::retry::Failure;
@@ -29,8 +29,27 @@ fn stalled(side: Side, what: &str, after: Duration) -> Failure {
     )))
 }
 
+/// The next message of a COPY TO STDOUT stream; the watchdog's timer is only armed when no message is
+/// ready (most are: the connection reads many rows at once), which keeps timers off the per-row path.
+pub async fn next_row<S, T>(
+    out: &mut std::pin::Pin<&mut S>,
+    stall: Duration,
+) -> Result<Option<T>, Failure>
+where
+    S: Stream<Item = Result<T, tokio_postgres::Error>>,
+{
+    let next = match out.next().now_or_never() {
+        Some(n) => n,
+        None => tokio::time::timeout(stall, out.next())
+            .await
+            .map_err(|_| stalled(Side::Source, "reading COPY data", stall))?,
+    };
+    next.transpose()
+        .map_err(|e| Failure::from(Error::db(Side::Source, "reading COPY data", e)))
+}
+
 /// Runs `copy_out_sql` on `source` and feeds its output to `copy_in_sql` on `target`. `on_batch` is
-/// called with the bytes and rows of every batch sent. The caller owns the transactions; the COPY
+/// called with the bytes and rows of every batch sent; an error from it stops the stream. The caller owns the transactions; the COPY
 /// sink is dropped before this returns, so the target can COMMIT right after (needed behind PgBouncer:
 /// the COPY statement is prepared and closed inside the transaction).
 pub async fn pump(
@@ -39,7 +58,7 @@ pub async fn pump(
     target: &Client,
     copy_in_sql: &str,
     stall: Duration,
-    mut on_batch: impl FnMut(u64, u64),
+    mut on_batch: impl FnMut(u64, u64) -> Result<(), Failure>,
 ) -> Result<Moved, Failure> {
     let db = |side: Side, what: &'static str| move |e| Failure::from(Error::db(side, what, e));
     let out = tokio::time::timeout(stall, source.copy_out(copy_out_sql))
@@ -57,13 +76,7 @@ pub async fn pump(
     let mut batch = BytesMut::with_capacity(BATCH_BYTES);
     let mut batch_rows = 0u64;
     loop {
-        let next = tokio::time::timeout(stall, out.next())
-            .await
-            .map_err(|_| stalled(Side::Source, "reading COPY data", stall))?;
-        let data = match next {
-            None => None,
-            Some(r) => Some(r.map_err(db(Side::Source, "reading COPY data"))?),
-        };
+        let data = next_row(&mut out, stall).await?;
         if let Some(d) = &data {
             // The server sends every row in a CopyData message of its own.
             batch_rows += 1;
@@ -79,7 +92,7 @@ pub async fn pump(
                 .map_err(db(Side::Target, "sending COPY data"))?;
             moved.bytes += len;
             moved.rows += batch_rows;
-            on_batch(len, batch_rows);
+            on_batch(len, batch_rows)?;
             batch_rows = 0;
             if batch.capacity() < BATCH_BYTES {
                 batch.reserve(BATCH_BYTES);
