@@ -91,6 +91,114 @@ fn copies_every_type_byte_identical_and_matches_columns_by_name() {
     assert_eq!(recorded, "2017|t");
 }
 
+/// The columns of `nasty` whose types binary COPY carries between servers (built-in, no OIDs inside).
+const BINARY_COLUMNS: &str =
+    "id, t, ch, vc, b, n, f4, f8, ts, tstz, d, tm, tmtz, iv, arr, tarr, j, jb, u, ip, net, mac, bits, flag";
+
+/// `nasty`'s binary-safe columns as table `plain` on the source, and on the target in another order
+/// with `extra` SQL after the CREATE (e.g. distributing it).
+fn binary_pair_sql(extra: &str) -> (String, String) {
+    (
+        format!("CREATE TABLE plain AS SELECT {BINARY_COLUMNS} FROM nasty; ALTER TABLE plain ADD PRIMARY KEY (id);"),
+        format!(
+            "CREATE TABLE plain AS SELECT flag, bits, mac, net, ip, u, jb, j, tarr, arr, iv, tmtz, tm, d, tstz, ts, \
+             f8, f4, n, b, vc, ch, t, id FROM nasty LIMIT 0; ALTER TABLE plain ADD PRIMARY KEY (id); {extra}"
+        ),
+    )
+}
+
+/// Rows of distributed table `table` (distributed on `id`) that sit in another shard than the one
+/// Citus itself chooses for them.
+fn misplaced_rows(coordinator: &LocalServer, table: &str) -> i64 {
+    coordinator
+        .psql(
+            "dst",
+            &format!(
+                "SELECT sum(result::int) FROM run_command_on_shards('{table}', $$SELECT count(*) FROM %1$s t \
+                 WHERE shard_name('{table}'::regclass, get_shard_id_for_distribution_column('{table}', t.id)) <> '%1$s'$$)"
+            ),
+        )
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// Copies one table in 16 kB chunks; its JSON summary.
+fn copy_one_in_16kb_chunks(source: &str, target: &str, table: &str) -> serde_json::Value {
+    let out = copy_cmd(source, target)
+        .args(["--table", table, "--chunk-size", "16kB", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    serde_json::from_str(&stdout_of(&out)).unwrap()
+}
+
+fn plain_dump(server: &LocalServer, db: &str) -> String {
+    server
+        .psql(
+            db,
+            &format!("SET DateStyle = 'ISO, YMD'; SET extra_float_digits = 3; SET TimeZone = 'UTC'; COPY (SELECT {BINARY_COLUMNS} FROM plain ORDER BY id) TO STDOUT"),
+        )
+        .unwrap()
+}
+
+#[test]
+fn identical_built_in_types_move_in_binary_and_everything_else_in_text() {
+    let server = nasty_pair();
+    let (src_sql, dst_sql) = binary_pair_sql("");
+    server.psql("src", &src_sql).unwrap();
+    server.psql("dst", &dst_sql).unwrap();
+    // A column whose type differs between the sides (int -> bigint) keeps the table in text.
+    server
+        .psql("src", "CREATE TABLE widened (id int PRIMARY KEY, v text); INSERT INTO widened SELECT g, 'v' || g FROM generate_series(1, 1000) g;")
+        .unwrap();
+    server
+        .psql(
+            "dst",
+            "CREATE TABLE widened (id bigint PRIMARY KEY, v text);",
+        )
+        .unwrap();
+    let out = copy_cmd(&server.url("src"), &server.url("dst"))
+        .args(["--table", "plain", "--table", "nasty", "--table", "widened"])
+        .args(["--chunk-size", "16kB", "--jobs", "2", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let summary: serde_json::Value = serde_json::from_str(&stdout_of(&out)).unwrap();
+    let binary: Vec<(String, bool)> = summary["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["table"]["name"].as_str().unwrap().to_string(),
+                t["binary"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        binary,
+        vec![
+            ("plain".to_string(), true),
+            ("nasty".to_string(), false),
+            ("widened".to_string(), false)
+        ]
+    );
+    assert_eq!(summary["tables"][0]["rows"], 2017);
+    let src = plain_dump(&server, "src");
+    assert!(
+        src.contains("NaN") && src.contains("BC") && src.contains("😀"),
+        "fixture sanity"
+    );
+    assert_eq!(plain_dump(&server, "dst"), src);
+    assert_eq!(nasty_dump(&server, "dst"), nasty_dump(&server, "src"));
+    let sums = "SELECT count(*), sum(id), md5(string_agg(v, ',' ORDER BY id)) FROM widened";
+    assert_eq!(
+        server.psql("dst", sums).unwrap(),
+        server.psql("src", sums).unwrap()
+    );
+}
+
 #[test]
 fn vector_columns_copy_where_pgvector_is_installed() {
     let server = LocalServer::start(&ServerOptions::default()).unwrap();
@@ -490,14 +598,7 @@ fn kill_9_at_several_points_then_resume_into_citus_is_exactly_once() {
         .map(|t| t["worker_direct"].as_bool().unwrap())
         .collect();
     assert_eq!(direct, vec![true, false], "{summary}");
-    let misplaced = coord
-        .psql(
-            "dst",
-            "SELECT sum(result::int) FROM run_command_on_shards('acct', $$SELECT count(*) FROM %1$s t \
-             WHERE shard_name('acct'::regclass, get_shard_id_for_distribution_column('acct', t.id)) <> '%1$s'$$)",
-        )
-        .unwrap();
-    assert_eq!(misplaced, "0");
+    assert_eq!(misplaced_rows(coord, "acct"), 0);
     assert_eq!(
         coord
             .psql("dst", "SELECT count(*) FROM acct WHERE id = 4242")
@@ -529,24 +630,19 @@ fn kill_9_at_several_points_then_resume_into_citus_is_exactly_once() {
             &format!("{TARGET_NASTY} SELECT create_distributed_table('nasty', 'id');"),
         )
         .unwrap();
-    let out = copy_cmd(&src, &dst)
-        .args([
-            "--table",
-            "nasty",
-            "--chunk-size",
-            "16kB",
-            "--format",
-            "json",
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr_of(&out));
-    assert!(
-        stdout_of(&out).contains("\"worker_direct\": true"),
-        "{}",
-        stdout_of(&out)
-    );
+    let summary = copy_one_in_16kb_chunks(&src, &dst, "nasty");
+    assert_eq!(summary["tables"][0]["worker_direct"], true, "{summary}");
     assert_eq!(nasty_dump(coord, "dst"), nasty_dump(&source, "src"));
+
+    // The same values in binary, straight into the shards.
+    let (src_sql, dst_sql) = binary_pair_sql("SELECT create_distributed_table('plain', 'id');");
+    source.psql("src", &src_sql).unwrap();
+    coord.psql("dst", &dst_sql).unwrap();
+    let summary = copy_one_in_16kb_chunks(&src, &dst, "plain");
+    assert_eq!(summary["tables"][0]["worker_direct"], true, "{summary}");
+    assert_eq!(summary["tables"][0]["binary"], true, "{summary}");
+    assert_eq!(plain_dump(coord, "dst"), plain_dump(&source, "src"));
+    assert_eq!(misplaced_rows(coord, "plain"), 0);
 
     // The coordinator's bookkeeping transaction of a worker-direct chunk is terminated while the
     // shards' parts are prepared: they are rolled back and the chunk is copied again, once.

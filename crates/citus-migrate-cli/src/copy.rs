@@ -209,8 +209,9 @@ pub fn summary_text(s: &CopySummary) -> String {
         } else {
             ""
         };
+        let format = if t.binary { ", binary" } else { "" };
         out.push_str(&format!(
-            "  {:<width$}  {:>13} rows  {:>9}  {:>6.1} s  {:>11}  {} chunk{}{direct}{skipped}{retries}\n",
+            "  {:<width$}  {:>13} rows  {:>9}  {:>6.1} s  {:>11}  {} chunk{}{direct}{format}{skipped}{retries}\n",
             t.table.to_string(),
             thousands(t.rows as i64),
             human_bytes(t.bytes as i64),

@@ -1,9 +1,13 @@
 //! A chunk copied straight into the shard placements on the workers (see [`super::shard_route`]).
 //!
+//! A chunk's rows are first sorted out by shard into the stream's spill files ([`super::spill`]); then
+//! every node holding rows of the chunk loads its shards one after another over one connection, in one
+//! transaction (measured: far less CPU on the workers than one COPY per shard fed as rows arrive).
+//!
 //! Exactly once across several nodes: every node's part of the chunk is a transaction that ends with
-//! `PREPARE TRANSACTION 'citus_migrate_<table oid>_<chunk>_<nonce>_<shard id>'`; then the chunk's
+//! `PREPARE TRANSACTION 'citus_migrate_<table oid>_<chunk>_<nonce>_<node>'`; then the chunk's
 //! bookkeeping row is marked on the coordinator with `citus_migrate_<table oid>_<chunk>_<nonce>` and
-//! committed (the decision); then the shards' transactions run
+//! committed (the decision); then the nodes' transactions run
 //! `COMMIT PREPARED`. Whatever a crash leaves prepared is resolved by [`recover`] from the bookkeeping:
 //! committed when its chunk's row names it, rolled back otherwise.
 
@@ -11,14 +15,15 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures::{pin_mut, SinkExt};
 use tokio_postgres::Client;
 
 use super::bookkeeping;
 use super::chunk::Chunk;
 use super::retry::Failure;
-use super::shard_route::ShardMap;
+use super::shard_route::{BinaryTuples, Shard, ShardMap, BINARY_HEADER, BINARY_TRAILER};
+use super::spill::{ShardFile, Spill};
 use super::worker::{Conns, Ctx, Outcome};
 use super::TableJob;
 use crate::connect::{connect, execute, query};
@@ -26,8 +31,8 @@ use crate::conninfo::ConnInfo;
 use crate::error::{Error, Result, Side};
 use crate::ident::quote_literal;
 
-/// Rows buffered per shard before they are sent.
-const SHARD_BATCH_BYTES: usize = 64 << 10;
+/// Size of the CopyData messages that load a shard from its spill file.
+const LOAD_MESSAGE_BYTES: usize = 1 << 20;
 
 /// The target's connection options pointed at one node.
 pub fn node_info(target: &ConnInfo, node: &(String, u16)) -> ConnInfo {
@@ -147,7 +152,8 @@ fn nonce() -> u64 {
     (t ^ (std::process::id() as u64) << 32).wrapping_add(COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
-/// One attempt at a chunk, worker-direct: one connection and one COPY per shard, fed as rows arrive.
+/// One attempt at a chunk, worker-direct: the rows are read from the source and sorted out by shard
+/// into the stream's spill files, then every node loads its shards in one transaction.
 pub(super) async fn attempt(
     ctx: &Ctx,
     conns: &mut Conns,
@@ -179,56 +185,34 @@ pub(super) async fn attempt(
                 .map_err(Failure::from)?,
         );
     }
-    for shard in &map.shards {
-        if !conns.shards.contains_key(&shard.id) {
-            let client = connect(&node_info(&ctx.target, &map.nodes[shard.node])).await?;
-            conns.shards.insert(shard.id, client);
+    for (i, node) in map.nodes.iter().enumerate() {
+        if let std::collections::hash_map::Entry::Vacant(e) = conns.nodes.entry((map.table_oid, i))
+        {
+            e.insert(connect(&node_info(&ctx.target, node)).await?);
         }
     }
-    let result = stream_chunk(ctx, conns, job, map, chunk).await;
+    if conns.spill.as_ref().map(|s| s.shards.len()) != Some(map.shards.len()) {
+        conns.spill = Some(Spill::new(map.shards.len())?);
+    }
+    let result = copy_chunk(ctx, conns, job, map, chunk).await;
     if result.is_err() {
-        // The shard connections may be mid-COPY or mid-transaction: start afresh next time.
-        conns.shards.clear();
+        // The node connections may be mid-COPY or mid-transaction: start afresh next time.
+        conns.nodes.clear();
     }
     result
 }
 
-async fn stream_chunk(
+/// Reads the chunk's rows from the source into the spill files; returns the rows and bytes read.
+async fn read_chunk(
     ctx: &Ctx,
-    conns: &mut Conns,
+    source: &Client,
+    spill: &mut Spill,
     job: &TableJob,
     map: &ShardMap,
     chunk: &Chunk,
-) -> Result<Outcome, Failure> {
-    let control = conns.target.as_ref().unwrap();
-    let source = conns.source.as_ref().unwrap();
+) -> Result<(u64, u64), Failure> {
     let stall = ctx.opts.stall_timeout;
-    let clients: Vec<&Client> = map.shards.iter().map(|s| &conns.shards[&s.id]).collect();
-    futures::future::try_join_all(clients.iter().map(|c| {
-        timed(
-            stall,
-            Side::Target,
-            "starting a chunk transaction on a worker",
-            c.batch_execute(&ctx.begin_sql),
-        )
-    }))
-    .await?;
-    let mut sinks =
-        futures::future::try_join_all(map.shards.iter().zip(&clients).map(|(shard, c)| {
-            let sql = format!("COPY {} {} FROM STDIN", shard.relation, job.copy_columns);
-            async move {
-                let sink = timed(
-                    stall,
-                    Side::Target,
-                    "starting COPY into a shard",
-                    c.copy_in::<_, Bytes>(&sql),
-                )
-                .await?;
-                Ok::<_, Failure>(Box::pin(sink))
-            }
-        }))
-        .await?;
-
+    spill.reset()?;
     let out = timed(
         stall,
         Side::Source,
@@ -237,30 +221,36 @@ async fn stream_chunk(
     )
     .await?;
     pin_mut!(out);
-    let mut bufs: Vec<BytesMut> = vec![BytesMut::new(); map.shards.len()];
+    let mut tuples = BinaryTuples::default();
+    let bad_row = |why: String| Failure {
+        error: Error::Precondition {
+            side: Side::Source,
+            message: format!("{}: {why}", job.name),
+        },
+        retryable: false,
+    };
     let (mut rows, mut bytes, mut unreported_rows, mut unreported_bytes) = (0u64, 0u64, 0u64, 0u64);
-    while let Some(row) = super::stream::next_row(&mut out, stall).await? {
-        let shard = map.route(&row).map_err(|why| Failure {
-            error: Error::Precondition {
-                side: Side::Source,
-                message: format!("{}: {why}", job.name),
-            },
-            retryable: false,
-        })?;
-        bufs[shard].extend_from_slice(&row);
-        rows += 1;
-        bytes += row.len() as u64;
-        unreported_rows += 1;
-        unreported_bytes += row.len() as u64;
-        if bufs[shard].len() >= SHARD_BATCH_BYTES {
-            let data = bufs[shard].split().freeze();
-            timed(
-                stall,
-                Side::Target,
-                "sending COPY data to a shard",
-                sinks[shard].send(data),
-            )
-            .await?;
+    while let Some(message) = super::stream::next_row(&mut out, stall).await? {
+        // Text: a message is one row. Binary: whole tuples, the header before the first.
+        let mut rest = &message[..];
+        loop {
+            let (row, shard) = if job.binary {
+                match tuples.next(&mut rest, map.field).map_err(bad_row)? {
+                    None => break,
+                    Some((row, value)) => (row, map.route_binary(value).map_err(bad_row)?),
+                }
+            } else {
+                if rest.is_empty() {
+                    break;
+                }
+                let row = std::mem::take(&mut rest);
+                (row, map.route(row).map_err(bad_row)?)
+            };
+            spill.push(shard, row)?;
+            rows += 1;
+            bytes += row.len() as u64;
+            unreported_rows += 1;
+            unreported_bytes += row.len() as u64;
         }
         if unreported_bytes >= 1 << 20 {
             ctx.state
@@ -271,55 +261,137 @@ async fn stream_chunk(
     }
     ctx.state
         .advance(job.index, unreported_bytes, unreported_rows);
-    let accepted: Vec<u64> =
-        futures::future::try_join_all(sinks.iter_mut().zip(bufs.iter_mut()).map(
-            |(sink, buf)| async move {
-                if !buf.is_empty() {
-                    let data = buf.split().freeze();
-                    timed(
-                        stall,
-                        Side::Target,
-                        "sending COPY data to a shard",
-                        sink.send(data),
-                    )
-                    .await?;
-                }
-                timed(
-                    stall,
-                    Side::Target,
-                    "finishing COPY into a shard",
-                    sink.as_mut().finish(),
-                )
-                .await
-            },
-        ))
-        .await?;
-    drop(sinks);
-    let accepted: u64 = accepted.iter().sum();
-    if accepted != rows {
-        return Err(Failure::from(Error::Other(format!(
-            "target: the shards accepted {accepted} rows but {rows} were sent"
-        ))));
+    if job.binary && !tuples.ended() {
+        return Err(bad_row(
+            "the source's binary COPY output ended without its trailer".into(),
+        ));
     }
+    spill.finish_writing()?;
+    Ok((rows, bytes))
+}
 
-    // One name for the chunk (recorded in the bookkeeping); each shard's transaction adds its shard id.
-    let txn = format!("{}{:016x}", gid_prefix(map, Some(chunk)), nonce());
-    let gids: Vec<String> = map
-        .shards
-        .iter()
-        .map(|sh| format!("{txn}_{}", sh.id))
-        .collect();
-    futures::future::try_join_all(clients.iter().zip(&gids).map(|(c, gid)| async move {
-        let prepare = format!("PREPARE TRANSACTION {}", quote_literal(gid));
-        timed(
+async fn send(
+    mut sink: std::pin::Pin<&mut tokio_postgres::CopyInSink<Bytes>>,
+    data: Bytes,
+    stall: Duration,
+) -> Result<(), Failure> {
+    timed(
+        stall,
+        Side::Target,
+        "sending COPY data to a shard",
+        sink.send(data),
+    )
+    .await
+}
+
+/// Loads one node's shards from the spill files in one transaction and prepares it as `gid`.
+async fn load_node(
+    ctx: &Ctx,
+    client: &Client,
+    job: &TableJob,
+    shards: Vec<(&Shard, &mut ShardFile)>,
+    gid: &str,
+) -> Result<(), Failure> {
+    let stall = ctx.opts.stall_timeout;
+    timed(
+        stall,
+        Side::Target,
+        "starting a chunk transaction on a worker",
+        client.batch_execute(&ctx.begin_sql),
+    )
+    .await?;
+    let with = if job.binary {
+        " WITH (FORMAT binary)"
+    } else {
+        ""
+    };
+    for (shard, file) in shards {
+        let sql = format!(
+            "COPY {} {} FROM STDIN{with}",
+            shard.relation, job.copy_columns
+        );
+        let sink = timed(
             stall,
             Side::Target,
-            "preparing a chunk on a worker",
-            c.batch_execute(&prepare),
+            "starting COPY into a shard",
+            client.copy_in::<_, Bytes>(&sql),
         )
-        .await
-    }))
+        .await?;
+        pin_mut!(sink);
+        if job.binary {
+            send(sink.as_mut(), Bytes::from_static(BINARY_HEADER), stall).await?;
+        }
+        while let Some(piece) = file.read_piece(LOAD_MESSAGE_BYTES)? {
+            send(sink.as_mut(), piece, stall).await?;
+        }
+        if job.binary {
+            send(sink.as_mut(), Bytes::from_static(BINARY_TRAILER), stall).await?;
+        }
+        let accepted = timed(
+            stall,
+            Side::Target,
+            "finishing COPY into a shard",
+            sink.as_mut().finish(),
+        )
+        .await?;
+        if accepted != file.rows {
+            return Err(Failure::from(Error::Other(format!(
+                "target: shard {} accepted {accepted} rows but {} were sent",
+                shard.relation, file.rows
+            ))));
+        }
+        ctx.check_cancelled()?;
+    }
+    let prepare = format!("PREPARE TRANSACTION {}", quote_literal(gid));
+    timed(
+        stall,
+        Side::Target,
+        "preparing a chunk on a worker",
+        client.batch_execute(&prepare),
+    )
+    .await
+}
+
+async fn copy_chunk(
+    ctx: &Ctx,
+    conns: &mut Conns,
+    job: &TableJob,
+    map: &ShardMap,
+    chunk: &Chunk,
+) -> Result<Outcome, Failure> {
+    let stall = ctx.opts.stall_timeout;
+    let spill = conns.spill.as_mut().unwrap();
+    let (rows, bytes) =
+        read_chunk(ctx, conns.source.as_ref().unwrap(), spill, job, map, chunk).await?;
+
+    // One name for the chunk (recorded in the bookkeeping); each node's transaction adds its index.
+    // Nodes without rows in this chunk have nothing to do.
+    let txn = format!("{}{:016x}", gid_prefix(map, Some(chunk)), nonce());
+    let mut per_node: Vec<Vec<(&Shard, &mut ShardFile)>> =
+        (0..map.nodes.len()).map(|_| Vec::new()).collect();
+    for (shard, file) in map.shards.iter().zip(spill.shards.iter_mut()) {
+        if file.rows > 0 {
+            per_node[shard.node].push((shard, file));
+        }
+    }
+    let loads: Vec<(usize, Vec<(&Shard, &mut ShardFile)>)> = per_node
+        .into_iter()
+        .enumerate()
+        .filter(|(_, shards)| !shards.is_empty())
+        .collect();
+    let gids: Vec<(usize, String)> = loads
+        .iter()
+        .map(|(node, _)| (*node, format!("{txn}_{node}")))
+        .collect();
+    let nodes = &conns.nodes;
+    futures::future::try_join_all(loads.into_iter().zip(&gids).map(
+        |((node, shards), (_, gid))| {
+            load_node(ctx, &nodes[&(map.table_oid, node)], job, shards, gid)
+        },
+    ))
     .await?;
+
+    let control = conns.target.as_ref().unwrap();
     execute(
         control,
         Side::Target,
@@ -352,18 +424,20 @@ async fn stream_chunk(
     )
     .await?;
     // Decided: the chunk is committed. Finish it on the nodes; what fails here is repaired by `recover`.
-    let finished =
-        futures::future::join_all(clients.iter().zip(&gids).map(|(c, gid)| async move {
+    let finished = futures::future::join_all(gids.iter().map(|(node, gid)| {
+        let client = &nodes[&(map.table_oid, *node)];
+        async move {
             let commit = format!("COMMIT PREPARED {}", quote_literal(gid));
             timed(
                 stall,
                 Side::Target,
                 "committing a chunk on a worker",
-                c.batch_execute(&commit),
+                client.batch_execute(&commit),
             )
             .await
-        }))
-        .await;
+        }
+    }))
+    .await;
     if finished.iter().any(|r| r.is_err()) {
         recover(control, &ctx.target, map, Some(chunk))
             .await
@@ -376,5 +450,5 @@ async fn stream_chunk(
     })
 }
 
-/// The shard connections of one stream, by shard id.
-pub type ShardConns = HashMap<i64, Client>;
+/// The node connections of one stream, by table oid and node index.
+pub type NodeConns = HashMap<(u32, usize), Client>;

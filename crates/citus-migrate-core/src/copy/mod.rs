@@ -14,6 +14,7 @@ mod direct;
 pub mod retry;
 pub mod shard_route;
 pub mod snapshot;
+mod spill;
 pub mod stream;
 pub mod tables;
 mod worker;
@@ -96,7 +97,7 @@ pub struct CopySummary {
 #[derive(Debug, Clone, Serialize)]
 pub struct TableCopySummary {
     pub table: QualifiedName,
-    /// Rows and bytes (COPY text) copied by this run.
+    /// Rows and bytes (as COPY moved them, text or binary) copied by this run.
     pub rows: u64,
     pub bytes: u64,
     /// Chunks in the table's plan, and how many of them an earlier run had already committed.
@@ -108,6 +109,8 @@ pub struct TableCopySummary {
     pub retries: u32,
     /// Rows went straight to the shard placements on the workers (else through the coordinator).
     pub worker_direct: bool,
+    /// Rows moved in COPY's binary format (else text); `bytes` counts what was moved.
+    pub binary: bool,
     /// From the first chunk started to the last finished, in this run.
     pub seconds: f64,
 }
@@ -121,6 +124,9 @@ struct TableJob {
     copy_in_sql: String,
     /// `(a, "B")`: the copied columns.
     copy_columns: String,
+    /// Rows move in COPY's binary format (every column has the same built-in type on both sides),
+    /// else in text.
+    binary: bool,
     /// Worker-direct routing, where it is safe.
     route: Option<shard_route::ShardMap>,
     plan: Vec<bookkeeping::PlannedChunk>,
@@ -135,19 +141,26 @@ struct CopyOutSql {
     select_list: String,
     from: String,
     plain_table: bool,
+    /// ` WITH (FORMAT binary)` or nothing.
+    with: &'static str,
 }
 
 impl CopyOutSql {
     fn for_chunk(&self, chunk: &Chunk) -> String {
         match chunk.predicate() {
-            None if self.plain_table => format!("COPY {} {} TO STDOUT", self.table, self.columns),
+            None if self.plain_table => {
+                format!(
+                    "COPY {} {} TO STDOUT{}",
+                    self.table, self.columns, self.with
+                )
+            }
             None => format!(
-                "COPY (SELECT {} FROM {}) TO STDOUT",
-                self.select_list, self.from
+                "COPY (SELECT {} FROM {}) TO STDOUT{}",
+                self.select_list, self.from, self.with
             ),
             Some(p) => format!(
-                "COPY (SELECT {} FROM {} WHERE {p}) TO STDOUT",
-                self.select_list, self.from
+                "COPY (SELECT {} FROM {} WHERE {p}) TO STDOUT{}",
+                self.select_list, self.from, self.with
             ),
         }
     }
@@ -279,6 +292,8 @@ pub async fn copy_tables(
             }
         };
         let quoted_cols: Vec<String> = cols.iter().map(|c| crate::ident::quote_ident(c)).collect();
+        let binary = tables::binary_compatible(facts, target_facts, cols);
+        let with = if binary { " WITH (FORMAT binary)" } else { "" };
         jobs.push(TableJob {
             index: jobs.len(),
             name: name.clone(),
@@ -292,12 +307,14 @@ pub async fn copy_tables(
                     name.quoted()
                 },
                 plain_table: facts.relkind == "r",
+                with,
             },
             copy_in_sql: format!(
-                "COPY {} {} FROM STDIN",
+                "COPY {} {} FROM STDIN{with}",
                 name.quoted(),
                 tables::column_list(cols)
             ),
+            binary,
             copy_columns: tables::column_list(cols),
             route,
             plan,
@@ -353,7 +370,7 @@ async fn worker_direct(
     columns: &[String],
     progress: &dyn Progress,
 ) -> Result<Option<shard_route::ShardMap>> {
-    let why_not = match shard_route::load(control, &name, columns).await? {
+    let why_not = match shard_route::load(control, name, columns).await? {
         Ok(map) => match direct::probe(target, &map).await {
             None => {
                 let resolved = direct::recover(control, target, &map, None).await?;

@@ -180,27 +180,160 @@ pub fn field(row: &[u8], index: usize) -> Option<&[u8]> {
     row.split(|&b| b == b'\t').nth(index)
 }
 
+/// A decimal integer as COPY text writes it (`-` and digits), without going through `str`.
+fn parse_int(raw: &[u8]) -> Option<i64> {
+    let (negative, digits) = match raw.split_first()? {
+        (b'-', rest) => (true, rest),
+        _ => (false, raw),
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    // Accumulated as a negative number so that i64::MIN parses too.
+    let mut v: i64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_sub((d - b'0') as i64)?;
+    }
+    if negative {
+        Some(v)
+    } else {
+        v.checked_neg()
+    }
+}
+
+/// What a binary COPY stream starts with: the signature, no flags, no header extension.
+pub const BINARY_HEADER: &[u8; 19] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
+/// What ends a binary COPY stream: a field count of -1.
+pub const BINARY_TRAILER: &[u8; 2] = b"\xff\xff";
+
+/// A whole binary tuple and the raw value of the field asked for (`None` for NULL).
+pub type Tuple<'m> = (&'m [u8], Option<&'m [u8]>);
+
+/// Splits the messages of a binary `COPY … TO STDOUT` into tuples: the header comes before the first
+/// tuple, the trailer after the last. PostgreSQL sends whole tuples in each message; a tuple cut
+/// across messages is reported instead of guessed at.
+#[derive(Debug, Default)]
+pub struct BinaryTuples {
+    header_seen: bool,
+    ended: bool,
+}
+
+fn take<'m>(rest: &mut &'m [u8], n: usize) -> std::result::Result<&'m [u8], String> {
+    if rest.len() < n {
+        return Err(
+            "a binary COPY row is cut across messages, which PostgreSQL does not do".into(),
+        );
+    }
+    let (head, tail) = rest.split_at(n);
+    *rest = tail;
+    Ok(head)
+}
+
+impl BinaryTuples {
+    /// The next tuple of `rest` (which is advanced past it) with the raw value of field `field`
+    /// (`None` for NULL); `Ok(None)` when `rest` holds no further tuple.
+    pub fn next<'m>(
+        &mut self,
+        rest: &mut &'m [u8],
+        field: usize,
+    ) -> std::result::Result<Option<Tuple<'m>>, String> {
+        if !self.header_seen && !rest.is_empty() {
+            let head = take(rest, BINARY_HEADER.len())?;
+            if head[..11] != BINARY_HEADER[..11] {
+                return Err("the source's binary COPY output has no valid signature".into());
+            }
+            if head[11..15] != [0, 0, 0, 0] {
+                return Err(
+                    "the source's binary COPY output has flags this copy does not know".into(),
+                );
+            }
+            let extension = u32::from_be_bytes(head[15..19].try_into().unwrap()) as usize;
+            take(rest, extension)?;
+            self.header_seen = true;
+        }
+        if rest.is_empty() {
+            return Ok(None);
+        }
+        if self.ended {
+            return Err("the source sent data after the end of its binary COPY output".into());
+        }
+        let start = *rest;
+        let count = i16::from_be_bytes(take(rest, 2)?.try_into().unwrap());
+        if count == -1 {
+            self.ended = true;
+            return match rest.is_empty() {
+                true => Ok(None),
+                false => Err("the source sent data after the end of its binary COPY output".into()),
+            };
+        }
+        let mut value = None;
+        for i in 0..count.max(0) as usize {
+            let len = i32::from_be_bytes(take(rest, 4)?.try_into().unwrap());
+            let data = if len < 0 {
+                None
+            } else {
+                Some(take(rest, len as usize)?)
+            };
+            if i == field {
+                value = Some(data);
+            }
+        }
+        let Some(value) = value else {
+            return Err("a row has fewer fields than columns".into());
+        };
+        let used = start.len() - rest.len();
+        Ok(Some((&start[..used], value)))
+    }
+
+    /// True once the trailer has been read.
+    pub fn ended(&self) -> bool {
+        self.ended
+    }
+}
+
+const NULL_DISTRIBUTION: &str =
+    "a row has NULL in the distribution column, which Citus does not accept";
+
 impl ShardMap {
-    /// The shard (index into `shards`) a COPY text row belongs to.
+    /// The shard (index into `shards`) of a distribution column value.
+    pub fn shard_of(&self, v: i64) -> usize {
+        let h = hash_int(self.kind, v);
+        self.shards.partition_point(|s| s.max < h)
+    }
+
+    /// The shard a COPY text row belongs to.
     pub fn route(&self, row: &[u8]) -> std::result::Result<usize, String> {
         let raw = field(row, self.field)
             .ok_or_else(|| "a row has fewer fields than columns".to_string())?;
         if raw == b"\\N" {
-            return Err(
-                "a row has NULL in the distribution column, which Citus does not accept".into(),
-            );
+            return Err(NULL_DISTRIBUTION.into());
         }
-        let v: i64 = std::str::from_utf8(raw)
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| {
-                format!(
-                    "cannot read {:?} as an integer distribution value",
-                    String::from_utf8_lossy(raw)
-                )
-            })?;
-        let h = hash_int(self.kind, v);
-        Ok(self.shards.partition_point(|s| s.max < h))
+        let v = parse_int(raw).ok_or_else(|| {
+            format!(
+                "cannot read {:?} as an integer distribution value",
+                String::from_utf8_lossy(raw)
+            )
+        })?;
+        Ok(self.shard_of(v))
+    }
+
+    /// The shard of a binary COPY tuple, given the raw value of its distribution column.
+    pub fn route_binary(&self, value: Option<&[u8]>) -> std::result::Result<usize, String> {
+        let raw = value.ok_or(NULL_DISTRIBUTION)?;
+        let v = match (self.kind, raw.len()) {
+            (IntKind::Int2, 2) => i16::from_be_bytes(raw.try_into().unwrap()) as i64,
+            (IntKind::Int4, 4) => i32::from_be_bytes(raw.try_into().unwrap()) as i64,
+            (IntKind::Int8, 8) => i64::from_be_bytes(raw.try_into().unwrap()),
+            (kind, n) => {
+                return Err(format!(
+                    "a binary distribution value of {n} bytes does not fit its type {kind:?}"
+                ))
+            }
+        };
+        Ok(self.shard_of(v))
     }
 }
 
@@ -214,6 +347,107 @@ mod tests {
         assert_eq!(field(b"1\tab\\tc\t\\N\n", 1), Some(&b"ab\\tc"[..]));
         assert_eq!(field(b"1\tab\\tc\t\\N\n", 2), Some(&b"\\N"[..]));
         assert_eq!(field(b"1\tx\n", 3), None);
+    }
+
+    #[test]
+    fn parses_copy_integers() {
+        assert_eq!(parse_int(b"0"), Some(0));
+        assert_eq!(parse_int(b"-42"), Some(-42));
+        assert_eq!(parse_int(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(parse_int(b"-9223372036854775808"), Some(i64::MIN));
+        assert_eq!(parse_int(b"9223372036854775808"), None);
+        for bad in [&b""[..], b"-", b"1.5", b" 1", b"1e3", b"\\N"] {
+            assert_eq!(parse_int(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn splits_binary_copy_messages_into_tuples() {
+        let tuple = |id: i32, name: Option<&[u8]>| {
+            let mut t = vec![0u8, 2, 0, 0, 0, 4];
+            t.extend_from_slice(&id.to_be_bytes());
+            match name {
+                Some(n) => {
+                    t.extend_from_slice(&(n.len() as i32).to_be_bytes());
+                    t.extend_from_slice(n);
+                }
+                None => t.extend_from_slice(&(-1i32).to_be_bytes()),
+            }
+            t
+        };
+        // The header with the first tuple, one tuple alone, two tuples, then the trailer alone.
+        let mut first = BINARY_HEADER.to_vec();
+        first.extend(tuple(7, Some(b"a\tb")));
+        let second = tuple(-3, None);
+        let mut third = tuple(1, Some(b""));
+        third.extend(tuple(2, Some(b"x")));
+        let mut split = BinaryTuples::default();
+        let mut seen = Vec::new();
+        for msg in [&first[..], &second, &third, BINARY_TRAILER] {
+            let mut rest = msg;
+            while let Some((t, v)) = split.next(&mut rest, 0).unwrap() {
+                let id = i32::from_be_bytes(v.unwrap().try_into().unwrap());
+                seen.push((id, t.len()));
+            }
+        }
+        assert!(split.ended());
+        assert_eq!(seen, vec![(7, 17), (-3, 14), (1, 14), (2, 15)]);
+
+        // The second field (NULL in the second tuple).
+        let mut split = BinaryTuples::default();
+        let mut rest = &first[..];
+        let (_, v) = split.next(&mut rest, 1).unwrap().unwrap();
+        assert_eq!(v, Some(&b"a\tb"[..]));
+        let mut rest = &second[..];
+        assert_eq!(split.next(&mut rest, 1).unwrap().unwrap().1, None);
+
+        // Zero rows: header and trailer in one message.
+        let mut empty = BINARY_HEADER.to_vec();
+        empty.extend_from_slice(BINARY_TRAILER);
+        let mut split = BinaryTuples::default();
+        let mut rest = &empty[..];
+        assert!(split.next(&mut rest, 0).unwrap().is_none());
+        assert!(split.ended());
+
+        // A cut tuple, a bad signature, data after the trailer.
+        let mut split = BinaryTuples::default();
+        let mut rest = &first[..first.len() - 1];
+        assert!(split.next(&mut rest, 0).unwrap_err().contains("cut across"));
+        let mut rest = &b"PGCOPY\n\xff\r\n\x01\0\0\0\0\0\0\0"[..];
+        assert!(BinaryTuples::default().next(&mut rest, 0).is_err());
+        let mut after = empty.clone();
+        after.extend(tuple(1, None));
+        let mut rest = &after[..];
+        assert!(BinaryTuples::default().next(&mut rest, 0).is_err());
+    }
+
+    #[test]
+    fn routes_binary_values_like_text_ones() {
+        let map = ShardMap {
+            table_oid: 1,
+            field: 0,
+            kind: IntKind::Int8,
+            shards: (0..4)
+                .map(|i: i64| Shard {
+                    id: i,
+                    relation: format!("t_{i}"),
+                    min: (i32::MIN as i64 + i * (1 << 30)) as i32,
+                    max: (i32::MIN as i64 + (i + 1) * (1 << 30) - 1) as i32,
+                    node: 0,
+                })
+                .collect(),
+            nodes: vec![("h".into(), 1)],
+        };
+        for v in [0i64, 1, -1, 42, i64::MAX, i64::MIN, 5_000_000_000] {
+            let text = format!("{v}\tx\n");
+            assert_eq!(
+                map.route(text.as_bytes()).unwrap(),
+                map.route_binary(Some(&v.to_be_bytes())).unwrap()
+            );
+        }
+        assert!(map.route(b"\\N\tx\n").unwrap_err().contains("NULL"));
+        assert!(map.route_binary(None).unwrap_err().contains("NULL"));
+        assert!(map.route_binary(Some(&[0, 1])).is_err());
     }
 
     #[test]

@@ -57,6 +57,7 @@ pub async fn pump(
     copy_out_sql: &str,
     target: &Client,
     copy_in_sql: &str,
+    binary: bool,
     stall: Duration,
     mut on_batch: impl FnMut(u64, u64) -> Result<(), Failure>,
 ) -> Result<Moved, Failure> {
@@ -75,11 +76,24 @@ pub async fn pump(
     let mut moved = Moved::default();
     let mut batch = BytesMut::with_capacity(BATCH_BYTES);
     let mut batch_rows = 0u64;
+    let mut tuples = crate::copy::shard_route::BinaryTuples::default();
     loop {
         let data = next_row(&mut out, stall).await?;
         if let Some(d) = &data {
-            // The server sends every row in a CopyData message of its own.
-            batch_rows += 1;
+            if binary {
+                // Counted tuple by tuple: the header and the trailer are not rows.
+                let mut rest = &d[..];
+                while tuples
+                    .next(&mut rest, 0)
+                    .map_err(|why| Failure::from(Error::Other(format!("source: {why}"))))?
+                    .is_some()
+                {
+                    batch_rows += 1;
+                }
+            } else {
+                // The server sends every row in a CopyData message of its own.
+                batch_rows += 1;
+            }
             batch.extend_from_slice(d);
         }
         let last = data.is_none();

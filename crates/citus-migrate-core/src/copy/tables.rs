@@ -20,6 +20,9 @@ pub struct TableFacts {
     pub rows_estimate: u64,
     /// `(name, generated)` in column order.
     pub columns: Vec<(String, bool)>,
+    /// Per column (same order), its type when binary COPY can carry it between servers (see
+    /// copy_tables.sql), else `None`.
+    pub binary_types: Vec<Option<String>>,
     /// A NOT NULL integer column that is a single-column primary key or unique constraint.
     pub key_column: Option<String>,
 }
@@ -56,6 +59,7 @@ pub async fn read(
         }
         let cols: Vec<String> = row.get("columns");
         let generated: Vec<bool> = row.get("generated");
+        let binary_types: Vec<Option<String>> = row.get("binary_types");
         out.push(TableFacts {
             name: name.clone(),
             relkind,
@@ -63,6 +67,7 @@ pub async fn read(
             pages: row.get("pages"),
             rows_estimate: row.get::<_, i64>("rows_estimate").max(0) as u64,
             columns: cols.into_iter().zip(generated).collect(),
+            binary_types,
             key_column: row.get("key_column"),
         });
     }
@@ -140,6 +145,21 @@ pub fn match_columns(source: &TableFacts, target: &TableFacts) -> Result<Vec<Str
         });
     }
     Ok(cols)
+}
+
+/// True when every one of `columns` has the same binary-safe type on both sides, so the table can move
+/// in COPY's binary format (no text to write and parse on either server).
+pub fn binary_compatible(source: &TableFacts, target: &TableFacts, columns: &[String]) -> bool {
+    let type_of = |t: &TableFacts, c: &str| {
+        t.columns
+            .iter()
+            .position(|(n, _)| n == c)
+            .and_then(|i| t.binary_types.get(i).cloned().flatten())
+    };
+    columns.iter().all(|c| {
+        let s = type_of(source, c);
+        s.is_some() && s == type_of(target, c)
+    })
 }
 
 /// The tables (plain and partitioned; partitions come with their parent) of the given schemas, largest
@@ -231,6 +251,10 @@ mod tests {
             pages: 0,
             rows_estimate: 0,
             columns: cols.iter().map(|(n, g)| (n.to_string(), *g)).collect(),
+            binary_types: cols
+                .iter()
+                .map(|(n, _)| Some(format!("type of {n}")))
+                .collect(),
             key_column: None,
         }
     }
@@ -250,5 +274,18 @@ mod tests {
             "{e}"
         );
         assert_eq!(column_list(&["a".into(), "B c".into()]), "(a, \"B c\")");
+    }
+
+    #[test]
+    fn binary_only_when_every_copied_column_has_the_same_safe_type() {
+        let s = facts(&[("a", false), ("b", false)]);
+        let mut t = facts(&[("b", false), ("a", false)]);
+        let cols = vec!["b".to_string(), "a".to_string()];
+        assert!(binary_compatible(&s, &t, &cols));
+        t.binary_types[0] = Some("bigint".into());
+        assert!(!binary_compatible(&s, &t, &cols));
+        assert!(binary_compatible(&s, &t, &["a".to_string()]));
+        t.binary_types[1] = None;
+        assert!(!binary_compatible(&s, &t, &["a".to_string()]));
     }
 }

@@ -185,6 +185,7 @@ impl Shared {
                 skipped_rows: st.skipped_rows,
                 retries: st.retries,
                 worker_direct: j.route.is_some(),
+                binary: j.binary,
                 seconds: match (st.first_start, st.last_end) {
                     (Some(a), Some(b)) => b.duration_since(a).as_secs_f64(),
                     _ => 0.0,
@@ -253,8 +254,10 @@ impl RunLog {
 pub(super) struct Conns {
     pub source: Option<Client>,
     pub target: Option<Client>,
-    /// One connection per shard, for worker-direct chunks.
-    pub shards: super::direct::ShardConns,
+    /// One connection per worker node, for worker-direct chunks.
+    pub nodes: super::direct::NodeConns,
+    /// Where worker-direct chunks sort their rows out by shard.
+    pub spill: Option<super::spill::Spill>,
 }
 
 /// Runs `streams` streams, each on a thread of its own, until the queue is empty or one fails (then
@@ -456,6 +459,7 @@ async fn attempt_chunk(
         &job.copy_out_base.for_chunk(chunk),
         target,
         &job.copy_in_sql,
+        job.binary,
         stall,
         |b, r| {
             ctx.state.advance(job.index, b, r);

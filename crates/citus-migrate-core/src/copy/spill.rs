@@ -1,0 +1,126 @@
+//! A chunk's rows sorted out by shard into anonymous temporary files (one per shard, in `$TMPDIR`),
+//! so that each worker then loads its shards one after another in a single transaction, the way a bulk
+//! load from files goes, instead of keeping one COPY per shard open while the source streams. Memory
+//! stays small (a 64 KiB write buffer per shard); the files hold about one chunk per stream and are
+//! emptied for the next chunk and removed by the operating system when the stream ends.
+
+use std::fs::File;
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+
+use bytes::{Bytes, BytesMut};
+
+use crate::error::{Error, Result};
+
+const WRITE_BUFFER: usize = 64 << 10;
+
+/// The rows of one shard in the current chunk.
+pub struct ShardFile {
+    file: BufWriter<File>,
+    pub rows: u64,
+    pub bytes: u64,
+}
+
+fn io(what: &str, e: std::io::Error) -> Error {
+    Error::io(format!("{what} a temporary file of the copy"), e)
+}
+
+impl ShardFile {
+    /// The next piece of at most `max` bytes of what was written, from the start; `None` at the end.
+    /// Call [`Spill::finish_writing`] first.
+    pub fn read_piece(&mut self, max: usize) -> Result<Option<Bytes>> {
+        let mut buf = BytesMut::zeroed(max);
+        let n = self
+            .file
+            .get_mut()
+            .read(&mut buf)
+            .map_err(|e| io("reading", e))?;
+        if n == 0 {
+            return Ok(None);
+        }
+        buf.truncate(n);
+        Ok(Some(buf.freeze()))
+    }
+}
+
+/// One file per shard, reused chunk after chunk.
+pub struct Spill {
+    pub shards: Vec<ShardFile>,
+}
+
+impl Spill {
+    pub fn new(shards: usize) -> Result<Self> {
+        let shards = (0..shards)
+            .map(|_| {
+                Ok(ShardFile {
+                    file: BufWriter::with_capacity(
+                        WRITE_BUFFER,
+                        tempfile::tempfile().map_err(|e| io("creating", e))?,
+                    ),
+                    rows: 0,
+                    bytes: 0,
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(Spill { shards })
+    }
+
+    /// Empties every file for a new chunk (also after a failed attempt left rows half written).
+    pub fn reset(&mut self) -> Result<()> {
+        for s in &mut self.shards {
+            s.file.flush().map_err(|e| io("writing", e))?;
+            let f = s.file.get_mut();
+            f.set_len(0).map_err(|e| io("emptying", e))?;
+            f.seek(SeekFrom::Start(0)).map_err(|e| io("rewinding", e))?;
+            s.rows = 0;
+            s.bytes = 0;
+        }
+        Ok(())
+    }
+
+    /// Appends one row to shard `shard`'s file.
+    pub fn push(&mut self, shard: usize, row: &[u8]) -> Result<()> {
+        let s = &mut self.shards[shard];
+        s.file.write_all(row).map_err(|e| io("writing", e))?;
+        s.rows += 1;
+        s.bytes += row.len() as u64;
+        Ok(())
+    }
+
+    /// Flushes every file and rewinds it for reading.
+    pub fn finish_writing(&mut self) -> Result<()> {
+        for s in &mut self.shards {
+            s.file.flush().map_err(|e| io("writing", e))?;
+            s.file
+                .get_mut()
+                .seek(SeekFrom::Start(0))
+                .map_err(|e| io("rewinding", e))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_come_back_per_shard_and_reset_empties() {
+        let mut spill = Spill::new(3).unwrap();
+        for round in 0..2 {
+            spill.reset().unwrap();
+            spill.push(0, b"a\n").unwrap();
+            spill.push(2, b"b\n").unwrap();
+            spill.push(0, b"c\n").unwrap();
+            spill.finish_writing().unwrap();
+            let mut all = Vec::new();
+            while let Some(p) = spill.shards[0].read_piece(3).unwrap() {
+                all.extend_from_slice(&p);
+            }
+            assert_eq!(all, b"a\nc\n", "round {round}");
+            assert_eq!((spill.shards[0].rows, spill.shards[0].bytes), (2, 4));
+            assert_eq!(spill.shards[1].rows, 0);
+            assert!(spill.shards[1].read_piece(8).unwrap().is_none());
+            assert_eq!(spill.shards[2].read_piece(8).unwrap().unwrap(), &b"b\n"[..]);
+        }
+    }
+}
