@@ -3,7 +3,7 @@
 //! the same run the baseline `psql \copy … to stdout | psql \copy … from stdin` pipe and
 //! `citus-migrate copy` into a distributed pgbench_accounts, with peak memory from `/usr/bin/time -v`.
 //!
-//! Usage: copy_bench CITUS_MIGRATE_BINARY [SCALE] [JOBS,JOBS,…]
+//! Usage: copy_bench CITUS_MIGRATE_BINARY [SCALE] [JOBS,JOBS,…] [ROUNDS]
 
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -49,9 +49,13 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let binary = args
         .get(1)
-        .ok_or("usage: copy_bench CITUS_MIGRATE_BINARY [SCALE] [JOBS,…]")?;
+        .ok_or("usage: copy_bench CITUS_MIGRATE_BINARY [SCALE] [JOBS,…] [ROUNDS]")?;
     let scale: u32 = args.get(2).map_or(Ok(20), |s| s.parse())?;
     let jobs_arg = args.get(3).map_or("2,4".to_string(), |s| s.clone());
+    let rounds: u32 = args.get(4).map_or(Ok(3), |s| s.parse())?;
+    if rounds == 0 {
+        return Err("ROUNDS must be at least 1".into());
+    }
     let jobs: Vec<u32> = if jobs_arg == "hold" {
         Vec::new()
     } else {
@@ -103,7 +107,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     let truncate = || {
         cluster
             .coordinator
-            .psql("bench", "TRUNCATE pgbench_accounts")
+            .psql("bench", "TRUNCATE pgbench_accounts; CHECKPOINT")
     };
     let check = || -> Result<(), Box<dyn std::error::Error>> {
         let got = cluster
@@ -116,36 +120,80 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     };
 
     let pipe = format!(
-        "/usr/bin/time -v {psql} -X -q '{src}' -c '\\copy pgbench_accounts to stdout' | {psql} -X -q '{dst}' -c '\\copy pgbench_accounts from stdin'",
+        "{psql} -X -q '{src}' -c '\\copy pgbench_accounts to stdout' | {psql} -X -q '{dst}' -c '\\copy pgbench_accounts from stdin'",
         psql = psql.display()
     );
-    let (baseline, _) = sh(&pipe)?;
-    check()?;
-    println!(
-        "{:<52} {baseline:6.2} s",
-        "baseline: psql \\copy … to stdout | psql \\copy … from stdin"
-    );
-
-    let runs = jobs
-        .iter()
-        .map(|j| (*j, ""))
-        .chain(jobs.iter().max().map(|j| (*j, " --via-coordinator")));
-    for (j, extra) in runs {
-        truncate()?;
-        let cmd = format!(
+    let mut runs: Vec<(String, String)> = vec![(
+        "baseline: psql \\copy … to stdout | psql \\copy … from stdin".into(),
+        pipe,
+    )];
+    let ours = |j: u32, extra: &str| {
+        format!(
             "CITUS_MIGRATE_PLAIN_PROGRESS=1 /usr/bin/time -v {binary} copy --source '{src}' --target '{dst}' --table pgbench_accounts --jobs {j}{extra} --truncate > /dev/null"
-        );
-        let (secs, err) = sh(&cmd)?;
-        check()?;
-        let rss = time_field(&err, "Maximum resident set size (kbytes):");
-        let cpu =
-            time_field(&err, "User time (seconds):") + time_field(&err, "System time (seconds):");
-        let label = format!("citus-migrate copy --jobs {j}{extra}:");
-        println!(
-            "{label:<52} {secs:6.2} s  ratio {:.2}  peak RSS {:.1} MiB  own CPU {cpu:.1} s",
-            secs / baseline,
-            rss / 1024.0
-        );
+        )
+    };
+    for j in &jobs {
+        runs.push((format!("citus-migrate copy --jobs {j}"), ours(*j, "")));
+    }
+    if let Some(j) = jobs.iter().max() {
+        runs.push((
+            format!("citus-migrate copy --jobs {j} --via-coordinator"),
+            ours(*j, " --via-coordinator"),
+        ));
+    }
+
+    // The machine's load drifts: every configuration runs once per round, rounds interleaved, and
+    // the median of each is compared. Both target shapes: with the primary key (a table as the user
+    // made it) and without indexes (as `migrate` loads it: indexes come after the data).
+    for (shape, ddl) in [
+        ("target with its primary key", None),
+        (
+            "target without indexes (as migrate loads it)",
+            Some("ALTER TABLE pgbench_accounts DROP CONSTRAINT pgbench_accounts_pkey"),
+        ),
+    ] {
+        if let Some(ddl) = ddl {
+            cluster.coordinator.psql("bench", ddl)?;
+        }
+        println!("\n{shape}, {rounds} rounds (seconds per round; median):");
+        let mut results: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(); runs.len()];
+        for _ in 0..rounds {
+            for (i, (_, cmd)) in runs.iter().enumerate() {
+                truncate()?;
+                let (secs, err) = sh(cmd)?;
+                check()?;
+                let rss = time_field(&err, "Maximum resident set size (kbytes):") / 1024.0;
+                let cpu = time_field(&err, "User time (seconds):")
+                    + time_field(&err, "System time (seconds):");
+                results[i].push((secs, rss, cpu));
+            }
+        }
+        let median = |v: &mut Vec<f64>| {
+            v.sort_by(|a, b| a.total_cmp(b));
+            v[v.len() / 2]
+        };
+        let mut base = 0.0;
+        for (i, (label, _)) in runs.iter().enumerate() {
+            let mut secs: Vec<f64> = results[i].iter().map(|r| r.0).collect();
+            let each = secs
+                .iter()
+                .map(|s| format!("{s:.2}"))
+                .collect::<Vec<_>>()
+                .join(" ");
+            let m = median(&mut secs);
+            if i == 0 {
+                base = m;
+                println!("  {label:<58} {m:6.2} s  ({each})");
+                continue;
+            }
+            let rss = results[i].iter().map(|r| r.1).fold(0.0, f64::max);
+            let mut cpu: Vec<f64> = results[i].iter().map(|r| r.2).collect();
+            println!(
+                "  {label:<58} {m:6.2} s  ratio {:.2}  peak RSS {rss:.1} MiB  own CPU {:.1} s  ({each})",
+                m / base,
+                median(&mut cpu)
+            );
+        }
     }
     Ok(())
 }
