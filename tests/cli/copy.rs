@@ -123,14 +123,33 @@ fn misplaced_rows(coordinator: &LocalServer, table: &str) -> i64 {
         .unwrap()
 }
 
-/// Copies one table in 16 kB chunks; its JSON summary.
-fn copy_one_in_16kb_chunks(source: &str, target: &str, table: &str) -> serde_json::Value {
+/// Runs a copy that must succeed; its JSON summary and its stderr.
+fn copy_json(source: &str, target: &str, args: &[&str]) -> (serde_json::Value, String) {
     let out = copy_cmd(source, target)
-        .args(["--table", table, "--chunk-size", "16kB", "--format", "json"])
+        .args(args)
+        .args(["--format", "json"])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr_of(&out));
-    serde_json::from_str(&stdout_of(&out)).unwrap()
+    (
+        serde_json::from_str(&stdout_of(&out)).unwrap(),
+        stderr_of(&out),
+    )
+}
+
+/// Copies one table in 16 kB chunks; its JSON summary.
+fn copy_one_in_16kb_chunks(source: &str, target: &str, table: &str) -> serde_json::Value {
+    copy_json(source, target, &["--table", table, "--chunk-size", "16kB"]).0
+}
+
+/// Something of every table of a copy summary.
+fn per_table<T>(summary: &serde_json::Value, f: impl Fn(&serde_json::Value) -> T) -> Vec<T> {
+    summary["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(f)
+        .collect()
 }
 
 fn plain_dump(server: &LocalServer, db: &str) -> String {
@@ -158,24 +177,28 @@ fn identical_built_in_types_move_in_binary_and_everything_else_in_text() {
             "CREATE TABLE widened (id bigint PRIMARY KEY, v text);",
         )
         .unwrap();
-    let out = copy_cmd(&server.url("src"), &server.url("dst"))
-        .args(["--table", "plain", "--table", "nasty", "--table", "widened"])
-        .args(["--chunk-size", "16kB", "--jobs", "2", "--format", "json"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr_of(&out));
-    let summary: serde_json::Value = serde_json::from_str(&stdout_of(&out)).unwrap();
-    let binary: Vec<(String, bool)> = summary["tables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| {
-            (
-                t["table"]["name"].as_str().unwrap().to_string(),
-                t["binary"].as_bool().unwrap(),
-            )
-        })
-        .collect();
+    let (summary, _) = copy_json(
+        &server.url("src"),
+        &server.url("dst"),
+        &[
+            "--table",
+            "plain",
+            "--table",
+            "nasty",
+            "--table",
+            "widened",
+            "--chunk-size",
+            "16kB",
+            "--jobs",
+            "2",
+        ],
+    );
+    let binary = per_table(&summary, |t| {
+        (
+            t["table"]["name"].as_str().unwrap().to_string(),
+            t["binary"].as_bool().unwrap(),
+        )
+    });
     assert_eq!(
         binary,
         vec![
@@ -518,7 +541,7 @@ fn kill_9_at_several_points_then_resume_into_citus_is_exactly_once() {
         .coordinator
         .psql(
             "dst",
-            &format!("{RESUME_TARGET} SELECT create_distributed_table('acct', 'id'); SELECT create_distributed_table('nokey', 'v');"),
+            &format!("{RESUME_TARGET} SELECT create_distributed_table('acct', 'id'); SELECT create_reference_table('nokey');"),
         )
         .unwrap();
     let source = server_with("src", RESUME_SOURCE);
@@ -589,7 +612,7 @@ fn kill_9_at_several_points_then_resume_into_citus_is_exactly_once() {
         source.psql("src", CHECKSUMS).unwrap()
     );
     assert_rows_match_bookkeeping(coord, "dst", true);
-    // acct (hash-distributed on a bigint) went straight to the shards, nokey (distributed on text)
+    // acct (hash-distributed on a bigint) went straight to the shards, nokey (a reference table)
     // through the coordinator; every acct row sits in the shard Citus itself would choose.
     let direct: Vec<bool> = summary["tables"]
         .as_array()
@@ -681,6 +704,98 @@ fn kill_9_at_several_points_then_resume_into_citus_is_exactly_once() {
     assert!(stderr_of(&out).contains("target"), "{}", stderr_of(&out));
     say_uncaptured(&format!("worker down: {}", stderr_of(&out).trim()));
     assert!(started.elapsed() < Duration::from_secs(110));
+}
+
+#[test]
+fn text_and_uuid_distribution_columns_go_straight_to_the_shards_in_binary() {
+    let Some(cluster) =
+        citus_or_skip("text_and_uuid_distribution_columns_go_straight_to_the_shards_in_binary")
+    else {
+        return;
+    };
+    // Tenant ids of every length around lookup3's 12-byte blocks, multi-byte UTF-8, the empty string.
+    let source = server_with(
+        "src",
+        "CREATE TABLE by_text (id text PRIMARY KEY, n int, v varchar(20)); \
+         INSERT INTO by_text SELECT repeat(chr(97 + g % 26), g % 30) || g || CASE WHEN g % 7 = 0 THEN 'ünï😀' ELSE '' END, \
+           g, 'v' || g FROM generate_series(1, 3000) g; \
+         INSERT INTO by_text VALUES ('', 0, 'empty'); \
+         CREATE TABLE by_uuid (id uuid PRIMARY KEY, n int8); \
+         INSERT INTO by_uuid SELECT md5(g::text)::uuid, g FROM generate_series(1, 3000) g; \
+         CREATE TYPE mood AS ENUM ('sad', 'ok'); \
+         CREATE TABLE by_text_enum (id text PRIMARY KEY, m mood); \
+         INSERT INTO by_text_enum SELECT 't' || g, 'ok' FROM generate_series(1, 500) g;",
+    );
+    cluster.create_database("dst").unwrap();
+    let coord = &cluster.coordinator;
+    coord
+        .psql(
+            "dst",
+            "CREATE TABLE by_text (v varchar(20), n int, id text PRIMARY KEY); \
+             CREATE TABLE by_uuid (n int8, id uuid PRIMARY KEY); \
+             CREATE TYPE mood AS ENUM ('sad', 'ok'); \
+             CREATE TABLE by_text_enum (id text PRIMARY KEY, m mood); \
+             SELECT create_distributed_table('by_text', 'id'); \
+             SELECT create_distributed_table('by_uuid', 'id'); \
+             SELECT create_distributed_table('by_text_enum', 'id');",
+        )
+        .unwrap();
+    let (summary, stderr) = copy_json(
+        &source.url("src"),
+        &cluster.url("dst"),
+        &[
+            "--table",
+            "by_text",
+            "--table",
+            "by_uuid",
+            "--table",
+            "by_text_enum",
+            "--chunk-size",
+            "32kB",
+            "--jobs",
+            "2",
+        ],
+    );
+    let paths = per_table(&summary, |t| {
+        (
+            t["worker_direct"].as_bool().unwrap(),
+            t["binary"].as_bool().unwrap(),
+        )
+    });
+    assert_eq!(
+        paths,
+        vec![(true, true), (true, true), (false, false)],
+        "{summary}"
+    );
+    assert!(
+        stderr.contains(
+            "by_text_enum: rows go through the coordinator (its text distribution column"
+        ),
+        "{stderr}"
+    );
+    for table in ["by_text", "by_uuid", "by_text_enum"] {
+        assert_eq!(misplaced_rows(coord, table), 0, "{table}");
+        let sums = format!("SELECT count(*), md5(string_agg(id::text || ':' || n::text, ',' ORDER BY id::text)) FROM {table}");
+        let sums = if table == "by_text_enum" {
+            "SELECT count(*), md5(string_agg(id || m::text, ',' ORDER BY id)) FROM by_text_enum"
+                .to_string()
+        } else {
+            sums
+        };
+        assert_eq!(
+            coord.psql("dst", &sums).unwrap(),
+            source.psql("src", &sums).unwrap(),
+            "{table}"
+        );
+    }
+    // Rows really sit on both workers.
+    let nodes = coord
+        .psql(
+            "dst",
+            "SELECT count(DISTINCT nodeport) FROM citus_shards WHERE table_name = 'by_text'::regclass AND shard_size > 8192",
+        )
+        .unwrap();
+    assert_eq!(nodes, "2");
 }
 
 #[test]

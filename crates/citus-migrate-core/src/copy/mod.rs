@@ -229,14 +229,20 @@ pub async fn copy_tables(
     .await?;
     // Worker-direct routes; prepared transactions an interrupted run left are resolved first, before
     // anything looks at the target's rows.
+    let binary: Vec<bool> = src
+        .iter()
+        .zip(&dst)
+        .zip(&columns)
+        .map(|((s, d), cols)| tables::binary_compatible(s, d, cols))
+        .collect();
     let mut routes = Vec::new();
-    for (name, cols) in tables.iter().zip(&columns) {
+    for ((name, cols), binary) in tables.iter().zip(&columns).zip(&binary) {
         routes.push(if citus && !opts.via_coordinator {
             within(
                 stall,
                 Side::Target,
                 "reading the shards",
-                worker_direct(&control, target, name, cols, progress),
+                worker_direct(&control, target, name, cols, *binary, progress),
             )
             .await?
         } else {
@@ -260,7 +266,9 @@ pub async fn copy_tables(
     refuse_non_empty(opts.mode, &non_empty, &recorded)?;
 
     let mut jobs = Vec::new();
-    for (((facts, cols), target_facts), route) in src.iter().zip(&columns).zip(&dst).zip(routes) {
+    for ((((facts, cols), target_facts), route), binary) in
+        src.iter().zip(&columns).zip(&dst).zip(routes).zip(binary)
+    {
         let name = &facts.name;
         let plan = match (opts.mode, recorded.get(name)) {
             (CopyMode::Resume, Some(plan)) => {
@@ -292,7 +300,6 @@ pub async fn copy_tables(
             }
         };
         let quoted_cols: Vec<String> = cols.iter().map(|c| crate::ident::quote_ident(c)).collect();
-        let binary = tables::binary_compatible(facts, target_facts, cols);
         let with = if binary { " WITH (FORMAT binary)" } else { "" };
         jobs.push(TableJob {
             index: jobs.len(),
@@ -368,6 +375,7 @@ async fn worker_direct(
     target: &ConnInfo,
     name: &QualifiedName,
     columns: &[String],
+    binary: bool,
     progress: &dyn Progress,
 ) -> Result<Option<shard_route::ShardMap>> {
     let why_not = match shard_route::load(control, name, columns).await? {
@@ -379,6 +387,19 @@ async fn worker_direct(
                         "{}: resolved {resolved} prepared transaction(s) left by an interrupted run",
                         name
                     ));
+                }
+                if map.kind.needs_binary() && !binary {
+                    progress.message(&format!(
+                        "{name}: rows go through the coordinator (its {} distribution column is routed \
+                         only when the table moves in binary, and a column's type differs between the \
+                         sides or is not a built-in one)",
+                        if map.kind == shard_route::DistKind::Uuid {
+                            "uuid"
+                        } else {
+                            "text"
+                        }
+                    ));
+                    return Ok(None);
                 }
                 progress.message(&format!(
                     "{}: rows go straight to its {} shards on {} node(s)",

@@ -4,8 +4,10 @@
 //! type (the one Citus uses; checked against `get_shard_id_for_distribution_column` in the tests).
 //!
 //! Used only where it is safe; everything else takes the coordinator path: the table must be
-//! hash-distributed on an int2/int4/int8 column, have exactly one active placement per shard, no user
-//! triggers, and the workers must accept our connections with the target's credentials.
+//! hash-distributed on an int2/int4/int8 column, or on a text/varchar (deterministic collation, UTF8
+//! database) or uuid column when the table moves in binary (the value's bytes are then at hand
+//! without unescaping), have exactly one active placement per shard, no user triggers, and the
+//! workers must accept our connections with the target's credentials.
 
 use std::collections::BTreeMap;
 
@@ -18,12 +20,23 @@ use crate::ident::QualifiedName;
 
 pub const SQL_SHARDS: &str = include_str!("../sql/copy_shards.sql");
 
-/// The integer type of the distribution column.
+/// The type of the distribution column, as far as hashing goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IntKind {
+pub enum DistKind {
     Int2,
     Int4,
     Int8,
+    /// `text` / `varchar` with a deterministic collation: `hashtext` hashes the bytes.
+    Text,
+    /// `uuid_hash` hashes the 16 bytes.
+    Uuid,
+}
+
+impl DistKind {
+    /// Routing needs the table to move in binary (text and uuid values are hashed as raw bytes).
+    pub fn needs_binary(self) -> bool {
+        matches!(self, DistKind::Text | DistKind::Uuid)
+    }
 }
 
 /// One shard: its hash range, its relation on the worker (quoted), its node.
@@ -43,7 +56,7 @@ pub struct ShardMap {
     pub table_oid: u32,
     /// Position of the distribution column among the copied columns.
     pub field: usize,
-    pub kind: IntKind,
+    pub kind: DistKind,
     /// Sorted by `min`, covering the whole int4 range.
     pub shards: Vec<Shard>,
     /// `(host, port)` of each node holding shards.
@@ -76,11 +89,45 @@ pub async fn load(
     }
     let column: String = first.get("dist_column");
     let kind = match first.get::<_, String>("dist_type").as_str() {
-        "int2" => IntKind::Int2,
-        "int4" => IntKind::Int4,
-        "int8" => IntKind::Int8,
+        "int2" => DistKind::Int2,
+        "int4" => DistKind::Int4,
+        "int8" => DistKind::Int8,
+        "text" | "varchar" => {
+            if !first.get::<_, bool>("dist_deterministic") {
+                return Ok(Err(
+                    "its distribution column has a nondeterministic collation".into(),
+                ));
+            }
+            if first.get::<_, String>("encoding") != "UTF8" {
+                return Ok(Err("the target database is not UTF8".into()));
+            }
+            DistKind::Text
+        }
+        "uuid" => DistKind::Uuid,
         other => return Ok(Err(format!("its distribution column has type {other}"))),
     };
+    if kind.needs_binary() {
+        // Our byte hash must be the server's (PostgreSQL's hash_bytes reads words in the machine's
+        // byte order): checked on the coordinator before trusting it.
+        let probe = query(
+            control,
+            Side::Target,
+            "checking the hash of text and uuid values",
+            "SELECT hashtext($1), uuid_hash($2::text::uuid)",
+            &[
+                (&HASH_PROBE_TEXT, Type::TEXT),
+                (&HASH_PROBE_UUID, Type::TEXT),
+            ],
+        )
+        .await?;
+        let (t, u): (i32, i32) = (probe[0].get(0), probe[0].get(1));
+        let uuid = uuid_bytes(HASH_PROBE_UUID);
+        if t != hash_bytes(HASH_PROBE_TEXT.as_bytes()) as i32 || u != hash_bytes(&uuid) as i32 {
+            return Ok(Err(
+                "the servers hash text and uuid values differently from this machine".into(),
+            ));
+        }
+    }
     let Some(field) = columns.iter().position(|c| *c == column) else {
         return Ok(Err("its distribution column is not copied".into()));
     };
@@ -138,12 +185,39 @@ pub async fn load(
     }))
 }
 
-/// PostgreSQL's `hash_bytes_uint32` (Bob Jenkins' lookup3 final mix), used by `hashint2/4/8`.
-pub fn hash_uint32(k: u32) -> u32 {
-    let mut a: u32 = 0x9e37_79b9u32.wrapping_add(4).wrapping_add(3_923_095);
-    let mut b = a;
-    let mut c = a;
-    a = a.wrapping_add(k);
+const HASH_PROBE_TEXT: &str = "citus-migrate ünï 😀 probe";
+const HASH_PROBE_UUID: &str = "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11";
+
+/// The 16 bytes of a uuid written with hyphens (only used for the probe's constant).
+fn uuid_bytes(text: &str) -> Vec<u8> {
+    let hex: Vec<u8> = text.bytes().filter(|b| *b != b'-').collect();
+    hex.chunks(2)
+        .map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).unwrap())
+        .collect()
+}
+
+fn mix(a: &mut u32, b: &mut u32, c: &mut u32) {
+    *a = a.wrapping_sub(*c);
+    *a ^= c.rotate_left(4);
+    *c = c.wrapping_add(*b);
+    *b = b.wrapping_sub(*a);
+    *b ^= a.rotate_left(6);
+    *a = a.wrapping_add(*c);
+    *c = c.wrapping_sub(*b);
+    *c ^= b.rotate_left(8);
+    *b = b.wrapping_add(*a);
+    *a = a.wrapping_sub(*c);
+    *a ^= c.rotate_left(16);
+    *c = c.wrapping_add(*b);
+    *b = b.wrapping_sub(*a);
+    *b ^= a.rotate_left(19);
+    *a = a.wrapping_add(*c);
+    *c = c.wrapping_sub(*b);
+    *c ^= b.rotate_left(4);
+    *b = b.wrapping_add(*a);
+}
+
+fn final_mix(mut a: u32, mut b: u32, mut c: u32) -> u32 {
     c ^= b;
     c = c.wrapping_sub(b.rotate_left(14));
     a ^= c;
@@ -161,14 +235,55 @@ pub fn hash_uint32(k: u32) -> u32 {
     c
 }
 
+/// PostgreSQL's `hash_bytes` (Bob Jenkins' lookup3) as a little-endian server computes it: what
+/// `hashtext` (deterministic collations) and `uuid_hash` return.
+pub fn hash_bytes(k: &[u8]) -> u32 {
+    let init = 0x9e37_79b9u32
+        .wrapping_add(k.len() as u32)
+        .wrapping_add(3_923_095);
+    let (mut a, mut b, mut c) = (init, init, init);
+    let word = |w: &[u8]| -> u32 {
+        w.iter().enumerate().fold(0u32, |acc, (i, &byte)| {
+            acc.wrapping_add((byte as u32) << (8 * i))
+        })
+    };
+    let mut rest = k;
+    while rest.len() >= 12 {
+        a = a.wrapping_add(word(&rest[0..4]));
+        b = b.wrapping_add(word(&rest[4..8]));
+        c = c.wrapping_add(word(&rest[8..12]));
+        mix(&mut a, &mut b, &mut c);
+        rest = &rest[12..];
+    }
+    // The last 0..=11 bytes; the lowest byte of c is reserved for the length.
+    let n = rest.len();
+    a = a.wrapping_add(word(&rest[..n.min(4)]));
+    if n > 4 {
+        b = b.wrapping_add(word(&rest[4..n.min(8)]));
+    }
+    if n > 8 {
+        c = c.wrapping_add(word(&rest[8..n]) << 8);
+    }
+    final_mix(a, b, c)
+}
+
+/// PostgreSQL's `hash_bytes_uint32` (Bob Jenkins' lookup3 final mix), used by `hashint2/4/8`.
+pub fn hash_uint32(k: u32) -> u32 {
+    let init = 0x9e37_79b9u32.wrapping_add(4).wrapping_add(3_923_095);
+    final_mix(init.wrapping_add(k), init, init)
+}
+
 /// The hash PostgreSQL (and so Citus) computes for an integer of the given type, as int4.
-pub fn hash_int(kind: IntKind, v: i64) -> i32 {
+pub fn hash_int(kind: DistKind, v: i64) -> i32 {
     let h = match kind {
-        IntKind::Int2 | IntKind::Int4 => hash_uint32(v as i32 as u32),
-        IntKind::Int8 => {
+        DistKind::Int8 => {
             let lo = v as u32;
             let hi = (v >> 32) as u32;
             hash_uint32(lo ^ if v >= 0 { hi } else { !hi })
+        }
+        // Text and uuid values are hashed as bytes (`route_binary`); never integers.
+        DistKind::Int2 | DistKind::Int4 | DistKind::Text | DistKind::Uuid => {
+            hash_uint32(v as i32 as u32)
         }
     };
     h as i32
@@ -300,12 +415,20 @@ const NULL_DISTRIBUTION: &str =
 impl ShardMap {
     /// The shard (index into `shards`) of a distribution column value.
     pub fn shard_of(&self, v: i64) -> usize {
-        let h = hash_int(self.kind, v);
+        self.shard_of_hash(hash_int(self.kind, v))
+    }
+
+    fn shard_of_hash(&self, h: i32) -> usize {
         self.shards.partition_point(|s| s.max < h)
     }
 
     /// The shard a COPY text row belongs to.
     pub fn route(&self, row: &[u8]) -> std::result::Result<usize, String> {
+        if self.kind.needs_binary() {
+            return Err(
+                "text and uuid distribution values are routed from binary rows only".into(),
+            );
+        }
         let raw = field(row, self.field)
             .ok_or_else(|| "a row has fewer fields than columns".to_string())?;
         if raw == b"\\N" {
@@ -324,9 +447,12 @@ impl ShardMap {
     pub fn route_binary(&self, value: Option<&[u8]>) -> std::result::Result<usize, String> {
         let raw = value.ok_or(NULL_DISTRIBUTION)?;
         let v = match (self.kind, raw.len()) {
-            (IntKind::Int2, 2) => i16::from_be_bytes(raw.try_into().unwrap()) as i64,
-            (IntKind::Int4, 4) => i32::from_be_bytes(raw.try_into().unwrap()) as i64,
-            (IntKind::Int8, 8) => i64::from_be_bytes(raw.try_into().unwrap()),
+            (DistKind::Text, _) | (DistKind::Uuid, 16) => {
+                return Ok(self.shard_of_hash(hash_bytes(raw) as i32))
+            }
+            (DistKind::Int2, 2) => i16::from_be_bytes(raw.try_into().unwrap()) as i64,
+            (DistKind::Int4, 4) => i32::from_be_bytes(raw.try_into().unwrap()) as i64,
+            (DistKind::Int8, 8) => i64::from_be_bytes(raw.try_into().unwrap()),
             (kind, n) => {
                 return Err(format!(
                     "a binary distribution value of {n} bytes does not fit its type {kind:?}"
@@ -426,7 +552,7 @@ mod tests {
         let map = ShardMap {
             table_oid: 1,
             field: 0,
-            kind: IntKind::Int8,
+            kind: DistKind::Int8,
             shards: (0..4)
                 .map(|i: i64| Shard {
                     id: i,
@@ -451,15 +577,41 @@ mod tests {
     }
 
     #[test]
+    fn byte_hashes_match_postgresql() {
+        // From PostgreSQL 15 (x86_64): SELECT hashtext(s) …, uuid_hash(…).
+        let known: &[(&str, i32)] = &[
+            ("", -1477818771),
+            ("a", 1075015857),
+            ("ab", 1718550461),
+            ("abc", -785388649),
+            ("abcd", -393934804),
+            ("abcde", -445659580),
+            ("abcdefgh", -1960928205),
+            ("abcdefghijk", -1483803693),
+            ("abcdefghijkl", -1586087212),
+            ("abcdefghijklm", 405849808),
+            ("tenant-00042", 973208844),
+            ("ünï 😀 𝄞", 2106118228),
+            ("The quick brown fox jumps over the lazy dog", -827430201),
+        ];
+        for (s, h) in known {
+            assert_eq!(hash_bytes(s.as_bytes()) as i32, *h, "{s:?}");
+        }
+        assert_eq!(hash_bytes(&[0; 16]) as i32, 1353656403);
+        assert_eq!(hash_bytes(&uuid_bytes(HASH_PROBE_UUID)) as i32, 1154666245);
+        assert_eq!(hash_bytes(&[0xff; 16]) as i32, -682383255);
+    }
+
+    #[test]
     fn known_hashes() {
         // From PostgreSQL 15: SELECT hashint4(0), hashint4(1), hashint8(-1), hashint8(4294967296), …
-        assert_eq!(hash_int(IntKind::Int4, 0), -272_711_505);
-        assert_eq!(hash_int(IntKind::Int4, 1), -1_905_060_026);
-        assert_eq!(hash_int(IntKind::Int8, 1), hash_int(IntKind::Int4, 1));
-        assert_eq!(hash_int(IntKind::Int8, -1), 385_747_274);
-        assert_eq!(hash_int(IntKind::Int8, 4_294_967_296), -1_905_060_026);
-        assert_eq!(hash_int(IntKind::Int8, -5_000_000_000), 954_517_114);
-        assert_eq!(hash_int(IntKind::Int2, 7), -978_793_473);
-        assert_eq!(hash_int(IntKind::Int4, i32::MIN as i64), -1_524_351_049);
+        assert_eq!(hash_int(DistKind::Int4, 0), -272_711_505);
+        assert_eq!(hash_int(DistKind::Int4, 1), -1_905_060_026);
+        assert_eq!(hash_int(DistKind::Int8, 1), hash_int(DistKind::Int4, 1));
+        assert_eq!(hash_int(DistKind::Int8, -1), 385_747_274);
+        assert_eq!(hash_int(DistKind::Int8, 4_294_967_296), -1_905_060_026);
+        assert_eq!(hash_int(DistKind::Int8, -5_000_000_000), 954_517_114);
+        assert_eq!(hash_int(DistKind::Int2, 7), -978_793_473);
+        assert_eq!(hash_int(DistKind::Int4, i32::MIN as i64), -1_524_351_049);
     }
 }

@@ -8,6 +8,13 @@ SELECT p.logicalrelid::oid::int8                                       AS table_
         FROM pg_attribute a JOIN pg_type ty ON ty.oid = a.atttypid
         WHERE a.attrelid = p.logicalrelid
           AND a.attname = column_to_column_name(p.logicalrelid, p.partkey)) AS dist_type,
+       COALESCE((SELECT co.collisdeterministic
+                 FROM pg_attribute a JOIN pg_collation co ON co.oid = a.attcollation
+                 WHERE a.attrelid = p.logicalrelid
+                   AND a.attname = column_to_column_name(p.logicalrelid, p.partkey)), true)
+                                                                       AS dist_deterministic,
+       (SELECT pg_encoding_to_char(d.encoding) FROM pg_database d
+        WHERE d.datname = current_database())                          AS encoding,
        EXISTS (SELECT 1 FROM pg_trigger tg
                WHERE tg.tgrelid = p.logicalrelid AND NOT tg.tgisinternal) AS has_triggers,
        s.shardid                                                       AS shardid,
