@@ -1,7 +1,7 @@
 //! A chunk's rows sorted out by shard into anonymous temporary files (one per shard, in `$TMPDIR`),
 //! so that each worker then loads its shards one after another in a single transaction, the way a bulk
 //! load from files goes, instead of keeping one COPY per shard open while the source streams. Memory
-//! stays small (a 64 KiB write buffer per shard); the files hold about one chunk per stream, are
+//! stays small (at most 2 MiB of write buffers per stream, 8 KiB per shard beyond 256 shards); the files hold about one chunk per stream, are
 //! overwritten from the start by the next chunk (not truncated: their pages stay in the page cache
 //! instead of being freed and allocated again chunk after chunk) and are removed by the operating
 //! system when the stream ends.
@@ -13,7 +13,13 @@ use bytes::{Bytes, BytesMut};
 
 use crate::error::{Error, Result};
 
-const WRITE_BUFFER: usize = 64 << 10;
+/// Write buffers of one stream, shared out among its shards' files (8–64 KiB each), so that memory
+/// per stream does not grow with the shard count.
+const WRITE_BUFFERS: usize = 2 << 20;
+
+fn write_buffer(shards: usize) -> usize {
+    (WRITE_BUFFERS / shards.max(1)).clamp(8 << 10, 64 << 10)
+}
 
 /// The rows of one shard in the current chunk.
 pub struct ShardFile {
@@ -58,7 +64,7 @@ impl Spill {
             .map(|_| {
                 Ok(ShardFile {
                     file: BufWriter::with_capacity(
-                        WRITE_BUFFER,
+                        write_buffer(shards),
                         tempfile::tempfile().map_err(|e| io("creating", e))?,
                     ),
                     rows: 0,
@@ -112,6 +118,13 @@ impl Spill {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn write_buffers_are_shared_out_among_shards() {
+        assert_eq!(write_buffer(32), 64 << 10);
+        assert_eq!(write_buffer(128), 16 << 10);
+        assert_eq!(write_buffer(4096), 8 << 10);
+    }
 
     #[test]
     fn rows_come_back_per_shard_and_reset_starts_over() {
