@@ -71,9 +71,17 @@ fn bounds(lo: Option<String>, hi: Option<String>) -> Option<String> {
     }
 }
 
-/// How many chunks a table of `table_bytes` gets with chunks of about `chunk_bytes`.
-pub fn chunk_count(table_bytes: u64, chunk_bytes: u64) -> u32 {
+/// How many chunks a table of `table_bytes` gets with chunks of about `chunk_bytes`, copied by
+/// `streams` streams: a table of several chunks gets a multiple of `streams`, so that the streams
+/// finish it together instead of one stream copying the last chunk alone.
+pub fn chunk_count(table_bytes: u64, chunk_bytes: u64, streams: usize) -> u32 {
     let n = table_bytes.div_ceil(chunk_bytes.max(1));
+    let streams = streams.max(1) as u64;
+    let n = if n > 1 {
+        n.div_ceil(streams) * streams
+    } else {
+        n
+    };
     n.clamp(1, u32::MAX as u64) as u32
 }
 
@@ -187,7 +195,11 @@ mod tests {
         );
         assert_eq!(chunks[2].predicate().unwrap(), "ctid >= '(6,0)'::tid");
         assert_eq!(page_chunks(0, 3), whole_table());
-        assert_eq!(chunk_count(100, 30), 4);
-        assert_eq!(chunk_count(0, 30), 1);
+        assert_eq!(chunk_count(100, 30, 1), 4);
+        assert_eq!(chunk_count(0, 30, 4), 1);
+        assert_eq!(chunk_count(20, 30, 4), 1);
+        assert_eq!(chunk_count(270, 30, 2), 10);
+        assert_eq!(chunk_count(270, 30, 4), 12);
+        assert_eq!(chunk_count(240, 30, 4), 8);
     }
 }

@@ -280,7 +280,7 @@ pub async fn copy_tables(
                     stall,
                     Side::Source,
                     "planning chunks",
-                    plan_chunks(snapshot.client(), facts, opts.chunk_bytes),
+                    plan_chunks(snapshot.client(), facts, opts.chunk_bytes, opts.jobs),
                 )
                 .await?;
                 within(
@@ -516,13 +516,15 @@ fn check_recorded_plan(
     Ok(())
 }
 
-/// Plans the chunks of one table from its facts, reading key bounds in the snapshot.
+/// Plans the chunks of one table from its facts, reading key bounds in the snapshot (a multiple of
+/// `streams` chunks when there are several).
 pub async fn plan_chunks(
     client: &tokio_postgres::Client,
     facts: &TableFacts,
     chunk_bytes: u64,
+    streams: usize,
 ) -> Result<Vec<Chunk>> {
-    let wanted = chunk::chunk_count(facts.table_bytes, chunk_bytes);
+    let wanted = chunk::chunk_count(facts.table_bytes, chunk_bytes, streams);
     if wanted <= 1 {
         return Ok(chunk::whole_table());
     }
