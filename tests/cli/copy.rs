@@ -740,6 +740,30 @@ fn text_and_uuid_distribution_columns_go_straight_to_the_shards_in_binary() {
              SELECT create_distributed_table('by_text_enum', 'id');",
         )
         .unwrap();
+    // Too few open files allowed for a spill file per shard: a clear error before any data moves.
+    let out = Command::new("bash")
+        .args([
+            "-c",
+            &format!(
+                "ulimit -n 64 && exec {} copy --source '{}' --target '{}' --table by_text --jobs 4",
+                env!("CARGO_BIN_EXE_citus-migrate"),
+                source.url("src"),
+                cluster.url("dst")
+            ),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("needs about") && stderr_of(&out).contains("ulimit -n"),
+        "{}",
+        stderr_of(&out)
+    );
+    assert_eq!(
+        coord.psql("dst", "SELECT count(*) FROM by_text").unwrap(),
+        "0"
+    );
+
     let (summary, stderr) = copy_json(
         &source.url("src"),
         &cluster.url("dst"),

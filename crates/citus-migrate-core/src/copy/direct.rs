@@ -185,10 +185,10 @@ pub(super) async fn attempt(
                 .map_err(Failure::from)?,
         );
     }
-    for (i, node) in map.nodes.iter().enumerate() {
-        if let std::collections::hash_map::Entry::Vacant(e) = conns.nodes.entry((map.table_oid, i))
-        {
-            e.insert(connect(&node_info(&ctx.target, node)).await?);
+    for node in &map.nodes {
+        if !conns.nodes.contains_key(node) {
+            let client = connect(&node_info(&ctx.target, node)).await?;
+            conns.nodes.insert(node.clone(), client);
         }
     }
     if conns.spill.as_ref().map(|s| s.shards.len()) != Some(map.shards.len()) {
@@ -385,9 +385,7 @@ async fn copy_chunk(
         .collect();
     let nodes = &conns.nodes;
     futures::future::try_join_all(loads.into_iter().zip(&gids).map(
-        |((node, shards), (_, gid))| {
-            load_node(ctx, &nodes[&(map.table_oid, node)], job, shards, gid)
-        },
+        |((node, shards), (_, gid))| load_node(ctx, &nodes[&map.nodes[node]], job, shards, gid),
     ))
     .await?;
 
@@ -425,7 +423,7 @@ async fn copy_chunk(
     .await?;
     // Decided: the chunk is committed. Finish it on the nodes; what fails here is repaired by `recover`.
     let finished = futures::future::join_all(gids.iter().map(|(node, gid)| {
-        let client = &nodes[&(map.table_oid, *node)];
+        let client = &nodes[&map.nodes[*node]];
         async move {
             let commit = format!("COMMIT PREPARED {}", quote_literal(gid));
             timed(
@@ -450,5 +448,6 @@ async fn copy_chunk(
     })
 }
 
-/// The node connections of one stream, by table oid and node index.
-pub type NodeConns = HashMap<(u32, usize), Client>;
+/// The node connections of one stream, by `(host, port)`: shared by every table the stream copies
+/// (each chunk's transaction is complete on its connection), so a stream holds one per node.
+pub type NodeConns = HashMap<(String, u16), Client>;

@@ -249,6 +249,19 @@ pub async fn copy_tables(
             None
         });
     }
+    // Worker-direct streams hold a spill file per shard and a connection per node.
+    if let Some((shards, nodes)) = routes
+        .iter()
+        .flatten()
+        .map(|m| (m.shards.len(), m.nodes.len()))
+        .max()
+    {
+        let streams = opts.jobs as u64;
+        spill::ensure_open_files(
+            streams * (shards + nodes + 4) as u64 + 64,
+            &format!("copying tables of up to {shards} shards straight to the workers with --jobs {streams}"),
+        )?;
+    }
     let recorded = within(
         stall,
         Side::Target,

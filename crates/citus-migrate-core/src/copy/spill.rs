@@ -21,6 +21,35 @@ fn write_buffer(shards: usize) -> usize {
     (WRITE_BUFFERS / shards.max(1)).clamp(8 << 10, 64 << 10)
 }
 
+/// Makes sure this process may open `needed` files (spill files and connections): raises the soft limit
+/// on open files up to the hard one if needed; an error naming both when even that is not enough.
+pub fn ensure_open_files(needed: u64, why: &str) -> Result<()> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed by pointer.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 || lim.rlim_cur >= needed {
+        return Ok(());
+    }
+    let want = (needed as libc::rlim_t).min(lim.rlim_max);
+    let raised = libc::rlimit {
+        rlim_cur: want,
+        rlim_max: lim.rlim_max,
+    };
+    // SAFETY: as above.
+    let ok = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0;
+    if ok && want >= needed {
+        return Ok(());
+    }
+    Err(Error::Other(format!(
+        "{why} needs about {needed} open files, but this process may open at most {} \
+         (`ulimit -n`, hard limit {}): lower --jobs or raise the limit",
+        if ok { want } else { lim.rlim_cur },
+        lim.rlim_max
+    )))
+}
+
 /// The rows of one shard in the current chunk.
 pub struct ShardFile {
     file: BufWriter<File>,
@@ -118,6 +147,25 @@ impl Spill {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_open_files_limit_is_raised_or_the_shortfall_named() {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+        ensure_open_files(lim.rlim_cur, "nothing").unwrap();
+        if lim.rlim_max != libc::RLIM_INFINITY && lim.rlim_max < (1 << 40) {
+            let e = ensure_open_files(lim.rlim_max + 1, "copying 9 shards")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("copying 9 shards needs about") && e.contains("ulimit -n"),
+                "{e}"
+            );
+        }
+    }
 
     #[test]
     fn write_buffers_are_shared_out_among_shards() {
