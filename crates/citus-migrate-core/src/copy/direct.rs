@@ -44,9 +44,13 @@ pub fn node_info(target: &ConnInfo, node: &(String, u16)) -> ConnInfo {
 }
 
 /// Why the nodes of `map` cannot be written directly, or `None` when they can: each must accept a
-/// connection with the target's credentials and allow prepared transactions.
-pub async fn probe(target: &ConnInfo, map: &ShardMap) -> Option<String> {
+/// connection with the target's credentials and allow prepared transactions. A node checked before
+/// (its connection is in `nodes`) is not asked again; a good one's connection is kept there.
+pub async fn probe(target: &ConnInfo, map: &ShardMap, nodes: &mut NodeConns) -> Option<String> {
     for node in &map.nodes {
+        if nodes.contains_key(node) {
+            continue;
+        }
         let client = match connect(&node_info(target, node)).await {
             Ok(c) => c,
             Err(e) => {
@@ -74,6 +78,7 @@ pub async fn probe(target: &ConnInfo, map: &ShardMap) -> Option<String> {
                 node.0, node.1
             ));
         }
+        nodes.insert(node.clone(), client);
     }
     None
 }
@@ -85,10 +90,12 @@ fn gid_prefix(map: &ShardMap, chunk: Option<&Chunk>) -> String {
     }
 }
 
-/// Resolves the prepared transactions of `map`'s table (of one chunk, when given) left on its nodes.
+/// Resolves the prepared transactions of `map`'s table (of one chunk, when given) left on its nodes,
+/// over the connections in `nodes` (opened where missing).
 pub async fn recover(
     control: &Client,
     target: &ConnInfo,
+    nodes: &mut NodeConns,
     map: &ShardMap,
     chunk: Option<&Chunk>,
 ) -> Result<u32> {
@@ -96,9 +103,13 @@ pub async fn recover(
     let pattern = format!("{}%", prefix.replace('_', "\\_"));
     let mut resolved = 0;
     for node in &map.nodes {
-        let client = connect(&node_info(target, node)).await?;
+        if !nodes.contains_key(node) {
+            let client = connect(&node_info(target, node)).await?;
+            nodes.insert(node.clone(), client);
+        }
+        let client = &nodes[node];
         let rows = query(
-            &client,
+            client,
             Side::Target,
             "listing prepared transactions",
             "SELECT gid FROM pg_prepared_xacts WHERE database = current_database() AND gid LIKE $1",
@@ -116,7 +127,7 @@ pub async fn recover(
                 "ROLLBACK PREPARED"
             };
             execute(
-                &client,
+                client,
                 Side::Target,
                 "resolving a prepared transaction",
                 &format!("{verb} {}", quote_literal(&gid)),
@@ -168,7 +179,7 @@ pub(super) async fn attempt(
     if retry {
         // What an earlier attempt prepared is committed or rolled back first (it holds locks).
         let control = conns.target.as_ref().unwrap();
-        recover(control, &ctx.target, map, Some(chunk)).await?;
+        recover(control, &ctx.target, &mut conns.nodes, map, Some(chunk)).await?;
         if let Some((rows, bytes)) = bookkeeping::committed(control, &job.name, chunk).await? {
             return Ok(Outcome {
                 rows,
@@ -401,7 +412,7 @@ async fn copy_chunk(
         bookkeeping::mark_committed(control, &job.name, chunk, rows, bytes, Some(&txn)).await?;
     if !marked {
         execute(control, Side::Target, "rolling back", "ROLLBACK").await?;
-        recover(control, &ctx.target, map, Some(chunk)).await?;
+        recover(control, &ctx.target, &mut conns.nodes, map, Some(chunk)).await?;
         let (rows, bytes) = bookkeeping::committed(control, &job.name, chunk)
             .await?
             .unwrap_or_default();
@@ -437,7 +448,9 @@ async fn copy_chunk(
     }))
     .await;
     if finished.iter().any(|r| r.is_err()) {
-        recover(control, &ctx.target, map, Some(chunk))
+        // On fresh connections: the failed one may be the reason.
+        conns.nodes.clear();
+        recover(control, &ctx.target, &mut conns.nodes, map, Some(chunk))
             .await
             .map_err(Failure::from)?;
     }

@@ -236,19 +236,22 @@ pub async fn copy_tables(
         .map(|((s, d), cols)| tables::binary_compatible(s, d, cols))
         .collect();
     let mut routes = Vec::new();
+    // Each worker node is checked and connected once for all tables.
+    let mut nodes = direct::NodeConns::new();
     for ((name, cols), binary) in tables.iter().zip(&columns).zip(&binary) {
         routes.push(if citus && !opts.via_coordinator {
             within(
                 stall,
                 Side::Target,
                 "reading the shards",
-                worker_direct(&control, target, name, cols, *binary, progress),
+                worker_direct(&control, target, &mut nodes, name, cols, *binary, progress),
             )
             .await?
         } else {
             None
         });
     }
+    drop(nodes);
     // Worker-direct streams hold a spill file per shard and a connection per node.
     if let Some((shards, nodes)) = routes
         .iter()
@@ -386,15 +389,16 @@ pub async fn copy_tables(
 async fn worker_direct(
     control: &tokio_postgres::Client,
     target: &ConnInfo,
+    nodes: &mut direct::NodeConns,
     name: &QualifiedName,
     columns: &[String],
     binary: bool,
     progress: &dyn Progress,
 ) -> Result<Option<shard_route::ShardMap>> {
     let why_not = match shard_route::load(control, name, columns).await? {
-        Ok(map) => match direct::probe(target, &map).await {
+        Ok(map) => match direct::probe(target, &map, nodes).await {
             None => {
-                let resolved = direct::recover(control, target, &map, None).await?;
+                let resolved = direct::recover(control, target, nodes, &map, None).await?;
                 if resolved > 0 {
                     progress.message(&format!(
                         "{}: resolved {resolved} prepared transaction(s) left by an interrupted run",
