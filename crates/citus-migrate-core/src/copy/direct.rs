@@ -90,6 +90,17 @@ fn gid_prefix(map: &ShardMap, chunk: Option<&Chunk>) -> String {
     }
 }
 
+/// Opens the connections to `map`'s nodes that `nodes` lacks.
+async fn connect_nodes(target: &ConnInfo, nodes: &mut NodeConns, map: &ShardMap) -> Result<()> {
+    for node in &map.nodes {
+        if !nodes.contains_key(node) {
+            let client = connect(&node_info(target, node)).await?;
+            nodes.insert(node.clone(), client);
+        }
+    }
+    Ok(())
+}
+
 /// Resolves the prepared transactions of `map`'s table (of one chunk, when given) left on its nodes,
 /// over the connections in `nodes` (opened where missing).
 pub async fn recover(
@@ -102,11 +113,8 @@ pub async fn recover(
     let prefix = gid_prefix(map, chunk);
     let pattern = format!("{}%", prefix.replace('_', "\\_"));
     let mut resolved = 0;
+    connect_nodes(target, nodes, map).await?;
     for node in &map.nodes {
-        if !nodes.contains_key(node) {
-            let client = connect(&node_info(target, node)).await?;
-            nodes.insert(node.clone(), client);
-        }
         let client = &nodes[node];
         let rows = query(
             client,
@@ -196,12 +204,7 @@ pub(super) async fn attempt(
                 .map_err(Failure::from)?,
         );
     }
-    for node in &map.nodes {
-        if !conns.nodes.contains_key(node) {
-            let client = connect(&node_info(&ctx.target, node)).await?;
-            conns.nodes.insert(node.clone(), client);
-        }
-    }
+    connect_nodes(&ctx.target, &mut conns.nodes, map).await?;
     if conns.spill.as_ref().map(|s| s.shards.len()) != Some(map.shards.len()) {
         conns.spill = Some(Spill::new(map.shards.len())?);
     }
