@@ -707,7 +707,7 @@ fn bad_connections_fail_clearly() {
 
     // Unresolvable host name.
     let (code, text) = analyze(
-        &format!("postgresql://postgres:Pa55%3Aw%2Frd%40hunter2@nonexistent.invalid:5432/postgres"),
+        "postgresql://postgres:Pa55%3Aw%2Frd%40hunter2@nonexistent.invalid:5432/postgres",
         &[],
     );
     assert_clean_failure(

@@ -33,16 +33,17 @@ fn psql_file(server: &LocalServer, db: &str, file: &Path) -> String {
 
 /// Copies the rows of every table from the source into the target (pg_dump --data-only | psql).
 fn load_data(source: &LocalServer, db: &str, target: &LocalServer, tdb: &str) {
-    let dump = Command::new(source.bindir().join("pg_dump"))
+    let mut dump = Command::new(source.bindir().join("pg_dump"))
         .args(["--data-only", "--no-owner", "-d", &source.url(db)])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     let out = Command::new(target.bindir().join("psql"))
         .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &target.url(tdb)])
-        .stdin(dump.stdout.unwrap())
+        .stdin(dump.stdout.take().unwrap())
         .output()
         .unwrap();
+    assert!(dump.wait().unwrap().success(), "pg_dump failed");
     assert!(
         out.status.success(),
         "loading data failed: {}",

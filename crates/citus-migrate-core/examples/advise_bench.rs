@@ -69,7 +69,7 @@ fn table(i: usize, target: usize, fk_col: &str) -> Table {
         foreign_keys: vec![ForeignKey {
             name: format!("{name}_{fk_col}_fkey"),
             columns: vec![fk_col.into()],
-            referenced_table: QualifiedName::new("public", &format!("t{target}")),
+            referenced_table: QualifiedName::new("public", format!("t{target}")),
             referenced_columns: vec!["id".into()],
             on_update: "no action".into(),
             on_delete: "no action".into(),
