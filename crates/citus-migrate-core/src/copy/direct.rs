@@ -411,30 +411,17 @@ async fn copy_chunk(
         "BEGIN",
     )
     .await?;
-    let marked =
-        bookkeeping::mark_committed(control, &job.name, chunk, rows, bytes, Some(&txn)).await?;
-    if !marked {
-        execute(control, Side::Target, "rolling back", "ROLLBACK").await?;
+    if let Some((rows, bytes)) =
+        super::worker::commit_chunk(ctx, control, job, chunk, rows, bytes, Some(&txn)).await?
+    {
+        // Another run committed this chunk: our prepared parts are rolled back.
         recover(control, &ctx.target, &mut conns.nodes, map, Some(chunk)).await?;
-        let (rows, bytes) = bookkeeping::committed(control, &job.name, chunk)
-            .await?
-            .unwrap_or_default();
         return Ok(Outcome {
             rows,
             bytes,
             by_this_run: false,
         });
     }
-    if let Some(p) = ctx.test_pause {
-        tokio::time::sleep(p).await;
-    }
-    timed(
-        stall,
-        Side::Target,
-        "committing a chunk",
-        control.batch_execute("COMMIT"),
-    )
-    .await?;
     // Decided: the chunk is committed. Finish it on the nodes; what fails here is repaired by `recover`.
     let finished = futures::future::join_all(gids.iter().map(|(node, gid)| {
         let client = &nodes[&map.nodes[*node]];

@@ -467,33 +467,53 @@ async fn attempt_chunk(
         },
     )
     .await?;
-    let marked =
-        bookkeeping::mark_committed(target, &job.name, chunk, moved.rows, moved.bytes, None)
-            .await?;
-    if !marked {
-        // Another run committed this chunk meanwhile: keep its rows, drop ours.
-        execute(
-            target,
-            Side::Target,
-            "rolling back a duplicate chunk",
-            "ROLLBACK",
-        )
-        .await?;
-        let (rows, bytes) = bookkeeping::committed(target, &job.name, chunk)
-            .await?
-            .unwrap_or_default();
+    if let Some((rows, bytes)) =
+        commit_chunk(ctx, target, job, chunk, moved.rows, moved.bytes, None).await?
+    {
         return Ok(Outcome {
             rows,
             bytes,
             by_this_run: false,
         });
     }
+    Ok(Outcome {
+        rows: moved.rows,
+        bytes: moved.bytes,
+        by_this_run: true,
+    })
+}
+
+/// The decision for a chunk: marks it committed in the bookkeeping inside the transaction open on
+/// `control` (naming `txn`, the prepared transactions of a worker-direct chunk) and commits. When
+/// another run committed the chunk meanwhile, rolls back and returns the rows and bytes that run
+/// recorded (the caller keeps those and drops its own).
+pub(super) async fn commit_chunk(
+    ctx: &Ctx,
+    control: &Client,
+    job: &TableJob,
+    chunk: &super::chunk::Chunk,
+    rows: u64,
+    bytes: u64,
+    txn: Option<&str>,
+) -> Result<Option<(u64, u64)>, Failure> {
+    if !bookkeeping::mark_committed(control, &job.name, chunk, rows, bytes, txn).await? {
+        execute(
+            control,
+            Side::Target,
+            "rolling back a duplicate chunk",
+            "ROLLBACK",
+        )
+        .await?;
+        let recorded = bookkeeping::committed(control, &job.name, chunk).await?;
+        return Ok(Some(recorded.unwrap_or_default()));
+    }
     if let Some(p) = ctx.test_pause {
         tokio::time::sleep(p).await;
     }
+    let stall = ctx.opts.stall_timeout;
     tokio::time::timeout(
         stall,
-        execute(target, Side::Target, "committing a chunk", "COMMIT"),
+        execute(control, Side::Target, "committing a chunk", "COMMIT"),
     )
     .await
     .map_err(|_| {
@@ -502,9 +522,5 @@ async fn attempt_chunk(
             stall.as_secs()
         )))
     })??;
-    Ok(Outcome {
-        rows: moved.rows,
-        bytes: moved.bytes,
-        by_this_run: true,
-    })
+    Ok(None)
 }
