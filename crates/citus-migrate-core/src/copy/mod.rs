@@ -235,23 +235,36 @@ pub async fn copy_tables(
         .zip(&columns)
         .map(|((s, d), cols)| tables::binary_compatible(s, d, cols))
         .collect();
-    let mut routes = Vec::new();
-    // Each worker node is checked and connected once for all tables.
-    let mut nodes = direct::NodeConns::new();
-    for ((name, cols), binary) in tables.iter().zip(&columns).zip(&binary) {
-        routes.push(if citus && !opts.via_coordinator {
-            within(
+    // The shard layouts of all tables in one query; each worker node checked and connected once.
+    let mut routes: Vec<Option<shard_route::ShardMap>> = tables.iter().map(|_| None).collect();
+    if citus && !opts.via_coordinator {
+        let wanted: Vec<(&QualifiedName, &[String])> = tables
+            .iter()
+            .zip(&columns)
+            .map(|(t, c)| (t, c.as_slice()))
+            .collect();
+        let layouts = within(
+            stall,
+            Side::Target,
+            "reading the shards",
+            shard_route::load(&control, &wanted),
+        )
+        .await?;
+        let mut nodes = direct::NodeConns::new();
+        for (((route, name), layout), binary) in
+            routes.iter_mut().zip(&tables).zip(layouts).zip(&binary)
+        {
+            *route = within(
                 stall,
                 Side::Target,
-                "reading the shards",
-                worker_direct(&control, target, &mut nodes, name, cols, *binary, progress),
+                "checking the workers",
+                worker_direct(
+                    &control, target, &mut nodes, name, layout, *binary, progress,
+                ),
             )
-            .await?
-        } else {
-            None
-        });
+            .await?;
+        }
     }
-    drop(nodes);
     // Worker-direct streams hold a spill file per shard and a connection per node.
     if let Some((shards, nodes)) = routes
         .iter()
@@ -391,11 +404,11 @@ async fn worker_direct(
     target: &ConnInfo,
     nodes: &mut direct::NodeConns,
     name: &QualifiedName,
-    columns: &[String],
+    layout: std::result::Result<shard_route::ShardMap, String>,
     binary: bool,
     progress: &dyn Progress,
 ) -> Result<Option<shard_route::ShardMap>> {
-    let why_not = match shard_route::load(control, name, columns).await? {
+    let why_not = match layout {
         Ok(map) => match direct::probe(target, &map, nodes).await {
             None => {
                 let resolved = direct::recover(control, target, nodes, &map, None).await?;

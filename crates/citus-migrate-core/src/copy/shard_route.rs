@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 
 use tokio_postgres::types::Type;
-use tokio_postgres::Client;
+use tokio_postgres::{Client, Row};
 
 use crate::connect::query;
 use crate::error::{Result, Side};
@@ -63,29 +63,74 @@ pub struct ShardMap {
     pub nodes: Vec<(String, u16)>,
 }
 
-/// Reads the shard layout of `table`; `Ok(Err(reason))` when worker-direct copying is not safe for it.
+/// Reads the shard layouts of `tables` (each with its copied columns) in one query; per table `Err(reason)`
+/// when worker-direct copying is not safe for it.
 pub async fn load(
     control: &Client,
-    table: &QualifiedName,
-    columns: &[String],
-) -> Result<std::result::Result<ShardMap, String>> {
+    tables: &[(&QualifiedName, &[String])],
+) -> Result<Vec<std::result::Result<ShardMap, String>>> {
+    let names: Vec<String> = tables.iter().map(|(t, _)| t.quoted()).collect();
     let rows = query(
         control,
         Side::Target,
-        &format!("reading the shards of {table}"),
+        "reading the shards of the tables",
         SQL_SHARDS,
-        &[(&table.quoted(), Type::TEXT)],
+        &[(&names, Type::TEXT_ARRAY)],
     )
     .await?;
+    let mut maps: Vec<std::result::Result<ShardMap, String>> = tables
+        .iter()
+        .enumerate()
+        .map(|(i, (_, columns))| {
+            let mine: Vec<&Row> = rows
+                .iter()
+                .filter(|r| r.get::<_, i32>("ord") as usize == i + 1)
+                .collect();
+            from_rows(&mine, columns)
+        })
+        .collect();
+    if maps.iter().flatten().any(|m| m.kind.needs_binary()) && !same_byte_hash(control).await? {
+        for m in &mut maps {
+            if m.as_ref().is_ok_and(|m| m.kind.needs_binary()) {
+                *m = Err(
+                    "the servers hash text and uuid values differently from this machine".into(),
+                );
+            }
+        }
+    }
+    Ok(maps)
+}
+
+/// Whether our byte hash is the servers' (PostgreSQL's hash_bytes reads words in the machine's byte
+/// order): checked on the coordinator before it is trusted.
+async fn same_byte_hash(control: &Client) -> Result<bool> {
+    let probe = query(
+        control,
+        Side::Target,
+        "checking the hash of text and uuid values",
+        "SELECT hashtext($1), uuid_hash($2::text::uuid)",
+        &[
+            (&HASH_PROBE_TEXT, Type::TEXT),
+            (&HASH_PROBE_UUID, Type::TEXT),
+        ],
+    )
+    .await?;
+    let (t, u): (i32, i32) = (probe[0].get(0), probe[0].get(1));
+    let uuid = uuid_bytes(HASH_PROBE_UUID);
+    Ok(t == hash_bytes(HASH_PROBE_TEXT.as_bytes()) as i32 && u == hash_bytes(&uuid) as i32)
+}
+
+/// One table's layout from its rows of copy_shards.sql.
+fn from_rows(rows: &[&Row], columns: &[String]) -> std::result::Result<ShardMap, String> {
     let Some(first) = rows.first() else {
-        return Ok(Err("it is not a distributed table".into()));
+        return Err("it is not a distributed table".into());
     };
     let method: String = first.get("partmethod");
     if method != "h" {
-        return Ok(Err("it is not hash-distributed".into()));
+        return Err("it is not hash-distributed".into());
     }
     if first.get::<_, bool>("has_triggers") {
-        return Ok(Err("it has triggers".into()));
+        return Err("it has triggers".into());
     }
     let column: String = first.get("dist_column");
     let kind = match first.get::<_, String>("dist_type").as_str() {
@@ -94,52 +139,28 @@ pub async fn load(
         "int8" => DistKind::Int8,
         "text" | "varchar" => {
             if !first.get::<_, bool>("dist_deterministic") {
-                return Ok(Err(
-                    "its distribution column has a nondeterministic collation".into(),
-                ));
+                return Err("its distribution column has a nondeterministic collation".into());
             }
             if first.get::<_, String>("encoding") != "UTF8" {
-                return Ok(Err("the target database is not UTF8".into()));
+                return Err("the target database is not UTF8".into());
             }
             DistKind::Text
         }
         "uuid" => DistKind::Uuid,
-        other => return Ok(Err(format!("its distribution column has type {other}"))),
+        other => return Err(format!("its distribution column has type {other}")),
     };
-    if kind.needs_binary() {
-        // Our byte hash must be the server's (PostgreSQL's hash_bytes reads words in the machine's
-        // byte order): checked on the coordinator before trusting it.
-        let probe = query(
-            control,
-            Side::Target,
-            "checking the hash of text and uuid values",
-            "SELECT hashtext($1), uuid_hash($2::text::uuid)",
-            &[
-                (&HASH_PROBE_TEXT, Type::TEXT),
-                (&HASH_PROBE_UUID, Type::TEXT),
-            ],
-        )
-        .await?;
-        let (t, u): (i32, i32) = (probe[0].get(0), probe[0].get(1));
-        let uuid = uuid_bytes(HASH_PROBE_UUID);
-        if t != hash_bytes(HASH_PROBE_TEXT.as_bytes()) as i32 || u != hash_bytes(&uuid) as i32 {
-            return Ok(Err(
-                "the servers hash text and uuid values differently from this machine".into(),
-            ));
-        }
-    }
     let Some(field) = columns.iter().position(|c| *c == column) else {
-        return Ok(Err("its distribution column is not copied".into()));
+        return Err("its distribution column is not copied".into());
     };
     let mut nodes: BTreeMap<(String, u16), usize> = BTreeMap::new();
     let mut shards: Vec<Shard> = Vec::new();
-    for r in &rows {
+    for r in rows {
         let placements: i64 = r.get("placements");
         if placements != 1 {
-            return Ok(Err(format!(
+            return Err(format!(
                 "shard {} has {placements} active placements",
                 r.get::<_, i64>("shardid")
-            )));
+            ));
         }
         let addr = (
             r.get::<_, String>("nodename"),
@@ -151,7 +172,7 @@ pub async fn load(
             r.get::<_, Option<i32>>("min"),
             r.get::<_, Option<i32>>("max"),
         ) else {
-            return Ok(Err("a shard has no hash range".into()));
+            return Err("a shard has no hash range".into());
         };
         shards.push(Shard {
             id: r.get("shardid"),
@@ -168,21 +189,19 @@ pub async fn load(
             .windows(2)
             .all(|w| w[0].max.checked_add(1) == Some(w[1].min));
     if !covers {
-        return Ok(Err(
-            "its shard ranges do not cover the hash space exactly".into()
-        ));
+        return Err("its shard ranges do not cover the hash space exactly".into());
     }
     let mut addrs = vec![(String::new(), 0u16); nodes.len()];
     for (addr, i) in nodes {
         addrs[i] = addr;
     }
-    Ok(Ok(ShardMap {
+    Ok(ShardMap {
         table_oid: first.get::<_, i64>("table_oid") as u32,
         field,
         kind,
         shards,
         nodes: addrs,
-    }))
+    })
 }
 
 const HASH_PROBE_TEXT: &str = "citus-migrate ünï 😀 probe";

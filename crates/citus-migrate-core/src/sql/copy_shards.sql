@@ -1,7 +1,9 @@
--- citus-migrate copy: the shard layout of one distributed table, for sending rows straight to the shard
--- placements. $1 is the table's name, quoted (e.g. 'public.pgbench_accounts'). One row per active
--- primary placement; `placements` counts a shard's active placements (worker-direct needs exactly 1).
-SELECT p.logicalrelid::oid::int8                                       AS table_oid,
+-- citus-migrate copy: the shard layout of distributed tables, for sending rows straight to the shard
+-- placements. $1 is a text array of table names, quoted (e.g. ARRAY['public.pgbench_accounts']). One row
+-- per active primary placement, `ord` naming the table by its position in $1 (a table that is not
+-- distributed has no rows); `placements` counts a shard's active placements (worker-direct needs 1).
+SELECT w.ord::int4                                                     AS ord,
+       p.logicalrelid::oid::int8                                       AS table_oid,
        p.partmethod::text                                              AS partmethod,
        column_to_column_name(p.logicalrelid, p.partkey)                AS dist_column,
        (SELECT ty.typname::text
@@ -29,11 +31,11 @@ SELECT p.logicalrelid::oid::int8                                       AS table_
           AND n2.isactive AND n2.noderole = 'primary')                 AS placements,
        n.nodename::text                                                AS nodename,
        n.nodeport::int4                                                AS nodeport
-FROM pg_dist_partition p
+FROM unnest($1::text[]) WITH ORDINALITY AS w(name, ord)
+JOIN pg_dist_partition p ON p.logicalrelid = w.name::regclass
 JOIN pg_class c ON c.oid = p.logicalrelid
 JOIN pg_namespace ns ON ns.oid = c.relnamespace
 JOIN pg_dist_shard s ON s.logicalrelid = p.logicalrelid
 JOIN pg_dist_placement pl ON pl.shardid = s.shardid AND pl.shardstate = 1
 JOIN pg_dist_node n ON n.groupid = pl.groupid AND n.isactive AND n.noderole = 'primary'
-WHERE p.logicalrelid = $1::regclass
-ORDER BY s.shardid;
+ORDER BY w.ord, s.shardid;
