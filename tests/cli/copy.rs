@@ -823,6 +823,50 @@ fn text_and_uuid_distribution_columns_go_straight_to_the_shards_in_binary() {
 }
 
 #[test]
+fn chunks_straight_to_the_shards_are_sized_per_shard_unless_given() {
+    let Some(cluster) =
+        citus_or_skip("chunks_straight_to_the_shards_are_sized_per_shard_unless_given")
+    else {
+        return;
+    };
+    // About 47 MB of table: two 32 MB chunks through the coordinator, one chunk of up to 64 MB (4 MB
+    // for each of its 16 shards) straight to the shards, six when --chunk-size says 8MB.
+    let source = server_with(
+        "src",
+        "CREATE TABLE wide (id bigint PRIMARY KEY, pad text); \
+         INSERT INTO wide SELECT g, repeat(md5(g::text), 31) FROM generate_series(1, 40000) g;",
+    );
+    cluster.create_database("dst").unwrap();
+    let coord = &cluster.coordinator;
+    coord
+        .psql(
+            "dst",
+            "CREATE TABLE wide (id bigint PRIMARY KEY, pad text); \
+             SELECT create_distributed_table('wide', 'id', shard_count => 16);",
+        )
+        .unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["--table", "wide", "--jobs", "2", "--truncate"];
+        args.extend_from_slice(extra);
+        let (summary, _) = copy_json(&source.url("src"), &cluster.url("dst"), &args);
+        assert_eq!(
+            coord.psql("dst", "SELECT count(*) FROM wide").unwrap(),
+            "40000"
+        );
+        per_table(&summary, |t| {
+            (
+                t["worker_direct"].as_bool().unwrap(),
+                t["chunks"].as_u64().unwrap(),
+            )
+        })[0]
+    };
+    assert_eq!(run(&["--via-coordinator"]), (false, 2));
+    assert_eq!(run(&[]), (true, 1));
+    assert_eq!(run(&["--chunk-size", "8MB"]), (true, 6));
+    assert_eq!(misplaced_rows(coord, "wide"), 0);
+}
+
+#[test]
 fn terminated_backends_are_retried_then_reported() {
     let server = server_with("src", RESUME_SOURCE);
     server.create_database("dst").unwrap();

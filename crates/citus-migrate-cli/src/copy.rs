@@ -42,9 +42,10 @@ pub struct CopyArgs {
     /// Empty the target tables first and start over.
     #[arg(long)]
     pub truncate: bool,
-    /// Approximate size of a chunk of source table: 64MB, 1GiB, 500kB, or bytes.
-    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "32MB")]
-    pub chunk_size: u64,
+    /// Approximate size of a chunk of source table: 64MB, 1GiB, 500kB, or bytes [default: 32MB; for
+    /// a table copied straight to its shards on the workers, 4MB per shard, at most 256MB].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub chunk_size: Option<u64>,
     /// Further attempts of a chunk after a terminated backend or lost connection.
     #[arg(long, default_value_t = 3, value_name = "N")]
     pub max_retries: u32,

@@ -37,9 +37,10 @@ pub struct MigrateArgs {
     /// Parallel connections per side for copy, post-data and verify.
     #[arg(long, short = 'j', default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: u16,
-    /// Approximate size of a copy chunk of source table: 64MB, 1GiB, 500kB, or bytes (as for `copy`).
-    #[arg(long, value_name = "SIZE", value_parser = crate::copy::parse_size, default_value = "32MB")]
-    pub chunk_size: u64,
+    /// Approximate size of a copy chunk of source table: 64MB, 1GiB, 500kB, or bytes [default: as for
+    /// `copy`].
+    #[arg(long, value_name = "SIZE", value_parser = crate::copy::parse_size)]
+    pub chunk_size: Option<u64>,
     /// Rehearse on a plain PostgreSQL target: show the distribution statements instead of running them.
     #[arg(long)]
     pub skip_distribution: bool,

@@ -53,7 +53,8 @@ pub struct MigrateOptions {
     pub backup: bool,
     /// Parallel connections for copy, post-data and verify.
     pub jobs: usize,
-    pub chunk_bytes: u64,
+    /// `None`: as `copy` chooses ([`crate::copy::auto_chunk_bytes`]).
+    pub chunk_bytes: Option<u64>,
     /// Run the distribute step. Off for a rehearsal on a plain PostgreSQL target: the statements are
     /// shown, not run, and the layout is not verified.
     pub distribute: bool,
@@ -69,7 +70,7 @@ impl Default for MigrateOptions {
             resume: false,
             backup: false,
             jobs: 4,
-            chunk_bytes: crate::copy::DEFAULT_CHUNK_BYTES,
+            chunk_bytes: None,
             distribute: true,
             test_crash: None,
         }

@@ -428,7 +428,7 @@ async fn uses_the_key_ranges_the_copy_recorded() {
     ];
     let copy_opts = CopyOptions {
         jobs: 2,
-        chunk_bytes: 64 << 10,
+        chunk_bytes: Some(64 << 10),
         ..CopyOptions::default()
     };
     copy_tables(&src, &dst, &tables, &copy_opts, &NoProgress)

@@ -71,6 +71,24 @@ fn bounds(lo: Option<String>, hi: Option<String>) -> Option<String> {
     }
 }
 
+/// Each shard's part of a worker-direct chunk is loaded with a COPY of its own, which costs the worker
+/// a fixed ~0.6 ms (measured: 256 COPYs of 4,000 rows took 0.17 s more CPU than one of 1,000,000), so
+/// such chunks are sized to give every shard about this much.
+const DIRECT_BYTES_PER_SHARD: u64 = 4 << 20;
+/// The most an automatic chunk grows to (it is held in the stream's spill files, and is what an
+/// interruption can cost a stream).
+const MAX_AUTO_CHUNK_BYTES: u64 = 256 << 20;
+
+/// The chunk size when none is given: [`super::DEFAULT_CHUNK_BYTES`], or for a table copied straight to
+/// its `shards` shards, enough for [`DIRECT_BYTES_PER_SHARD`] each (at most [`MAX_AUTO_CHUNK_BYTES`]).
+pub fn auto_chunk_bytes(direct_shards: Option<usize>) -> u64 {
+    match direct_shards {
+        None => super::DEFAULT_CHUNK_BYTES,
+        Some(n) => (n as u64 * DIRECT_BYTES_PER_SHARD)
+            .clamp(super::DEFAULT_CHUNK_BYTES, MAX_AUTO_CHUNK_BYTES),
+    }
+}
+
 /// How many chunks a table of `table_bytes` gets with chunks of about `chunk_bytes`, copied by
 /// `streams` streams: a table of several chunks gets a multiple of `streams`, so that the streams
 /// finish it together instead of one stream copying the last chunk alone.
@@ -201,5 +219,13 @@ mod tests {
         assert_eq!(chunk_count(270, 30, 2), 10);
         assert_eq!(chunk_count(270, 30, 4), 12);
         assert_eq!(chunk_count(240, 30, 4), 8);
+    }
+
+    #[test]
+    fn automatic_chunk_size() {
+        assert_eq!(auto_chunk_bytes(None), 32 << 20);
+        assert_eq!(auto_chunk_bytes(Some(4)), 32 << 20);
+        assert_eq!(auto_chunk_bytes(Some(32)), 128 << 20);
+        assert_eq!(auto_chunk_bytes(Some(1000)), 256 << 20);
     }
 }

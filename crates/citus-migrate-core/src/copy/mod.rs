@@ -51,8 +51,8 @@ pub enum CopyMode {
 pub struct CopyOptions {
     /// Parallel streams (each one source and one target connection).
     pub jobs: usize,
-    /// Approximate size of a chunk, measured on the source's table size.
-    pub chunk_bytes: u64,
+    /// Approximate size of a chunk, measured on the source's table size; `None`: [`chunk::auto_chunk_bytes`].
+    pub chunk_bytes: Option<u64>,
     pub mode: CopyMode,
     /// Where to write `copy.log` (one line per chunk) and `summary.json`; nothing is written without it.
     pub work_dir: Option<PathBuf>,
@@ -69,7 +69,7 @@ impl Default for CopyOptions {
     fn default() -> Self {
         CopyOptions {
             jobs: 4,
-            chunk_bytes: DEFAULT_CHUNK_BYTES,
+            chunk_bytes: None,
             mode: CopyMode::Fresh,
             work_dir: None,
             max_retries: 3,
@@ -309,7 +309,14 @@ pub async fn copy_tables(
                     stall,
                     Side::Source,
                     "planning chunks",
-                    plan_chunks(snapshot.client(), facts, opts.chunk_bytes, opts.jobs),
+                    plan_chunks(
+                        snapshot.client(),
+                        facts,
+                        opts.chunk_bytes.unwrap_or_else(|| {
+                            chunk::auto_chunk_bytes(route.as_ref().map(|m| m.shards.len()))
+                        }),
+                        opts.jobs,
+                    ),
                 )
                 .await?;
                 within(
