@@ -7,9 +7,12 @@
 # table with its primary key and one without indexes (as `migrate` loads it).
 # Goal: ratio <= 0.55, RSS <= 64 MiB.
 #
-# Usage: bench/copy.sh [SCALE] [JOBS,JOBS,...] [ROUNDS]    e.g. bench/copy.sh 20 2,4 5
+# With a fourth argument `tls`, every server runs TLS and every connection (the pipe's psql, ours,
+# Citus's own between the nodes) uses it.
+#
+# Usage: bench/copy.sh [SCALE] [JOBS,JOBS,...] [ROUNDS] [tls]    e.g. bench/copy.sh 20 2,4 5 tls
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -q -p citus-migrate-cli
 cargo build --release -q -p citus-migrate-core --example copy_bench
-exec target/release/examples/copy_bench "$PWD/target/release/citus-migrate" "${1:-20}" "${2:-2,4}" "${3:-3}"
+exec target/release/examples/copy_bench "$PWD/target/release/citus-migrate" "${1:-20}" "${2:-2,4}" "${3:-3}" ${4:+"$4"}

@@ -338,6 +338,113 @@ fn client_certificates() {
         2,
         &["source connection string is invalid", "sslcert/sslkey"],
     );
+    // A key that belongs to another certificate (an X.509 v1 one, which only the server can
+    // check): the server ends the handshake, and the error says where to look.
+    let (code, text) = analyze(
+        &format!("{base} sslcert={cert} sslkey={}", certs.path("server.key")),
+        &[],
+    );
+    assert_clean_failure(
+        code,
+        &text,
+        1,
+        &[
+            "cannot connect to the source database",
+            "TLS failed",
+            "sslcert/sslkey",
+        ],
+    );
+}
+
+#[test]
+fn copy_over_tls_between_a_self_signed_and_a_ca_signed_server() {
+    let certs = Certs::new();
+    // A self-signed server certificate, marked as a CA (what `openssl req -x509` makes): verify-ca
+    // with that very certificate as the root accepts it, as libpq does.
+    let out = StdCommand::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+            "-keyout",
+            "self.key",
+            "-out",
+            "self.crt",
+        ])
+        .current_dir(certs.dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let source = LocalServer::start(&ServerOptions {
+        tls: Some((certs.path("self.crt").into(), certs.path("self.key").into())),
+        ..Default::default()
+    })
+    .unwrap();
+    source
+        .psql(
+            "postgres",
+            "CREATE TABLE t (id int PRIMARY KEY, s text); \
+             INSERT INTO t SELECT g, repeat(md5(g::text), 8) FROM generate_series(1, 20000) g;",
+        )
+        .unwrap();
+    let target = certs.server();
+    target
+        .psql("postgres", "ALTER TABLE t ADD COLUMN s text")
+        .unwrap();
+    hostssl_only(&source);
+    hostssl_only(&target);
+    let src = format!(
+        "host=localhost port={} user=postgres dbname=postgres sslmode=verify-ca sslrootcert={}",
+        source.port,
+        certs.path("self.crt")
+    );
+    let dst = format!(
+        "host=localhost port={} user=postgres dbname=postgres sslmode=verify-full sslrootcert={}",
+        target.port,
+        certs.path("ca.crt")
+    );
+    let out = bin()
+        .args(["copy", "--source", &src, "--target", &dst, "--table", "t"])
+        .args(["--jobs", "2", "--chunk-size", "256kB"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let sum = "SELECT count(*) || ' ' || sum(hashtext(s)::int8) FROM t";
+    assert_eq!(
+        target.psql("postgres", sum).unwrap(),
+        source.psql("postgres", sum).unwrap()
+    );
+    // Both sides really were TLS: the servers accept nothing else over TCP.
+    let (code, text) = analyze(
+        &format!(
+            "host=localhost port={} user=postgres dbname=postgres sslmode=disable",
+            source.port
+        ),
+        &[],
+    );
+    assert_clean_failure(code, &text, 1, &["no encryption"]);
+    // The self-signed certificate does not pass verify-full against another CA.
+    let (code, text) = analyze(
+        &format!(
+            "host=localhost port={} user=postgres dbname=postgres sslmode=verify-full sslrootcert={}",
+            source.port,
+            certs.path("ca.crt")
+        ),
+        &[],
+    );
+    assert_clean_failure(code, &text, 1, &["source", "certificate"]);
 }
 
 #[test]

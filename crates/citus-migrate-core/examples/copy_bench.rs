@@ -3,7 +3,11 @@
 //! the same run the baseline `psql \copy … to stdout | psql \copy … from stdin` pipe and
 //! `citus-migrate copy` into a distributed pgbench_accounts, with peak memory from `/usr/bin/time -v`.
 //!
-//! Usage: copy_bench CITUS_MIGRATE_BINARY [SCALE] [JOBS,JOBS,…] [ROUNDS]
+//! Usage: copy_bench CITUS_MIGRATE_BINARY [SCALE] [JOBS,JOBS,…] [ROUNDS] [tls]
+//!
+//! With `tls`, every server has TLS on (a self-signed certificate made with the `openssl` command),
+//! both the pipe's psql and citus-migrate connect with `sslmode=require`, and Citus's own connections
+//! between the nodes use TLS too (as with Citus's default `citus.node_conninfo`).
 
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -56,6 +60,25 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     if rounds == 0 {
         return Err("ROUNDS must be at least 1".into());
     }
+    let tls = match args.get(5).map(String::as_str) {
+        None => false,
+        Some("tls") => true,
+        Some(other) => return Err(format!("unknown option {other:?} (expected: tls)").into()),
+    };
+    let certs = tempfile::tempdir()?;
+    let mut opts = ServerOptions::default();
+    if tls {
+        let (crt, key) = (
+            certs.path().join("server.crt"),
+            certs.path().join("server.key"),
+        );
+        sh(&format!(
+            "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost -keyout '{}' -out '{}' 2>&1",
+            key.display(),
+            crt.display()
+        ))?;
+        opts.tls = Some((crt, key));
+    }
     let jobs: Vec<u32> = if jobs_arg == "hold" {
         Vec::new()
     } else {
@@ -66,9 +89,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     };
 
     eprintln!("starting a Citus cluster (coordinator + 2 workers) and a source server…");
-    let cluster = LocalCitus::start(2)?;
+    let cluster = LocalCitus::start_with(2, &opts)?;
     cluster.create_database("bench")?;
-    let source = LocalServer::start(&ServerOptions::default())?;
+    let source = LocalServer::start(&opts)?;
     source.create_database("bench")?;
     eprintln!("loading pgbench -i -s {scale} into the source…");
     let pgbench = source.bindir().join("pgbench");
@@ -103,7 +126,16 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
     let psql = source.bindir().join("psql");
-    let (src, dst) = (source.url("bench"), cluster.url("bench"));
+    let (mut src, mut dst) = (source.url("bench"), cluster.url("bench"));
+    if tls {
+        src = src.replace("sslmode=disable", "sslmode=require");
+        dst = dst.replace("sslmode=disable", "sslmode=require");
+        let over = cluster.coordinator.psql(
+            "bench",
+            "SELECT string_agg(result, ',') FROM run_command_on_workers('SELECT count(*) FROM pg_stat_ssl WHERE ssl')",
+        )?;
+        println!("over TLS: sslmode=require for psql and citus-migrate; Citus's node connections using TLS on the workers: {over}");
+    }
     let truncate = || {
         cluster
             .coordinator

@@ -601,13 +601,18 @@ impl LocalCitus {
     /// Starts a coordinator and `workers` workers and registers them (`citus_set_coordinator_host`,
     /// `citus_add_node`) in the `postgres` database.
     pub fn start(workers: usize) -> Result<Self> {
+        Self::start_with(workers, &ServerOptions::default())
+    }
+
+    /// As [`LocalCitus::start`], every node started with `opts` (and Citus), e.g. with TLS.
+    pub fn start_with(workers: usize, opts: &ServerOptions) -> Result<Self> {
         citus_available().map_err(|why| Error::Tool {
             program: "citus".into(),
             message: why,
         })?;
         let opts = ServerOptions {
             citus: true,
-            ..Default::default()
+            ..opts.clone()
         };
         let coordinator = LocalServer::start(&opts)?;
         let workers = (0..workers)
