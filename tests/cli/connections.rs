@@ -448,6 +448,40 @@ fn copy_over_tls_between_a_self_signed_and_a_ca_signed_server() {
 }
 
 #[test]
+fn prefer_falls_back_to_plain_when_the_tls_handshake_fails() {
+    let certs = Certs::new();
+    let server = certs.server();
+    // TLS offered, but only in versions we do not speak (1.0/1.1): every handshake fails.
+    server
+        .psql(
+            "postgres",
+            "ALTER SYSTEM SET ssl_min_protocol_version = 'TLSv1'; \
+             ALTER SYSTEM SET ssl_max_protocol_version = 'TLSv1.1'; SELECT pg_reload_conf();",
+        )
+        .unwrap();
+    let base = format!(
+        "host=127.0.0.1 port={} user=postgres dbname=postgres",
+        server.port
+    );
+    let (code, text) = analyze(&format!("{base} sslmode=require"), &[]);
+    assert_clean_failure(
+        code,
+        &text,
+        1,
+        &["cannot connect to the source database", "TLS failed"],
+    );
+    // prefer (also the default) then connects without TLS, as libpq does.
+    let (code, text) = analyze(&format!("{base} sslmode=prefer"), &[]);
+    assert_eq!(code, Some(0), "{text}");
+    let (code, text) = analyze(&base, &[]);
+    assert_eq!(code, Some(0), "{text}");
+    // Where the server also refuses plain connections, the error tells both.
+    hostssl_only(&server);
+    let (code, text) = analyze(&format!("{base} sslmode=prefer"), &[]);
+    assert_clean_failure(code, &text, 1, &["no encryption", "after TLS failed"]);
+}
+
+#[test]
 fn require_against_a_server_without_tls_fails_clearly() {
     let server = server_with("postgres", "CREATE TABLE t (id int)");
     let (code, text) = analyze(

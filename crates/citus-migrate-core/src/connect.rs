@@ -101,6 +101,21 @@ async fn connect_host(
             tokio::spawn(conn);
             Ok(client)
         }
+        // As libpq does for `prefer`: a server that offers TLS but fails the handshake is tried again
+        // without TLS (a server without TLS at all is handled by the driver's own `prefer`).
+        Err(e)
+            if info.sslmode == SslMode::Prefer
+                && e.to_string().starts_with("error performing TLS handshake") =>
+        {
+            config.ssl_mode(tokio_postgres::config::SslMode::Disable);
+            plain(&config).await.map_err(|plain_error| {
+                let mut error = connect_error(info, plain_error);
+                if let Error::Connect { reason, .. } = &mut error {
+                    reason.push_str(&format!(" (after TLS failed: {})", db_message(&e)));
+                }
+                error
+            })
+        }
         Err(e) => Err(connect_error(info, e)),
     }
 }
