@@ -867,6 +867,86 @@ fn chunks_straight_to_the_shards_are_sized_per_shard_unless_given() {
 }
 
 #[test]
+fn each_worker_finds_its_own_password_file_entry() {
+    let Some(cluster) = citus_or_skip("each_worker_finds_its_own_password_file_entry") else {
+        return;
+    };
+    let source = server_with(
+        "src",
+        "CREATE TABLE items (id int PRIMARY KEY, v text); \
+         INSERT INTO items SELECT g, 'v' || g FROM generate_series(1, 5000) g;",
+    );
+    cluster.create_database("dst").unwrap();
+    let coord = &cluster.coordinator;
+    coord
+        .psql(
+            "dst",
+            "CREATE TABLE items (id int PRIMARY KEY, v text); \
+             SELECT create_distributed_table('items', 'id');",
+        )
+        .unwrap();
+    // Each worker asks for a password of its own over TCP (Citus's own connections find theirs in
+    // pg_dist_authinfo); the coordinator needs none. The password file names each worker.
+    let home = tempfile::tempdir().unwrap();
+    let mut pgpass = String::new();
+    for (i, w) in cluster.workers.iter().enumerate() {
+        let pw = format!("worker{i}:secret");
+        w.psql(
+            "postgres",
+            &format!("SET citus.enable_ddl_propagation = off; ALTER ROLE postgres PASSWORD '{pw}'"),
+        )
+        .unwrap();
+        coord
+            .psql(
+                "dst",
+                &format!(
+                    "INSERT INTO pg_dist_authinfo SELECT nodeid, 'postgres', 'password={pw}' \
+                     FROM pg_dist_node WHERE nodeport = {}",
+                    w.port
+                ),
+            )
+            .unwrap();
+        std::fs::write(
+            w.dir().join("data/pg_hba.conf"),
+            "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n",
+        )
+        .unwrap();
+        w.psql("postgres", "SELECT pg_reload_conf()").unwrap();
+        pgpass.push_str(&format!(
+            "127.0.0.1:{}:*:postgres:{}\n",
+            w.port,
+            pw.replace(':', "\\:")
+        ));
+    }
+    let passfile = home.path().join("pgpass");
+    std::fs::write(&passfile, pgpass).unwrap();
+    std::fs::set_permissions(
+        &passfile,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let out = copy_cmd(&source.url("src"), &cluster.url("dst"))
+        .env("PGPASSFILE", &passfile)
+        .args(["--table", "items", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let summary: serde_json::Value = serde_json::from_str(&stdout_of(&out)).unwrap();
+    assert_eq!(
+        per_table(&summary, |t| t["worker_direct"].as_bool().unwrap()),
+        vec![true],
+        "{}",
+        stderr_of(&out)
+    );
+    assert_eq!(
+        coord.psql("dst", "SELECT count(*) FROM items").unwrap(),
+        "5000"
+    );
+    assert_eq!(misplaced_rows(coord, "items"), 0);
+    assert!(!stderr_of(&out).contains("secret"), "{}", stderr_of(&out));
+}
+
+#[test]
 fn terminated_backends_are_retried_then_reported() {
     let server = server_with("src", RESUME_SOURCE);
     server.create_database("dst").unwrap();

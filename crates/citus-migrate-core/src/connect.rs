@@ -45,6 +45,9 @@ pub async fn connect(info: &ConnInfo) -> Result<Client> {
         if let Some(p) = info.ports.get(i) {
             config.port(*p);
         }
+        if let Some(p) = info.password_for(i) {
+            config.password(p);
+        }
         // libpq never uses TLS on Unix-domain sockets, whatever sslmode says.
         let unix = host.is_some_and(|h| h.starts_with('/')) && info.hostaddrs.get(i).is_none();
         let attempt = connect_host(info, config, unix);
@@ -132,9 +135,6 @@ fn pg_config(info: &ConnInfo) -> Result<tokio_postgres::Config> {
     c.user(&info.user)
         .dbname(&info.dbname)
         .application_name(&info.application_name);
-    if let Some(p) = &info.password {
-        c.password(p);
-    }
     if let Some(o) = &info.options {
         c.options(o);
     }

@@ -103,7 +103,11 @@ pub struct ConnInfo {
     pub ports: Vec<u16>,
     pub dbname: String,
     pub user: String,
+    /// The password given (connection string, `PGPASSWORD`): used for every host.
     pub password: Option<String>,
+    /// Without one, the password file (`passfile`, `PGPASSFILE`, `~/.pgpass`) looked up per host when
+    /// connecting, as libpq does ([`ConnInfo::password_for`]).
+    pub passfile: Option<PathBuf>,
     pub sslmode: SslMode,
     pub sslrootcert: Option<String>,
     pub sslcert: Option<PathBuf>,
@@ -313,6 +317,7 @@ impl ConnInfo {
             dbname,
             user,
             password: take("password"),
+            passfile: None,
             sslmode,
             sslrootcert: take("sslrootcert"),
             sslcert: take("sslcert").map(PathBuf::from),
@@ -333,29 +338,43 @@ impl ConnInfo {
                 .map(PathBuf::from)
                 .or_else(|| env.home().map(|h| h.join(".pgpass")));
             if let Some(path) = passfile {
-                info.password = info.password_from_file(&path);
+                if info.passfile_usable(&path) {
+                    info.passfile = Some(path);
+                }
             }
         }
         Ok(info)
     }
 
-    /// Looks the password up in a `.pgpass`-format file, as libpq does (first match wins; the file is
-    /// ignored, with a warning, when group or others can read it).
-    fn password_from_file(&mut self, path: &Path) -> Option<String> {
+    /// Whether `path` is a password file to use: a regular file that group and others cannot read
+    /// (else it is ignored with a warning, as libpq does).
+    fn passfile_usable(&mut self, path: &Path) -> bool {
         use std::os::unix::fs::PermissionsExt;
-        let meta = std::fs::metadata(path).ok()?;
+        let Ok(meta) = std::fs::metadata(path) else {
+            return false;
+        };
         if !meta.is_file() {
-            return None;
+            return false;
         }
         if meta.permissions().mode() & 0o077 != 0 {
             self.warnings.push(format!(
                 "password file {} has group or world access; it is ignored (chmod 0600 it)",
                 path.display()
             ));
-            return None;
+            return false;
         }
-        let text = std::fs::read_to_string(path).ok()?;
-        let host = match self.hosts.first() {
+        true
+    }
+
+    /// The password for the `i`-th host: the one given, else the password file's first entry that
+    /// matches that host, port, database and user, as libpq does (so each host of a multi-host
+    /// string, and each Citus worker reached at its own address, finds its own entry).
+    pub fn password_for(&self, i: usize) -> Option<String> {
+        if self.password.is_some() {
+            return self.password.clone();
+        }
+        let text = std::fs::read_to_string(self.passfile.as_ref()?).ok()?;
+        let host = match self.hosts.get(i) {
             // As libpq: the default socket directory matches "localhost", other directories themselves.
             Some(h)
                 if h.starts_with('/') && DEFAULT_SOCKET_DIRS.contains(&h.trim_end_matches('/')) =>
@@ -363,9 +382,9 @@ impl ConnInfo {
                 "localhost".to_string()
             }
             Some(h) => h.clone(),
-            None => self.hostaddrs.first().cloned().unwrap_or_default(),
+            None => self.hostaddrs.get(i).cloned().unwrap_or_default(),
         };
-        let port = self.ports.first().copied().unwrap_or(5432).to_string();
+        let port = self.ports.get(i).copied().unwrap_or(5432).to_string();
         for line in text.lines() {
             if line.trim_start().starts_with('#') || line.trim().is_empty() {
                 continue;
@@ -697,12 +716,26 @@ mod tests {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         let env = FakeEnv(vec![("PGPASSFILE", path.display().to_string())], None);
         let c = ConnInfo::parse_with_env(Side::Source, "host=h1 dbname=db user=bob", &env).unwrap();
-        assert_eq!(c.password.as_deref(), Some("first:pw"));
+        assert_eq!(c.password_for(0).as_deref(), Some("first:pw"));
         let c = ConnInfo::parse_with_env(Side::Source, "host=h2 dbname=db user=bob", &env).unwrap();
-        assert_eq!(c.password.as_deref(), Some("fallback"));
+        assert_eq!(c.password_for(0).as_deref(), Some("fallback"));
+        // Each host of a multi-host string finds its own entry.
+        let c =
+            ConnInfo::parse_with_env(Side::Source, "host=h2,h1 dbname=db user=bob", &env).unwrap();
+        assert_eq!(c.password_for(0).as_deref(), Some("fallback"));
+        assert_eq!(c.password_for(1).as_deref(), Some("first:pw"));
+        // A password given wins for every host.
+        let c = ConnInfo::parse_with_env(
+            Side::Source,
+            "host=h1,h2 dbname=db user=bob password=given",
+            &env,
+        )
+        .unwrap();
+        assert_eq!(c.password_for(0).as_deref(), Some("given"));
+        assert_eq!(c.password_for(1).as_deref(), Some("given"));
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         let c = ConnInfo::parse_with_env(Side::Source, "host=h1 dbname=db user=bob", &env).unwrap();
-        assert_eq!(c.password, None);
+        assert_eq!(c.password_for(0), None);
         assert_eq!(c.warnings.len(), 1);
     }
 

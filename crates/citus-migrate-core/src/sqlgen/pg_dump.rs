@@ -102,6 +102,8 @@ pub fn environment(info: &ConnInfo) -> Vec<(&'static str, String)> {
     }
     if let Some(p) = &info.password {
         env.push(("PGPASSWORD", p.clone()));
+    } else if let Some(f) = &info.passfile {
+        env.push(("PGPASSFILE", f.display().to_string()));
     }
     if let Some(v) = &info.sslrootcert {
         env.push(("PGSSLROOTCERT", v.clone()));
