@@ -866,25 +866,37 @@ fn chunks_straight_to_the_shards_are_sized_per_shard_unless_given() {
     assert_eq!(misplaced_rows(coord, "wide"), 0);
 }
 
+/// A source with `items` (`rows` rows) and database `dst` on `cluster` with `items` distributed in 4
+/// shards, plus `extra_target_sql`.
+fn items_source_and_target(cluster: &LocalCitus, rows: u32, extra_target_sql: &str) -> LocalServer {
+    let source = server_with(
+        "src",
+        &format!(
+            "CREATE TABLE items (id int PRIMARY KEY, v text); \
+             INSERT INTO items SELECT g, 'v' || g FROM generate_series(1, {rows}) g;"
+        ),
+    );
+    cluster.create_database("dst").unwrap();
+    cluster
+        .coordinator
+        .psql(
+            "dst",
+            &format!(
+                "CREATE TABLE items (id int PRIMARY KEY, v text); \
+                 SELECT create_distributed_table('items', 'id', shard_count => 4); {extra_target_sql}"
+            ),
+        )
+        .unwrap();
+    source
+}
+
 #[test]
 fn each_worker_finds_its_own_password_file_entry() {
     let Some(cluster) = citus_or_skip("each_worker_finds_its_own_password_file_entry") else {
         return;
     };
-    let source = server_with(
-        "src",
-        "CREATE TABLE items (id int PRIMARY KEY, v text); \
-         INSERT INTO items SELECT g, 'v' || g FROM generate_series(1, 5000) g;",
-    );
-    cluster.create_database("dst").unwrap();
+    let source = items_source_and_target(&cluster, 5000, "");
     let coord = &cluster.coordinator;
-    coord
-        .psql(
-            "dst",
-            "CREATE TABLE items (id int PRIMARY KEY, v text); \
-             SELECT create_distributed_table('items', 'id');",
-        )
-        .unwrap();
     // Each worker asks for a password of its own over TCP (Citus's own connections find theirs in
     // pg_dist_authinfo); the coordinator needs none. The password file names each worker.
     let home = tempfile::tempdir().unwrap();
@@ -944,6 +956,82 @@ fn each_worker_finds_its_own_password_file_entry() {
     );
     assert_eq!(misplaced_rows(coord, "items"), 0);
     assert!(!stderr_of(&out).contains("secret"), "{}", stderr_of(&out));
+}
+
+#[test]
+fn leftover_prepared_transactions_are_resolved_even_through_the_coordinator() {
+    let Some(cluster) =
+        citus_or_skip("leftover_prepared_transactions_are_resolved_even_through_the_coordinator")
+    else {
+        return;
+    };
+    let source = items_source_and_target(
+        &cluster,
+        1000,
+        "CREATE TABLE other (id int PRIMARY KEY); \
+         SELECT create_distributed_table('other', 'id', shard_count => 4);",
+    );
+    let coord = &cluster.coordinator;
+    let (src, dst) = (source.url("src"), cluster.url("dst"));
+    let first = copy_cmd(&src, &dst)
+        .args(["--table", "items"])
+        .output()
+        .unwrap();
+    assert!(first.status.success(), "{}", stderr_of(&first));
+    // What a run killed between PREPARE and its decision leaves on a worker: a prepared transaction
+    // holding a lock on a shard of `items` (no bookkeeping row names it), and one of another table.
+    let w = &cluster.workers[0];
+    for (table, gid_chunk) in [("items", 0), ("other", 7)] {
+        let oid = coord
+            .psql("dst", &format!("SELECT '{table}'::regclass::oid"))
+            .unwrap();
+        let shard = coord
+            .psql(
+                "dst",
+                &format!(
+                    "SELECT shard_name('{table}'::regclass, shardid) FROM citus_shards \
+                     WHERE table_name = '{table}'::regclass AND nodeport = {} LIMIT 1",
+                    w.port
+                ),
+            )
+            .unwrap();
+        w.psql(
+            "dst",
+            &format!(
+                "BEGIN; INSERT INTO {shard} (id) VALUES (-1); \
+                 PREPARE TRANSACTION 'citus_migrate_{oid}_{gid_chunk}_00000000deadbeef_0';"
+            ),
+        )
+        .unwrap();
+    }
+    // Through the coordinator, whose TRUNCATE would wait on that lock: resolved first.
+    let out = copy_cmd(&src, &dst)
+        .args(["--table", "items", "--truncate", "--via-coordinator"])
+        .args(["--stall-timeout", "30"])
+        .timeout(Duration::from_secs(120))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("resolved 1 prepared transaction(s)"),
+        "{}",
+        stderr_of(&out)
+    );
+    assert_eq!(
+        coord
+            .psql("dst", "SELECT count(*) || ' ' || min(id) FROM items")
+            .unwrap(),
+        "1000 1"
+    );
+    // The other table's transaction is not this run's business.
+    assert_eq!(
+        w.psql(
+            "dst",
+            "SELECT string_agg(split_part(gid, '_', 4), ',') FROM pg_prepared_xacts"
+        )
+        .unwrap(),
+        "7"
+    );
 }
 
 #[test]

@@ -85,8 +85,8 @@ pub async fn probe(target: &ConnInfo, map: &ShardMap, nodes: &mut NodeConns) -> 
 
 fn gid_prefix(map: &ShardMap, chunk: Option<&Chunk>) -> String {
     match chunk {
-        Some(c) => format!("citus_migrate_{}_{}_", map.table_oid, c.index),
-        None => format!("citus_migrate_{}_", map.table_oid),
+        Some(c) => format!("{GID_PREFIX}{}_{}_", map.table_oid, c.index),
+        None => format!("{GID_PREFIX}{}_", map.table_oid),
     }
 }
 
@@ -111,38 +111,99 @@ pub async fn recover(
     chunk: Option<&Chunk>,
 ) -> Result<u32> {
     let prefix = gid_prefix(map, chunk);
-    let pattern = format!("{}%", prefix.replace('_', "\\_"));
-    let mut resolved = 0;
     connect_nodes(target, nodes, map).await?;
+    let mut resolved = 0;
     for node in &map.nodes {
-        let client = &nodes[node];
-        let rows = query(
+        resolved += resolve_on_node(control, &nodes[node], &prefix, |_| true).await?;
+    }
+    Ok(resolved)
+}
+
+/// At the start of a run: the prepared transactions an interrupted run left on the nodes of these
+/// tables, committed or rolled back from the bookkeeping, with one query per node whatever the number
+/// of tables (other tables' transactions are left alone). Also when this run goes through the
+/// coordinator: a leftover holds locks on its shards. Returns how many were resolved, and the nodes
+/// that could not be reached to look.
+pub async fn recover_leftovers(
+    control: &Client,
+    target: &ConnInfo,
+    nodes: &mut NodeConns,
+    maps: &[&ShardMap],
+) -> Result<(u32, Vec<String>)> {
+    let tables: std::collections::HashSet<u32> = maps.iter().map(|m| m.table_oid).collect();
+    let mut all: Vec<&(String, u16)> = maps.iter().flat_map(|m| &m.nodes).collect();
+    all.sort();
+    all.dedup();
+    let (mut resolved, mut unreachable) = (0, Vec::new());
+    for node in all {
+        if !nodes.contains_key(node) {
+            match connect(&node_info(target, node)).await {
+                Ok(client) => {
+                    nodes.insert(node.clone(), client);
+                }
+                Err(e) => {
+                    unreachable.push(format!("{}:{} ({e})", node.0, node.1));
+                    continue;
+                }
+            }
+        }
+        let ours = |gid: &str| table_oid_of(gid).is_some_and(|oid| tables.contains(&oid));
+        resolved += resolve_on_node(control, &nodes[node], GID_PREFIX, ours).await?;
+    }
+    Ok((resolved, unreachable))
+}
+
+/// What every prepared transaction of this tool is named with.
+const GID_PREFIX: &str = "citus_migrate_";
+
+/// The table oid in a prepared transaction's name (`citus_migrate_<oid>_<chunk>_<nonce>_<node>`).
+fn table_oid_of(gid: &str) -> Option<u32> {
+    gid.strip_prefix(GID_PREFIX)?
+        .split('_')
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Commits or rolls back, as the bookkeeping says, this node's prepared transactions whose names
+/// start with `prefix` and that `wanted` accepts.
+async fn resolve_on_node(
+    control: &Client,
+    client: &Client,
+    prefix: &str,
+    wanted: impl Fn(&str) -> bool,
+) -> Result<u32> {
+    let pattern = format!("{}%", prefix.replace('_', "\\_"));
+    let rows = query(
+        client,
+        Side::Target,
+        "listing prepared transactions",
+        "SELECT gid FROM pg_prepared_xacts WHERE database = current_database() AND gid LIKE $1",
+        &[(&pattern, tokio_postgres::types::Type::TEXT)],
+    )
+    .await?;
+    let mut resolved = 0;
+    for r in rows {
+        let gid: String = r.get(0);
+        if !wanted(&gid) {
+            continue;
+        }
+        // `<txn>_<node>`; the bookkeeping records `<txn>`.
+        let txn = gid.rsplit_once('_').map_or(gid.as_str(), |(t, _)| t);
+        let commit = bookkeeping::txn_committed(control, txn).await?;
+        let verb = if commit {
+            "COMMIT PREPARED"
+        } else {
+            "ROLLBACK PREPARED"
+        };
+        execute(
             client,
             Side::Target,
-            "listing prepared transactions",
-            "SELECT gid FROM pg_prepared_xacts WHERE database = current_database() AND gid LIKE $1",
-            &[(&pattern, tokio_postgres::types::Type::TEXT)],
+            "resolving a prepared transaction",
+            &format!("{verb} {}", quote_literal(&gid)),
         )
         .await?;
-        for r in rows {
-            let gid: String = r.get(0);
-            // `<txn>_<shard id>`; the bookkeeping records `<txn>`.
-            let txn = gid.rsplit_once('_').map_or(gid.as_str(), |(t, _)| t);
-            let commit = bookkeeping::txn_committed(control, txn).await?;
-            let verb = if commit {
-                "COMMIT PREPARED"
-            } else {
-                "ROLLBACK PREPARED"
-            };
-            execute(
-                client,
-                Side::Target,
-                "resolving a prepared transaction",
-                &format!("{verb} {}", quote_literal(&gid)),
-            )
-            .await?;
-            resolved += 1;
-        }
+        resolved += 1;
     }
     Ok(resolved)
 }
@@ -454,3 +515,14 @@ async fn copy_chunk(
 /// The node connections of one stream, by `(host, port)`: shared by every table the stream copies
 /// (each chunk's transaction is complete on its connection), so a stream holds one per node.
 pub type NodeConns = HashMap<(String, u16), Client>;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn table_oid_of_prepared_transaction_names() {
+        use super::table_oid_of;
+        assert_eq!(table_oid_of("citus_migrate_16384_3_00ff_1"), Some(16384));
+        assert_eq!(table_oid_of("citus_migrate_x_3"), None);
+        assert_eq!(table_oid_of("citus_1_2_3_4"), None);
+    }
+}

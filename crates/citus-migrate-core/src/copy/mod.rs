@@ -237,7 +237,7 @@ pub async fn copy_tables(
         .collect();
     // The shard layouts of all tables in one query; each worker node checked and connected once.
     let mut routes: Vec<Option<shard_route::ShardMap>> = tables.iter().map(|_| None).collect();
-    if citus && !opts.via_coordinator {
+    if citus {
         let wanted: Vec<(&QualifiedName, &[String])> = tables
             .iter()
             .zip(&columns)
@@ -250,19 +250,46 @@ pub async fn copy_tables(
             shard_route::load(&control, &wanted),
         )
         .await?;
+        let maps: Vec<shard_route::ShardMap> = layouts
+            .iter()
+            .filter_map(|l| l.as_ref().ok().cloned())
+            .collect();
         let mut nodes = direct::NodeConns::new();
-        for (((route, name), layout), binary) in
-            routes.iter_mut().zip(&tables).zip(layouts).zip(&binary)
-        {
-            *route = within(
-                stall,
-                Side::Target,
-                "checking the workers",
-                worker_direct(
-                    &control, target, &mut nodes, name, layout, *binary, progress,
-                ),
-            )
-            .await?;
+        if !opts.via_coordinator {
+            for (((route, name), layout), binary) in
+                routes.iter_mut().zip(&tables).zip(layouts).zip(&binary)
+            {
+                *route = within(
+                    stall,
+                    Side::Target,
+                    "checking the workers",
+                    worker_direct(target, &mut nodes, name, layout, *binary, progress),
+                )
+                .await?;
+            }
+        }
+        // After the checks above (which open the connections they approve of).
+        let (resolved, unreachable) = within(
+            stall,
+            Side::Target,
+            "resolving prepared transactions left by an interrupted run",
+            direct::recover_leftovers(
+                &control,
+                target,
+                &mut nodes,
+                &maps.iter().collect::<Vec<_>>(),
+            ),
+        )
+        .await?;
+        if resolved > 0 {
+            progress.message(&format!(
+                "resolved {resolved} prepared transaction(s) left on the workers by an interrupted run"
+            ));
+        }
+        for node in unreachable {
+            progress.message(&format!(
+                "cannot look for prepared transactions left by an interrupted run on node {node}"
+            ));
         }
     }
     // Worker-direct streams hold a spill file per shard and a connection per node.
@@ -407,7 +434,6 @@ pub async fn copy_tables(
 /// The shard layout of a table when its rows can go straight to the workers; says which path it takes.
 /// Prepared transactions an interrupted run left for the table are resolved here, before any copying.
 async fn worker_direct(
-    control: &tokio_postgres::Client,
     target: &ConnInfo,
     nodes: &mut direct::NodeConns,
     name: &QualifiedName,
@@ -418,13 +444,6 @@ async fn worker_direct(
     let why_not = match layout {
         Ok(map) => match direct::probe(target, &map, nodes).await {
             None => {
-                let resolved = direct::recover(control, target, nodes, &map, None).await?;
-                if resolved > 0 {
-                    progress.message(&format!(
-                        "{}: resolved {resolved} prepared transaction(s) left by an interrupted run",
-                        name
-                    ));
-                }
                 if map.kind.needs_binary() && !binary {
                     progress.message(&format!(
                         "{name}: rows go through the coordinator (its {} distribution column is routed \
