@@ -141,20 +141,23 @@ impl Certs {
 }
 
 impl Certs {
+    /// Runs the `openssl` command in the certificates' directory.
+    fn openssl(&self, args: &[&str]) {
+        let out = StdCommand::new("openssl")
+            .args(args)
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// A client certificate for `user`, signed by the CA: (cert, key) paths.
     fn client(&self, user: &str) -> (String, String) {
-        let run = |args: &[&str]| {
-            let out = StdCommand::new("openssl")
-                .args(args)
-                .current_dir(self.dir.path())
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "openssl {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
+        let run = |args: &[&str]| self.openssl(args);
         run(&[
             "req",
             "-newkey",
@@ -361,32 +364,23 @@ fn copy_over_tls_between_a_self_signed_and_a_ca_signed_server() {
     let certs = Certs::new();
     // A self-signed server certificate, marked as a CA (what `openssl req -x509` makes): verify-ca
     // with that very certificate as the root accepts it, as libpq does.
-    let out = StdCommand::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=DNS:localhost",
-            "-keyout",
-            "self.key",
-            "-out",
-            "self.crt",
-        ])
-        .current_dir(certs.dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    certs.openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=localhost",
+        "-addext",
+        "subjectAltName=DNS:localhost",
+        "-keyout",
+        "self.key",
+        "-out",
+        "self.crt",
+    ]);
     let source = LocalServer::start(&ServerOptions {
         tls: Some((certs.path("self.crt").into(), certs.path("self.key").into())),
         ..Default::default()
@@ -435,6 +429,80 @@ fn copy_over_tls_between_a_self_signed_and_a_ca_signed_server() {
         &[],
     );
     assert_clean_failure(code, &text, 1, &["no encryption"]);
+    // A pinned self-signed certificate must still be within its dates: an expired one is refused
+    // by verify-ca (require, which checks nothing, still connects).
+    let run = |args: &[&str]| certs.openssl(args);
+    std::fs::create_dir(certs.dir.path().join("db")).unwrap();
+    std::fs::write(certs.dir.path().join("db/index.txt"), "").unwrap();
+    std::fs::write(certs.dir.path().join("db/serial"), "01\n").unwrap();
+    std::fs::write(
+        certs.dir.path().join("ca.cnf"),
+        "[ca]\ndefault_ca = d\n[d]\ndatabase = db/index.txt\nserial = db/serial\nnew_certs_dir = db\n\
+         default_md = sha256\npolicy = p\nx509_extensions = ext\n[p]\ncommonName = supplied\n\
+         [ext]\nbasicConstraints = critical,CA:TRUE\nsubjectAltName = DNS:localhost\n",
+    )
+    .unwrap();
+    run(&[
+        "req",
+        "-new",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        "expired.key",
+        "-out",
+        "expired.csr",
+    ]);
+    run(&[
+        "ca",
+        "-batch",
+        "-config",
+        "ca.cnf",
+        "-selfsign",
+        "-keyfile",
+        "expired.key",
+        "-in",
+        "expired.csr",
+        "-out",
+        "expired.crt",
+        "-startdate",
+        "20200101000000Z",
+        "-enddate",
+        "20200102000000Z",
+    ]);
+    let expired = LocalServer::start(&ServerOptions {
+        tls: Some((
+            certs.path("expired.crt").into(),
+            certs.path("expired.key").into(),
+        )),
+        ..Default::default()
+    })
+    .unwrap();
+    let at = |mode: &str| {
+        format!(
+            "host=localhost port={} user=postgres dbname=postgres sslmode={mode} sslrootcert={}",
+            expired.port,
+            certs.path("expired.crt")
+        )
+    };
+    let (code, text) = analyze(&at("verify-ca"), &[]);
+    assert_clean_failure(
+        code,
+        &text,
+        1,
+        &["source", "TLS failed", "certificate expired"],
+    );
+    let (code, text) = analyze(
+        &format!(
+            "host=localhost port={} user=postgres dbname=postgres sslmode=require",
+            expired.port
+        ),
+        &[],
+    );
+    assert_eq!(code, Some(0), "{text}");
+
     // The self-signed certificate does not pass verify-full against another CA.
     let (code, text) = analyze(
         &format!(

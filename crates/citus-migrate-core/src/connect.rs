@@ -317,6 +317,16 @@ impl ServerCertVerifier for Verifier {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             )) if !self.check_name => Ok(ServerCertVerified::assertion()),
+            // A pinned certificate must still be within its dates (webpki checks those before the
+            // certificate's role, so an expired one reports that, and is refused here).
+            Err(
+                e @ rustls::Error::InvalidCertificate(
+                    CertificateError::Expired
+                    | CertificateError::ExpiredContext { .. }
+                    | CertificateError::NotValidYet
+                    | CertificateError::NotValidYetContext { .. },
+                ),
+            ) => Err(e),
             Err(_)
                 if !self.check_name
                     && self
