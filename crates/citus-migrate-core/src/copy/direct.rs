@@ -8,8 +8,9 @@
 //! `PREPARE TRANSACTION 'citus_migrate_<table oid>_<chunk>_<nonce>_<node>'`; then the chunk's
 //! bookkeeping row is marked on the coordinator with `citus_migrate_<table oid>_<chunk>_<nonce>` and
 //! committed (the decision); then the nodes' transactions run
-//! `COMMIT PREPARED`. Whatever a crash leaves prepared is resolved by [`recover`] from the bookkeeping:
-//! committed when its chunk's row names it, rolled back otherwise.
+//! `COMMIT PREPARED`. Whatever a crash leaves prepared is resolved from the bookkeeping (committed when
+//! its chunk's row names it, rolled back otherwise): at the start of the next run by
+//! [`recover_leftovers`], before a chunk is retried by `recover`.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -83,11 +84,9 @@ pub async fn probe(target: &ConnInfo, map: &ShardMap, nodes: &mut NodeConns) -> 
     None
 }
 
-fn gid_prefix(map: &ShardMap, chunk: Option<&Chunk>) -> String {
-    match chunk {
-        Some(c) => format!("{GID_PREFIX}{}_{}_", map.table_oid, c.index),
-        None => format!("{GID_PREFIX}{}_", map.table_oid),
-    }
+/// What the prepared transactions of one chunk of `map`'s table are named with.
+fn gid_prefix(map: &ShardMap, chunk: &Chunk) -> String {
+    format!("{GID_PREFIX}{}_{}_", map.table_oid, chunk.index)
 }
 
 /// Opens the connections to `map`'s nodes that `nodes` lacks.
@@ -101,14 +100,14 @@ async fn connect_nodes(target: &ConnInfo, nodes: &mut NodeConns, map: &ShardMap)
     Ok(())
 }
 
-/// Resolves the prepared transactions of `map`'s table (of one chunk, when given) left on its nodes,
-/// over the connections in `nodes` (opened where missing).
-pub async fn recover(
+/// Resolves the prepared transactions of one chunk of `map`'s table left on its nodes (by an earlier
+/// attempt, or another run), over the connections in `nodes` (opened where missing).
+async fn recover(
     control: &Client,
     target: &ConnInfo,
     nodes: &mut NodeConns,
     map: &ShardMap,
-    chunk: Option<&Chunk>,
+    chunk: &Chunk,
 ) -> Result<u32> {
     let prefix = gid_prefix(map, chunk);
     connect_nodes(target, nodes, map).await?;
@@ -248,7 +247,7 @@ pub(super) async fn attempt(
     if retry {
         // What an earlier attempt prepared is committed or rolled back first (it holds locks).
         let control = conns.target.as_ref().unwrap();
-        recover(control, &ctx.target, &mut conns.nodes, map, Some(chunk)).await?;
+        recover(control, &ctx.target, &mut conns.nodes, map, chunk).await?;
         if let Some((rows, bytes)) = bookkeeping::committed(control, &job.name, chunk).await? {
             return Ok(Outcome {
                 rows,
@@ -441,7 +440,7 @@ async fn copy_chunk(
 
     // One name for the chunk (recorded in the bookkeeping); each node's transaction adds its index.
     // Nodes without rows in this chunk have nothing to do.
-    let txn = format!("{}{:016x}", gid_prefix(map, Some(chunk)), nonce());
+    let txn = format!("{}{:016x}", gid_prefix(map, chunk), nonce());
     let mut per_node: Vec<Vec<(&Shard, &mut ShardFile)>> =
         (0..map.nodes.len()).map(|_| Vec::new()).collect();
     for (shard, file) in map.shards.iter().zip(spill.shards.iter_mut()) {
@@ -476,7 +475,7 @@ async fn copy_chunk(
         super::worker::commit_chunk(ctx, control, job, chunk, rows, bytes, Some(&txn)).await?
     {
         // Another run committed this chunk: our prepared parts are rolled back.
-        recover(control, &ctx.target, &mut conns.nodes, map, Some(chunk)).await?;
+        recover(control, &ctx.target, &mut conns.nodes, map, chunk).await?;
         return Ok(Outcome {
             rows,
             bytes,
@@ -501,7 +500,7 @@ async fn copy_chunk(
     if finished.iter().any(|r| r.is_err()) {
         // On fresh connections: the failed one may be the reason.
         conns.nodes.clear();
-        recover(control, &ctx.target, &mut conns.nodes, map, Some(chunk))
+        recover(control, &ctx.target, &mut conns.nodes, map, chunk)
             .await
             .map_err(Failure::from)?;
     }
