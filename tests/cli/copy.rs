@@ -437,18 +437,18 @@ fn hostile_identifiers_are_quoted_everywhere() {
 }
 
 /// Loads the kill/resume tables: one with an integer key (key ranges), one without (ctid ranges).
-const RESUME_SOURCE: &str = r#"
+pub(crate) const RESUME_SOURCE: &str = r#"
     CREATE TABLE acct (id bigint PRIMARY KEY, filler text NOT NULL);
     INSERT INTO acct SELECT i, repeat(md5(i::text), 3) FROM generate_series(1, 60000) i;
     CREATE TABLE nokey (v text NOT NULL, n int);
     INSERT INTO nokey SELECT 'v' || i, i FROM generate_series(1, 40000) i;
     ANALYZE;
 "#;
-const RESUME_TARGET: &str = r#"
+pub(crate) const RESUME_TARGET: &str = r#"
     CREATE TABLE acct (id bigint PRIMARY KEY, filler text NOT NULL);
     CREATE TABLE nokey (v text NOT NULL, n int);
 "#;
-const CHECKSUMS: &str = "SELECT (SELECT count(*) || ' ' || md5(string_agg(id || filler, ',' ORDER BY id)) FROM acct) \
+pub(crate) const CHECKSUMS: &str = "SELECT (SELECT count(*) || ' ' || md5(string_agg(id || filler, ',' ORDER BY id)) FROM acct) \
      || ' ' || (SELECT count(*) || ' ' || md5(string_agg(v || ':' || n, ',' ORDER BY n)) FROM nokey)";
 
 fn spawn_copy(source: &str, target: &str, extra: &[&str], pause_ms: u64) -> Child {

@@ -352,6 +352,56 @@ impl LocalServer {
         let _ = run(&cmd, self.run_as_postgres, "pg_ctl stop");
     }
 
+    /// Crashes the server as a power cut would, for fault tests: `kill -9` of the postmaster and of
+    /// every one of its processes, so nothing is flushed that was not already (`restart` brings it
+    /// back up through crash recovery).
+    pub fn crash(&mut self) -> Result<()> {
+        let pid_file = self.dir.path().join("data").join("postmaster.pid");
+        let text = std::fs::read_to_string(&pid_file)
+            .map_err(|e| Error::io(format!("reading {}", pid_file.display()), e))?;
+        let postmaster: i32 = text
+            .lines()
+            .next()
+            .and_then(|l| l.trim().parse().ok())
+            .ok_or_else(|| Error::Other(format!("no pid in {}", pid_file.display())))?;
+        let children: Vec<i32> = std::fs::read_dir("/proc")
+            .map_err(|e| Error::io("listing /proc", e))?
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|pid| {
+                // `pid (comm) state ppid …`; comm may hold spaces, so read after the last ')'.
+                std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .ok()
+                    .and_then(|s| {
+                        let rest = &s[s.rfind(')')? + 1..];
+                        rest.split_whitespace().nth(1)?.parse::<i32>().ok()
+                    })
+                    == Some(postmaster)
+            })
+            .collect();
+        for pid in std::iter::once(postmaster).chain(children) {
+            // SAFETY: kill has no memory-safety preconditions.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        // Gone, or a zombie nobody has reaped yet.
+        wait_until(Duration::from_secs(10), || {
+            std::fs::read_to_string(format!("/proc/{postmaster}/stat")).map_or(true, |s| {
+                s.rsplit(')')
+                    .next()
+                    .is_some_and(|r| r.trim_start().starts_with('Z'))
+            })
+        });
+        // A killed postmaster can stay a zombie where nothing reaps orphans (PID 1 in a container);
+        // its pid file would then make the restart refuse: every process of it is dead, so remove it.
+        // So would the socket's lock file (its directory is line 5 of the pid file).
+        if let Some(socket_dir) = text.lines().nth(4).filter(|d| !d.trim().is_empty()) {
+            let lock = Path::new(socket_dir.trim()).join(format!(".s.PGSQL.{}.lock", self.port));
+            let _ = std::fs::remove_file(lock);
+        }
+        let _ = std::fs::remove_file(&pid_file);
+        self.stopped = true;
+        Ok(())
+    }
+
     /// Restarts a stopped server on the same port (for fault tests).
     pub fn restart(&mut self) -> Result<()> {
         let log = self.dir.path().join("server.log");
@@ -364,7 +414,12 @@ impl LocalServer {
             "-w".into(),
             "start".into(),
         ];
-        run(&cmd, self.run_as_postgres, "pg_ctl start")?;
+        run(&cmd, self.run_as_postgres, "pg_ctl start").map_err(|e| {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(8).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            Error::Other(format!("{e}; server log: {}", tail.join("\n")))
+        })?;
         self.stopped = false;
         Ok(())
     }

@@ -17,6 +17,11 @@ pub const SQL_PROGRESS_TABLE: &str = include_str!("../sql/copy_progress.sql");
 /// The bookkeeping table, quoted.
 pub const PROGRESS_TABLE: &str = "citus_migrate.copy_progress";
 
+/// Makes the transaction's commit durable before it returns (and, on Citus, before its `COMMIT
+/// PREPARED`s go out), whatever `synchronous_commit` the server runs with. Every transaction that
+/// records a decision in the bookkeeping runs it.
+pub const DURABLE_COMMIT: &str = "SET LOCAL synchronous_commit = on";
+
 /// A chunk of a recorded plan, with what its commit recorded.
 #[derive(Debug, Clone)]
 pub struct PlannedChunk {
@@ -121,7 +126,7 @@ pub async fn start_table(
     chunks: &[Chunk],
     truncate: bool,
 ) -> Result<()> {
-    let mut sql = String::from("BEGIN;\n");
+    let mut sql = format!("BEGIN;\n{DURABLE_COMMIT};\n");
     if truncate {
         sql.push_str(&format!("TRUNCATE {};\n", table.quoted()));
     }

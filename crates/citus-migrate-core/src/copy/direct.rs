@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{pin_mut, SinkExt};
+use tokio_postgres::types::Type;
 use tokio_postgres::Client;
 
 use super::bookkeeping;
@@ -100,22 +101,54 @@ async fn connect_nodes(target: &ConnInfo, nodes: &mut NodeConns, map: &ShardMap)
     Ok(())
 }
 
-/// Resolves the prepared transactions of one chunk of `map`'s table left on its nodes (by an earlier
-/// attempt, or another run), over the connections in `nodes` (opened where missing).
+/// Resolves the prepared transactions named with `prefix` (one chunk's, or one attempt's) of `map`'s
+/// table left on its nodes (by an earlier attempt, or another run), over the connections in `nodes`
+/// (opened where missing). `lock` says whether the caller holds the chunk's lock (see [`lock_chunk`])
+/// in the transaction open on `control`.
 async fn recover(
     control: &Client,
     target: &ConnInfo,
     nodes: &mut NodeConns,
     map: &ShardMap,
-    chunk: &Chunk,
+    prefix: &str,
+    lock: ChunkLock,
 ) -> Result<u32> {
-    let prefix = gid_prefix(map, chunk);
     connect_nodes(target, nodes, map).await?;
     let mut resolved = 0;
     for node in &map.nodes {
-        resolved += resolve_on_node(control, &nodes[node], &prefix, |_| true).await?;
+        resolved += resolve_on_node(control, &nodes[node], prefix, |_| true, lock).await?;
     }
     Ok(resolved)
+}
+
+/// Whether the caller holds the lock of the chunk whose prepared transactions are resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ChunkLock {
+    /// Held in the transaction open on the control connection: every undecided transaction of the
+    /// chunk is a dead attempt's (or the caller's own) and is rolled back.
+    Held,
+    /// Not held: an undecided transaction is rolled back only when its chunk's lock can be taken (its
+    /// run is gone); one whose run still holds the lock may yet be committed by it and is left alone.
+    Try,
+}
+
+/// The advisory lock of a chunk, taken in the transaction open on `control` and held until its
+/// decision commits or rolls back: from before a chunk's parts are prepared on the nodes until the
+/// decision, so that no other run (or retry) rolls back prepared parts that may still be committed.
+/// Blocks while another run holds it. Keys: the table's oid (as int4) and the chunk's index.
+async fn lock_chunk(control: &Client, table_oid: u32, chunk: u32) -> Result<()> {
+    query(
+        control,
+        Side::Target,
+        "locking a chunk's decision",
+        "SELECT pg_advisory_xact_lock($1, $2)",
+        &[
+            (&(table_oid as i32), Type::INT4),
+            (&(chunk as i32), Type::INT4),
+        ],
+    )
+    .await
+    .map(|_| ())
 }
 
 /// At the start of a run: the prepared transactions an interrupted run left on the nodes of these
@@ -147,7 +180,8 @@ pub async fn recover_leftovers(
             }
         }
         let ours = |gid: &str| table_oid_of(gid).is_some_and(|oid| tables.contains(&oid));
-        resolved += resolve_on_node(control, &nodes[node], GID_PREFIX, ours).await?;
+        resolved +=
+            resolve_on_node(control, &nodes[node], GID_PREFIX, ours, ChunkLock::Try).await?;
     }
     Ok((resolved, unreachable))
 }
@@ -157,20 +191,25 @@ const GID_PREFIX: &str = "citus_migrate_";
 
 /// The table oid in a prepared transaction's name (`citus_migrate_<oid>_<chunk>_<nonce>_<node>`).
 fn table_oid_of(gid: &str) -> Option<u32> {
-    gid.strip_prefix(GID_PREFIX)?
-        .split('_')
-        .next()?
-        .parse()
-        .ok()
+    chunk_of(gid).map(|(oid, _)| oid)
+}
+
+/// The table oid and chunk index in a prepared transaction's name.
+fn chunk_of(gid: &str) -> Option<(u32, u32)> {
+    let mut parts = gid.strip_prefix(GID_PREFIX)?.split('_');
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
 }
 
 /// Commits or rolls back, as the bookkeeping says, this node's prepared transactions whose names
-/// start with `prefix` and that `wanted` accepts.
+/// start with `prefix` and that `wanted` accepts. The decision is read from the bookkeeping, whose
+/// commits are durable before any `COMMIT PREPARED` (see `commit_chunk`). A transaction that is gone
+/// by the time it is resolved was resolved by its own run: not an error.
 async fn resolve_on_node(
     control: &Client,
     client: &Client,
     prefix: &str,
     wanted: impl Fn(&str) -> bool,
+    lock: ChunkLock,
 ) -> Result<u32> {
     let pattern = format!("{}%", prefix.replace('_', "\\_"));
     let rows = query(
@@ -178,7 +217,7 @@ async fn resolve_on_node(
         Side::Target,
         "listing prepared transactions",
         "SELECT gid FROM pg_prepared_xacts WHERE database = current_database() AND gid LIKE $1",
-        &[(&pattern, tokio_postgres::types::Type::TEXT)],
+        &[(&pattern, Type::TEXT)],
     )
     .await?;
     let mut resolved = 0;
@@ -189,22 +228,72 @@ async fn resolve_on_node(
         }
         // `<txn>_<node>`; the bookkeeping records `<txn>`.
         let txn = gid.rsplit_once('_').map_or(gid.as_str(), |(t, _)| t);
-        let commit = bookkeeping::txn_committed(control, txn).await?;
-        let verb = if commit {
-            "COMMIT PREPARED"
-        } else {
-            "ROLLBACK PREPARED"
+        if bookkeeping::txn_committed(control, txn).await? {
+            resolved += finish_prepared(client, &gid, true).await?;
+            continue;
+        }
+        if lock == ChunkLock::Held {
+            resolved += finish_prepared(client, &gid, false).await?;
+            continue;
+        }
+        // Undecided: only a run that still holds the chunk's lock can decide it; when the lock is
+        // free, that run is gone (or decided meanwhile: read the decision again under the lock).
+        let Some((oid, index)) = chunk_of(&gid) else {
+            continue;
         };
         execute(
-            client,
+            control,
             Side::Target,
-            "resolving a prepared transaction",
-            &format!("{verb} {}", quote_literal(&gid)),
+            "starting a recovery transaction",
+            "BEGIN",
         )
         .await?;
-        resolved += 1;
+        let result = async {
+            let free = query(
+                control,
+                Side::Target,
+                "trying a chunk's lock",
+                "SELECT pg_try_advisory_xact_lock($1, $2)",
+                &[(&(oid as i32), Type::INT4), (&(index as i32), Type::INT4)],
+            )
+            .await?
+            .first()
+            .is_some_and(|r| r.get::<_, bool>(0));
+            if !free {
+                return Ok(0);
+            }
+            let commit = bookkeeping::txn_committed(control, txn).await?;
+            finish_prepared(client, &gid, commit).await
+        }
+        .await;
+        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        let ended = execute(control, Side::Target, "ending a recovery transaction", end).await;
+        resolved += result?;
+        ended?;
     }
     Ok(resolved)
+}
+
+/// `COMMIT PREPARED` or `ROLLBACK PREPARED` of `gid`; 0 when it no longer exists (its own run
+/// resolved it meanwhile), else 1.
+async fn finish_prepared(client: &Client, gid: &str, commit: bool) -> Result<u32> {
+    let verb = if commit {
+        "COMMIT PREPARED"
+    } else {
+        "ROLLBACK PREPARED"
+    };
+    match client
+        .batch_execute(&format!("{verb} {}", quote_literal(gid)))
+        .await
+    {
+        Ok(()) => Ok(1),
+        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_OBJECT) => Ok(0),
+        Err(e) => Err(Error::db(
+            Side::Target,
+            "resolving a prepared transaction",
+            e,
+        )),
+    }
 }
 
 async fn timed<T>(
@@ -219,6 +308,21 @@ async fn timed<T>(
             stall.as_secs()
         )))),
         Ok(r) => r.map_err(|e| Failure::from(Error::db(side, what, e))),
+    }
+}
+
+/// [`timed`] for a step that returns this crate's errors.
+async fn timed_result<T>(
+    stall: Duration,
+    what: &str,
+    fut: impl Future<Output = Result<T>>,
+) -> Result<T, Failure> {
+    match tokio::time::timeout(stall, fut).await {
+        Err(_) => Err(Failure::stalled(Error::Other(format!(
+            "target: no progress for {}s while {what}; the connection looks dead",
+            stall.as_secs()
+        )))),
+        Ok(r) => r.map_err(Failure::from),
     }
 }
 
@@ -247,13 +351,18 @@ pub(super) async fn attempt(
     if retry {
         // What an earlier attempt prepared is committed or rolled back first (it holds locks).
         let control = conns.target.as_ref().unwrap();
-        recover(control, &ctx.target, &mut conns.nodes, map, chunk).await?;
+        let prefix = gid_prefix(map, chunk);
+        recover(
+            control,
+            &ctx.target,
+            &mut conns.nodes,
+            map,
+            &prefix,
+            ChunkLock::Try,
+        )
+        .await?;
         if let Some((rows, bytes)) = bookkeeping::committed(control, &job.name, chunk).await? {
-            return Ok(Outcome {
-                rows,
-                bytes,
-                by_this_run: false,
-            });
+            return Ok(Outcome::earlier((rows, bytes)));
         }
     }
     if conns.source.is_none() {
@@ -457,32 +566,87 @@ async fn copy_chunk(
         .iter()
         .map(|(node, _)| (*node, format!("{txn}_{node}")))
         .collect();
-    let nodes = &conns.nodes;
-    futures::future::try_join_all(loads.into_iter().zip(&gids).map(
-        |((node, shards), (_, gid))| load_node(ctx, &nodes[&map.nodes[node]], job, shards, gid),
-    ))
-    .await?;
-
+    // The decision's transaction is opened first and takes the chunk's lock, so that no other run
+    // rolls back this attempt's prepared parts before they are decided (and a run that loses the
+    // race for the chunk waits here, then finds it committed).
     let control = conns.target.as_ref().unwrap();
     execute(
         control,
         Side::Target,
         "starting the bookkeeping transaction",
-        "BEGIN",
+        "BEGIN; SET LOCAL idle_in_transaction_session_timeout = 0",
     )
     .await?;
+    timed_result(
+        stall,
+        "waiting for a chunk's lock",
+        lock_chunk(control, map.table_oid, chunk.index),
+    )
+    .await?;
+    if let Some((rows, bytes)) = bookkeeping::committed(control, &job.name, chunk).await? {
+        // Another run committed it: finish what it left prepared, under the lock.
+        let prefix = gid_prefix(map, chunk);
+        recover(
+            control,
+            &ctx.target,
+            &mut conns.nodes,
+            map,
+            &prefix,
+            ChunkLock::Held,
+        )
+        .await?;
+        execute(
+            control,
+            Side::Target,
+            "ending the bookkeeping transaction",
+            "ROLLBACK",
+        )
+        .await?;
+        return Ok(Outcome::earlier((rows, bytes)));
+    }
+    let nodes = &conns.nodes;
+    let loaded = futures::future::try_join_all(loads.into_iter().zip(&gids).map(
+        |((node, shards), (_, gid))| load_node(ctx, &nodes[&map.nodes[node]], job, shards, gid),
+    ))
+    .await;
+    if let Err(e) = loaded {
+        // Undecided, and only this attempt (holding the chunk's lock) could decide it: its prepared
+        // parts are rolled back now, on fresh node connections (a failed one may be mid-COPY);
+        // what cannot be reached now is resolved by the next attempt or run.
+        conns.nodes.clear();
+        let _ = recover(
+            control,
+            &ctx.target,
+            &mut conns.nodes,
+            map,
+            &txn,
+            ChunkLock::Held,
+        )
+        .await;
+        let _ = control.batch_execute("ROLLBACK").await;
+        conns.nodes.clear();
+        return Err(e);
+    }
+    // An error here may have come after the decision committed: the next attempt reads it.
     if let Some((rows, bytes)) =
         super::worker::commit_chunk(ctx, control, job, chunk, rows, bytes, Some(&txn)).await?
     {
-        // Another run committed this chunk: our prepared parts are rolled back.
-        recover(control, &ctx.target, &mut conns.nodes, map, chunk).await?;
-        return Ok(Outcome {
-            rows,
-            bytes,
-            by_this_run: false,
-        });
+        // The chunk was committed by another run (its bookkeeping was replaced meanwhile): this
+        // attempt's parts, undecided and its own, are rolled back.
+        recover(
+            control,
+            &ctx.target,
+            &mut conns.nodes,
+            map,
+            &txn,
+            ChunkLock::Held,
+        )
+        .await?;
+        return Ok(Outcome::earlier((rows, bytes)));
     }
-    // Decided: the chunk is committed. Finish it on the nodes; what fails here is repaired by `recover`.
+    // Decided (and durable): the chunk is committed. Finish it on the nodes; what fails here is
+    // repaired by `recover`.
+    let nodes = &conns.nodes;
     let finished = futures::future::join_all(gids.iter().map(|(node, gid)| {
         let client = &nodes[&map.nodes[*node]];
         async move {
@@ -500,9 +664,16 @@ async fn copy_chunk(
     if finished.iter().any(|r| r.is_err()) {
         // On fresh connections: the failed one may be the reason.
         conns.nodes.clear();
-        recover(control, &ctx.target, &mut conns.nodes, map, chunk)
-            .await
-            .map_err(Failure::from)?;
+        recover(
+            control,
+            &ctx.target,
+            &mut conns.nodes,
+            map,
+            &txn,
+            ChunkLock::Try,
+        )
+        .await
+        .map_err(Failure::from)?;
     }
     Ok(Outcome {
         rows,

@@ -11,6 +11,7 @@ pub mod chunk;
 pub mod csv_export;
 pub mod csv_import;
 mod direct;
+mod durability;
 pub mod retry;
 pub mod shard_route;
 pub mod snapshot;
@@ -227,6 +228,27 @@ pub async fn copy_tables(
         bookkeeping::ensure(&control),
     )
     .await?;
+    within(
+        stall,
+        Side::Target,
+        "checking the durability settings",
+        durability::warn_unsafe_settings(&control, citus, progress),
+    )
+    .await?;
+    if citus {
+        let recovered = within(
+            stall,
+            Side::Target,
+            "recovering Citus's prepared transactions",
+            durability::recover_citus_commits(&control),
+        )
+        .await?;
+        if recovered > 0 {
+            progress.message(&format!(
+                "finished {recovered} of Citus's two-phase commit(s) left by an interrupted run"
+            ));
+        }
+    }
     // Worker-direct routes; prepared transactions an interrupted run left are resolved first, before
     // anything looks at the target's rows.
     let binary: Vec<bool> = src
@@ -423,6 +445,18 @@ pub async fn copy_tables(
     ));
     worker::run_streams(ctx.clone(), receiver, streams, progress).await?;
     ctx.snapshot.release().await?;
+    if citus {
+        // A worker that failed between Citus's commit and its COMMIT PREPARED holds a committed
+        // chunk's rows invisible until recovered: recover them now rather than at the next interval.
+        let control = connect(target).await?;
+        within(
+            stall,
+            Side::Target,
+            "recovering Citus's prepared transactions",
+            durability::recover_citus_commits(&control),
+        )
+        .await?;
+    }
 
     let summary = ctx
         .state
@@ -531,6 +565,37 @@ fn refuse_non_empty(
             .map(|t| t.quoted())
             .collect(),
     };
+    if mode == CopyMode::Resume {
+        // The bookkeeping says rows were committed, the table says it has none: emptied by hand (or
+        // by another tool) since; skipping its "committed" chunks would leave it incomplete.
+        let mut emptied: Vec<(&QualifiedName, u64, usize)> = recorded
+            .iter()
+            .filter(|(t, _)| !non_empty.contains(t))
+            .filter_map(|(t, plan)| {
+                let done: Vec<u64> = plan
+                    .iter()
+                    .filter_map(|p| p.committed.map(|c| c.0))
+                    .collect();
+                let rows: u64 = done.iter().sum();
+                (rows > 0).then_some((t, rows, done.len()))
+            })
+            .collect();
+        emptied.sort();
+        if let Some((table, rows, chunks)) = emptied.first() {
+            return Err(Error::Precondition {
+                side: Side::Target,
+                message: format!(
+                    "{table} is empty, but the copy bookkeeping ({PROGRESS}) records {chunks} committed                      chunk(s) with {rows} rows in it: it was emptied since (by hand?), so resuming would                      leave it incomplete; use --truncate to copy it again{more}",
+                    PROGRESS = bookkeeping::PROGRESS_TABLE,
+                    more = if emptied.len() > 1 {
+                        format!(" (also: {})", emptied[1..].iter().map(|e| e.0.to_string()).collect::<Vec<_>>().join(", "))
+                    } else {
+                        String::new()
+                    }
+                ),
+            });
+        }
+    }
     if refused.is_empty() {
         return Ok(());
     }

@@ -411,6 +411,17 @@ pub(super) struct Outcome {
     pub by_this_run: bool,
 }
 
+impl Outcome {
+    /// A chunk another run (or an earlier attempt) committed, with what it recorded.
+    pub fn earlier((rows, bytes): (u64, u64)) -> Self {
+        Outcome {
+            rows,
+            bytes,
+            by_this_run: false,
+        }
+    }
+}
+
 async fn attempt_chunk(
     ctx: &Ctx,
     conns: &mut Conns,
@@ -428,11 +439,7 @@ async fn attempt_chunk(
     if retry {
         // An earlier attempt may have committed before its connection was lost.
         if let Some((rows, bytes)) = bookkeeping::committed(target, &job.name, chunk).await? {
-            return Ok(Outcome {
-                rows,
-                bytes,
-                by_this_run: false,
-            });
+            return Ok(Outcome::earlier((rows, bytes)));
         }
     }
     if conns.source.is_none() {
@@ -470,11 +477,7 @@ async fn attempt_chunk(
     if let Some((rows, bytes)) =
         commit_chunk(ctx, target, job, chunk, moved.rows, moved.bytes, None).await?
     {
-        return Ok(Outcome {
-            rows,
-            bytes,
-            by_this_run: false,
-        });
+        return Ok(Outcome::earlier((rows, bytes)));
     }
     Ok(Outcome {
         rows: moved.rows,
@@ -496,6 +499,16 @@ pub(super) async fn commit_chunk(
     bytes: u64,
     txn: Option<&str>,
 ) -> Result<Option<(u64, u64)>, Failure> {
+    // The decision must be on disk before it counts and before any `COMMIT PREPARED` reaches a
+    // worker (Citus's own for a chunk through the coordinator, ours for a worker-direct one), whatever
+    // the server's `synchronous_commit`: a crash would otherwise forget a decision the workers acted on.
+    execute(
+        control,
+        Side::Target,
+        "making the chunk's decision durable",
+        bookkeeping::DURABLE_COMMIT,
+    )
+    .await?;
     if !bookkeeping::mark_committed(control, &job.name, chunk, rows, bytes, txn).await? {
         execute(
             control,
