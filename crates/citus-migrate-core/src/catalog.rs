@@ -279,17 +279,31 @@ pub async fn read_on(clients: &[&Client], opts: &ReadOptions) -> Result<Catalog>
     let extensions: Vec<Extension> = serde_json::from_str(&s(db, "extensions"))
         .map_err(|e| Error::Other(format!("catalog: cannot read the extension list: {e}")))?;
 
+    let parent_of = |r: &tokio_postgres::Row| match (opt(r, "parent_schema"), opt(r, "parent_name"))
+    {
+        (Some(ps), Some(pn)) => Some(QualifiedName::new(ps, pn)),
+        _ => None,
+    };
+    let candidates: Vec<(QualifiedName, Option<QualifiedName>)> = rows
+        .iter()
+        .map(|r| {
+            let name = QualifiedName::new(s(r, "schema"), s(r, "name"));
+            (
+                name,
+                parent_of(r).filter(|_| r.get::<_, bool>("is_partition")),
+            )
+        })
+        .collect();
+    let selected = opts.filters.select(&candidates);
     let mut tables: Vec<Table> = Vec::with_capacity(rows.len());
-    for r in &rows {
-        let name = QualifiedName::new(s(r, "schema"), s(r, "name"));
-        if !opts.filters.includes(&name) {
-            continue;
-        }
+    for ((r, (name, _)), _) in rows
+        .iter()
+        .zip(candidates)
+        .zip(selected)
+        .filter(|(_, selected)| *selected)
+    {
         let relkind = s(r, "relkind");
-        let parent = match (opt(r, "parent_schema"), opt(r, "parent_name")) {
-            (Some(ps), Some(pn)) => Some(QualifiedName::new(ps, pn)),
-            _ => None,
-        };
+        let parent = parent_of(r);
         let table_kind = match relkind.as_str() {
             "p" => TableKind::PartitionedParent,
             "f" => TableKind::Foreign,
@@ -682,6 +696,53 @@ pub fn require_matches(catalog: &Catalog, filters: &Filters) -> Result<()> {
         catalog.database,
         list.join(", ")
     )))
+}
+
+/// Fails when no selected table holds rows, so that nothing is reported as moved or equal over zero
+/// tables: a usage error when `filters` narrowed the selection, else a precondition of the source.
+/// `what` says what would have been done (`"compare"`, `"migrate"`).
+pub fn require_data(catalog: &Catalog, filters: &Filters, what: &str) -> Result<()> {
+    if catalog.tables.iter().any(|t| t.holds_data()) {
+        return Ok(());
+    }
+    let mut message = format!(
+        "nothing to {what}: no selected table of the source database {:?} holds rows",
+        catalog.database
+    );
+    if !catalog.tables.is_empty() {
+        let shown: Vec<String> = catalog
+            .tables
+            .iter()
+            .take(5)
+            .map(|t| {
+                format!(
+                    "{} ({})",
+                    t.qualified(),
+                    crate::report::kind_name(t.table_kind)
+                )
+            })
+            .collect();
+        message.push_str(&format!(
+            " (selected: {}{})",
+            shown.join(", "),
+            if catalog.tables.len() > 5 {
+                ", …"
+            } else {
+                ""
+            }
+        ));
+    }
+    if filters.is_empty() {
+        Err(Error::Precondition {
+            side: Side::Source,
+            message,
+        })
+    } else {
+        Err(Error::usage(format!(
+            "{message}; check the table selection (a partitioned table comes with its partitions; the \
+             exclude patterns may remove them)"
+        )))
+    }
 }
 
 /// Connects to the source (up to three connections, fewer when `jobs` is smaller), reads its catalog

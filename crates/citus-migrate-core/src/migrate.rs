@@ -275,6 +275,7 @@ pub async fn migrate(
         )
         .await?;
         catalog::require_matches(&catalog, &filters)?;
+        catalog::require_data(&catalog, &filters, "migrate")?;
         Ok::<_, Error>((filters, catalog))
     }
     .await;
