@@ -676,6 +676,48 @@ fn partition_leaves(tables: &[Table]) -> Vec<(usize, Vec<usize>)> {
     out
 }
 
+/// The partitioned ancestors (nearest first) of those of `tables` that are partitions, in one query;
+/// tables that are not partitions (or do not exist) are left out.
+pub async fn partition_ancestors(
+    client: &Client,
+    side: Side,
+    tables: &[QualifiedName],
+) -> Result<HashMap<QualifiedName, Vec<QualifiedName>>> {
+    let schemas: Vec<&str> = tables.iter().map(|t| t.schema.as_str()).collect();
+    let names: Vec<&str> = tables.iter().map(|t| t.name.as_str()).collect();
+    let rows = query(
+        client,
+        side,
+        "reading the partitioned tables above the selected tables",
+        "SELECT w.schema_name, w.table_name, an.nspname::text, ac.relname::text \
+         FROM unnest($1::text[], $2::text[]) AS w(schema_name, table_name) \
+         JOIN pg_namespace n ON n.nspname = w.schema_name \
+         JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = w.table_name AND c.relispartition \
+         CROSS JOIN LATERAL pg_partition_ancestors(c.oid) WITH ORDINALITY AS a(relid, depth) \
+         JOIN pg_class ac ON ac.oid = a.relid AND ac.oid <> c.oid \
+         JOIN pg_namespace an ON an.oid = ac.relnamespace \
+         ORDER BY 1, 2, a.depth",
+        &[
+            (&schemas, tokio_postgres::types::Type::TEXT_ARRAY),
+            (&names, tokio_postgres::types::Type::TEXT_ARRAY),
+        ],
+    )
+    .await?;
+    let mut out: HashMap<QualifiedName, Vec<QualifiedName>> = HashMap::new();
+    for r in rows {
+        out.entry(QualifiedName::new(
+            r.get::<_, String>(0),
+            r.get::<_, String>(1),
+        ))
+        .or_default()
+        .push(QualifiedName::new(
+            r.get::<_, String>(2),
+            r.get::<_, String>(3),
+        ));
+    }
+    Ok(out)
+}
+
 /// Fails (a usage error) when an include pattern of `filters` selected no table of `catalog`.
 pub fn require_matches(catalog: &Catalog, filters: &Filters) -> Result<()> {
     let unmatched = filters.unmatched(

@@ -215,6 +215,25 @@ impl Filters {
     }
 }
 
+/// The same rule for a list of tables that each move with their partitions (`copy` reads a partitioned
+/// table's rows through the table itself): a partition listed together with one of its partitioned
+/// ancestors (`ancestors`, per partition) is left out, so its rows are not moved twice.
+pub fn without_covered_partitions(
+    tables: &[QualifiedName],
+    ancestors: &std::collections::HashMap<QualifiedName, Vec<QualifiedName>>,
+) -> Vec<QualifiedName> {
+    let listed: std::collections::HashSet<&QualifiedName> = tables.iter().collect();
+    tables
+        .iter()
+        .filter(|t| {
+            !ancestors
+                .get(*t)
+                .is_some_and(|a| a.iter().any(|p| listed.contains(p)))
+        })
+        .cloned()
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -296,6 +315,31 @@ mod tests {
         assert_eq!(
             f.select(&tables),
             vec![false, false, false, false, false, false, true]
+        );
+    }
+
+    #[test]
+    fn partitions_listed_with_an_ancestor_are_left_out() {
+        let ancestors = [
+            (q("p", "e_2024"), vec![q("public", "e")]),
+            (
+                q("public", "e_2025_a"),
+                vec![q("public", "e_2025"), q("public", "e")],
+            ),
+            (q("public", "o_1"), vec![q("public", "o")]),
+        ]
+        .into_iter()
+        .collect();
+        let tables = [
+            q("public", "e_2025_a"),
+            q("public", "e"),
+            q("p", "e_2024"),
+            q("public", "o_1"),
+            q("public", "t"),
+        ];
+        assert_eq!(
+            without_covered_partitions(&tables, &ancestors),
+            vec![q("public", "e"), q("public", "o_1"), q("public", "t")]
         );
     }
 
