@@ -59,3 +59,35 @@ pub fn stdout_of(out: &std::process::Output) -> String {
 pub fn stderr_of(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
+
+/// Asserts the exit code, showing both outputs when it differs.
+pub fn assert_exit(out: &std::process::Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{}{}",
+        stdout_of(out),
+        stderr_of(out)
+    );
+}
+
+/// The tables a `verify --format json` report compared, as `schema.name`, and their source rows in all.
+pub fn verified_tables(out: &std::process::Output) -> (Vec<String>, i64) {
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let tables = v["tables"].as_array().unwrap();
+    let names = tables
+        .iter()
+        .map(|t| {
+            format!(
+                "{}.{}",
+                t["table"]["schema"].as_str().unwrap(),
+                t["table"]["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    let rows = tables
+        .iter()
+        .map(|t| t["source_rows"].as_i64().unwrap())
+        .sum();
+    (names, rows)
+}

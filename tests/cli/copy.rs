@@ -1271,3 +1271,81 @@ fn plan_file_selects_the_tables_and_a_broken_plan_is_a_usage_error() {
         "the error gives the position: {err}"
     );
 }
+
+/// Partitions follow their partitioned table in copy as in every selection: a partition named next to
+/// its parent (directly or through --schema) is copied once, through the parent; a schema holding only
+/// partitions of a table elsewhere copies those partitions.
+#[test]
+fn a_partition_listed_with_its_parent_is_copied_once() {
+    const SCHEMA: &str = "CREATE SCHEMA archive;\
+        CREATE TABLE events (id int, at date) PARTITION BY RANGE (at);\
+        CREATE TABLE events_2024 PARTITION OF events FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');\
+        CREATE TABLE archive.events_old PARTITION OF events FOR VALUES FROM ('2000-01-01') TO ('2024-01-01');";
+    let server = server_with(
+        "src",
+        &format!(
+            "{SCHEMA} INSERT INTO events SELECT i, date '2023-12-01' + (i % 60) FROM generate_series(1, 600) i;"
+        ),
+    );
+    for db in ["dst", "dst2"] {
+        server.create_database(db).unwrap();
+        server.psql(db, SCHEMA).unwrap();
+    }
+    let src = server.url("src");
+    let out = copy_cmd(&src, &server.url("dst"))
+        .args([
+            "--table",
+            "events",
+            "--table",
+            "events_2024",
+            "--schema",
+            "archive",
+        ])
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    assert!(
+        stdout_of(&out).contains("copied 1 table: 600 rows"),
+        "{}",
+        stdout_of(&out)
+    );
+    let verify = |db: &str, selection: &[&str]| {
+        bin()
+            .args([
+                "verify",
+                "--format",
+                "json",
+                "--source",
+                &src,
+                "--target",
+                &server.url(db),
+            ])
+            .args(selection)
+            .output()
+            .unwrap()
+    };
+    let out = verify("dst", &["--table", "events"]);
+    assert_exit(&out, 0);
+    assert_eq!(
+        verified_tables(&out),
+        (
+            vec![
+                "archive.events_old".to_string(),
+                "public.events_2024".into()
+            ],
+            600
+        )
+    );
+
+    let out = copy_cmd(&src, &server.url("dst2"))
+        .args(["--schema", "archive"])
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    let out = verify("dst2", &["--schema", "archive"]);
+    assert_exit(&out, 0);
+    assert_eq!(
+        verified_tables(&out),
+        (vec!["archive.events_old".to_string()], 310)
+    );
+}

@@ -5,8 +5,10 @@ use std::time::Duration;
 
 use clap::Args;
 
+use citus_migrate_core::catalog::partition_ancestors;
 use citus_migrate_core::connect::connect;
 use citus_migrate_core::copy::{self, CopyMode, CopyOptions, CopySummary};
+use citus_migrate_core::filter::without_covered_partitions;
 use citus_migrate_core::ident::QualifiedName;
 use citus_migrate_core::util::{human_bytes, thousands};
 use citus_migrate_core::{Error, Side};
@@ -123,13 +125,13 @@ pub async fn run(args: CopyArgs) -> anyhow::Result<()> {
     if let Some(plan) = &args.plan {
         tables.extend(tables_of_plan(plan)?);
     }
+    let client = connect(&source).await?;
     if !args.schemas.is_empty() {
         let schemas = args
             .schemas
             .iter()
             .map(|s| schema_name(s))
             .collect::<Result<Vec<_>, _>>()?;
-        let client = connect(&source).await?;
         let found = copy::tables::in_schemas(&client, Side::Source, &schemas).await?;
         if found.is_empty() {
             return Err(Error::Precondition {
@@ -140,6 +142,10 @@ pub async fn run(args: CopyArgs) -> anyhow::Result<()> {
         }
         tables.extend(found);
     }
+    // A partitioned table is copied with its partitions: a partition listed too would be copied twice.
+    let ancestors = partition_ancestors(&client, Side::Source, &tables).await?;
+    drop(client);
+    let tables = without_covered_partitions(&tables, &ancestors);
     let opts = CopyOptions {
         jobs: args.jobs as usize,
         chunk_bytes: args.chunk_size,

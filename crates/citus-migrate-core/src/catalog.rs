@@ -279,17 +279,31 @@ pub async fn read_on(clients: &[&Client], opts: &ReadOptions) -> Result<Catalog>
     let extensions: Vec<Extension> = serde_json::from_str(&s(db, "extensions"))
         .map_err(|e| Error::Other(format!("catalog: cannot read the extension list: {e}")))?;
 
+    let parent_of = |r: &tokio_postgres::Row| match (opt(r, "parent_schema"), opt(r, "parent_name"))
+    {
+        (Some(ps), Some(pn)) => Some(QualifiedName::new(ps, pn)),
+        _ => None,
+    };
+    let candidates: Vec<(QualifiedName, Option<QualifiedName>)> = rows
+        .iter()
+        .map(|r| {
+            let name = QualifiedName::new(s(r, "schema"), s(r, "name"));
+            (
+                name,
+                parent_of(r).filter(|_| r.get::<_, bool>("is_partition")),
+            )
+        })
+        .collect();
+    let selected = opts.filters.select(&candidates);
     let mut tables: Vec<Table> = Vec::with_capacity(rows.len());
-    for r in &rows {
-        let name = QualifiedName::new(s(r, "schema"), s(r, "name"));
-        if !opts.filters.includes(&name) {
-            continue;
-        }
+    for ((r, (name, _)), _) in rows
+        .iter()
+        .zip(candidates)
+        .zip(selected)
+        .filter(|(_, selected)| *selected)
+    {
         let relkind = s(r, "relkind");
-        let parent = match (opt(r, "parent_schema"), opt(r, "parent_name")) {
-            (Some(ps), Some(pn)) => Some(QualifiedName::new(ps, pn)),
-            _ => None,
-        };
+        let parent = parent_of(r);
         let table_kind = match relkind.as_str() {
             "p" => TableKind::PartitionedParent,
             "f" => TableKind::Foreign,
@@ -662,6 +676,48 @@ fn partition_leaves(tables: &[Table]) -> Vec<(usize, Vec<usize>)> {
     out
 }
 
+/// The partitioned ancestors (nearest first) of those of `tables` that are partitions, in one query;
+/// tables that are not partitions (or do not exist) are left out.
+pub async fn partition_ancestors(
+    client: &Client,
+    side: Side,
+    tables: &[QualifiedName],
+) -> Result<HashMap<QualifiedName, Vec<QualifiedName>>> {
+    let schemas: Vec<&str> = tables.iter().map(|t| t.schema.as_str()).collect();
+    let names: Vec<&str> = tables.iter().map(|t| t.name.as_str()).collect();
+    let rows = query(
+        client,
+        side,
+        "reading the partitioned tables above the selected tables",
+        "SELECT w.schema_name, w.table_name, an.nspname::text, ac.relname::text \
+         FROM unnest($1::text[], $2::text[]) AS w(schema_name, table_name) \
+         JOIN pg_namespace n ON n.nspname = w.schema_name \
+         JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = w.table_name AND c.relispartition \
+         CROSS JOIN LATERAL pg_partition_ancestors(c.oid) WITH ORDINALITY AS a(relid, depth) \
+         JOIN pg_class ac ON ac.oid = a.relid AND ac.oid <> c.oid \
+         JOIN pg_namespace an ON an.oid = ac.relnamespace \
+         ORDER BY 1, 2, a.depth",
+        &[
+            (&schemas, tokio_postgres::types::Type::TEXT_ARRAY),
+            (&names, tokio_postgres::types::Type::TEXT_ARRAY),
+        ],
+    )
+    .await?;
+    let mut out: HashMap<QualifiedName, Vec<QualifiedName>> = HashMap::new();
+    for r in rows {
+        out.entry(QualifiedName::new(
+            r.get::<_, String>(0),
+            r.get::<_, String>(1),
+        ))
+        .or_default()
+        .push(QualifiedName::new(
+            r.get::<_, String>(2),
+            r.get::<_, String>(3),
+        ));
+    }
+    Ok(out)
+}
+
 /// Fails (a usage error) when an include pattern of `filters` selected no table of `catalog`.
 pub fn require_matches(catalog: &Catalog, filters: &Filters) -> Result<()> {
     let unmatched = filters.unmatched(
@@ -682,6 +738,53 @@ pub fn require_matches(catalog: &Catalog, filters: &Filters) -> Result<()> {
         catalog.database,
         list.join(", ")
     )))
+}
+
+/// Fails when no selected table holds rows, so that nothing is reported as moved or equal over zero
+/// tables: a usage error when `filters` narrowed the selection, else a precondition of the source.
+/// `what` says what would have been done (`"compare"`, `"migrate"`).
+pub fn require_data(catalog: &Catalog, filters: &Filters, what: &str) -> Result<()> {
+    if catalog.tables.iter().any(|t| t.holds_data()) {
+        return Ok(());
+    }
+    let mut message = format!(
+        "nothing to {what}: no selected table of the source database {:?} holds rows",
+        catalog.database
+    );
+    if !catalog.tables.is_empty() {
+        let shown: Vec<String> = catalog
+            .tables
+            .iter()
+            .take(5)
+            .map(|t| {
+                format!(
+                    "{} ({})",
+                    t.qualified(),
+                    crate::report::kind_name(t.table_kind)
+                )
+            })
+            .collect();
+        message.push_str(&format!(
+            " (selected: {}{})",
+            shown.join(", "),
+            if catalog.tables.len() > 5 {
+                ", …"
+            } else {
+                ""
+            }
+        ));
+    }
+    if filters.is_empty() {
+        Err(Error::Precondition {
+            side: Side::Source,
+            message,
+        })
+    } else {
+        Err(Error::usage(format!(
+            "{message}; check the table selection (a partitioned table comes with its partitions; the \
+             exclude patterns may remove them)"
+        )))
+    }
 }
 
 /// Connects to the source (up to three connections, fewer when `jobs` is smaller), reads its catalog

@@ -1,6 +1,10 @@
 //! Table selection like pg_dump's `--schema`, `--table`, `--exclude-schema`, `--exclude-table`:
-//! patterns where `*` matches any run of characters and `?` one character, unquoted letters are folded
-//! to lower case, double quotes keep case and make `*`, `?` and `.` literal.
+//! patterns where `*` matches any run of characters and `?` one character (a newline too, as in
+//! pg_dump), unquoted letters are folded to lower case, double quotes keep case and make `*`, `?` and
+//! `.` literal.
+//!
+//! One rule decides which tables a command works on ([`Filters::select`]): the tables the patterns
+//! include, and the partitions of every selected partitioned table.
 
 use regex::Regex;
 
@@ -33,8 +37,10 @@ impl Pattern {
                 )))
             }
         };
+        // `s`: `.` (from `*` and `?`) matches a newline too, as in the server's regular expressions
+        // that pg_dump matches its patterns with.
         let re = |p: &str| {
-            Regex::new(&format!("^(?:{p})$"))
+            Regex::new(&format!("(?s)^(?:{p})$"))
                 .map_err(|e| Error::usage(format!("invalid pattern {text:?}: {e}")))
         };
         Ok(Pattern {
@@ -123,18 +129,66 @@ impl Filters {
     /// pg_dump's rule: with any `--table`, only matching tables (the schema list narrows them
     /// further); else with any `--schema`, tables in matching schemas; then the excludes apply.
     pub fn includes(&self, t: &QualifiedName) -> bool {
-        if self
-            .exclude_schemas
-            .iter()
-            .any(|p| p.matches_name(&t.schema))
-            || self.exclude_tables.iter().any(|p| p.matches_table(t))
-        {
+        if self.excludes(t) {
             return false;
         }
         let schema_ok =
             self.schemas.is_empty() || self.schemas.iter().any(|p| p.matches_name(&t.schema));
         let table_ok = self.tables.is_empty() || self.tables.iter().any(|p| p.matches_table(t));
         schema_ok && table_ok
+    }
+
+    /// True when an exclude pattern names the table (or its schema).
+    fn excludes(&self, t: &QualifiedName) -> bool {
+        self.exclude_schemas
+            .iter()
+            .any(|p| p.matches_name(&t.schema))
+            || self.exclude_tables.iter().any(|p| p.matches_table(t))
+    }
+
+    /// The selection every command uses, for `tables` given as `(name, partitioned parent)` (the
+    /// parent only for a partition): a table is selected when the patterns include it
+    /// ([`Filters::includes`]), and a partition also when its parent is selected (at any depth), unless
+    /// an exclude pattern names the partition itself. A partitioned table holds no rows of its own, so
+    /// selecting it without its partitions would move and compare nothing.
+    pub fn select(&self, tables: &[(QualifiedName, Option<QualifiedName>)]) -> Vec<bool> {
+        let index: std::collections::HashMap<&QualifiedName, usize> = tables
+            .iter()
+            .enumerate()
+            .map(|(i, (name, _))| (name, i))
+            .collect();
+        let mut selected: Vec<bool> = tables.iter().map(|(t, _)| self.includes(t)).collect();
+        for i in 0..tables.len() {
+            if selected[i] {
+                continue;
+            }
+            // Walk up the partition tree to the first selected ancestor; every partition on the way
+            // that no exclude pattern names comes with it.
+            let mut chain = vec![i];
+            let mut cur = i;
+            let found = loop {
+                let Some(p) = tables[cur].1.as_ref().and_then(|p| index.get(p).copied()) else {
+                    break false;
+                };
+                if chain.contains(&p) {
+                    break false;
+                }
+                if selected[p] {
+                    break true;
+                }
+                chain.push(p);
+                cur = p;
+            };
+            if found {
+                for j in chain.into_iter().rev() {
+                    if self.excludes(&tables[j].0) {
+                        break;
+                    }
+                    selected[j] = true;
+                }
+            }
+        }
+        selected
     }
 
     /// Include patterns that matched nothing, to report (pg_dump fails on these with --strict-names).
@@ -159,6 +213,25 @@ impl Filters {
             && self.exclude_schemas.is_empty()
             && self.exclude_tables.is_empty()
     }
+}
+
+/// The same rule for a list of tables that each move with their partitions (`copy` reads a partitioned
+/// table's rows through the table itself): a partition listed together with one of its partitioned
+/// ancestors (`ancestors`, per partition) is left out, so its rows are not moved twice.
+pub fn without_covered_partitions(
+    tables: &[QualifiedName],
+    ancestors: &std::collections::HashMap<QualifiedName, Vec<QualifiedName>>,
+) -> Vec<QualifiedName> {
+    let listed: std::collections::HashSet<&QualifiedName> = tables.iter().collect();
+    tables
+        .iter()
+        .filter(|t| {
+            !ancestors
+                .get(*t)
+                .is_some_and(|a| a.iter().any(|p| listed.contains(p)))
+        })
+        .cloned()
+        .collect()
 }
 
 #[cfg(test)]
@@ -196,6 +269,78 @@ mod tests {
         assert_eq!(f.unmatched(&[]), Vec::<&str>::new());
         let f = Filters::new(&["nope".into()], &[], &[], &[]).unwrap();
         assert_eq!(f.unmatched(&[q("public", "t")]), vec!["nope"]);
+    }
+
+    #[test]
+    fn wildcards_match_newlines_as_pg_dump_does() {
+        let f = Filters::new(&[], &["line*".into(), "a?b".into()], &[], &[]).unwrap();
+        assert!(f.includes(&q("public", "line\nbreak")));
+        assert!(f.includes(&q("public", "a\nb")));
+        let f = Filters::new(&[], &[], &[], &["*tmp*".into()]).unwrap();
+        assert!(!f.includes(&q("public", "old\ntmp")));
+        assert!(f.includes(&q("public", "kept")));
+    }
+
+    #[test]
+    fn a_selected_partitioned_table_brings_its_partitions() {
+        let part = |n: &str, p: &str| (q("public", n), Some(q("public", p)));
+        let tables = vec![
+            (q("public", "events"), None),
+            part("events_2024", "events"),
+            part("events_2025", "events_2024_sub"),
+            part("events_2024_sub", "events"),
+            part("events_old", "events"),
+            (q("public", "other"), None),
+            part("other_1", "other"),
+        ];
+        let f = Filters::new(&[], &["events".into()], &[], &[]).unwrap();
+        assert_eq!(
+            f.select(&tables),
+            vec![true, true, true, true, true, false, false]
+        );
+        // An exclude pattern still removes a partition (and what hangs below it).
+        let f = Filters::new(
+            &[],
+            &["events".into()],
+            &[],
+            &["events_old".into(), "events_2024_sub".into()],
+        )
+        .unwrap();
+        assert_eq!(
+            f.select(&tables),
+            vec![true, true, false, false, false, false, false]
+        );
+        // A partition selected alone does not bring its parent.
+        let f = Filters::new(&[], &["other_1".into()], &[], &[]).unwrap();
+        assert_eq!(
+            f.select(&tables),
+            vec![false, false, false, false, false, false, true]
+        );
+    }
+
+    #[test]
+    fn partitions_listed_with_an_ancestor_are_left_out() {
+        let ancestors = [
+            (q("p", "e_2024"), vec![q("public", "e")]),
+            (
+                q("public", "e_2025_a"),
+                vec![q("public", "e_2025"), q("public", "e")],
+            ),
+            (q("public", "o_1"), vec![q("public", "o")]),
+        ]
+        .into_iter()
+        .collect();
+        let tables = [
+            q("public", "e_2025_a"),
+            q("public", "e"),
+            q("p", "e_2024"),
+            q("public", "o_1"),
+            q("public", "t"),
+        ];
+        assert_eq!(
+            without_covered_partitions(&tables, &ancestors),
+            vec![q("public", "e"), q("public", "o_1"), q("public", "t")]
+        );
     }
 
     #[test]

@@ -275,6 +275,7 @@ pub async fn migrate(
         )
         .await?;
         catalog::require_matches(&catalog, &filters)?;
+        catalog::require_data(&catalog, &filters, "migrate")?;
         Ok::<_, Error>((filters, catalog))
     }
     .await;
@@ -560,7 +561,12 @@ impl Run<'_> {
             pg_dump: None,
             plan_origin: origin,
         };
-        let generated = generate(&self.catalog, &plan, &gen_opts).await?;
+        let mut generated = generate(&self.catalog, &plan, &gen_opts).await?;
+        generated.pre_data = format!(
+            "{}{}",
+            create_schemas(&self.filters, &self.catalog),
+            generated.pre_data
+        );
         generated.write(&self.wd.sql_dir(), &plan)?;
         self.plan = Some(plan);
         self.generated = Some(generated);
@@ -1010,6 +1016,28 @@ fn transaction_local(script: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// The schemas of the selected tables, created when missing, for a selection by table patterns: pg_dump
+/// then dumps the tables alone, without the `CREATE SCHEMA` of their schemas. Empty otherwise (pg_dump
+/// creates the selected schemas itself, and a second `CREATE SCHEMA` would fail).
+fn create_schemas(filters: &Filters, catalog: &Catalog) -> String {
+    if filters.tables.is_empty() {
+        return String::new();
+    }
+    let schemas: std::collections::BTreeSet<&str> =
+        catalog.tables.iter().map(|t| t.schema.as_str()).collect();
+    let mut out = String::from(
+        "-- citus-migrate: the schemas of the selected tables (pg_dump --table leaves them out)\n",
+    );
+    for s in schemas {
+        out.push_str(&format!(
+            "CREATE SCHEMA IF NOT EXISTS {};\n",
+            crate::ident::quote_ident(s)
+        ));
+    }
+    out.push('\n');
+    out
 }
 
 fn first_line(sql: &str) -> &str {

@@ -150,33 +150,28 @@ impl Plan {
     }
 
     pub fn parse(text: &str) -> Result<Plan> {
-        let plan: Plan = serde_json::from_str(text).map_err(|e| {
+        let invalid = |e: serde_json::Error| {
             Error::usage(format!(
                 "not a valid plan at line {}, column {}: {e}",
                 e.line(),
                 e.column()
             ))
-        })?;
+        };
+        // The shard counts are checked on the JSON as written, so that a negative or huge one gets the
+        // allowed range rather than a complaint about its type.
+        check_shard_counts(&serde_json::from_str(text).map_err(invalid)?)?;
+        let plan: Plan = serde_json::from_str(text).map_err(invalid)?;
         if plan.format_version != PLAN_FORMAT_VERSION {
             return Err(Error::usage(format!(
                 "format_version {} is not supported (this citus-migrate reads version {PLAN_FORMAT_VERSION})",
                 plan.format_version
             )));
         }
-        if plan.shard_count == 0 {
-            return Err(Error::usage("shard_count must be at least 1"));
-        }
         let mut seen = std::collections::BTreeSet::new();
         for t in &plan.tables {
             if !seen.insert(t.qualified()) {
                 return Err(Error::usage(format!(
                     "table {} is listed twice",
-                    t.qualified()
-                )));
-            }
-            if t.shard_count == Some(0) {
-                return Err(Error::usage(format!(
-                    "table {}: shard_count must be at least 1",
                     t.qualified()
                 )));
             }
@@ -268,6 +263,37 @@ impl Plan {
     }
 }
 
+/// The most shards Citus gives a table (`MAX_SHARD_COUNT` in Citus's
+/// `src/include/distributed/shared_library_init.h`; `create_distributed_table` refuses more).
+pub const MAX_SHARD_COUNT: u32 = 64_000;
+
+/// The plan's `shard_count` and every table's must be whole numbers from 1 to [`MAX_SHARD_COUNT`].
+fn check_shard_counts(plan: &serde_json::Value) -> Result<()> {
+    let out_of_range = |v: &serde_json::Value| {
+        v.is_number()
+            && !v
+                .as_u64()
+                .is_some_and(|n| (1..=MAX_SHARD_COUNT as u64).contains(&n))
+    };
+    let range = format!("Citus allows 1 to {MAX_SHARD_COUNT} shards");
+    if let Some(v) = plan.get("shard_count").filter(|v| out_of_range(v)) {
+        return Err(Error::usage(format!(
+            "shard_count {v} is out of range: {range}"
+        )));
+    }
+    let tables = plan.get("tables").and_then(|t| t.as_array());
+    for t in tables.into_iter().flatten() {
+        if let Some(v) = t.get("shard_count").filter(|v| out_of_range(v)) {
+            let part = |k: &str| t.get(k).and_then(|v| v.as_str()).unwrap_or("?").to_string();
+            return Err(Error::usage(format!(
+                "table {}: shard_count {v} is out of range: {range}",
+                QualifiedName::new(part("schema"), part("name"))
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Turns the error-severity blockers into one error (the warnings are left to the caller to print).
 pub fn errors_to_result(blockers: &[Blocker]) -> Result<()> {
     let errors: Vec<&Blocker> = blockers
@@ -312,6 +338,36 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("format_version 9"), "{err}");
+    }
+
+    #[test]
+    fn shard_counts_outside_what_citus_allows_are_refused() {
+        let plan = |top: &str, table: &str| {
+            Plan::parse(&format!(
+                r#"{{"format_version":1,"source":{{"database":"d"}},"shard_count":{top},"tables":[
+                {{"schema":"public","name":"a","kind":"distributed","distribution_column":"id","shard_count":{table}}}]}}"#
+            ))
+        };
+        assert_eq!(
+            plan("1", "64000").unwrap().tables[0].shard_count,
+            Some(64000)
+        );
+        for bad in ["0", "-4", "64001", "4294967296", "2.5"] {
+            let e = plan(bad, "8").unwrap_err();
+            assert!(e.is_usage(), "{e}");
+            assert_eq!(
+                e.to_string(),
+                format!("shard_count {bad} is out of range: Citus allows 1 to 64000 shards")
+            );
+            let e = plan("8", bad).unwrap_err().to_string();
+            assert_eq!(
+                e,
+                format!("table public.a: shard_count {bad} is out of range: Citus allows 1 to 64000 shards")
+            );
+        }
+        // Not a number at all: the JSON type error, with its place.
+        let e = plan("\"32\"", "8").unwrap_err().to_string();
+        assert!(e.contains("line 1") && e.contains("invalid type"), "{e}");
     }
 
     #[test]

@@ -643,6 +643,7 @@ pub async fn verify(
     };
     let catalog = catalog::read(&src, &read_opts).await?;
     catalog::require_matches(&catalog, &opts.filters)?;
+    catalog::require_data(&catalog, &opts.filters, "compare")?;
     let (src_cols, tgt_cols) = futures::try_join!(
         read_columns(&src, Side::Source),
         read_columns(&tgt, Side::Target)

@@ -162,8 +162,9 @@ pub fn binary_compatible(source: &TableFacts, target: &TableFacts, columns: &[St
     })
 }
 
-/// The tables (plain and partitioned; partitions come with their parent) of the given schemas, largest
-/// first; an unknown schema is an error.
+/// The tables (plain, partitioned and partitions) of the given schemas, largest first; an unknown schema
+/// is an error. A partition whose partitioned ancestor is listed too moves with it: the caller leaves it
+/// out with [`crate::filter::without_covered_partitions`].
 pub async fn in_schemas(
     client: &Client,
     side: Side,
@@ -176,7 +177,7 @@ pub async fn in_schemas(
         "SELECT s.name, c.relname::text, n.oid IS NOT NULL \
          FROM unnest($1::text[]) AS s(name) \
          LEFT JOIN pg_namespace n ON n.nspname = s.name \
-         LEFT JOIN pg_class c ON c.relnamespace = n.oid AND c.relkind IN ('r', 'p') AND NOT c.relispartition \
+         LEFT JOIN pg_class c ON c.relnamespace = n.oid AND c.relkind IN ('r', 'p') \
          ORDER BY pg_total_relation_size(c.oid) DESC NULLS LAST, 1, 2",
         &[(&schemas, Type::TEXT_ARRAY)],
     )
