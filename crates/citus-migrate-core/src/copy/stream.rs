@@ -79,7 +79,13 @@ pub async fn pump(
     let mut tuples = crate::copy::shard_route::BinaryTuples::default();
     loop {
         let data = next_row(&mut out, stall).await?;
-        if let Some(d) = &data {
+        let last = data.is_none();
+        // A message at least as large as a batch (a large row) is sent as it is, in pieces of a
+        // batch's size, after what was batched before it: copied into the batch and then whole into
+        // the connection's write buffer, it was held three times (a 50 MB value peaked at 165 MB).
+        // COPY's input may be cut anywhere between CopyData messages.
+        let mut large = None;
+        if let Some(d) = data {
             if binary {
                 // Counted tuple by tuple: the header and the trailer are not rows.
                 let mut rest = &d[..];
@@ -94,16 +100,28 @@ pub async fn pump(
                 // The server sends every row in a CopyData message of its own.
                 batch_rows += 1;
             }
-            batch.extend_from_slice(d);
+            if d.len() >= BATCH_BYTES {
+                large = Some(d);
+            } else {
+                batch.extend_from_slice(&d);
+            }
         }
-        let last = data.is_none();
-        if batch.len() >= BATCH_BYTES || (last && !batch.is_empty()) {
-            let len = batch.len() as u64;
-            let chunk = batch.split().freeze();
-            tokio::time::timeout(stall, sink.send(chunk))
-                .await
-                .map_err(|_| stalled(Side::Target, "sending COPY data", stall))?
-                .map_err(db(Side::Target, "sending COPY data"))?;
+        if batch.len() >= BATCH_BYTES || large.is_some() || (last && !batch.is_empty()) {
+            let mut pieces = vec![batch.split().freeze()];
+            if let Some(d) = large {
+                pieces.extend(
+                    (0..d.len())
+                        .step_by(BATCH_BYTES)
+                        .map(|at| d.slice(at..(at + BATCH_BYTES).min(d.len()))),
+                );
+            }
+            let len: u64 = pieces.iter().map(|p| p.len() as u64).sum();
+            for piece in pieces.into_iter().filter(|p| !p.is_empty()) {
+                tokio::time::timeout(stall, sink.send(piece))
+                    .await
+                    .map_err(|_| stalled(Side::Target, "sending COPY data", stall))?
+                    .map_err(db(Side::Target, "sending COPY data"))?;
+            }
             moved.bytes += len;
             moved.rows += batch_rows;
             on_batch(len, batch_rows)?;
