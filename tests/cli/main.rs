@@ -11,6 +11,7 @@ mod conventions;
 mod copy;
 mod demo;
 mod generate;
+mod hostile_names;
 mod migrate;
 mod trials;
 mod verify;
