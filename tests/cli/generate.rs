@@ -183,7 +183,9 @@ fn round_trip(cluster: &LocalCitus, source: &LocalServer, name: &str, fixes: Opt
     ] {
         let text = std::fs::read_to_string(dir.join(f)).unwrap();
         assert!(
-            text.starts_with(&format!("-- citus-migrate generate: {f}\n-- What: ")),
+            text.starts_with(&format!(
+                "\\set ON_ERROR_STOP on\nSET client_encoding = 'UTF8';\n-- citus-migrate generate: {f}\n-- What: "
+            )),
             "{f}: {}",
             &text[..200.min(text.len())]
         );

@@ -12,6 +12,7 @@ mod copy;
 mod crash;
 mod demo;
 mod generate;
+mod hostile_names;
 mod memory;
 mod migrate;
 mod resume;

@@ -209,6 +209,147 @@ pub fn quote_literal(value: &str) -> String {
     }
 }
 
+/// Text made safe for a `--` comment of a SQL script that psql runs: one line, whatever the text.
+/// Control characters (the line breaks `\n` and `\r` that end a comment among them), Unicode line
+/// and paragraph separators and backslashes are written as escapes (`\n`, `\u{1b}`, `\\`), so the
+/// comment ends where the script ends it and nothing from the text becomes SQL or a psql command.
+/// For names, pass them quoted ([`quote_ident`], [`quote_literal`]) so that their quotes are
+/// balanced too.
+pub fn comment_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() || c == '\u{2028}' || c == '\u{2029}' => {
+                out.push_str(&format!("\\u{{{:x}}}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// For each byte of `sql`, whether PostgreSQL's lexer is at top level just before it: not inside a
+/// string constant (`'…'`, `E'…'`), a quoted identifier (`"…"`), a dollar-quoted string
+/// (`$tag$…$tag$`) or a comment (`-- …`, `/* … */`, which nest). The first byte of each of these is
+/// at top level, the rest of it is not. Text taken apart by lines or searched for keywords
+/// (pg_dump's output, `pg_get_indexdef`) is only taken apart where this says so, never inside a
+/// name or a string that the source chose.
+pub fn top_level(sql: &str) -> Vec<bool> {
+    let b = sql.as_bytes();
+    let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80;
+    let mut top = vec![false; b.len()];
+    let mut i = 0;
+    while i < b.len() {
+        top[i] = true;
+        i = match b[i] {
+            b'-' if b.get(i + 1) == Some(&b'-') => {
+                i + 2
+                    + b[i + 2..]
+                        .iter()
+                        .position(|&c| c == b'\n' || c == b'\r')
+                        .unwrap_or(b.len() - i - 2)
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                let (mut depth, mut j) = (1, i + 2);
+                while j < b.len() && depth > 0 {
+                    if b[j..].starts_with(b"/*") {
+                        depth += 1;
+                        j += 2;
+                    } else if b[j..].starts_with(b"*/") {
+                        depth -= 1;
+                        j += 2;
+                    } else {
+                        j += 1;
+                    }
+                }
+                j
+            }
+            b'\'' => {
+                let escapes =
+                    i > 0 && matches!(b[i - 1], b'E' | b'e') && (i < 2 || !word(b[i - 2]));
+                after_closing(b, i + 1, b'\'', escapes)
+            }
+            b'"' => after_closing(b, i + 1, b'"', false),
+            b'$' if i == 0 || !word(b[i - 1]) => match dollar_tag(&b[i..]) {
+                Some(tag) => {
+                    let from = i + tag.len();
+                    b[from..]
+                        .windows(tag.len())
+                        .position(|w| w == tag)
+                        .map_or(b.len(), |p| from + p + tag.len())
+                }
+                None => i + 1,
+            },
+            _ => i + 1,
+        };
+    }
+    top
+}
+
+/// The lines of `sql` (split at `\n` only, so a `\r` in a string stays; a final `\n` ends the last
+/// line), each with whether it starts at top level (see [`top_level`]): only such a line can be a
+/// statement, a psql command or a comment of the script itself; any other is part of a string, a
+/// name or a comment that spans lines.
+pub fn lines_with_level(sql: &str) -> Vec<(&str, bool)> {
+    let top = top_level(sql);
+    let mut start = 0;
+    sql.strip_suffix('\n')
+        .unwrap_or(sql)
+        .split('\n')
+        .map(|line| {
+            let at = top.get(start).copied().unwrap_or(true);
+            start += line.len() + 1;
+            (line, at)
+        })
+        .collect()
+}
+
+/// The index just past the quote that closes a quoted text whose content starts at `from` (a
+/// doubled quote stands for itself; with `escapes`, a backslash escapes the next byte).
+fn after_closing(b: &[u8], from: usize, quote: u8, escapes: bool) -> usize {
+    let mut j = from;
+    while j < b.len() {
+        if escapes && b[j] == b'\\' {
+            j += 2;
+        } else if b[j] == quote {
+            if b.get(j + 1) == Some(&quote) {
+                j += 2;
+            } else {
+                return j + 1;
+            }
+        } else {
+            j += 1;
+        }
+    }
+    b.len()
+}
+
+/// `$$` or `$tag$` at the start of `b`.
+fn dollar_tag(b: &[u8]) -> Option<&[u8]> {
+    let first = |c: u8| c.is_ascii_alphabetic() || c == b'_' || c >= 0x80;
+    let rest = |c: u8| first(c) || c.is_ascii_digit();
+    match b.get(1)? {
+        b'$' => Some(&b[..2]),
+        &c if first(c) => {
+            let end = 2 + b[2..].iter().position(|&c| !rest(c))?;
+            (b[end] == b'$').then(|| &b[..=end])
+        }
+        _ => None,
+    }
+}
+
+/// The first occurrence of `pat` in `sql` at or after `from` that lies wholly at top level (see
+/// [`top_level`], computed for `sql` as `top`).
+pub fn find_top_level(sql: &str, top: &[bool], pat: &str, from: usize) -> Option<usize> {
+    sql.match_indices(pat)
+        .map(|(i, _)| i)
+        .find(|&i| i >= from && top[i..i + pat.len()].iter().all(|&t| t))
+}
+
 /// A schema-qualified relation name, kept unquoted (as stored in the catalog).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct QualifiedName {
@@ -254,7 +395,8 @@ impl fmt::Display for QualifiedName {
     }
 }
 
-/// Splits a dotted SQL name into its parts, honouring double quotes. Unquoted parts are lower-cased.
+/// Splits a dotted SQL name into its parts, honouring double quotes. Unquoted parts are
+/// lower-cased.
 pub fn split_sql_name(input: &str) -> Result<Vec<String>> {
     let err = |why: &str| Error::usage(format!("invalid name {input:?}: {why}"));
     let mut parts = Vec::new();
@@ -356,5 +498,35 @@ mod tests {
         let q = QualifiedName::new("my schema", "t;drop");
         assert_eq!(q.quoted(), "\"my schema\".\"t;drop\"");
         assert_eq!(QualifiedName::parse(&q.quoted()).unwrap(), q);
+    }
+
+    #[test]
+    fn comment_text_is_one_line() {
+        assert_eq!(
+            comment_text("a\nCREATE TABLE pwned();\r\\! touch x\u{1b}\u{85}\u{2028}'\"*/ ok é"),
+            "a\\nCREATE TABLE pwned();\\r\\\\! touch x\\u{1b}\\u{85}\\u{2028}'\"*/ ok é"
+        );
+    }
+
+    #[test]
+    fn top_level_skips_quotes_and_comments() {
+        let marks = |sql: &str| -> String {
+            top_level(sql)
+                .iter()
+                .map(|&t| if t { 'T' } else { '.' })
+                .collect()
+        };
+        assert_eq!(marks("a'b''c'd"), "TT.....T");
+        assert_eq!(marks("\"x\"\"y\"z"), "T.....T");
+        assert_eq!(marks("E'\\'x'y"), "TT....T");
+        assert_eq!(marks("e'x' 'a\\'b"), "TT..TT...T");
+        assert_eq!(marks("$a$ $$ $a$;$$'$$;"), "T.........TT....T");
+        assert_eq!(marks("x$1$y"), "TTTTT");
+        assert_eq!(marks("/* /* */ ' */x-- 'y\nz"), "T............TT....TT");
+        assert_eq!(marks("-- a\rb"), "T...TT");
+        let sql = "CREATE INDEX \"a USING (\" ON t USING btree (x)";
+        let top = top_level(sql);
+        assert_eq!(find_top_level(sql, &top, " USING ", 0), Some(29));
+        assert_eq!(find_top_level(sql, &top, "(", 29), Some(42));
     }
 }

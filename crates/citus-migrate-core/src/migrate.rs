@@ -18,7 +18,7 @@ use crate::conninfo::ConnInfo;
 use crate::copy::{copy_tables, CopyMode, CopyOptions};
 use crate::error::{Error, Result, Side};
 use crate::filter::Filters;
-use crate::ident::QualifiedName;
+use crate::ident::{lines_with_level, QualifiedName};
 use crate::plan::Plan;
 use crate::progress::Progress;
 use crate::sqlgen::{generate, GenerateOptions, Generated, PostDataKind};
@@ -986,27 +986,36 @@ async fn post_data_item(client: &tokio_postgres::Client, preamble: &str, sql: &s
 }
 
 /// pg_dump's output without the psql meta-commands recent pg_dump versions write around it
-/// (`\\restrict KEY` / `\\unrestrict KEY`), which the server would reject.
+/// (`\\restrict KEY` / `\\unrestrict KEY`), which the server would reject. Only lines at top level
+/// are commands: the same text inside a string or a name of the source stays (dropping it could
+/// drop a closing quote and turn the rest of the string into statements).
 fn without_psql_commands(script: &str) -> String {
-    script
-        .lines()
-        .filter(|l| {
+    lines_with_level(script)
+        .into_iter()
+        .filter(|&(l, top)| {
             let mut words = l.split_whitespace();
-            !(matches!(words.next(), Some("\\restrict" | "\\unrestrict")) && words.count() == 1)
+            !(top
+                && matches!(words.next(), Some("\\restrict" | "\\unrestrict"))
+                && words.count() == 1)
         })
+        .map(|(l, _)| l)
         .collect::<Vec<_>>()
         .join("\n")
 }
 
 /// pg_dump's script made to leave no session state behind when run inside one transaction: its
-/// top-level `SET name = value;` lines become `SET LOCAL`, and its `set_config(…, false)` of the
-/// search path becomes transaction-local. Behind PgBouncer in transaction pooling mode a session
-/// setting would otherwise stay on a pooled server connection that other clients then get.
+/// top-level `SET name = value;` lines (not those inside a function body or a string) become
+/// `SET LOCAL`, and its `set_config(…, false)` of the search path becomes transaction-local. Behind
+/// PgBouncer in transaction pooling mode a session setting would otherwise stay on a pooled server
+/// connection that other clients then get.
 fn transaction_local(script: &str) -> String {
-    without_psql_commands(script)
-        .lines()
-        .map(|l| {
-            if l.starts_with("SET ") && !l.starts_with("SET LOCAL ") && l.ends_with(';') {
+    let script = without_psql_commands(script);
+    lines_with_level(&script)
+        .into_iter()
+        .map(|(l, top)| {
+            if !top {
+                l.to_string()
+            } else if l.starts_with("SET ") && !l.starts_with("SET LOCAL ") && l.ends_with(';') {
                 format!("SET LOCAL {}", &l[4..])
             } else if l.starts_with("SELECT pg_catalog.set_config(") && l.ends_with(", false);") {
                 format!("{}, true);", &l[..l.len() - ", false);".len()])
@@ -1095,6 +1104,13 @@ mod tests {
         assert_eq!(
             without_psql_commands(dump),
             "CREATE TABLE t (a text DEFAULT '\\restrict x');"
+        );
+        // Inside a string of the source, the same line is content: dropping it would drop the
+        // closing quote, and the next comment's text would run as a statement.
+        let hostile = "\\restrict k\nCOMMENT ON TABLE t IS 'x\n\\restrict a';\nCOMMENT ON TABLE u IS '; CREATE TABLE pwned(); --';\nSET x = 1;\nCREATE FUNCTION f() RETURNS void AS $$\nSET y = 2;\n$$ LANGUAGE sql;\n\\unrestrict k\n";
+        assert_eq!(
+            transaction_local(hostile),
+            "COMMENT ON TABLE t IS 'x\n\\restrict a';\nCOMMENT ON TABLE u IS '; CREATE TABLE pwned(); --';\nSET LOCAL x = 1;\nCREATE FUNCTION f() RETURNS void AS $$\nSET y = 2;\n$$ LANGUAGE sql;"
         );
         assert_eq!(
             first_line("-- c\n\n  CREATE INDEX i ON t (a);\n"),

@@ -15,7 +15,7 @@ use crate::catalog::Catalog;
 use crate::conninfo::ConnInfo;
 use crate::error::{Error, Result};
 use crate::filter::Filters;
-use crate::ident::QualifiedName;
+use crate::ident::{comment_text, quote_ident, quote_literal, QualifiedName};
 use crate::plan::Plan;
 
 pub use distribute::{distribute, moved_tables, rollback};
@@ -98,29 +98,37 @@ pub async fn generate(catalog: &Catalog, plan: &Plan, opts: &GenerateOptions) ->
 }
 
 impl Generated {
+    /// The start of every file: psql's `ON_ERROR_STOP` and the client encoding the file is written in
+    /// come first, before any text taken from the source (a name with a multi-byte character read in
+    /// another client encoding could otherwise swallow a closing quote), then the comment saying what
+    /// the file does. Every comment line passes through [`comment_text`], names in it are quoted.
     fn header(&self, file: &str, what: &str, when: &str) -> String {
-        let mut h = format!("-- citus-migrate generate: {file}\n");
+        let mut h = String::from("\\set ON_ERROR_STOP on\nSET client_encoding = 'UTF8';\n");
+        let mut line = |text: &str| {
+            h.push_str("-- ");
+            h.push_str(&comment_text(text));
+            h.push('\n');
+        };
+        line(&format!("citus-migrate generate: {file}"));
         for (label, text) in [("What", what), ("When", when)] {
-            let mut first = true;
-            for line in wrap(text, 96) {
-                h.push_str(&format!(
-                    "-- {:<6}{line}\n",
-                    if first {
+            for (i, l) in wrap(text, 96).iter().enumerate() {
+                line(&format!(
+                    "{:<6}{l}",
+                    if i == 0 {
                         format!("{label}:")
                     } else {
                         String::new()
                     }
                 ));
-                first = false;
             }
         }
-        h.push_str(&format!(
-            "-- Plan:  {} (fingerprint {}), for source database {}.\n",
+        line(&format!(
+            "Plan:  {} (fingerprint {}), for source database {}.",
             self.plan_origin,
             self.plan_fingerprint,
-            crate::ident::quote_literal(&self.database)
+            quote_literal(&self.database)
         ));
-        h.push_str("\\set ON_ERROR_STOP on\n\n");
+        h.push('\n');
         h
     }
 
@@ -168,12 +176,7 @@ impl Generated {
             s.push_str("\n\n");
         }
         for it in &self.post_data {
-            s.push_str(&format!(
-                "-- {} {}\n{}\n\n",
-                kind_word(it.kind),
-                it.name,
-                it.sql
-            ));
+            s.push_str(&format!("{}\n{}\n\n", item_comment(it), it.sql));
         }
         s
     }
@@ -216,6 +219,23 @@ impl Generated {
         }
         Ok(written)
     }
+}
+
+/// `-- index "orders_code" on public.orders`: what the item creates, names quoted, on one line.
+fn item_comment(it: &PostDataItem) -> String {
+    let what = match &it.table {
+        Some(t) => {
+            // pg_dump names table-owned objects other than indexes "table object".
+            let prefix = format!("{} ", post_data::tag(&t.name));
+            let object = match it.kind {
+                PostDataKind::Index => &it.name,
+                _ => it.name.strip_prefix(&prefix).unwrap_or(&it.name),
+            };
+            format!("{} on {}", quote_ident(object), t.quoted())
+        }
+        None => quote_ident(&it.name),
+    };
+    format!("-- {} {}", kind_word(it.kind), comment_text(&what))
 }
 
 fn kind_word(k: PostDataKind) -> &'static str {

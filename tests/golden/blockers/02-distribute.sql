@@ -1,3 +1,5 @@
+\set ON_ERROR_STOP on
+SET client_encoding = 'UTF8';
 -- citus-migrate generate: 02-distribute.sql
 -- What: makes the planned tables reference tables, then distributes each co-location group (leader
 --       first). Safe to run again: tables already laid out as planned are skipped; a table laid out
@@ -5,7 +7,6 @@
 -- When: after 01-pre-data.sql, before copying the data (or after: Citus then moves the rows into
 --       shards), on the coordinator. Undo with rollback.sql.
 -- Plan:  advised by citus-migrate (fingerprint 25e6d77678791ef0), for source database 'blockers'.
-\set ON_ERROR_STOP on
 
 SELECT create_reference_table('legacy.featured_orders')
 WHERE NOT EXISTS (SELECT 1 FROM citus_tables WHERE table_name = 'legacy.featured_orders'::regclass AND citus_table_type = 'reference');

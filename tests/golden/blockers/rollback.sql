@@ -1,3 +1,5 @@
+\set ON_ERROR_STOP on
+SET client_encoding = 'UTF8';
 -- citus-migrate generate: rollback.sql
 -- What: turns every table 02-distribute.sql made distributed or reference back into a plain local table
 --       on the coordinator, with all its rows (undistribute_table, cascading through foreign keys). Safe
@@ -5,7 +7,6 @@
 -- When: on the coordinator, to undo 02-distribute.sql. Needs room on the coordinator for all the rows of
 --       the tables it brings back.
 -- Plan:  advised by citus-migrate (fingerprint 25e6d77678791ef0), for source database 'blockers'.
-\set ON_ERROR_STOP on
 
 SELECT undistribute_table('legacy.orders', cascade_via_foreign_keys => true)
 WHERE EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass('legacy.orders'));

@@ -3,7 +3,7 @@
 //! co-located tables that reference them get their own distribution column in front.
 
 use crate::catalog::{Catalog, ForeignKey, Index, KeyConstraint, Table};
-use crate::ident::{quote_ident, QualifiedName};
+use crate::ident::{find_top_level, quote_ident, top_level, QualifiedName};
 use crate::plan::Plan;
 
 /// The keys of `t` (primary key first, then unique constraints) and the unique indexes that do not back
@@ -93,15 +93,19 @@ pub fn key_sql(t: &QualifiedName, k: &KeyConstraint, primary: bool, col: &str) -
     )
 }
 
-/// The index's definition with `col` as its first column: `… USING btree (col, x) WHERE …`.
+/// The index's definition with `col` as its first column: `… USING btree (col, x) WHERE …`. The
+/// ` USING ` and the parenthesis are looked for outside quoted names (an index or table named
+/// `x USING (` is not taken apart).
 pub fn index_sql(i: &Index, col: &str) -> Option<String> {
-    let at = i.definition.find(" USING ")?;
-    let open = at + i.definition[at..].find('(')?;
+    let def = &i.definition;
+    let top = top_level(def);
+    let at = find_top_level(def, &top, " USING ", 0)?;
+    let open = find_top_level(def, &top, "(", at)?;
     Some(format!(
         "{}{}, {};",
-        &i.definition[..=open],
+        &def[..=open],
         quote_ident(col),
-        &i.definition[open + 1..]
+        &def[open + 1..]
     ))
 }
 
@@ -118,22 +122,21 @@ pub fn fk_sql(a: &QualifiedName, fk: &ForeignKey, from: &[String], to: &[String]
     )
 }
 
-/// What follows `REFERENCES table(columns)` in `pg_get_constraintdef` output (` ON DELETE CASCADE …`).
+/// What follows `REFERENCES table(columns)` in `pg_get_constraintdef` output (` ON DELETE CASCADE …`),
+/// found outside quoted names and strings (a column named `a) REFERENCES t(b); …` is a name).
 fn definition_tail(def: &str) -> String {
-    let Some(r) = def.find(" REFERENCES ") else {
+    let top = top_level(def);
+    let Some(r) = find_top_level(def, &top, " REFERENCES ", 0) else {
         return String::new();
     };
-    let rest = &def[r + 12..];
-    let mut in_quotes = false;
     let mut depth = 0;
-    for (i, ch) in rest.char_indices() {
+    for (i, ch) in def.char_indices().skip_while(|&(i, _)| i < r) {
         match ch {
-            '"' => in_quotes = !in_quotes,
-            '(' if !in_quotes => depth += 1,
-            ')' if !in_quotes => {
+            '(' if top[i] => depth += 1,
+            ')' if top[i] => {
                 depth -= 1;
                 if depth == 0 {
-                    return rest[i + 1..].trim_end().to_string();
+                    return def[i + 1..].trim_end().to_string();
                 }
             }
             _ => {}
@@ -195,5 +198,30 @@ mod tests {
             sqlparser::parser::Parser::parse_sql(&sqlparser::dialect::PostgreSqlDialect {}, &sql)
                 .unwrap_or_else(|e| panic!("{e}: {sql}"));
         }
+    }
+
+    #[test]
+    fn names_that_look_like_syntax_stay_names() {
+        let i = Index {
+            name: "x USING (".into(),
+            columns: vec!["a".into()],
+            unique: true,
+            primary: false,
+            partial: false,
+            expressions: false,
+            method: "btree".into(),
+            backs_constraint: false,
+            bytes: 0,
+            definition:
+                "CREATE UNIQUE INDEX \"x USING (\" ON public.\"t USING (y\" USING btree (a)".into(),
+        };
+        assert_eq!(
+            index_sql(&i, "ON t (a); CREATE TABLE pwned(); --").unwrap(),
+            "CREATE UNIQUE INDEX \"x USING (\" ON public.\"t USING (y\" USING btree (\"ON t (a); CREATE TABLE pwned(); --\", a);"
+        );
+        assert_eq!(
+            definition_tail("FOREIGN KEY (\"a REFERENCES x(y); CREATE TABLE pwned(); --\") REFERENCES t(\"i)d\") ON DELETE CASCADE"),
+            " ON DELETE CASCADE"
+        );
     }
 }

@@ -3,10 +3,10 @@
 //! foreign keys of co-located tables that reference them get theirs. pg_dump's item for each such
 //! object is replaced in place, so the order stays dependency-safe.
 
-use super::post_data::{PostDataItem, PostDataKind};
+use super::post_data::{tag, PostDataItem, PostDataKind};
 use crate::advice::Kind;
 use crate::catalog::Catalog;
-use crate::ident::QualifiedName;
+use crate::ident::{comment_text, quote_ident, QualifiedName};
 use crate::plan::extend::{fk_rewrite, fk_sql, index_sql, key_sql, keys_lacking};
 use crate::plan::Plan;
 
@@ -28,11 +28,15 @@ pub fn apply(catalog: &Catalog, plan: &Plan, items: &mut Vec<PostDataItem>) -> u
         let (keys, idx) = keys_lacking(t, col);
         for k in keys {
             let primary = t.primary_key.as_ref().is_some_and(|pk| pk.name == k.name);
-            let why = format!("extend_keys: {col} in front of {}", k.name);
+            let why = format!(
+                "extend_keys: {} in front of {}",
+                quote_ident(col),
+                quote_ident(&k.name)
+            );
             changes.push((
                 PostDataKind::Constraint,
                 t.qualified(),
-                format!("{} {}", t.name, k.name),
+                tag(&format!("{} {}", t.name, k.name)),
                 key_sql(&t.qualified(), k, primary, col),
                 why,
             ));
@@ -42,9 +46,13 @@ pub fn apply(catalog: &Catalog, plan: &Plan, items: &mut Vec<PostDataItem>) -> u
                 changes.push((
                     PostDataKind::Index,
                     t.qualified(),
-                    i.name.clone(),
+                    tag(&i.name),
                     sql,
-                    format!("extend_keys: {col} in front of {}", i.name),
+                    format!(
+                        "extend_keys: {} in front of {}",
+                        quote_ident(col),
+                        quote_ident(&i.name)
+                    ),
                 ));
             }
         }
@@ -54,12 +62,12 @@ pub fn apply(catalog: &Catalog, plan: &Plan, items: &mut Vec<PostDataItem>) -> u
             if let Some((from, to)) = fk_rewrite(catalog, plan, a, fk) {
                 let why = format!(
                     "extend_keys: the key it references now starts with {}",
-                    to[0]
+                    quote_ident(&to[0])
                 );
                 changes.push((
                     PostDataKind::ForeignKey,
                     a.qualified(),
-                    format!("{} {}", a.name, fk.name),
+                    tag(&format!("{} {}", a.name, fk.name)),
                     fk_sql(&a.qualified(), fk, &from, &to),
                     why,
                 ));
@@ -68,7 +76,7 @@ pub fn apply(catalog: &Catalog, plan: &Plan, items: &mut Vec<PostDataItem>) -> u
     }
     let n = changes.len();
     for (kind, table, name, sql, why) in changes {
-        let sql = format!("-- changed by the plan ({why})\n{sql}");
+        let sql = format!("-- changed by the plan ({})\n{sql}", comment_text(&why));
         match items
             .iter_mut()
             .find(|i| i.kind == kind && i.name == name && i.table.as_ref() == Some(&table))
