@@ -227,6 +227,16 @@ fn coordinator_crash_during_migrate_then_resume_is_exactly_once() {
     cluster.coordinator.restart().unwrap();
     let mut resume = args.to_vec();
     resume.push("--resume");
+
+    // The resumed run loses a worker in the middle of its copy, which comes back a moment later.
+    let before = committed_chunks(&cluster);
+    let mut child = spawn(&resume, 300);
+    wait_for_chunks(&mut child, &cluster, before + 3);
+    cluster.workers[1].crash().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    cluster.workers[1].restart().unwrap();
+    let _ = child.wait().unwrap();
+
     let out = bin()
         .args(&resume)
         .timeout(Duration::from_secs(300))
@@ -235,7 +245,7 @@ fn coordinator_crash_during_migrate_then_resume_is_exactly_once() {
     assert_eq!(
         out.status.code(),
         Some(0),
-        "resume after a coordinator crash: {}{}",
+        "resume after a coordinator and a worker crash: {}{}",
         stdout_of(&out),
         stderr_of(&out)
     );
