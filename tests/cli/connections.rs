@@ -992,6 +992,50 @@ fn bad_connections_fail_clearly() {
     assert_clean_failure(code, &text, 1, &["password authentication failed"]);
 }
 
+/// Passwords written without the quoting or percent-encoding they needed: usage errors (exit 2)
+/// that say where the string goes wrong without quoting any of it.
+#[test]
+fn misquoted_passwords_are_refused_without_being_echoed() {
+    for (source, needle) in [
+        ("postgres:/app:SECRET@host/db", "starts like a URI"),
+        (
+            "host=h password=A SECRET user=u",
+            "key number 3 (after password)",
+        ),
+        ("postgresql://app:SE/CRET@host/db", "%2F"),
+        ("postgresql://app:SE?CRET@host/db", "%3F"),
+        (
+            "postgresql://app:SECRET/db",
+            "the port in the URI's host part",
+        ),
+    ] {
+        let (code, text) = analyze(source, &[]);
+        assert_clean_failure(
+            code,
+            &text,
+            2,
+            &["source connection string is invalid", needle],
+        );
+        for piece in ["SECRET", "CRET", "SE/", "SE?"] {
+            assert!(!text.contains(piece), "{piece} printed: {text}");
+        }
+    }
+    // The target's string says it is the target's.
+    let out = bin()
+        .args(["copy", "--table", "t", "--source", "host=h", "--target"])
+        .arg("postgresql://app:SE?CRET@host/db")
+        .output()
+        .unwrap();
+    let text = format!("{}{}", stdout_of(&out), stderr_of(&out));
+    assert_clean_failure(
+        out.status.code(),
+        &text,
+        2,
+        &["target connection string is invalid", "%3F"],
+    );
+    assert!(!text.contains("CRET"), "{text}");
+}
+
 #[test]
 fn missing_privileges_fail_clearly() {
     let server = server_with(

@@ -38,7 +38,7 @@ pub async fn connect(info: &ConnInfo) -> Result<Client> {
         if let Some(a) = info.hostaddrs.get(i) {
             let ip: IpAddr = a.parse().map_err(|_| Error::ConnString {
                 side: info.side,
-                message: format!("hostaddr {a:?} is not a numeric IP address"),
+                message: format!("hostaddr item {} is not a numeric IP address", i + 1),
             })?;
             config.hostaddr(ip);
         }
