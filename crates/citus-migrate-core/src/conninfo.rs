@@ -123,6 +123,9 @@ pub struct ConnInfo {
     pub target_session_attrs: Option<String>,
     /// Things worth telling the user (an ignored password file, …). Never contains a password.
     pub warnings: Vec<String>,
+    /// Set where these are the target's options pointed at a Citus worker node (as the coordinator's
+    /// `pg_dist_node` lists it) rather than the connection the user gave: messages name the node.
+    pub worker_node: bool,
 }
 
 impl fmt::Debug for ConnInfo {
@@ -351,6 +354,7 @@ impl ConnInfo {
             options: take("options"),
             target_session_attrs: take("target_session_attrs"),
             warnings: Vec::new(),
+            worker_node: false,
         };
         if info.password.is_none() {
             let passfile = take("passfile")
@@ -424,9 +428,28 @@ impl ConnInfo {
         None
     }
 
-    /// The first host and port, for messages.
+    /// What this connection goes to, for messages (without the password): the redacted options, and
+    /// for a worker node which one it is and that it is reached with the target's options.
     pub fn endpoint(&self) -> String {
-        format!("{self}")
+        match self.worker_node {
+            false => self.to_string(),
+            true => format!(
+                "worker node {} as listed in the coordinator's pg_dist_node, reached with the {}'s \
+                 user, password and TLS options: {self}",
+                self.node_address(),
+                self.side
+            ),
+        }
+    }
+
+    /// The first host (or hostaddr) and port as `host:port`.
+    pub fn node_address(&self) -> String {
+        let host = self.hosts.first().or(self.hostaddrs.first());
+        format!(
+            "{}:{}",
+            host.map_or("?", String::as_str),
+            self.ports.first().copied().unwrap_or(5432)
+        )
     }
 }
 
