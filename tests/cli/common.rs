@@ -44,6 +44,40 @@ pub fn server_with(db: &str, sql: &str) -> LocalServer {
     server
 }
 
+/// Makes each worker of `cluster` ask for a password of its own over TCP (`worker<i>:secret`, set
+/// for `postgres`); Citus's own connections find theirs in `pg_dist_authinfo` of database `db`, the
+/// coordinator needs none. Returns the passwords, one a worker.
+pub fn workers_with_own_passwords(cluster: &LocalCitus, db: &str) -> Vec<String> {
+    let mut passwords = Vec::new();
+    for (i, w) in cluster.workers.iter().enumerate() {
+        let pw = format!("worker{i}:secret");
+        w.psql(
+            "postgres",
+            &format!("SET citus.enable_ddl_propagation = off; ALTER ROLE postgres PASSWORD '{pw}'"),
+        )
+        .unwrap();
+        cluster
+            .coordinator
+            .psql(
+                db,
+                &format!(
+                    "INSERT INTO pg_dist_authinfo SELECT nodeid, 'postgres', 'password={pw}' \
+                     FROM pg_dist_node WHERE nodeport = {}",
+                    w.port
+                ),
+            )
+            .unwrap();
+        std::fs::write(
+            w.dir().join("data/pg_hba.conf"),
+            "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n",
+        )
+        .unwrap();
+        w.psql("postgres", "SELECT pg_reload_conf()").unwrap();
+        passwords.push(pw);
+    }
+    passwords
+}
+
 /// Reads a fixture file from the repository's fixtures/ folder.
 pub fn fixture(name: &str) -> String {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -992,6 +992,110 @@ fn bad_connections_fail_clearly() {
     assert_clean_failure(code, &text, 1, &["password authentication failed"]);
 }
 
+/// Passwords written without the quoting or percent-encoding they needed: usage errors (exit 2)
+/// that say where the string goes wrong without quoting any of it.
+#[test]
+fn misquoted_passwords_are_refused_without_being_echoed() {
+    for (source, needle) in [
+        ("postgres:/app:SECRET@host/db", "starts like a URI"),
+        (
+            "host=h password=A SECRET user=u",
+            "key number 3 (after password)",
+        ),
+        ("postgresql://app:SE/CRET@host/db", "%2F"),
+        ("postgresql://app:SE?CRET@host/db", "%3F"),
+        (
+            "postgresql://app:SECRET/db",
+            "the port in the URI's host part",
+        ),
+    ] {
+        let (code, text) = analyze(source, &[]);
+        assert_clean_failure(
+            code,
+            &text,
+            2,
+            &["source connection string is invalid", needle],
+        );
+        for piece in ["SECRET", "CRET", "SE/", "SE?"] {
+            assert!(!text.contains(piece), "{piece} printed: {text}");
+        }
+    }
+    // The target's string says it is the target's.
+    let out = bin()
+        .args(["copy", "--table", "t", "--source", "host=h", "--target"])
+        .arg("postgresql://app:SE?CRET@host/db")
+        .output()
+        .unwrap();
+    let text = format!("{}{}", stdout_of(&out), stderr_of(&out));
+    assert_clean_failure(
+        out.status.code(),
+        &text,
+        2,
+        &["target connection string is invalid", "%3F"],
+    );
+    assert!(!text.contains("CRET"), "{text}");
+}
+
+/// A worker that refuses the target's password is named, with where its address and credentials come
+/// from (not told to check --target's host), and the copy goes through the coordinator.
+#[test]
+fn a_worker_refusing_the_target_credentials_is_named() {
+    let Some(cluster) = citus_or_skip("a_worker_refusing_the_target_credentials_is_named") else {
+        return;
+    };
+    let source = server_with(
+        "src",
+        "CREATE TABLE items (id int PRIMARY KEY); INSERT INTO items SELECT generate_series(1, 100);",
+    );
+    cluster.create_database("dst").unwrap();
+    let coord = &cluster.coordinator;
+    coord
+        .psql(
+            "dst",
+            "CREATE TABLE items (id int PRIMARY KEY); SELECT create_distributed_table('items', 'id');",
+        )
+        .unwrap();
+    let passwords = workers_with_own_passwords(&cluster, "dst");
+    // The coordinator trusts this machine; the password given is what the workers get.
+    let target = format!(
+        "host={} port={} dbname=dst user=postgres password=sekrit sslmode=disable",
+        coord.host, coord.port
+    );
+    let out = bin()
+        .args(["copy", "--table", "items", "--source", &source.url("src")])
+        .args(["--target", &target])
+        .env("PGPASSFILE", "/nonexistent/pgpass")
+        .output()
+        .unwrap();
+    let text = format!("{}{}", stdout_of(&out), stderr_of(&out));
+    assert!(out.status.success(), "{text}");
+    assert_eq!(
+        coord.psql("dst", "SELECT count(*) FROM items").unwrap(),
+        "100"
+    );
+    let node = format!("worker node 127.0.0.1:{}", cluster.workers[0].port);
+    for needle in [
+        "items: rows go through the coordinator",
+        node.as_str(),
+        "as listed in the coordinator's pg_dist_node, reached with the target's user, password and TLS options",
+        "password authentication failed",
+        "Workers are reached with the target's user and password",
+    ] {
+        assert!(text.contains(needle), "expected {needle:?} in: {text}");
+    }
+    assert!(
+        !text.contains("Check the user name and password (--target"),
+        "{text}"
+    );
+    for secret in passwords
+        .iter()
+        .map(String::as_str)
+        .chain(["sekrit", "secret"])
+    {
+        assert!(!text.contains(secret), "password printed: {text}");
+    }
+}
+
 #[test]
 fn missing_privileges_fail_clearly() {
     let server = server_with(

@@ -901,29 +901,8 @@ fn each_worker_finds_its_own_password_file_entry() {
     // pg_dist_authinfo); the coordinator needs none. The password file names each worker.
     let home = tempfile::tempdir().unwrap();
     let mut pgpass = String::new();
-    for (i, w) in cluster.workers.iter().enumerate() {
-        let pw = format!("worker{i}:secret");
-        w.psql(
-            "postgres",
-            &format!("SET citus.enable_ddl_propagation = off; ALTER ROLE postgres PASSWORD '{pw}'"),
-        )
-        .unwrap();
-        coord
-            .psql(
-                "dst",
-                &format!(
-                    "INSERT INTO pg_dist_authinfo SELECT nodeid, 'postgres', 'password={pw}' \
-                     FROM pg_dist_node WHERE nodeport = {}",
-                    w.port
-                ),
-            )
-            .unwrap();
-        std::fs::write(
-            w.dir().join("data/pg_hba.conf"),
-            "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n",
-        )
-        .unwrap();
-        w.psql("postgres", "SELECT pg_reload_conf()").unwrap();
+    let passwords = workers_with_own_passwords(&cluster, "dst");
+    for (w, pw) in cluster.workers.iter().zip(&passwords) {
         pgpass.push_str(&format!(
             "127.0.0.1:{}:*:postgres:{}\n",
             w.port,

@@ -38,7 +38,7 @@ pub async fn connect(info: &ConnInfo) -> Result<Client> {
         if let Some(a) = info.hostaddrs.get(i) {
             let ip: IpAddr = a.parse().map_err(|_| Error::ConnString {
                 side: info.side,
-                message: format!("hostaddr {a:?} is not a numeric IP address"),
+                message: format!("hostaddr item {} is not a numeric IP address", i + 1),
             })?;
             config.hostaddr(ip);
         }
@@ -56,7 +56,7 @@ pub async fn connect(info: &ConnInfo) -> Result<Client> {
                 Ok(r) => r,
                 Err(_) => Err(Error::Connect {
                     side: info.side,
-                    endpoint: info.to_string(),
+                    endpoint: info.endpoint(),
                     reason: format!(
                         "timed out after {}s (connect_timeout) waiting for {}:{} to complete the connection",
                         t.as_secs(),
@@ -380,13 +380,41 @@ fn connect_error(info: &ConnInfo, e: tokio_postgres::Error) -> Error {
     let lower = reason.to_lowercase();
     let code = e.code().map(|c| c.code().to_string()).unwrap_or_default();
     let what = info.side.option();
+    // A worker node is reached at the address pg_dist_node lists, with the target's other options.
+    let node = info.node_address();
+    let unreachable = |hint: String| {
+        if !info.worker_node {
+            return hint;
+        }
+        format!(
+            ". The coordinator's pg_dist_node lists this worker as {node}: this machine must reach it \
+             there too"
+        )
+    };
     let hint = if code == "28P01"
         || lower.contains("password authentication failed")
         || lower.contains("sasl authentication failed")
     {
-        format!(". Check the user name and password ({what}, PGPASSWORD or the password file)")
+        match info.worker_node {
+            false => format!(
+                ". Check the user name and password ({what}, PGPASSWORD or the password file)"
+            ),
+            true => format!(
+                ". Workers are reached with the target's user and password ({what} or PGPASSWORD), \
+                 else with the password file's line for {node}: check that user's password on this \
+                 worker, or add such a line"
+            ),
+        }
     } else if lower.contains("password missing") || lower.contains("no password") {
-        format!(". The server asks for a password: give one in {what}, PGPASSWORD or ~/.pgpass")
+        match info.worker_node {
+            false => format!(
+                ". The server asks for a password: give one in {what}, PGPASSWORD or ~/.pgpass"
+            ),
+            true => format!(
+                ". The worker asks for a password: give one in {what} or PGPASSWORD (used for every \
+                 node), or a password-file line for {node}"
+            ),
+        }
     } else if code == "3D000" {
         format!(". The database does not exist on that server: check dbname in {what}")
     } else if code == "28000" && lower.contains("no encryption") {
@@ -399,11 +427,13 @@ fn connect_error(info: &ConnInfo, e: tokio_postgres::Error) -> Error {
         ". The server has no free connection slots: lower --jobs or raise max_connections"
             .to_string()
     } else if lower.contains("connection refused") {
-        format!(". Nothing accepts connections there: is the server running, and are host and port in {what} right?")
+        unreachable(format!(". Nothing accepts connections there: is the server running, and are host and port in {what} right?"))
     } else if lower.contains("timed out") || lower.contains("timeout") {
-        ". The server did not answer in time: check host, port and firewalls, or raise connect_timeout".to_string()
+        unreachable(". The server did not answer in time: check host, port and firewalls, or raise connect_timeout".to_string())
     } else if lower.contains("failed to lookup") || lower.contains("name or service not known") {
-        format!(". The host name cannot be resolved: check host in {what}")
+        unreachable(format!(
+            ". The host name cannot be resolved: check host in {what}"
+        ))
     } else if lower.contains("ssl")
         || lower.contains("tls")
         || lower.contains("certificate")
@@ -417,7 +447,7 @@ fn connect_error(info: &ConnInfo, e: tokio_postgres::Error) -> Error {
     };
     Error::Connect {
         side: info.side,
-        endpoint: info.to_string(),
+        endpoint: info.endpoint(),
         reason,
         hint,
         source: Some(e),

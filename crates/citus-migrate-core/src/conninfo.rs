@@ -123,6 +123,9 @@ pub struct ConnInfo {
     pub target_session_attrs: Option<String>,
     /// Things worth telling the user (an ignored password file, …). Never contains a password.
     pub warnings: Vec<String>,
+    /// Set where these are the target's options pointed at a Citus worker node (as the coordinator's
+    /// `pg_dist_node` lists it) rather than the connection the user gave: messages name the node.
+    pub worker_node: bool,
 }
 
 impl fmt::Debug for ConnInfo {
@@ -203,23 +206,31 @@ impl ConnInfo {
     pub fn parse_with_env(side: Side, input: &str, env: &dyn Env) -> Result<Self> {
         let bad = |message: String| Error::ConnString { side, message };
         let mut params = parse_params(input).map_err(bad)?;
-        for key in params.keys() {
-            if !KEYWORDS.contains(&key.as_str()) {
-                return Err(bad(format!("unknown option {key:?}")));
-            }
-        }
         for (var, key) in ENV {
-            if !params.contains_key(*key) {
-                if let Some(v) = env.var(var) {
-                    params.insert(key.to_string(), v);
+            if !params.contains_key(key) {
+                if let Some(value) = env.var(var) {
+                    let origin = Origin::Env(var);
+                    params.insert(key, Param { value, origin });
                 }
             }
         }
-        let take = |k: &str| params.get(k).cloned().filter(|v| !v.is_empty());
+        // Messages below name the keyword and where its value came from, never the value: a password
+        // written without the quoting or percent-encoding it needed may have ended up in any of them.
+        let given = |k: &str| params.get(k).filter(|p| !p.value.is_empty());
+        let take = |k: &str| given(k).map(|p| p.value.clone());
+        let invalid = |k: &str, problem: &str| bad(format!("{} {problem}", params[k].describe(k)));
         let list = |k: &str| -> Vec<String> {
             take(k)
                 .map(|v| v.split(',').map(|s| s.trim().to_string()).collect())
                 .unwrap_or_default()
+        };
+        // A problem with item `i` of the comma-separated list `items` given for `k`.
+        let invalid_item = |k: &str, i: usize, items: &[String], problem: &str| {
+            let what = params[k].describe(k);
+            match items.len() {
+                1 => bad(format!("{what} {problem}")),
+                n => bad(format!("{what}, item {} of {n}, {problem}", i + 1)),
+            }
         };
 
         let mut hosts = list("host");
@@ -230,6 +241,16 @@ impl ConnInfo {
                 .find(|d| Path::new(d).is_dir());
             hosts.push(sock.map_or_else(|| "localhost".into(), |d| d.to_string()));
         }
+        for (i, a) in hostaddrs.iter().enumerate() {
+            if !a.is_empty() && a.parse::<std::net::IpAddr>().is_err() {
+                return Err(invalid_item(
+                    "hostaddr",
+                    i,
+                    &hostaddrs,
+                    "is not a numeric IP address",
+                ));
+            }
+        }
         if !hosts.is_empty() && !hostaddrs.is_empty() && hosts.len() != hostaddrs.len() {
             return Err(bad(format!(
                 "{} host names but {} hostaddr values: give one hostaddr per host",
@@ -238,13 +259,12 @@ impl ConnInfo {
             )));
         }
         let n_hosts = hosts.len().max(hostaddrs.len());
+        let port_items = list("port");
         let mut ports = Vec::new();
-        for p in list("port") {
-            let port: u16 = p
-                .parse()
-                .ok()
-                .filter(|p| *p > 0)
-                .ok_or_else(|| bad(format!("invalid port {p:?}")))?;
+        for (i, p) in port_items.iter().enumerate() {
+            let port: u16 = p.parse().ok().filter(|p| *p > 0).ok_or_else(|| {
+                invalid_item("port", i, &port_items, "is not a port number (1 to 65535)")
+            })?;
             ports.push(port);
         }
         if ports.is_empty() {
@@ -260,12 +280,15 @@ impl ConnInfo {
             bad("no user name given and none could be found for this process".into())
         })?;
         let dbname = take("dbname").unwrap_or_else(|| user.clone());
-        let sslmode_raw = take("sslmode").unwrap_or_else(|| "prefer".into());
-        let sslmode = SslMode::parse(&sslmode_raw).ok_or_else(|| {
-            bad(format!(
-                "invalid sslmode {sslmode_raw:?}: expected disable, allow, prefer, require, verify-ca or verify-full"
-            ))
-        })?;
+        let sslmode = match take("sslmode") {
+            None => SslMode::Prefer,
+            Some(v) => SslMode::parse(&v).ok_or_else(|| {
+                invalid(
+                    "sslmode",
+                    "is not an sslmode: expected disable, allow, prefer, require, verify-ca or verify-full",
+                )
+            })?,
+        };
         let secs = |k: &str| -> Result<Option<Duration>> {
             match take(k) {
                 None => Ok(None),
@@ -273,14 +296,14 @@ impl ConnInfo {
                     .trim()
                     .parse::<u64>()
                     .map(|s| Some(Duration::from_secs(s)))
-                    .map_err(|_| bad(format!("invalid {k} {v:?}: expected whole seconds"))),
+                    .map_err(|_| invalid(k, "is not a whole number of seconds")),
             }
         };
         let connect_timeout = secs("connect_timeout")?.filter(|d| !d.is_zero());
         let keepalives = match take("keepalives").as_deref() {
             None | Some("1") => true,
             Some("0") => false,
-            Some(v) => return Err(bad(format!("invalid keepalives {v:?}: expected 0 or 1"))),
+            Some(_) => return Err(invalid("keepalives", "is neither 0 nor 1")),
         };
         let keepalives_idle = secs("keepalives_idle")?.unwrap_or(Duration::from_secs(30));
         let keepalives_interval = secs("keepalives_interval")?.unwrap_or(Duration::from_secs(10));
@@ -288,14 +311,12 @@ impl ConnInfo {
             None => 6,
             Some(v) => v
                 .parse()
-                .map_err(|_| bad(format!("invalid keepalives_count {v:?}")))?,
+                .map_err(|_| invalid("keepalives_count", "is not a whole number"))?,
         };
         let tcp_user_timeout = match take("tcp_user_timeout") {
             None => None,
             Some(v) => Some(Duration::from_millis(v.parse().map_err(|_| {
-                bad(format!(
-                    "invalid tcp_user_timeout {v:?}: expected milliseconds"
-                ))
+                invalid("tcp_user_timeout", "is not a whole number of milliseconds")
             })?)),
         };
         let application_name = take("application_name")
@@ -303,9 +324,10 @@ impl ConnInfo {
             .unwrap_or_else(|| "citus-migrate".into());
         if let Some(attrs) = take("target_session_attrs") {
             if attrs != "any" && attrs != "read-write" {
-                return Err(bad(format!(
-                    "unsupported target_session_attrs {attrs:?}: expected any or read-write"
-                )));
+                return Err(invalid(
+                    "target_session_attrs",
+                    "is not supported: expected any or read-write",
+                ));
             }
         }
 
@@ -332,6 +354,7 @@ impl ConnInfo {
             options: take("options"),
             target_session_attrs: take("target_session_attrs"),
             warnings: Vec::new(),
+            worker_node: false,
         };
         if info.password.is_none() {
             let passfile = take("passfile")
@@ -405,9 +428,28 @@ impl ConnInfo {
         None
     }
 
-    /// The first host and port, for messages.
+    /// What this connection goes to, for messages (without the password): the redacted options, and
+    /// for a worker node which one it is and that it is reached with the target's options.
     pub fn endpoint(&self) -> String {
-        format!("{self}")
+        match self.worker_node {
+            false => self.to_string(),
+            true => format!(
+                "worker node {} as listed in the coordinator's pg_dist_node, reached with the {}'s \
+                 user, password and TLS options: {self}",
+                self.node_address(),
+                self.side
+            ),
+        }
+    }
+
+    /// The first host (or hostaddr) and port as `host:port`.
+    pub fn node_address(&self) -> String {
+        let host = self.hosts.first().or(self.hostaddrs.first());
+        format!(
+            "{}:{}",
+            host.map_or("?", String::as_str),
+            self.ports.first().copied().unwrap_or(5432)
+        )
     }
 }
 
@@ -428,172 +470,295 @@ fn split_pgpass_line(line: &str) -> Vec<String> {
     out
 }
 
-/// Parses a URI or a `key=value` string into keyword → value.
-pub fn parse_params(input: &str) -> std::result::Result<BTreeMap<String, String>, String> {
-    let input = input.trim();
-    if input.starts_with("postgresql://") || input.starts_with("postgres://") {
-        parse_uri(input)
-    } else if input.contains("://") {
-        Err("unsupported URI scheme: expected postgresql:// or postgres://".into())
-    } else {
-        parse_keyword_value(input)
+/// One keyword's value and where it was given, so that a message about it can say where without
+/// quoting it.
+struct Param {
+    value: String,
+    origin: Origin,
+}
+
+#[derive(Clone, Copy)]
+enum Origin {
+    /// The n-th pair of a `key=value` string.
+    Key(usize),
+    /// The n-th `key=value` parameter after a URI's `?`.
+    Query(usize),
+    /// A part of a URI: "user-info part", "host part", "path".
+    Uri(&'static str),
+    /// A libpq environment variable.
+    Env(&'static str),
+}
+
+impl Param {
+    /// Where the value of `key` was given, for messages: "the value of port (key number 2)".
+    fn describe(&self, key: &str) -> String {
+        match self.origin {
+            Origin::Key(n) => format!("the value of {key} (key number {n})"),
+            Origin::Query(n) => format!("the value of {key} (URI parameter number {n})"),
+            Origin::Uri(part) => format!("the {key} in the URI's {part}"),
+            Origin::Env(var) => format!("the value of {key} (from {var})"),
+        }
     }
 }
 
-/// Percent-decodes one part of a URI. Like libpq, a `%` not followed by two hex digits is an error
-/// (the part is not quoted in the message: it may be the password).
-fn decode(s: &str) -> std::result::Result<String, String> {
+/// Keyword → value and where it was given; only keywords of [`KEYWORDS`].
+type Params = BTreeMap<&'static str, Param>;
+
+/// A parse result whose error is a message that quotes nothing of the input but keywords from
+/// [`KEYWORDS`]: any other piece of it may be (part of) a password.
+type Parsed<T> = std::result::Result<T, String>;
+
+/// Parses a URI or a `key=value` string into keyword → value.
+fn parse_params(input: &str) -> Parsed<Params> {
+    let trimmed = input.trim();
+    if let Some((scheme, rest)) = trimmed.split_once("://") {
+        let is_scheme = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+        if scheme == "postgresql" || scheme == "postgres" {
+            return parse_uri(rest);
+        }
+        if is_scheme {
+            return Err("unsupported URI scheme: expected postgresql:// or postgres://".into());
+        }
+    }
+    if trimmed.starts_with("postgresql:") || trimmed.starts_with("postgres:") {
+        return Err(
+            "it starts like a URI but lacks the \"//\" after its scheme \
+             (expected postgresql://user:password@host:port/dbname)"
+                .into(),
+        );
+    }
+    parse_keyword_value(input)
+}
+
+/// The keyword of [`KEYWORDS`] that `key` is.
+fn keyword(key: &str) -> Option<&'static str> {
+    KEYWORDS.iter().find(|k| **k == key).copied()
+}
+
+/// The message for a key that is not a keyword; `what` says where it is ("key number 3"),
+/// `previous` is the keyword before it, whose value it may have been meant to belong to.
+fn unknown_keyword(what: &str, key: &str, previous: Option<&str>) -> String {
+    if key.is_empty() {
+        return format!("{what} has no name before its \"=\"");
+    }
+    let hint = match previous {
+        Some(p) => format!(
+            "; check its spelling, or if it is part of the value of {p} before it, put that value in \
+             single quotes: {p}='…'"
+        ),
+        None => "; check its spelling".to_string(),
+    };
+    format!(
+        "{what} (not shown: it may be part of a password) is not a known connection option{hint} \
+         (the keywords are libpq's: host, port, dbname, user, password, sslmode, …)"
+    )
+}
+
+/// Percent-decodes `what` part of a URI. Like libpq, a `%` not followed by two hex digits is an error.
+fn decode(s: &str, what: &str) -> Parsed<String> {
     let b = s.as_bytes();
     let hex = |j: usize| b.get(j).is_some_and(u8::is_ascii_hexdigit);
     if (0..b.len()).any(|i| b[i] == b'%' && !(hex(i + 1) && hex(i + 2))) {
-        return Err(
-            "invalid percent-encoding: every % must be followed by two hex digits (write %25 for a % sign)"
-                .into(),
-        );
+        return Err(format!(
+            "invalid percent-encoding in {what}: every % must be followed by two hex digits (write %25 for a % sign)"
+        ));
     }
     percent_encoding::percent_decode_str(s)
         .decode_utf8()
         .map(|c| c.into_owned())
-        .map_err(|_| "percent-encoded text is not valid UTF-8".to_string())
+        .map_err(|_| format!("{what} is not valid UTF-8 once percent-decoded"))
 }
 
-fn parse_uri(input: &str) -> std::result::Result<BTreeMap<String, String>, String> {
-    let rest = input.split_once("://").map(|x| x.1).unwrap_or_default();
-    let (rest, query) = match rest.split_once('?') {
-        Some((a, b)) => (a, Some(b)),
+/// Parses what follows `postgresql://`. As in libpq, the user name and password end at the last `@`
+/// before the first `/` (so they may hold a raw `@` or `:`); a `/` or `?` in them must be
+/// percent-encoded. Where one was not, the `@` turns up in the database name or after a `?`, which
+/// is refused rather than read as a host, database or parameter holding part of the password.
+fn parse_uri(rest: &str) -> Parsed<Params> {
+    let mut params = Params::new();
+    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+    let query_start = authority.find('?').unwrap_or(authority.len());
+    let at = authority[..query_start].rfind('@');
+    if at.is_none() && authority[query_start..].contains('@') {
+        return Err(
+            "the URI has an \"@\" after a \"?\" and none before it: a \"?\" in a user name or password \
+             must be written %3F (and an \"@\" in a parameter value %40)"
+                .into(),
+        );
+    }
+    let rest = match at {
+        Some(i) => {
+            let userinfo = &rest[..i];
+            let (user, password) = match userinfo.split_once(':') {
+                Some((u, p)) => (u, Some(p)),
+                None => (userinfo, None),
+            };
+            let origin = Origin::Uri("user-info part");
+            if !user.is_empty() {
+                let value = decode(user, "the user name in the URI")?;
+                params.insert("user", Param { value, origin });
+            }
+            if let Some(p) = password {
+                let value = decode(p, "the password in the URI")?;
+                params.insert("password", Param { value, origin });
+            }
+            &rest[i + 1..]
+        }
+        None => rest,
+    };
+    let (main, query) = match rest.split_once('?') {
+        Some((m, q)) => (m, Some(q)),
         None => (rest, None),
     };
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], Some(&rest[i + 1..])),
-        None => (rest, None),
+    let (hostlist, path) = match main.split_once('/') {
+        Some((h, p)) => (h, Some(p)),
+        None => (main, None),
     };
-    let mut params = BTreeMap::new();
-    let (userinfo, hostlist) = match authority.rfind('@') {
-        Some(i) => (Some(&authority[..i]), &authority[i + 1..]),
-        None => (None, authority),
-    };
-    if let Some(ui) = userinfo {
-        let (u, p) = match ui.split_once(':') {
-            Some((u, p)) => (u, Some(p)),
-            None => (ui, None),
-        };
-        if !u.is_empty() {
-            params.insert("user".into(), decode(u)?);
-        }
-        if let Some(p) = p {
-            params.insert("password".into(), decode(p)?);
-        }
+    if path.is_some_and(|p| p.contains('@')) {
+        return Err(
+            "the URI's database name (after the first \"/\") contains an \"@\": a \"/\" in a user name \
+             or password must be written %2F (and an \"@\" in a database name %40)"
+                .into(),
+        );
     }
     if !hostlist.is_empty() {
         let mut hosts = Vec::new();
         let mut ports = Vec::new();
-        for spec in hostlist.split(',') {
+        for (i, spec) in hostlist.split(',').enumerate() {
+            let what = format!("host number {} in the URI", i + 1);
             let (h, p) = if let Some(stripped) = spec.strip_prefix('[') {
-                let end = stripped.find(']').ok_or("unterminated [ in IPv6 host")?;
-                let h = &stripped[..end];
-                let after = &stripped[end + 1..];
-                (h.to_string(), after.strip_prefix(':').map(str::to_string))
+                let (h, after) = stripped
+                    .split_once(']')
+                    .ok_or_else(|| format!("{what} has a \"[\" without its \"]\""))?;
+                let p = match after {
+                    "" => None,
+                    a => Some(a.strip_prefix(':').ok_or_else(|| {
+                        format!("{what} has something other than \":port\" after its \"]\"")
+                    })?),
+                };
+                (h.to_string(), p)
             } else {
                 match spec.rsplit_once(':') {
-                    Some((h, p)) => (decode(h)?, Some(p.to_string())),
-                    None => (decode(spec)?, None),
+                    Some((h, p)) => (decode(h, &what)?, Some(p)),
+                    None => (decode(spec, &what)?, None),
                 }
             };
             hosts.push(h);
-            ports.push(p.unwrap_or_default());
+            ports.push(p.unwrap_or_default().to_string());
         }
+        let origin = Origin::Uri("host part");
         if hosts.iter().any(|h| !h.is_empty()) {
-            params.insert("host".into(), hosts.join(","));
+            let value = hosts.join(",");
+            params.insert("host", Param { value, origin });
         }
         if ports.iter().any(|p| !p.is_empty()) {
             let filled: Vec<String> = ports
                 .into_iter()
                 .map(|p| if p.is_empty() { "5432".into() } else { p })
                 .collect();
-            params.insert("port".into(), filled.join(","));
+            let value = filled.join(",");
+            params.insert("port", Param { value, origin });
         }
     }
-    if let Some(db) = path {
-        if !db.is_empty() {
-            params.insert("dbname".into(), decode(db)?);
-        }
+    if let Some(db) = path.filter(|db| !db.is_empty()) {
+        let value = decode(db, "the database name in the URI")?;
+        let origin = Origin::Uri("path");
+        params.insert("dbname", Param { value, origin });
     }
-    if let Some(q) = query {
-        for pair in q.split('&').filter(|s| !s.is_empty()) {
-            let (k, v) = pair
-                .split_once('=')
-                .ok_or_else(|| format!("URI parameter {pair:?} has no '='"))?;
-            let k = decode(k)?;
-            let k = if k == "ssl" && v == "true" {
-                "sslmode".to_string()
-            } else {
-                k
+    for (i, pair) in query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|s| !s.is_empty())
+        .enumerate()
+    {
+        let n = i + 1;
+        let what = format!("URI parameter number {n}");
+        let (k, v) = pair.split_once('=').ok_or_else(|| {
+            format!(
+                "{what} has no \"=\": parameters are key=value pairs separated by \"&\" \
+                 (an \"&\" in a value is written %26)"
+            )
+        })?;
+        let k = decode(k, &format!("the name of {what}"))?;
+        let (key, value) = if k == "ssl" && v == "true" {
+            ("sslmode", "require".to_string())
+        } else {
+            let key = keyword(&k).ok_or_else(|| unknown_keyword(&what, &k, None))?;
+            let value = match (key, v) {
+                ("sslmode", "true") => "require".to_string(),
+                _ => decode(v, &format!("the value of {key} ({what})"))?,
             };
-            let v = if k == "sslmode" && v == "true" {
-                "require".to_string()
-            } else {
-                decode(v)?
-            };
-            params.insert(k, v);
-        }
+            (key, value)
+        };
+        let origin = Origin::Query(n);
+        params.insert(key, Param { value, origin });
     }
     Ok(params)
 }
 
-fn parse_keyword_value(input: &str) -> std::result::Result<BTreeMap<String, String>, String> {
-    let mut params = BTreeMap::new();
+fn parse_keyword_value(input: &str) -> Parsed<Params> {
+    let mut params = Params::new();
     let mut chars = input.chars().peekable();
-    loop {
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-            chars.next();
-        }
+    let mut previous: Option<&'static str> = None;
+    for n in 1.. {
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
         if chars.peek().is_none() {
             break;
         }
-        let mut key = String::new();
-        while let Some(&c) = chars.peek() {
-            if c == '=' || c.is_whitespace() {
-                break;
-            }
-            key.push(c);
-            chars.next();
+        let mut name = String::new();
+        while let Some(c) = chars.next_if(|c| *c != '=' && !c.is_whitespace()) {
+            name.push(c);
         }
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-            chars.next();
-        }
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
         if chars.next() != Some('=') {
-            return Err(format!(
-                "missing \"=\" after {key:?} (expected key=value pairs or a postgresql:// URI)"
-            ));
+            return Err(match previous {
+                None => format!(
+                    "key number {n} has no \"=\" after it: expected key=value pairs separated by \
+                     spaces (host=… dbname=…) or a postgresql:// URI"
+                ),
+                Some(p) => format!(
+                    "key number {n} (after {p}) has no \"=\" after it: a value with spaces goes in \
+                     single quotes ({p}='…'), and key=value pairs are separated by spaces"
+                ),
+            });
         }
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-            chars.next();
-        }
+        let key = keyword(&name)
+            .ok_or_else(|| unknown_keyword(&format!("key number {n}"), &name, previous))?;
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
         let mut value = String::new();
-        if chars.peek() == Some(&'\'') {
-            chars.next();
+        if chars.next_if_eq(&'\'').is_some() {
             loop {
                 match chars.next() {
-                    Some('\\') => value.push(chars.next().ok_or("unterminated quoted value")?),
+                    Some('\\') if chars.peek().is_some() => value.extend(chars.next()),
                     Some('\'') => break,
-                    Some(c) => value.push(c),
-                    None => return Err(format!("unterminated quoted value for {key:?}")),
+                    Some(c) if c != '\\' => value.push(c),
+                    _ => {
+                        return Err(format!(
+                            "the quoted value of {key} (key number {n}) has no closing quote"
+                        ))
+                    }
                 }
             }
         } else {
-            while let Some(&c) = chars.peek() {
-                if c.is_whitespace() {
-                    break;
-                }
-                chars.next();
-                if c == '\\' {
-                    value.push(chars.next().ok_or("trailing backslash")?);
-                } else {
+            while let Some(c) = chars.next_if(|c| !c.is_whitespace()) {
+                if c != '\\' {
                     value.push(c);
+                    continue;
                 }
+                let escaped = chars.next().ok_or_else(|| {
+                    format!(
+                        "the value of {key} (key number {n}) ends in a backslash with nothing \
+                         after it to escape (write \\\\ for a backslash)"
+                    )
+                })?;
+                value.push(escaped);
             }
         }
-        params.insert(key, value);
+        let origin = Origin::Key(n);
+        params.insert(key, Param { value, origin });
+        previous = Some(key);
     }
     Ok(params)
 }
@@ -737,6 +902,160 @@ mod tests {
         let c = ConnInfo::parse_with_env(Side::Source, "host=h1 dbname=db user=bob", &env).unwrap();
         assert_eq!(c.password_for(0), None);
         assert_eq!(c.warnings.len(), 1);
+    }
+
+    /// The error message for `input` on the source side; it must not contain `secret` (Display nor
+    /// Debug) and must contain each of `needles`.
+    fn refused(input: &str, secret: &str, needles: &[&str]) -> String {
+        let e = ConnInfo::parse_with_env(Side::Source, input, &empty()).unwrap_err();
+        let (shown, debug) = (e.to_string(), format!("{e:?}"));
+        assert!(e.is_usage(), "{shown}");
+        assert!(
+            shown.starts_with("source connection string is invalid: "),
+            "{shown}"
+        );
+        assert!(
+            !shown.contains(secret) && !debug.contains(secret),
+            "{shown} / {debug}"
+        );
+        for n in needles {
+            assert!(shown.contains(n), "expected {n:?} in: {shown}");
+        }
+        shown
+    }
+
+    #[test]
+    fn misquoted_passwords_are_not_echoed() {
+        // A URI missing one "/" after the scheme was read as key=value and quoted whole.
+        refused(
+            "postgres:/app:SECRET@host/db",
+            "SECRET",
+            &[
+                "starts like a URI but lacks the \"//\"",
+                "postgresql://user:password@host",
+            ],
+        );
+        refused(
+            "postgresql:app:SECRET@host/db",
+            "SECRET",
+            &["starts like a URI"],
+        );
+        // An unquoted password with a space: its second half was quoted as a key.
+        refused(
+            "host=h password=A SECRET user=u",
+            "SECRET",
+            &["key number 3 (after password) has no \"=\"", "password='…'"],
+        );
+        refused("password=A B", "B", &["key number 2 (after password)"]);
+        // ... or, with an "=" in it, as an unknown option.
+        refused(
+            "password=A SEC=RET",
+            "SEC",
+            &["key number 2 (not shown: it may be part of a password) is not a known connection option", "password='…'"],
+        );
+        // A "/" in a URI password: its first part was quoted as the port (the rest, with the
+        // "@", went into the database name).
+        refused(
+            "postgresql://app:SE/CRET@host/db",
+            "SE",
+            &["database name", "contains an \"@\"", "%2F"],
+        );
+        refused("postgresql://app:12/CRET@host/db", "CRET", &["%2F"]);
+        // A "?" in a URI password: its second part was quoted as a parameter.
+        refused(
+            "postgresql://app:SE?CRET@host/db",
+            "CRET",
+            &["\"@\" after a \"?\"", "%3F"],
+        );
+        refused("postgresql://app:SE?CRET@host", "CRET", &["%3F"]);
+        // A "&" in a password given as a URI parameter.
+        refused(
+            "postgresql://host/db?password=SE&CRET",
+            "CRET",
+            &["URI parameter number 2 has no \"=\"", "%26"],
+        );
+        refused(
+            "postgresql://host/db?password=SE&CR=ET",
+            "CR",
+            &["URI parameter number 2 (not shown: it may be part of a password) is not a known"],
+        );
+        // A password that ended up as a value checked against a format.
+        refused(
+            "postgresql://app:SECRET/db",
+            "SECRET",
+            &["the port in the URI's host part is not a port number"],
+        );
+        refused(
+            "host=a,b port=1,SECRET",
+            "SECRET",
+            &["the value of port (key number 2), item 2 of 2, is not a port number"],
+        );
+        refused(
+            "sslmode=SECRET",
+            "SECRET",
+            &["the value of sslmode (key number 1) is not an sslmode"],
+        );
+        refused(
+            "hostaddr=SECRET",
+            "SECRET",
+            &["the value of hostaddr (key number 1) is not a numeric IP address"],
+        );
+        refused(
+            "password='SECRET",
+            "SECRET",
+            &["the quoted value of password (key number 1) has no closing quote"],
+        );
+        refused("password=SECRET\\", "SECRET", &["ends in a backslash"]);
+        refused(
+            "postgresql://u:SEC%RET@h/db",
+            "SEC",
+            &["invalid percent-encoding in the password in the URI"],
+        );
+        refused(
+            "postgresql://[::1/db",
+            "::1",
+            &["host number 1 in the URI has a \"[\""],
+        );
+        refused("=SECRET", "SECRET", &["key number 1 has no name"]);
+        // Values from the environment say so.
+        let env = FakeEnv(vec![("PGPORT", "SECRET".into())], None);
+        let e = ConnInfo::parse_with_env(Side::Target, "", &env).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "target connection string is invalid: the value of port (from PGPORT) is not a port number (1 to 65535)"
+        );
+    }
+
+    #[test]
+    fn passwords_with_reserved_characters_parse_where_written_right() {
+        let parse = |s: &str| ConnInfo::parse_with_env(Side::Source, s, &empty()).unwrap();
+        // Raw "@" and ":" in a URI password are fine (the last "@" before the first "/" ends it).
+        let c = parse("postgresql://app:p@ss:w@host/db");
+        assert_eq!(
+            (c.password.as_deref(), &c.hosts[..]),
+            (Some("p@ss:w"), &["host".to_string()][..])
+        );
+        // "/" and "?" percent-encoded.
+        let c = parse("postgresql://app:a%2Fb%3Fc@host/db?sslmode=disable");
+        assert_eq!(
+            (c.password.as_deref(), c.dbname.as_str()),
+            (Some("a/b?c"), "db")
+        );
+        // An "@" in a parameter value, after a user-info part or after the path.
+        let c = parse("postgresql://u@h?application_name=me@there");
+        assert_eq!(
+            (c.user.as_str(), c.application_name.as_str()),
+            ("u", "me@there")
+        );
+        let c = parse("postgresql://h/db?password=p@ss/w?x");
+        assert_eq!(c.password.as_deref(), Some("p@ss/w?x"));
+        // key=value: "://" in a value is no URI; an escaped space at the very end is kept.
+        assert_eq!(parse("password=a://b").password.as_deref(), Some("a://b"));
+        assert_eq!(parse("password=a\\ ").password.as_deref(), Some("a "));
+        assert_eq!(
+            parse(" password = 'it\\'s' ").password.as_deref(),
+            Some("it's")
+        );
     }
 
     #[test]

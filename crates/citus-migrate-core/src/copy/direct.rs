@@ -36,12 +36,13 @@ use crate::ident::quote_literal;
 /// Size of the CopyData messages that load a shard from its spill file.
 const LOAD_MESSAGE_BYTES: usize = 1 << 20;
 
-/// The target's connection options pointed at one node.
+/// The target's connection options pointed at one node (its failures name the node).
 pub fn node_info(target: &ConnInfo, node: &(String, u16)) -> ConnInfo {
     let mut info = target.clone();
     info.hosts = vec![node.0.clone()];
     info.hostaddrs = Vec::new();
     info.ports = vec![node.1];
+    info.worker_node = true;
     info
 }
 
