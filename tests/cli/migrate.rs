@@ -59,6 +59,14 @@ fn plan_file(dir: &tempfile::TempDir, name: &str) -> String {
     path.display().to_string()
 }
 
+/// The shop fixture in database `shop`, and an empty database `dst` on the same server; their URLs.
+pub(crate) fn shop_and_empty_target() -> (LocalServer, String, String) {
+    let server = server_with("shop", &fixture("shop.sql"));
+    server.create_database("dst").unwrap();
+    let (src, dst) = (server.url("shop"), server.url("dst"));
+    (server, src, dst)
+}
+
 fn demo_source(scale: &str) -> LocalServer {
     let server = server_with("src", &fixture("demo/schema.sql"));
     server

@@ -1,6 +1,7 @@
 //! `pg_dump -Fc` of the source into the work directory (`migrate --backup`). The connection is handed to
 //! pg_dump through libpq's environment variables (the same as `generate` uses), so the password never
-//! appears on a command line, where `ps` would show it.
+//! appears on a command line, where `ps` would show it. pg_dump ends with citus-migrate
+//! ([`crate::child`]).
 
 use std::path::Path;
 
@@ -22,8 +23,7 @@ pub async fn dump(source: &ConnInfo, path: &Path) -> Result<u64> {
     cmd.envs(pg_dump::environment(source));
     cmd.args(["--format=custom", "--no-password", "--file"])
         .arg(&tmp);
-    cmd.stdin(std::process::Stdio::null()).kill_on_drop(true);
-    let out = cmd.output().await.map_err(|e| Error::Tool {
+    let out = crate::child::output(cmd).await.map_err(|e| Error::Tool {
         program: "pg_dump".into(),
         message: format!(
             "cannot run {}: {e} (install the PostgreSQL client programs)",
