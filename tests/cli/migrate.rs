@@ -7,7 +7,7 @@ use std::process::Output;
 
 use crate::common::*;
 
-fn migrate(source: &str, target: &str, dir: &Path, extra: &[&str]) -> Output {
+pub(crate) fn migrate(source: &str, target: &str, dir: &Path, extra: &[&str]) -> Output {
     bin()
         .args([
             "migrate",
@@ -38,11 +38,11 @@ fn verify_equal(source: &str, target: &str) {
     );
 }
 
-fn state(dir: &Path) -> serde_json::Value {
+pub(crate) fn state(dir: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(dir.join("state.json")).unwrap()).unwrap()
 }
 
-fn step_status(dir: &Path, step: &str) -> Option<String> {
+pub(crate) fn step_status(dir: &Path, step: &str) -> Option<String> {
     state(dir)["steps"]
         .as_array()
         .unwrap()
@@ -259,7 +259,14 @@ fn crash_and_resume(test: &str, steps: &[&str], var: &str) {
             stderr_of(&out)
         );
 
-        let out = migrate(&source.url("src"), &cluster.url(&db), &dir, &["--resume"]);
+        // The same command with --resume, as the failure message says (a backup is taken only by
+        // runs that ask for one).
+        let out = migrate(
+            &source.url("src"),
+            &cluster.url(&db),
+            &dir,
+            &["--resume", "--backup"],
+        );
         let text = stdout_of(&out);
         assert_eq!(
             out.status.code(),

@@ -315,11 +315,17 @@ pub async fn migrate(
     }
 
     for step in Step::ALL {
-        if step == Step::Backup && !opts.backup && run.state.lock().unwrap().record(step).is_none()
-        {
+        let finished = match run.state.lock().unwrap().record(step) {
+            // A backup that an earlier run was not asked for is taken when this one is.
+            Some(r) if step == Step::Backup => r.status == StepStatus::Done,
+            Some(r) => r.status != StepStatus::Running,
+            None => false,
+        };
+        // A backup is taken only by a run that asks for one, whatever earlier runs asked.
+        if step == Step::Backup && !opts.backup && !finished {
+            run.leave_backup().map_err(fail(Some(step)))?;
             continue;
         }
-        let finished = run.state.lock().unwrap().is_finished(step);
         if finished {
             progress.message(&format!("{step}: done in an earlier run, skipped"));
             // Later steps need the plan and the SQL even when their own steps are done.
@@ -523,6 +529,31 @@ impl Run<'_> {
             Step::Analyze => self.analyze().await,
             Step::Verify => self.verify().await,
         }
+    }
+
+    /// In a run not asked for a backup: a backup that an earlier run started but did not finish is
+    /// not taken again; its partial file is removed and the step is recorded as skipped (a later run
+    /// asked for a backup takes it).
+    fn leave_backup(&self) -> Result<()> {
+        let mut s = self.state.lock().unwrap();
+        if s.record(Step::Backup).map(|r| r.status) != Some(StepStatus::Running) {
+            return Ok(());
+        }
+        let detail = "not finished by an earlier run, and this run was not asked for a backup";
+        s.finish(
+            Step::Backup,
+            StepStatus::Skipped,
+            None,
+            None,
+            Some(detail.into()),
+        );
+        self.wd.save(&mut s)?;
+        drop(s);
+        crate::backup::remove_partial(&self.wd.backup_path())?;
+        self.wd.log(&format!("step backup skipped: {detail}"));
+        self.progress
+            .message(&format!("{}: {detail}: not taken", Step::Backup));
+        Ok(())
     }
 
     async fn backup(&mut self) -> Result<Outcome> {
