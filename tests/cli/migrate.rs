@@ -684,3 +684,76 @@ fn migrate_through_pgbouncer_leaves_no_session_state_in_the_pool() {
         }
     });
 }
+
+#[test]
+fn a_resume_reports_what_it_copied_apart_from_earlier_runs() {
+    let (source, src, dst) = shop_and_empty_target();
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("w");
+    // Killed in the copy once a table is committed.
+    let out = bin()
+        .args([
+            "migrate",
+            "--skip-distribution",
+            "--source",
+            &src,
+            "--target",
+            &dst,
+        ])
+        .arg("--work-dir")
+        .arg(&dir)
+        .env("CITUS_MIGRATE_TEST_CRASH_IN_STEP", "copy")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), None, "{}", stderr_of(&out));
+    let committed = |what: &str| -> u64 {
+        source
+            .psql(
+                "dst",
+                &format!("SELECT COALESCE(sum({what}), 0) FROM citus_migrate.copy_progress WHERE committed_at IS NOT NULL"),
+            )
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let (earlier_rows, earlier_bytes) = (committed("rows"), committed("bytes"));
+    assert!(earlier_rows > 0, "nothing was committed before the crash");
+
+    // The resume copies the rest: its own figures, and the total with the earlier run's.
+    let out = migrate(&src, &dst, &dir, &["--resume", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (all_rows, all_bytes) = (committed("rows"), committed("bytes"));
+    assert_eq!(
+        [
+            &v["rows"],
+            &v["bytes"],
+            &v["copied_rows"],
+            &v["copied_bytes"]
+        ]
+        .map(|n| n.as_u64()),
+        [
+            all_rows,
+            all_bytes,
+            all_rows - earlier_rows,
+            all_bytes - earlier_bytes
+        ]
+        .map(Some),
+        "{v}"
+    );
+    assert!(v["copied_rows"].as_u64() > Some(0), "{v}");
+
+    // A resume that finds the copy done copies nothing, and says so.
+    let out = migrate(&src, &dst, &dir, &["--resume"]);
+    let text = stdout_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr_of(&out));
+    let all = format!(
+        "; {} rows ({}) had been copied by earlier runs;",
+        citus_migrate_core::util::thousands(all_rows as i64),
+        citus_migrate_core::util::human_bytes(all_bytes as i64)
+    );
+    assert!(
+        text.contains("\n0 rows (0 bytes) copied by this run, which took ") && text.contains(&all),
+        "{text}"
+    );
+}
