@@ -1328,3 +1328,91 @@ fn a_partition_listed_with_its_parent_is_copied_once() {
         (vec!["archive.events_old".to_string()], 310)
     );
 }
+
+#[test]
+fn a_resume_reports_what_it_copied_apart_from_what_earlier_runs_had_committed() {
+    let server = server_with("src", RESUME_SOURCE);
+    server.create_database("dst").unwrap();
+    server.psql("dst", RESUME_TARGET).unwrap();
+    let (src, dst) = (server.url("src"), server.url("dst"));
+    let tables = [
+        "--table",
+        "acct",
+        "--table",
+        "nokey",
+        "--chunk-size",
+        "256kB",
+    ];
+    let all_rows = 100_000;
+
+    let mut child = spawn_copy(&src, &dst, &[], 300);
+    kill_after(&mut child, &server, "dst", 3, Duration::ZERO);
+    let earlier: u64 = server
+        .psql(
+            "dst",
+            "SELECT sum(rows) FROM citus_migrate.copy_progress WHERE committed_at IS NOT NULL",
+        )
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(earlier > 0 && earlier < all_rows, "{earlier}");
+    let thousands = |n: u64| citus_migrate_core::util::thousands(n as i64);
+
+    let resume = || {
+        let out = copy_cmd(&src, &dst)
+            .args(tables)
+            .arg("--resume")
+            .output()
+            .unwrap();
+        let text = stdout_of(&out);
+        assert!(out.status.success(), "{text}{}", stderr_of(&out));
+        text
+    };
+
+    // The resume copies the rest and says which rows were there before it.
+    let text = resume();
+    assert!(
+        text.starts_with(&format!(
+            "resumed the copy of 2 tables: this run copied {} rows, ",
+            thousands(all_rows - earlier)
+        )) && text.contains(&format!(
+            "; earlier runs had committed {} rows, ",
+            thousands(earlier)
+        )),
+        "{text}"
+    );
+
+    // A resume with nothing left copies nothing, and says so.
+    let text = resume();
+    assert!(
+        text.starts_with("resumed the copy of 2 tables: this run copied 0 rows, 0 bytes in ")
+            && text.contains(&format!(
+                "; earlier runs had committed {} rows, ",
+                thousands(all_rows)
+            )),
+        "{text}"
+    );
+    let all_bytes: u64 = server
+        .psql("dst", "SELECT sum(bytes) FROM citus_migrate.copy_progress")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let (again, _) = copy_json(&src, &dst, &[&tables[..], &["--resume"]].concat());
+    assert_eq!(
+        (again["rows"].as_u64(), again["bytes"].as_u64()),
+        (Some(0), Some(0)),
+        "{again}"
+    );
+    assert_eq!(
+        (
+            per_table(&again, |t| t["skipped_rows"].as_u64().unwrap())
+                .iter()
+                .sum::<u64>(),
+            per_table(&again, |t| t["skipped_bytes"].as_u64().unwrap())
+                .iter()
+                .sum::<u64>()
+        ),
+        (all_rows, all_bytes),
+        "{again}"
+    );
+}

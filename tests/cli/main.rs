@@ -5,6 +5,7 @@ mod common;
 
 mod advice;
 mod analyze;
+mod backup;
 mod basics;
 mod connections;
 mod conventions;

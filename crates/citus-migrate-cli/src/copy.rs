@@ -178,12 +178,16 @@ fn per_sec(bytes: u64, secs: f64) -> String {
     }
 }
 
-/// The final summary as text: totals, then one line per table.
+/// The final summary as text: totals, then one line per table. What this run copied is told apart
+/// from the chunks earlier runs had committed.
 pub fn summary_text(s: &CopySummary) -> String {
-    let mut out = format!(
-        "copied {} table{}: {} rows, {} in {:.1} s ({}) with {} stream{}\n",
+    let tables = format!(
+        "{} table{}",
         s.tables.len(),
-        if s.tables.len() == 1 { "" } else { "s" },
+        if s.tables.len() == 1 { "" } else { "s" }
+    );
+    let this_run = format!(
+        "{} rows, {} in {:.1} s ({}) with {} stream{}",
         thousands(s.rows as i64),
         human_bytes(s.bytes as i64),
         s.seconds,
@@ -191,6 +195,17 @@ pub fn summary_text(s: &CopySummary) -> String {
         s.jobs,
         if s.jobs == 1 { "" } else { "s" },
     );
+    let earlier_chunks: u32 = s.tables.iter().map(|t| t.skipped_chunks).sum();
+    let mut out = if earlier_chunks == 0 {
+        format!("copied {tables}: {this_run}\n")
+    } else {
+        format!(
+            "resumed the copy of {tables}: this run copied {this_run}; earlier runs had committed {} rows, {} in {earlier_chunks} chunk{}\n",
+            thousands(s.tables.iter().map(|t| t.skipped_rows).sum::<u64>() as i64),
+            human_bytes(s.tables.iter().map(|t| t.skipped_bytes).sum::<u64>() as i64),
+            if earlier_chunks == 1 { "" } else { "s" },
+        )
+    };
     let width = s
         .tables
         .iter()

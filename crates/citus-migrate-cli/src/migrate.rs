@@ -31,7 +31,8 @@ pub struct MigrateArgs {
     /// after its last committed chunk).
     #[arg(long)]
     pub resume: bool,
-    /// First write a pg_dump -Fc of the source to DIR/backup/source.dump.
+    /// First write a pg_dump -Fc of the source to DIR/backup/source.dump (readable by its owner only).
+    /// Applies to this run: a --resume takes a backup only when given --backup too.
     #[arg(long)]
     pub backup: bool,
     /// Parallel connections per side for copy, post-data and verify.

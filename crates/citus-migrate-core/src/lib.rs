@@ -8,6 +8,7 @@ pub mod advice;
 pub mod backup;
 pub mod blockers;
 pub mod catalog;
+pub mod child;
 pub mod connect;
 pub mod conninfo;
 pub mod copy;

@@ -84,9 +84,12 @@ pub struct MigrateSummary {
     pub work_dir: String,
     pub resumed: bool,
     pub steps: Vec<StepRecord>,
-    /// Rows and bytes copied (over all runs of the copy step).
+    /// Rows and bytes copied, by this run and the earlier runs together.
     pub rows: u64,
     pub bytes: u64,
+    /// Rows and bytes this run copied (0 when an earlier run had finished the copy).
+    pub copied_rows: u64,
+    pub copied_bytes: u64,
     pub seconds: f64,
     pub verify: Option<VerifyReport>,
     /// True when verification found the target equal to the source.
@@ -131,11 +134,21 @@ impl MigrateSummary {
                     .unwrap_or_default(),
             );
         }
+        let earlier_rows = self.rows.saturating_sub(self.copied_rows);
+        let earlier = if earlier_rows > 0 {
+            format!(
+                "; {} rows ({}) had been copied by earlier runs",
+                crate::util::thousands(earlier_rows as i64),
+                crate::util::human_bytes(self.bytes.saturating_sub(self.copied_bytes) as i64)
+            )
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             out,
-            "\n{} rows, {} copied in {:.1}s of this run; work directory {}",
-            crate::util::thousands(self.rows as i64),
-            crate::util::human_bytes(self.bytes as i64),
+            "\n{} rows ({}) copied by this run, which took {:.1}s{earlier}; work directory {}",
+            crate::util::thousands(self.copied_rows as i64),
+            crate::util::human_bytes(self.copied_bytes as i64),
             self.seconds,
             self.work_dir
         );
@@ -216,6 +229,8 @@ struct Run<'a> {
     /// Run the distribute step (false for a rehearsal on plain PostgreSQL).
     distribute: bool,
     verify: Option<VerifyReport>,
+    /// Rows and bytes the copy step copied in this run.
+    copied: (u64, u64),
 }
 
 /// Runs (or resumes) a migration.
@@ -301,6 +316,7 @@ pub async fn migrate(
         generated: None,
         distribute,
         verify: None,
+        copied: (0, 0),
     };
     run.save().map_err(fail(None))?;
     if resumed {
@@ -316,11 +332,17 @@ pub async fn migrate(
     }
 
     for step in Step::ALL {
-        if step == Step::Backup && !opts.backup && run.state.lock().unwrap().record(step).is_none()
-        {
+        let finished = match run.state.lock().unwrap().record(step) {
+            // A backup that an earlier run was not asked for is taken when this one is.
+            Some(r) if step == Step::Backup => r.status == StepStatus::Done,
+            Some(r) => r.status != StepStatus::Running,
+            None => false,
+        };
+        // A backup is taken only by a run that asks for one, whatever earlier runs asked.
+        if step == Step::Backup && !opts.backup && !finished {
+            run.leave_backup().map_err(fail(Some(step)))?;
             continue;
         }
-        let finished = run.state.lock().unwrap().is_finished(step);
         if finished {
             progress.message(&format!("{step}: done in an earlier run, skipped"));
             // Later steps need the plan and the SQL even when their own steps are done.
@@ -378,12 +400,15 @@ pub async fn migrate(
     let state = run.state.into_inner().unwrap();
     let copy = state.record(Step::Copy);
     let verify = run.verify;
+    let (copied_rows, copied_bytes) = run.copied;
     Ok(MigrateSummary {
         format_version: MIGRATE_FORMAT_VERSION,
         work_dir: opts.work_dir.display().to_string(),
         resumed,
         rows: copy.and_then(|r| r.rows).unwrap_or(0),
         bytes: copy.and_then(|r| r.bytes).unwrap_or(0),
+        copied_rows,
+        copied_bytes,
         seconds: started.elapsed().as_secs_f64(),
         // Verified equal in this run, or in the earlier run that finished the verify step.
         equal: verify
@@ -524,6 +549,31 @@ impl Run<'_> {
             Step::Analyze => self.analyze().await,
             Step::Verify => self.verify().await,
         }
+    }
+
+    /// In a run not asked for a backup: a backup that an earlier run started but did not finish is
+    /// not taken again; its partial file is removed and the step is recorded as skipped (a later run
+    /// asked for a backup takes it).
+    fn leave_backup(&self) -> Result<()> {
+        let mut s = self.state.lock().unwrap();
+        if s.record(Step::Backup).map(|r| r.status) != Some(StepStatus::Running) {
+            return Ok(());
+        }
+        let detail = "not finished by an earlier run, and this run was not asked for a backup";
+        s.finish(
+            Step::Backup,
+            StepStatus::Skipped,
+            None,
+            None,
+            Some(detail.into()),
+        );
+        self.wd.save(&mut s)?;
+        drop(s);
+        crate::backup::remove_partial(&self.wd.backup_path())?;
+        self.wd.log(&format!("step backup skipped: {detail}"));
+        self.progress
+            .message(&format!("{}: {detail}: not taken", Step::Backup));
+        Ok(())
     }
 
     async fn backup(&mut self) -> Result<Outcome> {
@@ -747,28 +797,23 @@ impl Run<'_> {
             fired: AtomicBool::new(false),
         };
         let summary = copy_tables(self.source, self.target, &tables, &opts, &crash).await?;
-        let skipped: u64 = summary.tables.iter().map(|t| t.skipped_rows).sum();
-        let rows = summary.rows + skipped;
-        let previous_bytes = self
-            .state
-            .lock()
-            .unwrap()
-            .record(Step::Copy)
-            .and_then(|r| r.bytes)
-            .unwrap_or(0);
+        self.copied = (summary.rows, summary.bytes);
+        // The step's figures count the chunks earlier runs had committed too.
+        let skipped_rows: u64 = summary.tables.iter().map(|t| t.skipped_rows).sum();
+        let skipped_bytes: u64 = summary.tables.iter().map(|t| t.skipped_bytes).sum();
         let detail = if resume {
             format!(
                 "{} tables; resumed: {} rows were already committed",
                 tables.len(),
-                crate::util::thousands(skipped as i64)
+                crate::util::thousands(skipped_rows as i64)
             )
         } else {
             format!("{} tables", tables.len())
         };
         Ok(Outcome {
             status: StepStatus::Done,
-            rows: Some(rows),
-            bytes: Some(previous_bytes + summary.bytes),
+            rows: Some(summary.rows + skipped_rows),
+            bytes: Some(summary.bytes + skipped_bytes),
             detail: Some(detail),
         })
     }

@@ -104,8 +104,9 @@ pub struct TableCopySummary {
     /// Chunks in the table's plan, and how many of them an earlier run had already committed.
     pub chunks: u32,
     pub skipped_chunks: u32,
-    /// Rows of the skipped chunks, as recorded when they were committed.
+    /// Rows and bytes of the skipped chunks, as recorded when they were committed.
     pub skipped_rows: u64,
+    pub skipped_bytes: u64,
     /// Retries needed after transient failures.
     pub retries: u32,
     /// Rows went straight to the shard placements on the workers (else through the coordinator).
@@ -424,7 +425,7 @@ pub async fn copy_tables(
         progress.table_started(&job.name, job.expected_bytes, job.expected_rows);
         for (c, planned) in job.plan.iter().enumerate() {
             match planned.committed {
-                Some((rows, _)) => state.skipped(t, rows),
+                Some((rows, bytes)) => state.skipped(t, rows, bytes),
                 None => queue.push_back((t, c)),
             }
         }

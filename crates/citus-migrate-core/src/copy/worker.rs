@@ -101,6 +101,7 @@ struct TableState {
     bytes: u64,
     skipped_chunks: u32,
     skipped_rows: u64,
+    skipped_bytes: u64,
     retries: u32,
     done_chunks: u32,
     first_start: Option<Instant>,
@@ -135,10 +136,11 @@ impl Shared {
         self.send(Event::Advance(t, bytes, rows));
     }
 
-    pub fn skipped(&self, t: usize, rows: u64) {
+    pub fn skipped(&self, t: usize, rows: u64, bytes: u64) {
         let mut s = self.tables.lock().unwrap();
         s[t].skipped_chunks += 1;
         s[t].skipped_rows += rows;
+        s[t].skipped_bytes += bytes;
         s[t].done_chunks += 1;
     }
 
@@ -165,6 +167,7 @@ impl Shared {
         } else {
             st.skipped_chunks += 1;
             st.skipped_rows += rows;
+            st.skipped_bytes += bytes;
         }
         st.done_chunks += 1;
         st.last_end = Some(Instant::now());
@@ -183,6 +186,7 @@ impl Shared {
                 chunks: j.plan.len() as u32,
                 skipped_chunks: st.skipped_chunks,
                 skipped_rows: st.skipped_rows,
+                skipped_bytes: st.skipped_bytes,
                 retries: st.retries,
                 worker_direct: j.route.is_some(),
                 binary: j.binary,

@@ -27,17 +27,15 @@ pub fn program(given: Option<&PathBuf>) -> PathBuf {
 
 /// `pg_dump --version` as (major, full version text).
 pub async fn version(program: &PathBuf) -> Result<(u32, String)> {
-    let out = Command::new(program)
-        .arg("--version")
-        .output()
-        .await
-        .map_err(|e| Error::Tool {
-            program: "pg_dump".into(),
-            message: format!(
-                "cannot run {}: {e}; install the PostgreSQL client programs or give --pg-dump PATH",
-                program.display()
-            ),
-        })?;
+    let mut cmd = Command::new(program);
+    cmd.arg("--version");
+    let out = crate::child::output(cmd).await.map_err(|e| Error::Tool {
+        program: "pg_dump".into(),
+        message: format!(
+            "cannot run {}: {e}; install the PostgreSQL client programs or give --pg-dump PATH",
+            program.display()
+        ),
+    })?;
     let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
     parse_version(&text).ok_or_else(|| Error::Tool {
         program: "pg_dump".into(),
@@ -180,8 +178,7 @@ pub async fn dump(
         "--quote-all-identifiers",
     ]);
     cmd.args(selection);
-    cmd.kill_on_drop(true);
-    let out = cmd.output().await.map_err(|e| Error::Tool {
+    let out = crate::child::output(cmd).await.map_err(|e| Error::Tool {
         program: "pg_dump".into(),
         message: format!("cannot run {}: {e}", program.display()),
     })?;
