@@ -32,13 +32,17 @@ pub struct PlannedChunk {
 
 /// Creates the schema and table when missing.
 pub async fn ensure(client: &Client) -> Result<()> {
-    execute(
+    let result = execute(
         client,
         Side::Target,
         "creating the copy bookkeeping table",
         SQL_PROGRESS_TABLE,
     )
-    .await
+    .await;
+    if result.is_err() {
+        let _ = client.batch_execute("ROLLBACK").await;
+    }
+    result
 }
 
 /// The recorded plans of `tables` (tables without a plan are absent from the map).

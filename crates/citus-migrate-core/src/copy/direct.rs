@@ -275,8 +275,8 @@ async fn resolve_on_node(
     Ok(resolved)
 }
 
-/// `COMMIT PREPARED` or `ROLLBACK PREPARED` of `gid`; 0 when it no longer exists (its own run
-/// resolved it meanwhile), else 1.
+/// `COMMIT PREPARED` or `ROLLBACK PREPARED` of `gid`; 0 when it no longer exists or another session
+/// is finishing it at this moment (its own run, or a racing run's recovery), else 1.
 async fn finish_prepared(client: &Client, gid: &str, commit: bool) -> Result<u32> {
     let verb = if commit {
         "COMMIT PREPARED"
@@ -288,7 +288,17 @@ async fn finish_prepared(client: &Client, gid: &str, commit: bool) -> Result<u32
         .await
     {
         Ok(()) => Ok(1),
-        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_OBJECT) => Ok(0),
+        // Gone (42704), or "busy" (55000): its own run, or another run's recovery, is finishing it
+        // right now.
+        Err(e)
+            if matches!(
+                e.code(),
+                Some(&tokio_postgres::error::SqlState::UNDEFINED_OBJECT)
+                    | Some(&tokio_postgres::error::SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE)
+            ) =>
+        {
+            Ok(0)
+        }
         Err(e) => Err(Error::db(
             Side::Target,
             "resolving a prepared transaction",
