@@ -834,3 +834,128 @@ fn functions_of_the_source_named_like_citus_functions_are_never_called() {
     }
     assert_no_shadow_called(&source, "shadow");
 }
+
+/// What [`fixes_of_blockers_keep_hostile_names_in_quotes`] appends to every name of the blockers
+/// fixture: both quotes, and a psql command on a line of its own.
+const SUFFIX: &str = "'\n\\! touch PWNED\n\"";
+
+/// fixtures/blockers.sql, then its schema, constraints, indexes, triggers and rules renamed with
+/// [`SUFFIX`]. (An index access method of such a name is left to the unit test: PostgreSQL's own index
+/// handlers refuse to serve another access method.)
+fn hostile_blockers_source() -> LocalServer {
+    let server = server_with("legacy", &fixture("blockers.sql"));
+    let rename = format!(
+        "DO $$ DECLARE r record; s text := {suffix}; BEGIN
+    FOR r IN SELECT conrelid::regclass AS t, conname FROM pg_constraint WHERE connamespace = 'legacy'::regnamespace AND conrelid <> 0 LOOP
+        EXECUTE format('ALTER TABLE %s RENAME CONSTRAINT %I TO %I', r.t, r.conname, r.conname || s);
+    END LOOP;
+    FOR r IN SELECT i.indexrelid::regclass AS i, c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+             WHERE c.relnamespace = 'legacy'::regnamespace AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid) LOOP
+        EXECUTE format('ALTER INDEX %s RENAME TO %I', r.i, r.relname || s);
+    END LOOP;
+    FOR r IN SELECT tgrelid::regclass AS t, tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+             WHERE c.relnamespace = 'legacy'::regnamespace AND NOT tgisinternal LOOP
+        EXECUTE format('ALTER TRIGGER %I ON %s RENAME TO %I', r.tgname, r.t, r.tgname || s);
+    END LOOP;
+    FOR r IN SELECT ev_class::regclass AS t, rulename FROM pg_rewrite w JOIN pg_class c ON c.oid = w.ev_class
+             WHERE c.relnamespace = 'legacy'::regnamespace LOOP
+        EXECUTE format('ALTER RULE %I ON %s RENAME TO %I', r.rulename, r.t, r.rulename || s);
+    END LOOP;
+END $$;
+ALTER SCHEMA legacy RENAME TO {schema};
+ANALYZE;",
+        suffix = lit(SUFFIX),
+        schema = ident(&format!("legacy{SUFFIX}")),
+    );
+    server.psql("legacy", &rename).unwrap();
+    server
+}
+
+#[test]
+fn fixes_of_blockers_keep_hostile_names_in_quotes() {
+    let source = hostile_blockers_source();
+    let analyze = |format: &str| {
+        let out = bin()
+            .args([
+                "analyze",
+                "--format",
+                format,
+                "--source",
+                &source.url("legacy"),
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "analyze: {}", stderr_of(&out));
+        stdout_of(&out)
+    };
+    let v: serde_json::Value = serde_json::from_str(&analyze("json")).unwrap();
+    let mut fixes: Vec<(String, String)> = v["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|t| t["blockers"].as_array().unwrap())
+        .filter_map(|b| {
+            Some((
+                b["code"].as_str()?.to_string(),
+                b["fix"].as_str()?.to_string(),
+            ))
+        })
+        .collect();
+    fixes.sort();
+    let codes: Vec<&str> = fixes.iter().map(|(c, _)| c.as_str()).collect();
+    for code in [
+        "exclusion_missing_distribution_column",
+        "inheritance",
+        "pk_missing_distribution_column",
+        "rule_on_distributed_table",
+        "trigger_on_distributed_table",
+        "unique_index_missing_distribution_column",
+    ] {
+        assert!(codes.contains(&code), "no fix for {code}: {codes:?}");
+    }
+    // The text report indents the fixes under their blocker, but not inside a quoted name.
+    let text = analyze("text");
+    let trigger = format!(
+        "fix: DROP TRIGGER {} ON {}.orders;",
+        ident(&format!("orders_touch{SUFFIX}")),
+        ident(&format!("legacy{SUFFIX}"))
+    );
+    assert!(text.contains(&trigger), "{trigger}\nnot in\n{text}");
+    // As a user would run them, one after the other, without ON_ERROR_STOP (some fail: an earlier one
+    // changed what they change), from a directory where `\! touch PWNED` would leave its file.
+    let cwd = tempfile::tempdir().unwrap();
+    source
+        .psql("postgres", "CREATE DATABASE fixed TEMPLATE legacy")
+        .unwrap();
+    for (code, fix) in &fixes {
+        let file = cwd.path().join("fix.sql");
+        std::fs::write(&file, fix).unwrap();
+        let out = psql(
+            &source,
+            "fixed",
+            Some(&file),
+            &[],
+            None,
+            Some((cwd.path(), "UTF8")),
+        );
+        assert!(
+            !stderr_of(&out).contains("invalid command"),
+            "{code}: {}\n{fix}",
+            stderr_of(&out)
+        );
+        assert_no_canary(&[cwd.path(), source.dir()], &source, "fixed");
+    }
+    // The fixes did their work (on names that are what they were): no trigger and no rule on orders,
+    // its unique index starts with the distribution column.
+    assert_eq!(
+        rows(
+            &source,
+            "fixed",
+            "SELECT (SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal) || ' '
+                || (SELECT count(*) FROM pg_rewrite w JOIN pg_class c ON c.oid = w.ev_class WHERE c.relname = 'orders') || ' '
+                || (SELECT string_agg((pg_get_indexdef(i.indexrelid) ~ 'btree \\(account_id, reference_code\\)')::text, ',')
+                    FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid WHERE c.relname = 'orders' AND NOT i.indisprimary)"
+        ),
+        vec!["0 0 true"]
+    );
+}
