@@ -308,6 +308,23 @@ pub fn lines_with_level(sql: &str) -> Vec<(&str, bool)> {
         .collect()
 }
 
+/// `sql` with `indent` put in front of every line but the first that starts at top level (see
+/// [`lines_with_level`]), for showing SQL indented under a label: a line break inside a quoted name
+/// or string stays as it is, so the SQL shown is still the SQL meant.
+pub fn indent_sql(sql: &str, indent: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    for (i, (line, top)) in lines_with_level(sql).into_iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+            if top {
+                out.push_str(indent);
+            }
+        }
+        out.push_str(line);
+    }
+    out
+}
+
 /// The index just past the quote that closes a quoted text whose content starts at `from` (a
 /// doubled quote stands for itself; with `escapes`, a backslash escapes the next byte).
 fn after_closing(b: &[u8], from: usize, quote: u8, escapes: bool) -> usize {
@@ -506,6 +523,15 @@ mod tests {
             comment_text("a\nCREATE TABLE pwned();\r\\! touch x\u{1b}\u{85}\u{2028}'\"*/ ok é"),
             "a\\nCREATE TABLE pwned();\\r\\\\! touch x\\u{1b}\\u{85}\\u{2028}'\"*/ ok é"
         );
+    }
+
+    #[test]
+    fn indent_sql_leaves_line_breaks_in_names_alone() {
+        assert_eq!(
+            indent_sql("DROP TABLE \"a\nb\";\n-- x\nSELECT 'c\nd';", "  "),
+            "DROP TABLE \"a\nb\";\n  -- x\n  SELECT 'c\nd';"
+        );
+        assert_eq!(indent_sql("x", "  "), "x");
     }
 
     #[test]

@@ -419,14 +419,15 @@ pub async fn migrate(
     })
 }
 
-/// The target must be a Citus coordinator with workers before anything is created on it.
+/// The target must be a Citus coordinator with workers before anything is created on it. A resumed
+/// run asks again after pre-data gave the target the source's functions: names are qualified.
 async fn require_citus(target: &ConnInfo) -> Result<()> {
     let client = connect(target).await?;
     let rows = query(
         &client,
         Side::Target,
         "looking for the citus extension",
-        "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')",
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'citus'::pg_catalog.name)",
         &[],
     )
     .await?;
@@ -443,7 +444,7 @@ async fn require_citus(target: &ConnInfo) -> Result<()> {
         &client,
         Side::Target,
         "counting the workers",
-        "SELECT count(*) FROM citus_get_active_worker_nodes()",
+        "SELECT pg_catalog.count(*) FROM pg_catalog.citus_get_active_worker_nodes()",
         &[],
     )
     .await?;

@@ -310,7 +310,10 @@ pub fn errors_to_result(blockers: &[Blocker]) -> Result<()> {
     for b in errors {
         msg.push_str(&format!("\n  - {} [{}]: {}", b.table, b.code, b.message));
         if let Some(fix) = &b.fix {
-            msg.push_str(&format!("\n    fix: {}", fix.replace('\n', "\n         ")));
+            msg.push_str(&format!(
+                "\n    fix: {}",
+                crate::ident::indent_sql(fix, "         ")
+            ));
         }
     }
     Err(Error::Precondition {

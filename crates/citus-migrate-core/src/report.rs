@@ -10,6 +10,7 @@ use crate::advice::{
 };
 use crate::catalog::{Catalog, Extension, Table, TableKind};
 use crate::error::{Error, Result};
+use crate::ident::indent_sql;
 use crate::util::{human_bytes, thousands};
 
 /// Version of the JSON layout; bumped on incompatible changes.
@@ -451,11 +452,7 @@ impl<'a> AnalyzeReport<'a> {
             };
             let _ = writeln!(out, "  {sev} {} [{}]: {}", b.table, b.code, b.message);
             if let Some(fix) = &b.fix {
-                let _ = writeln!(
-                    out,
-                    "          fix: {}",
-                    fix.replace('\n', "\n               ")
-                );
+                let _ = writeln!(out, "          fix: {}", indent_sql(fix, "               "));
             }
         }
     }

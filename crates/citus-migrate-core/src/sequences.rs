@@ -48,6 +48,8 @@ pub fn selected(
 
 /// Sets every selected sequence on the target to the source's last value (so the next value handed
 /// out is past it). Sequences the source never used are left alone. Returns how many were set.
+/// `setval` is pg_catalog's with exact argument types: the target has the source's functions by now,
+/// and a `public.setval(regclass, integer, boolean)` would match an untyped call better.
 pub async fn advance(
     source: &Client,
     target: &Client,
@@ -62,7 +64,7 @@ pub async fn advance(
             continue;
         };
         let sql = format!(
-            "SELECT setval({}::regclass, {v}, true)",
+            "SELECT pg_catalog.setval({}::pg_catalog.regclass, '{v}'::pg_catalog.int8, true)",
             quote_literal(&name.quoted())
         );
         execute(

@@ -8,27 +8,27 @@ SET client_encoding = 'UTF8';
 --       shards), on the coordinator. Undo with rollback.sql.
 -- Plan:  advised by citus-migrate (fingerprint 25e6d77678791ef0), for source database 'blockers'.
 
-SELECT create_reference_table('legacy.featured_orders')
-WHERE NOT EXISTS (SELECT 1 FROM citus_tables WHERE table_name = 'legacy.featured_orders'::regclass AND citus_table_type = 'reference');
+SELECT pg_catalog.create_reference_table('legacy.featured_orders'::pg_catalog.regclass)
+WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) 'legacy.featured_orders'::pg_catalog.regclass AND p.partmethod OPERATOR(pg_catalog.=) 'n'::pg_catalog."char" AND p.repmodel OPERATOR(pg_catalog.=) 't'::pg_catalog."char");
 
-SELECT create_reference_table('legacy.metrics')
-WHERE NOT EXISTS (SELECT 1 FROM citus_tables WHERE table_name = 'legacy.metrics'::regclass AND citus_table_type = 'reference');
+SELECT pg_catalog.create_reference_table('legacy.metrics'::pg_catalog.regclass)
+WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) 'legacy.metrics'::pg_catalog.regclass AND p.partmethod OPERATOR(pg_catalog.=) 'n'::pg_catalog."char" AND p.repmodel OPERATOR(pg_catalog.=) 't'::pg_catalog."char");
 
-SELECT create_distributed_table('legacy.accounts', 'id', colocate_with => 'none', shard_count => 32)
-WHERE NOT EXISTS (SELECT 1 FROM citus_tables WHERE table_name = 'legacy.accounts'::regclass AND citus_table_type = 'distributed' AND distribution_column = 'id' AND shard_count = 32);
+SELECT pg_catalog.create_distributed_table('legacy.accounts'::pg_catalog.regclass, 'id'::pg_catalog.text, colocate_with => 'none'::pg_catalog.text, shard_count => 32)
+WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) 'legacy.accounts'::pg_catalog.regclass AND p.partmethod OPERATOR(pg_catalog.=) 'h'::pg_catalog."char" AND pg_catalog.column_to_column_name(p.logicalrelid, p.partkey) OPERATOR(pg_catalog.=) 'id'::pg_catalog.text AND (SELECT pg_catalog.count(*) FROM pg_catalog.pg_dist_shard s WHERE s.logicalrelid OPERATOR(pg_catalog.=) p.logicalrelid) OPERATOR(pg_catalog.=) 32);
 
-SELECT create_distributed_table('legacy.audit_events', 'account_id', colocate_with => 'legacy.accounts')
-WHERE NOT EXISTS (SELECT 1 FROM citus_tables t JOIN citus_tables l ON l.colocation_id = t.colocation_id WHERE t.table_name = 'legacy.audit_events'::regclass AND t.citus_table_type = 'distributed' AND t.distribution_column = 'account_id' AND l.table_name = 'legacy.accounts'::regclass);
+SELECT pg_catalog.create_distributed_table('legacy.audit_events'::pg_catalog.regclass, 'account_id'::pg_catalog.text, colocate_with => 'legacy.accounts'::pg_catalog.text)
+WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p JOIN pg_catalog.pg_dist_partition l ON l.colocationid OPERATOR(pg_catalog.=) p.colocationid WHERE p.logicalrelid OPERATOR(pg_catalog.=) 'legacy.audit_events'::pg_catalog.regclass AND p.partmethod OPERATOR(pg_catalog.=) 'h'::pg_catalog."char" AND pg_catalog.column_to_column_name(p.logicalrelid, p.partkey) OPERATOR(pg_catalog.=) 'account_id'::pg_catalog.text AND l.logicalrelid OPERATOR(pg_catalog.=) 'legacy.accounts'::pg_catalog.regclass);
 
-SELECT create_distributed_table('legacy.bookings', 'account_id', colocate_with => 'legacy.accounts')
-WHERE NOT EXISTS (SELECT 1 FROM citus_tables t JOIN citus_tables l ON l.colocation_id = t.colocation_id WHERE t.table_name = 'legacy.bookings'::regclass AND t.citus_table_type = 'distributed' AND t.distribution_column = 'account_id' AND l.table_name = 'legacy.accounts'::regclass);
+SELECT pg_catalog.create_distributed_table('legacy.bookings'::pg_catalog.regclass, 'account_id'::pg_catalog.text, colocate_with => 'legacy.accounts'::pg_catalog.text)
+WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p JOIN pg_catalog.pg_dist_partition l ON l.colocationid OPERATOR(pg_catalog.=) p.colocationid WHERE p.logicalrelid OPERATOR(pg_catalog.=) 'legacy.bookings'::pg_catalog.regclass AND p.partmethod OPERATOR(pg_catalog.=) 'h'::pg_catalog."char" AND pg_catalog.column_to_column_name(p.logicalrelid, p.partkey) OPERATOR(pg_catalog.=) 'account_id'::pg_catalog.text AND l.logicalrelid OPERATOR(pg_catalog.=) 'legacy.accounts'::pg_catalog.regclass);
 
-SELECT create_distributed_table('legacy.invoices', 'account_id', colocate_with => 'legacy.accounts')
-WHERE NOT EXISTS (SELECT 1 FROM citus_tables t JOIN citus_tables l ON l.colocation_id = t.colocation_id WHERE t.table_name = 'legacy.invoices'::regclass AND t.citus_table_type = 'distributed' AND t.distribution_column = 'account_id' AND l.table_name = 'legacy.accounts'::regclass);
+SELECT pg_catalog.create_distributed_table('legacy.invoices'::pg_catalog.regclass, 'account_id'::pg_catalog.text, colocate_with => 'legacy.accounts'::pg_catalog.text)
+WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p JOIN pg_catalog.pg_dist_partition l ON l.colocationid OPERATOR(pg_catalog.=) p.colocationid WHERE p.logicalrelid OPERATOR(pg_catalog.=) 'legacy.invoices'::pg_catalog.regclass AND p.partmethod OPERATOR(pg_catalog.=) 'h'::pg_catalog."char" AND pg_catalog.column_to_column_name(p.logicalrelid, p.partkey) OPERATOR(pg_catalog.=) 'account_id'::pg_catalog.text AND l.logicalrelid OPERATOR(pg_catalog.=) 'legacy.accounts'::pg_catalog.regclass);
 
-SELECT create_distributed_table('legacy.order_items', 'account_id', colocate_with => 'legacy.accounts')
-WHERE NOT EXISTS (SELECT 1 FROM citus_tables t JOIN citus_tables l ON l.colocation_id = t.colocation_id WHERE t.table_name = 'legacy.order_items'::regclass AND t.citus_table_type = 'distributed' AND t.distribution_column = 'account_id' AND l.table_name = 'legacy.accounts'::regclass);
+SELECT pg_catalog.create_distributed_table('legacy.order_items'::pg_catalog.regclass, 'account_id'::pg_catalog.text, colocate_with => 'legacy.accounts'::pg_catalog.text)
+WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p JOIN pg_catalog.pg_dist_partition l ON l.colocationid OPERATOR(pg_catalog.=) p.colocationid WHERE p.logicalrelid OPERATOR(pg_catalog.=) 'legacy.order_items'::pg_catalog.regclass AND p.partmethod OPERATOR(pg_catalog.=) 'h'::pg_catalog."char" AND pg_catalog.column_to_column_name(p.logicalrelid, p.partkey) OPERATOR(pg_catalog.=) 'account_id'::pg_catalog.text AND l.logicalrelid OPERATOR(pg_catalog.=) 'legacy.accounts'::pg_catalog.regclass);
 
-SELECT create_distributed_table('legacy.orders', 'account_id', colocate_with => 'legacy.accounts')
-WHERE NOT EXISTS (SELECT 1 FROM citus_tables t JOIN citus_tables l ON l.colocation_id = t.colocation_id WHERE t.table_name = 'legacy.orders'::regclass AND t.citus_table_type = 'distributed' AND t.distribution_column = 'account_id' AND l.table_name = 'legacy.accounts'::regclass);
+SELECT pg_catalog.create_distributed_table('legacy.orders'::pg_catalog.regclass, 'account_id'::pg_catalog.text, colocate_with => 'legacy.accounts'::pg_catalog.text)
+WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p JOIN pg_catalog.pg_dist_partition l ON l.colocationid OPERATOR(pg_catalog.=) p.colocationid WHERE p.logicalrelid OPERATOR(pg_catalog.=) 'legacy.orders'::pg_catalog.regclass AND p.partmethod OPERATOR(pg_catalog.=) 'h'::pg_catalog."char" AND pg_catalog.column_to_column_name(p.logicalrelid, p.partkey) OPERATOR(pg_catalog.=) 'account_id'::pg_catalog.text AND l.logicalrelid OPERATOR(pg_catalog.=) 'legacy.accounts'::pg_catalog.regclass);
 

@@ -8,27 +8,27 @@ SET client_encoding = 'UTF8';
 --       the tables it brings back.
 -- Plan:  advised by citus-migrate (fingerprint 25e6d77678791ef0), for source database 'blockers'.
 
-SELECT undistribute_table('legacy.orders', cascade_via_foreign_keys => true)
-WHERE EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass('legacy.orders'));
+SELECT pg_catalog.undistribute_table('legacy.orders'::pg_catalog.regclass, cascade_via_foreign_keys => true)
+WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass('legacy.orders'::pg_catalog.text));
 
-SELECT undistribute_table('legacy.order_items', cascade_via_foreign_keys => true)
-WHERE EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass('legacy.order_items'));
+SELECT pg_catalog.undistribute_table('legacy.order_items'::pg_catalog.regclass, cascade_via_foreign_keys => true)
+WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass('legacy.order_items'::pg_catalog.text));
 
-SELECT undistribute_table('legacy.invoices', cascade_via_foreign_keys => true)
-WHERE EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass('legacy.invoices'));
+SELECT pg_catalog.undistribute_table('legacy.invoices'::pg_catalog.regclass, cascade_via_foreign_keys => true)
+WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass('legacy.invoices'::pg_catalog.text));
 
-SELECT undistribute_table('legacy.bookings', cascade_via_foreign_keys => true)
-WHERE EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass('legacy.bookings'));
+SELECT pg_catalog.undistribute_table('legacy.bookings'::pg_catalog.regclass, cascade_via_foreign_keys => true)
+WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass('legacy.bookings'::pg_catalog.text));
 
-SELECT undistribute_table('legacy.audit_events', cascade_via_foreign_keys => true)
-WHERE EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass('legacy.audit_events'));
+SELECT pg_catalog.undistribute_table('legacy.audit_events'::pg_catalog.regclass, cascade_via_foreign_keys => true)
+WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass('legacy.audit_events'::pg_catalog.text));
 
-SELECT undistribute_table('legacy.accounts', cascade_via_foreign_keys => true)
-WHERE EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass('legacy.accounts'));
+SELECT pg_catalog.undistribute_table('legacy.accounts'::pg_catalog.regclass, cascade_via_foreign_keys => true)
+WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass('legacy.accounts'::pg_catalog.text));
 
-SELECT undistribute_table('legacy.metrics', cascade_via_foreign_keys => true)
-WHERE EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass('legacy.metrics'));
+SELECT pg_catalog.undistribute_table('legacy.metrics'::pg_catalog.regclass, cascade_via_foreign_keys => true)
+WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass('legacy.metrics'::pg_catalog.text));
 
-SELECT undistribute_table('legacy.featured_orders', cascade_via_foreign_keys => true)
-WHERE EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass('legacy.featured_orders'));
+SELECT pg_catalog.undistribute_table('legacy.featured_orders'::pg_catalog.regclass, cascade_via_foreign_keys => true)
+WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass('legacy.featured_orders'::pg_catalog.text));
 

@@ -8,30 +8,30 @@ SET client_encoding = 'UTF8';
 --       shards), on the coordinator. Undo with rollback.sql.
 -- Plan:  advised by citus-migrate (fingerprint 92214c97aee8e9f1), for source database 'saas'.
 
-SELECT create_reference_table('public.countries')
-WHERE NOT EXISTS (SELECT 1 FROM citus_tables WHERE table_name = 'public.countries'::regclass AND citus_table_type = 'reference');
+SELECT pg_catalog.create_reference_table('public.countries'::pg_catalog.regclass)
+WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) 'public.countries'::pg_catalog.regclass AND p.partmethod OPERATOR(pg_catalog.=) 'n'::pg_catalog."char" AND p.repmodel OPERATOR(pg_catalog.=) 't'::pg_catalog."char");
 
-SELECT create_distributed_table('public.companies', 'id', colocate_with => 'none', shard_count => 32)
-WHERE NOT EXISTS (SELECT 1 FROM citus_tables WHERE table_name = 'public.companies'::regclass AND citus_table_type = 'distributed' AND distribution_column = 'id' AND shard_count = 32);
+SELECT pg_catalog.create_distributed_table('public.companies'::pg_catalog.regclass, 'id'::pg_catalog.text, colocate_with => 'none'::pg_catalog.text, shard_count => 32)
+WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) 'public.companies'::pg_catalog.regclass AND p.partmethod OPERATOR(pg_catalog.=) 'h'::pg_catalog."char" AND pg_catalog.column_to_column_name(p.logicalrelid, p.partkey) OPERATOR(pg_catalog.=) 'id'::pg_catalog.text AND (SELECT pg_catalog.count(*) FROM pg_catalog.pg_dist_shard s WHERE s.logicalrelid OPERATOR(pg_catalog.=) p.logicalrelid) OPERATOR(pg_catalog.=) 32);
 
-SELECT create_distributed_table('public."Ad ""Notes""; x"', 'company_id', colocate_with => 'public.companies')
-WHERE NOT EXISTS (SELECT 1 FROM citus_tables t JOIN citus_tables l ON l.colocation_id = t.colocation_id WHERE t.table_name = 'public."Ad ""Notes""; x"'::regclass AND t.citus_table_type = 'distributed' AND t.distribution_column = 'company_id' AND l.table_name = 'public.companies'::regclass);
+SELECT pg_catalog.create_distributed_table('public."Ad ""Notes""; x"'::pg_catalog.regclass, 'company_id'::pg_catalog.text, colocate_with => 'public.companies'::pg_catalog.text)
+WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p JOIN pg_catalog.pg_dist_partition l ON l.colocationid OPERATOR(pg_catalog.=) p.colocationid WHERE p.logicalrelid OPERATOR(pg_catalog.=) 'public."Ad ""Notes""; x"'::pg_catalog.regclass AND p.partmethod OPERATOR(pg_catalog.=) 'h'::pg_catalog."char" AND pg_catalog.column_to_column_name(p.logicalrelid, p.partkey) OPERATOR(pg_catalog.=) 'company_id'::pg_catalog.text AND l.logicalrelid OPERATOR(pg_catalog.=) 'public.companies'::pg_catalog.regclass);
 
-SELECT create_distributed_table('public.ads', 'company_id', colocate_with => 'public.companies')
-WHERE NOT EXISTS (SELECT 1 FROM citus_tables t JOIN citus_tables l ON l.colocation_id = t.colocation_id WHERE t.table_name = 'public.ads'::regclass AND t.citus_table_type = 'distributed' AND t.distribution_column = 'company_id' AND l.table_name = 'public.companies'::regclass);
+SELECT pg_catalog.create_distributed_table('public.ads'::pg_catalog.regclass, 'company_id'::pg_catalog.text, colocate_with => 'public.companies'::pg_catalog.text)
+WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p JOIN pg_catalog.pg_dist_partition l ON l.colocationid OPERATOR(pg_catalog.=) p.colocationid WHERE p.logicalrelid OPERATOR(pg_catalog.=) 'public.ads'::pg_catalog.regclass AND p.partmethod OPERATOR(pg_catalog.=) 'h'::pg_catalog."char" AND pg_catalog.column_to_column_name(p.logicalrelid, p.partkey) OPERATOR(pg_catalog.=) 'company_id'::pg_catalog.text AND l.logicalrelid OPERATOR(pg_catalog.=) 'public.companies'::pg_catalog.regclass);
 
-SELECT create_distributed_table('public.campaigns', 'company_id', colocate_with => 'public.companies')
-WHERE NOT EXISTS (SELECT 1 FROM citus_tables t JOIN citus_tables l ON l.colocation_id = t.colocation_id WHERE t.table_name = 'public.campaigns'::regclass AND t.citus_table_type = 'distributed' AND t.distribution_column = 'company_id' AND l.table_name = 'public.companies'::regclass);
+SELECT pg_catalog.create_distributed_table('public.campaigns'::pg_catalog.regclass, 'company_id'::pg_catalog.text, colocate_with => 'public.companies'::pg_catalog.text)
+WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p JOIN pg_catalog.pg_dist_partition l ON l.colocationid OPERATOR(pg_catalog.=) p.colocationid WHERE p.logicalrelid OPERATOR(pg_catalog.=) 'public.campaigns'::pg_catalog.regclass AND p.partmethod OPERATOR(pg_catalog.=) 'h'::pg_catalog."char" AND pg_catalog.column_to_column_name(p.logicalrelid, p.partkey) OPERATOR(pg_catalog.=) 'company_id'::pg_catalog.text AND l.logicalrelid OPERATOR(pg_catalog.=) 'public.companies'::pg_catalog.regclass);
 
-SELECT create_distributed_table('public.clicks', 'company_id', colocate_with => 'public.companies')
-WHERE NOT EXISTS (SELECT 1 FROM citus_tables t JOIN citus_tables l ON l.colocation_id = t.colocation_id WHERE t.table_name = 'public.clicks'::regclass AND t.citus_table_type = 'distributed' AND t.distribution_column = 'company_id' AND l.table_name = 'public.companies'::regclass);
+SELECT pg_catalog.create_distributed_table('public.clicks'::pg_catalog.regclass, 'company_id'::pg_catalog.text, colocate_with => 'public.companies'::pg_catalog.text)
+WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p JOIN pg_catalog.pg_dist_partition l ON l.colocationid OPERATOR(pg_catalog.=) p.colocationid WHERE p.logicalrelid OPERATOR(pg_catalog.=) 'public.clicks'::pg_catalog.regclass AND p.partmethod OPERATOR(pg_catalog.=) 'h'::pg_catalog."char" AND pg_catalog.column_to_column_name(p.logicalrelid, p.partkey) OPERATOR(pg_catalog.=) 'company_id'::pg_catalog.text AND l.logicalrelid OPERATOR(pg_catalog.=) 'public.companies'::pg_catalog.regclass);
 
-SELECT create_distributed_table('public."order"', 'Company ID', colocate_with => 'public.companies')
-WHERE NOT EXISTS (SELECT 1 FROM citus_tables t JOIN citus_tables l ON l.colocation_id = t.colocation_id WHERE t.table_name = 'public."order"'::regclass AND t.citus_table_type = 'distributed' AND t.distribution_column = 'Company ID' AND l.table_name = 'public.companies'::regclass);
+SELECT pg_catalog.create_distributed_table('public."order"'::pg_catalog.regclass, 'Company ID'::pg_catalog.text, colocate_with => 'public.companies'::pg_catalog.text)
+WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p JOIN pg_catalog.pg_dist_partition l ON l.colocationid OPERATOR(pg_catalog.=) p.colocationid WHERE p.logicalrelid OPERATOR(pg_catalog.=) 'public."order"'::pg_catalog.regclass AND p.partmethod OPERATOR(pg_catalog.=) 'h'::pg_catalog."char" AND pg_catalog.column_to_column_name(p.logicalrelid, p.partkey) OPERATOR(pg_catalog.=) 'Company ID'::pg_catalog.text AND l.logicalrelid OPERATOR(pg_catalog.=) 'public.companies'::pg_catalog.regclass);
 
-SELECT create_distributed_table('public.page_views', 'company_id', colocate_with => 'public.companies')
-WHERE NOT EXISTS (SELECT 1 FROM citus_tables t JOIN citus_tables l ON l.colocation_id = t.colocation_id WHERE t.table_name = 'public.page_views'::regclass AND t.citus_table_type = 'distributed' AND t.distribution_column = 'company_id' AND l.table_name = 'public.companies'::regclass);
+SELECT pg_catalog.create_distributed_table('public.page_views'::pg_catalog.regclass, 'company_id'::pg_catalog.text, colocate_with => 'public.companies'::pg_catalog.text)
+WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p JOIN pg_catalog.pg_dist_partition l ON l.colocationid OPERATOR(pg_catalog.=) p.colocationid WHERE p.logicalrelid OPERATOR(pg_catalog.=) 'public.page_views'::pg_catalog.regclass AND p.partmethod OPERATOR(pg_catalog.=) 'h'::pg_catalog."char" AND pg_catalog.column_to_column_name(p.logicalrelid, p.partkey) OPERATOR(pg_catalog.=) 'company_id'::pg_catalog.text AND l.logicalrelid OPERATOR(pg_catalog.=) 'public.companies'::pg_catalog.regclass);
 
-SELECT create_distributed_table('public.users', 'company_id', colocate_with => 'public.companies')
-WHERE NOT EXISTS (SELECT 1 FROM citus_tables t JOIN citus_tables l ON l.colocation_id = t.colocation_id WHERE t.table_name = 'public.users'::regclass AND t.citus_table_type = 'distributed' AND t.distribution_column = 'company_id' AND l.table_name = 'public.companies'::regclass);
+SELECT pg_catalog.create_distributed_table('public.users'::pg_catalog.regclass, 'company_id'::pg_catalog.text, colocate_with => 'public.companies'::pg_catalog.text)
+WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p JOIN pg_catalog.pg_dist_partition l ON l.colocationid OPERATOR(pg_catalog.=) p.colocationid WHERE p.logicalrelid OPERATOR(pg_catalog.=) 'public.users'::pg_catalog.regclass AND p.partmethod OPERATOR(pg_catalog.=) 'h'::pg_catalog."char" AND pg_catalog.column_to_column_name(p.logicalrelid, p.partkey) OPERATOR(pg_catalog.=) 'company_id'::pg_catalog.text AND l.logicalrelid OPERATOR(pg_catalog.=) 'public.companies'::pg_catalog.regclass);
 

@@ -8,30 +8,30 @@ SET client_encoding = 'UTF8';
 --       the tables it brings back.
 -- Plan:  advised by citus-migrate (fingerprint 92214c97aee8e9f1), for source database 'saas'.
 
-SELECT undistribute_table('public.users', cascade_via_foreign_keys => true)
-WHERE EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass('public.users'));
+SELECT pg_catalog.undistribute_table('public.users'::pg_catalog.regclass, cascade_via_foreign_keys => true)
+WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass('public.users'::pg_catalog.text));
 
-SELECT undistribute_table('public.page_views', cascade_via_foreign_keys => true)
-WHERE EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass('public.page_views'));
+SELECT pg_catalog.undistribute_table('public.page_views'::pg_catalog.regclass, cascade_via_foreign_keys => true)
+WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass('public.page_views'::pg_catalog.text));
 
-SELECT undistribute_table('public."order"', cascade_via_foreign_keys => true)
-WHERE EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass('public."order"'));
+SELECT pg_catalog.undistribute_table('public."order"'::pg_catalog.regclass, cascade_via_foreign_keys => true)
+WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass('public."order"'::pg_catalog.text));
 
-SELECT undistribute_table('public.clicks', cascade_via_foreign_keys => true)
-WHERE EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass('public.clicks'));
+SELECT pg_catalog.undistribute_table('public.clicks'::pg_catalog.regclass, cascade_via_foreign_keys => true)
+WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass('public.clicks'::pg_catalog.text));
 
-SELECT undistribute_table('public.campaigns', cascade_via_foreign_keys => true)
-WHERE EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass('public.campaigns'));
+SELECT pg_catalog.undistribute_table('public.campaigns'::pg_catalog.regclass, cascade_via_foreign_keys => true)
+WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass('public.campaigns'::pg_catalog.text));
 
-SELECT undistribute_table('public.ads', cascade_via_foreign_keys => true)
-WHERE EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass('public.ads'));
+SELECT pg_catalog.undistribute_table('public.ads'::pg_catalog.regclass, cascade_via_foreign_keys => true)
+WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass('public.ads'::pg_catalog.text));
 
-SELECT undistribute_table('public."Ad ""Notes""; x"', cascade_via_foreign_keys => true)
-WHERE EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass('public."Ad ""Notes""; x"'));
+SELECT pg_catalog.undistribute_table('public."Ad ""Notes""; x"'::pg_catalog.regclass, cascade_via_foreign_keys => true)
+WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass('public."Ad ""Notes""; x"'::pg_catalog.text));
 
-SELECT undistribute_table('public.companies', cascade_via_foreign_keys => true)
-WHERE EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass('public.companies'));
+SELECT pg_catalog.undistribute_table('public.companies'::pg_catalog.regclass, cascade_via_foreign_keys => true)
+WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass('public.companies'::pg_catalog.text));
 
-SELECT undistribute_table('public.countries', cascade_via_foreign_keys => true)
-WHERE EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass('public.countries'));
+SELECT pg_catalog.undistribute_table('public.countries'::pg_catalog.regclass, cascade_via_foreign_keys => true)
+WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass('public.countries'::pg_catalog.text));
 

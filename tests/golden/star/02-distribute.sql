@@ -8,24 +8,24 @@ SET client_encoding = 'UTF8';
 --       shards), on the coordinator. Undo with rollback.sql.
 -- Plan:  advised by citus-migrate (fingerprint e73514c35d7114eb), for source database 'star'.
 
-SELECT create_reference_table('dw.dim_customer')
-WHERE NOT EXISTS (SELECT 1 FROM citus_tables WHERE table_name = 'dw.dim_customer'::regclass AND citus_table_type = 'reference');
+SELECT pg_catalog.create_reference_table('dw.dim_customer'::pg_catalog.regclass)
+WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) 'dw.dim_customer'::pg_catalog.regclass AND p.partmethod OPERATOR(pg_catalog.=) 'n'::pg_catalog."char" AND p.repmodel OPERATOR(pg_catalog.=) 't'::pg_catalog."char");
 
-SELECT create_reference_table('dw.dim_date')
-WHERE NOT EXISTS (SELECT 1 FROM citus_tables WHERE table_name = 'dw.dim_date'::regclass AND citus_table_type = 'reference');
+SELECT pg_catalog.create_reference_table('dw.dim_date'::pg_catalog.regclass)
+WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) 'dw.dim_date'::pg_catalog.regclass AND p.partmethod OPERATOR(pg_catalog.=) 'n'::pg_catalog."char" AND p.repmodel OPERATOR(pg_catalog.=) 't'::pg_catalog."char");
 
-SELECT create_reference_table('dw.dim_product')
-WHERE NOT EXISTS (SELECT 1 FROM citus_tables WHERE table_name = 'dw.dim_product'::regclass AND citus_table_type = 'reference');
+SELECT pg_catalog.create_reference_table('dw.dim_product'::pg_catalog.regclass)
+WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) 'dw.dim_product'::pg_catalog.regclass AND p.partmethod OPERATOR(pg_catalog.=) 'n'::pg_catalog."char" AND p.repmodel OPERATOR(pg_catalog.=) 't'::pg_catalog."char");
 
-SELECT create_reference_table('dw."dim_région"')
-WHERE NOT EXISTS (SELECT 1 FROM citus_tables WHERE table_name = 'dw."dim_région"'::regclass AND citus_table_type = 'reference');
+SELECT pg_catalog.create_reference_table('dw."dim_région"'::pg_catalog.regclass)
+WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) 'dw."dim_région"'::pg_catalog.regclass AND p.partmethod OPERATOR(pg_catalog.=) 'n'::pg_catalog."char" AND p.repmodel OPERATOR(pg_catalog.=) 't'::pg_catalog."char");
 
-SELECT create_reference_table('dw.dim_store')
-WHERE NOT EXISTS (SELECT 1 FROM citus_tables WHERE table_name = 'dw.dim_store'::regclass AND citus_table_type = 'reference');
+SELECT pg_catalog.create_reference_table('dw.dim_store'::pg_catalog.regclass)
+WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) 'dw.dim_store'::pg_catalog.regclass AND p.partmethod OPERATOR(pg_catalog.=) 'n'::pg_catalog."char" AND p.repmodel OPERATOR(pg_catalog.=) 't'::pg_catalog."char");
 
-SELECT create_distributed_table('dw.fact_orders', 'order_id', colocate_with => 'none', shard_count => 32)
-WHERE NOT EXISTS (SELECT 1 FROM citus_tables WHERE table_name = 'dw.fact_orders'::regclass AND citus_table_type = 'distributed' AND distribution_column = 'order_id' AND shard_count = 32);
+SELECT pg_catalog.create_distributed_table('dw.fact_orders'::pg_catalog.regclass, 'order_id'::pg_catalog.text, colocate_with => 'none'::pg_catalog.text, shard_count => 32)
+WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) 'dw.fact_orders'::pg_catalog.regclass AND p.partmethod OPERATOR(pg_catalog.=) 'h'::pg_catalog."char" AND pg_catalog.column_to_column_name(p.logicalrelid, p.partkey) OPERATOR(pg_catalog.=) 'order_id'::pg_catalog.text AND (SELECT pg_catalog.count(*) FROM pg_catalog.pg_dist_shard s WHERE s.logicalrelid OPERATOR(pg_catalog.=) p.logicalrelid) OPERATOR(pg_catalog.=) 32);
 
-SELECT create_distributed_table('dw.fact_order_lines', 'order_id', colocate_with => 'dw.fact_orders')
-WHERE NOT EXISTS (SELECT 1 FROM citus_tables t JOIN citus_tables l ON l.colocation_id = t.colocation_id WHERE t.table_name = 'dw.fact_order_lines'::regclass AND t.citus_table_type = 'distributed' AND t.distribution_column = 'order_id' AND l.table_name = 'dw.fact_orders'::regclass);
+SELECT pg_catalog.create_distributed_table('dw.fact_order_lines'::pg_catalog.regclass, 'order_id'::pg_catalog.text, colocate_with => 'dw.fact_orders'::pg_catalog.text)
+WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p JOIN pg_catalog.pg_dist_partition l ON l.colocationid OPERATOR(pg_catalog.=) p.colocationid WHERE p.logicalrelid OPERATOR(pg_catalog.=) 'dw.fact_order_lines'::pg_catalog.regclass AND p.partmethod OPERATOR(pg_catalog.=) 'h'::pg_catalog."char" AND pg_catalog.column_to_column_name(p.logicalrelid, p.partkey) OPERATOR(pg_catalog.=) 'order_id'::pg_catalog.text AND l.logicalrelid OPERATOR(pg_catalog.=) 'dw.fact_orders'::pg_catalog.regclass);
 

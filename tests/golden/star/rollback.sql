@@ -8,24 +8,24 @@ SET client_encoding = 'UTF8';
 --       the tables it brings back.
 -- Plan:  advised by citus-migrate (fingerprint e73514c35d7114eb), for source database 'star'.
 
-SELECT undistribute_table('dw.fact_order_lines', cascade_via_foreign_keys => true)
-WHERE EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass('dw.fact_order_lines'));
+SELECT pg_catalog.undistribute_table('dw.fact_order_lines'::pg_catalog.regclass, cascade_via_foreign_keys => true)
+WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass('dw.fact_order_lines'::pg_catalog.text));
 
-SELECT undistribute_table('dw.fact_orders', cascade_via_foreign_keys => true)
-WHERE EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass('dw.fact_orders'));
+SELECT pg_catalog.undistribute_table('dw.fact_orders'::pg_catalog.regclass, cascade_via_foreign_keys => true)
+WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass('dw.fact_orders'::pg_catalog.text));
 
-SELECT undistribute_table('dw.dim_store', cascade_via_foreign_keys => true)
-WHERE EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass('dw.dim_store'));
+SELECT pg_catalog.undistribute_table('dw.dim_store'::pg_catalog.regclass, cascade_via_foreign_keys => true)
+WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass('dw.dim_store'::pg_catalog.text));
 
-SELECT undistribute_table('dw."dim_région"', cascade_via_foreign_keys => true)
-WHERE EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass('dw."dim_région"'));
+SELECT pg_catalog.undistribute_table('dw."dim_région"'::pg_catalog.regclass, cascade_via_foreign_keys => true)
+WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass('dw."dim_région"'::pg_catalog.text));
 
-SELECT undistribute_table('dw.dim_product', cascade_via_foreign_keys => true)
-WHERE EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass('dw.dim_product'));
+SELECT pg_catalog.undistribute_table('dw.dim_product'::pg_catalog.regclass, cascade_via_foreign_keys => true)
+WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass('dw.dim_product'::pg_catalog.text));
 
-SELECT undistribute_table('dw.dim_date', cascade_via_foreign_keys => true)
-WHERE EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass('dw.dim_date'));
+SELECT pg_catalog.undistribute_table('dw.dim_date'::pg_catalog.regclass, cascade_via_foreign_keys => true)
+WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass('dw.dim_date'::pg_catalog.text));
 
-SELECT undistribute_table('dw.dim_customer', cascade_via_foreign_keys => true)
-WHERE EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass('dw.dim_customer'));
+SELECT pg_catalog.undistribute_table('dw.dim_customer'::pg_catalog.regclass, cascade_via_foreign_keys => true)
+WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass('dw.dim_customer'::pg_catalog.text));
 

@@ -1332,3 +1332,206 @@ fn schemas_loaded_without_keys_link_by_names_and_unique_statistics() {
         get(&a, "lineitem").colocation_group
     );
 }
+
+/// A name with a quote of each kind and a line break followed by a psql command.
+fn hostile(base: &str) -> String {
+    format!("{base}'\n\\! touch x\n\"")
+}
+
+/// The fix SQL as psql reads it: every line that starts outside quoted names, strings and comments
+/// is a statement or a comment citus-migrate wrote (never a psql command or a piece of a name), and
+/// the text ends outside any quote, so what follows it is read as written.
+fn assert_fix_is_only_ours(code: &str, fix: &str) {
+    use crate::ident::lines_with_level;
+    const STARTS: [&str; 7] = [
+        "ALTER TABLE ",
+        "DROP ",
+        "CREATE ",
+        "SELECT ",
+        "UPDATE ",
+        "DELETE FROM ",
+        "-- ",
+    ];
+    for (line, top) in lines_with_level(fix) {
+        assert!(
+            !top || STARTS.iter().any(|s| line.starts_with(s)),
+            "{code}: line {line:?} is read as SQL or a psql command in\n{fix}"
+        );
+    }
+    let after = format!("{fix}\nSELECT 1;");
+    assert_eq!(
+        lines_with_level(&after).last(),
+        Some(&("SELECT 1;", true)),
+        "{code}: a quote is left open in\n{fix}"
+    );
+}
+
+#[test]
+fn fix_sql_keeps_hostile_names_in_quotes_and_its_comments_on_one_line() {
+    let (tenant, id, code) = (hostile("tenant"), hostile("id"), hostile("code"));
+    let mut parent = pk(
+        table(
+            &hostile("parent"),
+            1_000,
+            &[
+                (&id, "int8"),
+                (&tenant, "int8"),
+                (&code, "text"),
+                ("serial", "int8"),
+            ],
+        ),
+        &[&id],
+    );
+    parent.primary_key.as_mut().unwrap().name = hostile("pkey");
+    parent.unique_constraints.push(KeyConstraint {
+        name: hostile("uq"),
+        columns: vec![code.clone()],
+        definition: String::new(),
+    });
+    parent.exclusion_constraints.push(KeyConstraint {
+        name: hostile("excl"),
+        columns: vec![code.clone()],
+        definition: String::new(),
+    });
+    for (name, expressions) in [(hostile("idx"), false), (hostile("expr idx"), true)] {
+        parent.indexes.push(crate::catalog::Index {
+            name,
+            columns: vec![code.clone()],
+            unique: true,
+            primary: false,
+            partial: false,
+            expressions,
+            method: hostile("method"),
+            backs_constraint: false,
+            bytes: 0,
+            definition: String::new(),
+        });
+    }
+    for (list, name) in [
+        (&mut parent.triggers, hostile("trigger")),
+        (&mut parent.rules, hostile("rule")),
+    ] {
+        list.push(DbObject {
+            name,
+            definition: String::new(),
+            enabled: true,
+        });
+    }
+    parent.columns[3].identity = Some("a".into());
+    parent = stats(parent, &tenant, 100.0, 0.1, &[0.01]);
+    parent = fk(parent, &[&code], &hostile("unselected"), &["c"]);
+    // Co-located with the parent, on a column of another type, its key to the parent's primary key.
+    let child = fk(
+        table(
+            &hostile("child"),
+            1_000,
+            &[(&tenant, "int4"), (&id, "int8")],
+        ),
+        &[&id],
+        &hostile("parent"),
+        &[&id],
+    );
+    // A reference table that references the parent (it has no distribution column to put in front).
+    let reference = fk(
+        table(&hostile("reference"), 10, &[(&id, "int8")]),
+        &[&id],
+        &hostile("parent"),
+        &[&id],
+    );
+    let local = fk(
+        table(&hostile("local"), 10, &[(&id, "int8")]),
+        &[&id],
+        &hostile("parent"),
+        &[&id],
+    );
+    // Distributed on its own: its keys to the parent (not co-located) and to a local table.
+    let other = fk(
+        fk(
+            table(
+                &hostile("other"),
+                1_000,
+                &[(&tenant, "int8"), (&id, "int8")],
+            ),
+            &[&id],
+            &hostile("parent"),
+            &[&id],
+        ),
+        &[&id],
+        &hostile("local"),
+        &[&id],
+    );
+    let mut inherits = table(&hostile("inherits"), 10, &[(&id, "int8")]);
+    inherits.table_kind = TableKind::InheritanceChild;
+    inherits.parent = Some(QualifiedName::new("public", hostile("local")));
+    let mut kept = table(&hostile("kept"), 10, &[(&id, "int8")]);
+    kept.table_kind = TableKind::InheritanceChild;
+    kept.parent = Some(QualifiedName::new("public", hostile("local")));
+    let cat = catalog(vec![parent, child, reference, local, other, inherits, kept]);
+    let planned = |name: &str, kind: &str, col: Option<&str>, group: Option<&str>| {
+        serde_json::json!({ "schema": "public", "name": hostile(name), "kind": kind,
+            "distribution_column": col, "colocation_group": group })
+    };
+    let plan: Plan = serde_json::from_value(serde_json::json!({
+        "format_version": 1,
+        "source": { "database": "test" },
+        "shard_count": 4,
+        "tables": [
+            planned("parent", "distributed", Some(&tenant), Some("g")),
+            planned("child", "distributed", Some(&tenant), Some("g")),
+            planned("reference", "reference", None, None),
+            planned("local", "local", None, None),
+            planned("other", "distributed", Some(&tenant), Some("h")),
+            planned("inherits", "reference", None, None),
+            planned("kept", "local", None, None),
+        ]
+    }))
+    .unwrap();
+    let blockers = plan.blockers(&cat);
+    let mut with_fix: Vec<&str> = Vec::new();
+    for b in &blockers {
+        if let Some(fix) = &b.fix {
+            assert_fix_is_only_ours(&b.code, fix);
+            with_fix.push(&b.code);
+        }
+    }
+    with_fix.sort();
+    with_fix.dedup();
+    assert_eq!(
+        with_fix,
+        [
+            "colocation_type_mismatch",
+            "exclusion_missing_distribution_column",
+            "fk_between_non_colocated_tables",
+            "fk_not_on_distribution_column",
+            "fk_to_local_table",
+            "fk_to_unselected_table",
+            "identity_column",
+            "inheritance",
+            "local_to_distributed_fk",
+            "nulls_in_distribution_column",
+            "pk_missing_distribution_column",
+            "reference_to_distributed_fk",
+            "rule_on_distributed_table",
+            "trigger_on_distributed_table",
+            "unique_index_missing_distribution_column",
+            "unique_missing_distribution_column",
+        ]
+    );
+    // The index method is a name too, and the names in comments are escaped onto their line.
+    let idx = blockers
+        .iter()
+        .filter(|b| b.code == "unique_index_missing_distribution_column")
+        .filter_map(|b| b.fix.as_deref())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        idx.contains(" USING \"method'\n\\! touch x\n\"\"\" ("),
+        "{idx}"
+    );
+    assert!(
+        idx.contains(
+            "-- then recreate it with \"tenant'\\n\\\\! touch x\\n\"\"\" as its first column"
+        ),
+        "{idx}"
+    );
+}

@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::advice::{Blocker, Kind, Severity};
 use crate::catalog::{Catalog, ForeignKey, Table, TableKind};
-use crate::ident::{quote_ident, QualifiedName};
+use crate::ident::{comment_text, quote_ident, QualifiedName};
 use crate::plan::Plan;
 use crate::util::thousands;
 
@@ -183,7 +183,7 @@ fn check_shape(cx: &mut Ctx<'_>, t: &Table, p: &crate::plan::PlanTable) {
         };
         if let Some((code, what)) = unsupported {
             let fix = (code == "inheritance").then(|| {
-                format!("-- move the rows into a declaratively partitioned table, or keep {name} local (\"kind\": \"local\")")
+                comment(&format!("move the rows into a declaratively partitioned table, or keep {name} local (\"kind\": \"local\")"))
             });
             cx.push(
                 &name,
@@ -203,7 +203,7 @@ fn check_shape(cx: &mut Ctx<'_>, t: &Table, p: &crate::plan::PlanTable) {
             "inheritance",
             Severity::Warning,
             format!("{name} uses table inheritance, which Citus does not support: it stays a local table on the coordinator"),
-            Some(format!("-- to distribute it, recreate {name} as a declaratively partitioned table (PARTITION BY) and move the rows")),
+            Some(comment(&format!("to distribute it, recreate {name} as a declaratively partitioned table (PARTITION BY) and move the rows"))),
         );
     }
     match (p.kind, &p.distribution_column) {
@@ -406,7 +406,10 @@ fn check_dist_column(cx: &mut Ctx<'_>, t: &Table, col: &str, extend: bool) {
                 quote_ident(&k.name),
                 cols(&newcols)
             ));
-            let extend_hint = format!("\n-- or, to change the key on the target only, set \"extend_keys\": true for {name} in plan.json");
+            let extend_hint = format!(
+                "\n{}",
+                comment(&format!("or, to change the key on the target only, set \"extend_keys\": true for {name} in plan.json"))
+            );
             for (r, f) in &refs {
                 let rt = cx.table(r);
                 match rt.and_then(|rt| cx.dist_col(r).and_then(|d| rt.column(d))) {
@@ -422,7 +425,10 @@ fn check_dist_column(cx: &mut Ctx<'_>, t: &Table, col: &str, extend: bool) {
                             cols(&tc)
                         ));
                     }
-                    None => fix.push_str(&format!("\n-- {r} has no {qcol} column: its foreign key {} cannot be recreated on the new key", quote_ident(&f.name))),
+                    None => fix.push_str(&format!(
+                        "\n{}",
+                        comment(&format!("{r} has no {qcol} column: its foreign key {} cannot be recreated on the new key", quote_ident(&f.name)))
+                    )),
                 }
             }
             cx.push(
@@ -449,16 +455,17 @@ fn check_dist_column(cx: &mut Ctx<'_>, t: &Table, col: &str, extend: bool) {
             ),
             Some(if i.expressions || i.partial {
                 format!(
-                    "DROP INDEX {}.{};  -- then recreate it with {qcol} as its first column",
+                    "DROP INDEX {}.{};  {}",
                     quote_ident(&t.schema),
-                    quote_ident(&i.name)
+                    quote_ident(&i.name),
+                    comment(&format!("then recreate it with {qcol} as its first column"))
                 )
             } else {
                 let mut c = vec![col.to_string()];
                 c.extend(i.columns.iter().cloned());
                 format!(
                     "DROP INDEX {s}.{n};\nCREATE UNIQUE INDEX {n} ON {name} USING {} ({});",
-                    i.method,
+                    quote_ident(&i.method),
                     cols(&c),
                     s = quote_ident(&t.schema),
                     n = quote_ident(&i.name)
@@ -477,11 +484,18 @@ fn check_dist_column(cx: &mut Ctx<'_>, t: &Table, col: &str, extend: bool) {
             Severity::Error,
             format!("{name}: exclusion constraint {} does not include the distribution column {qcol} with the = operator", quote_ident(&k.name)),
             Some(format!(
-                "ALTER TABLE {name} DROP CONSTRAINT {};  -- or recreate it as EXCLUDE USING gist ({qcol} WITH =, …) with the btree_gist extension",
-                quote_ident(&k.name)
+                "ALTER TABLE {name} DROP CONSTRAINT {};  {}",
+                quote_ident(&k.name),
+                comment(&format!("or recreate it as EXCLUDE USING gist ({qcol} WITH =, …) with the btree_gist extension"))
             )),
         );
     }
+}
+
+/// `-- text`, a comment of fix SQL: one line whatever the names in it hold ([`comment_text`]; names
+/// are passed quoted).
+fn comment(text: &str) -> String {
+    format!("-- {}", comment_text(text))
 }
 
 fn sorted(v: &[String]) -> Vec<&String> {
@@ -492,7 +506,11 @@ fn sorted(v: &[String]) -> Vec<&String> {
 
 pub(crate) fn null_fix(name: &QualifiedName, col: &str) -> String {
     let c = quote_ident(col);
-    format!("SELECT count(*) FROM {name} WHERE {c} IS NULL;  -- then either\nUPDATE {name} SET {c} = /* the right value */ WHERE {c} IS NULL;  -- or\nDELETE FROM {name} WHERE {c} IS NULL;")
+    format!(
+        "SELECT count(*) FROM {name} WHERE {c} IS NULL;  {}\nUPDATE {name} SET {c} = /* the right value */ WHERE {c} IS NULL;  {}\nDELETE FROM {name} WHERE {c} IS NULL;",
+        comment("then either"),
+        comment("or")
+    )
 }
 
 fn check_groups(cx: &mut Ctx<'_>) {
@@ -586,8 +604,9 @@ fn check_objects(cx: &mut Ctx<'_>, t: &Table) {
             Severity::Error,
             format!("{name} has trigger {}: Citus refuses triggers on distributed and reference tables by default", quote_ident(&tr.name)),
             Some(format!(
-                "DROP TRIGGER {} ON {name};  -- or, if the trigger only touches this row's shard: ALTER DATABASE … SET citus.enable_unsafe_triggers = on",
-                quote_ident(&tr.name)
+                "DROP TRIGGER {} ON {name};  {}",
+                quote_ident(&tr.name),
+                comment("or, if the trigger only touches this row's shard: ALTER DATABASE … SET citus.enable_unsafe_triggers = on")
             )),
         );
     }
@@ -601,8 +620,9 @@ fn check_objects(cx: &mut Ctx<'_>, t: &Table) {
                 quote_ident(&r.name)
             ),
             Some(format!(
-                "DROP RULE {} ON {name};  -- replace it with application logic or a view",
-                quote_ident(&r.name)
+                "DROP RULE {} ON {name};  {}",
+                quote_ident(&r.name),
+                comment("replace it with application logic or a view")
             )),
         );
     }
@@ -617,7 +637,7 @@ fn check_objects(cx: &mut Ctx<'_>, t: &Table) {
                 quote_ident(&c.name)
             ),
             Some(format!(
-                "ALTER TABLE {name} ALTER COLUMN {col} DROP IDENTITY;\nCREATE SEQUENCE {seq_q} OWNED BY {name}.{col};\nSELECT setval({}, COALESCE((SELECT max({col}) FROM {name}), 0) + 1, false);\nALTER TABLE {name} ALTER COLUMN {col} SET DEFAULT nextval({});",
+                "ALTER TABLE {name} ALTER COLUMN {col} DROP IDENTITY;\nCREATE SEQUENCE {seq_q} OWNED BY {name}.{col};\nSELECT pg_catalog.setval({}::pg_catalog.regclass, COALESCE((SELECT max({col}) FROM {name}), 0) + 1, false);\nALTER TABLE {name} ALTER COLUMN {col} SET DEFAULT pg_catalog.nextval({}::pg_catalog.regclass);",
                 seq_q.regclass_literal(),
                 seq_q.regclass_literal(),
                 col = quote_ident(&c.name)
@@ -637,7 +657,7 @@ fn check_fk(cx: &mut Ctx<'_>, t: &Table, fk: &ForeignKey) {
             "fk_to_unselected_table",
             Severity::Error,
             format!("{a}: foreign key {fkname} references {b}, which is not selected: 03-post-data.sql could not create it"),
-            Some(format!("-- select {b} too (--table / --schema), or drop the key:\n{drop}")),
+            Some(format!("{}\n{drop}", comment(&format!("select {b} too (--table / --schema), or drop the key:")))),
         );
         return;
     }
@@ -668,12 +688,12 @@ fn check_fk(cx: &mut Ctx<'_>, t: &Table, fk: &ForeignKey) {
                 fc.extend(fk.columns.iter().filter(|c| **c != da).cloned());
                 let mut tc = vec![db.clone()];
                 tc.extend(fk.referenced_columns.iter().cloned());
-                format!(
-                    "-- fixed by the fix for the {what} {} of {b} ({code}): it re-creates this key as FOREIGN KEY ({}) REFERENCES {b} ({})",
+                comment(&format!(
+                    "fixed by the fix for the {what} {} of {b} ({code}): it re-creates this key as FOREIGN KEY ({}) REFERENCES {b} ({})",
                     quote_ident(&k.name),
                     cols(&fc),
                     cols(&tc)
-                )
+                ))
             } else if same_group && t.column(&da).is_some() && fk.columns.len() == fk.referenced_columns.len() {
                 let mut fc = vec![da.clone()];
                 fc.extend(fk.columns.iter().filter(|c| **c != da).cloned());
@@ -687,7 +707,7 @@ fn check_fk(cx: &mut Ctx<'_>, t: &Table, fk: &ForeignKey) {
                 s.push_str(&format!("ALTER TABLE {a} DROP CONSTRAINT {fkname}, ADD CONSTRAINT {fkname} FOREIGN KEY ({}) REFERENCES {b} ({});", cols(&fc), cols(&tc)));
                 s
             } else {
-                format!("{drop}  -- or co-locate both tables on the same key")
+                format!("{drop}  {}", comment("or co-locate both tables on the same key"))
             };
             cx.push(
                 &a,
@@ -702,21 +722,21 @@ fn check_fk(cx: &mut Ctx<'_>, t: &Table, fk: &ForeignKey) {
             "reference_to_distributed_fk",
             Severity::Error,
             format!("{a} is a reference table but its foreign key {fkname} references the distributed table {b}: Citus does not allow that"),
-            Some(format!("{drop}  -- or make {b} a reference table, or distribute {a} with {b}")),
+            Some(format!("{drop}  {}", comment(&format!("or make {b} a reference table, or distribute {a} with {b}")))),
         ),
         (Kind::Distributed | Kind::Reference, Kind::Local) => cx.push(
             &a,
             "fk_to_local_table",
             Severity::Error,
             format!("{a} is {} but its foreign key {fkname} references {b}, which stays local", kind_word(ka)),
-            Some(format!("{drop}  -- or make {b} a reference table")),
+            Some(format!("{drop}  {}", comment(&format!("or make {b} a reference table")))),
         ),
         (Kind::Local, Kind::Distributed) => cx.push(
             &a,
             "local_to_distributed_fk",
             Severity::Error,
             format!("{a} stays local but its foreign key {fkname} references the distributed table {b}: Citus does not allow that"),
-            Some(format!("{drop}  -- or distribute {a} with {b}")),
+            Some(format!("{drop}  {}", comment(&format!("or distribute {a} with {b}")))),
         ),
         (Kind::Local, Kind::Reference) => cx.push(
             &a,

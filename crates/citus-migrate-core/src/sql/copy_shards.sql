@@ -2,6 +2,8 @@
 -- placements. $1 is a text array of table names, quoted (e.g. ARRAY['public.pgbench_accounts']). One row
 -- per active primary placement, `ord` naming the table by its position in $1 (a table that is not
 -- distributed has no rows); `placements` counts a shard's active placements (worker-direct needs 1).
+-- regclass = regclass is pg_catalog's: the target has the source's operators, and one of them could
+-- match those types exactly.
 SELECT w.ord::int4                                                     AS ord,
        p.logicalrelid::oid::int8                                       AS table_oid,
        p.partmethod::text                                              AS partmethod,
@@ -32,10 +34,10 @@ SELECT w.ord::int4                                                     AS ord,
        n.nodename::text                                                AS nodename,
        n.nodeport::int4                                                AS nodeport
 FROM unnest($1::text[]) WITH ORDINALITY AS w(name, ord)
-JOIN pg_dist_partition p ON p.logicalrelid = w.name::regclass
+JOIN pg_dist_partition p ON p.logicalrelid OPERATOR(pg_catalog.=) w.name::regclass
 JOIN pg_class c ON c.oid = p.logicalrelid
 JOIN pg_namespace ns ON ns.oid = c.relnamespace
-JOIN pg_dist_shard s ON s.logicalrelid = p.logicalrelid
+JOIN pg_dist_shard s ON s.logicalrelid OPERATOR(pg_catalog.=) p.logicalrelid
 JOIN pg_dist_placement pl ON pl.shardid = s.shardid AND pl.shardstate = 1
 JOIN pg_dist_node n ON n.groupid = pl.groupid AND n.isactive AND n.noderole = 'primary'
 ORDER BY w.ord, s.shardid;

@@ -1,10 +1,38 @@
 //! `02-distribute.sql` and `rollback.sql`: one statement per table, each guarded so that running the
 //! file again skips what is already done (a table already laid out as planned is left alone; one laid
 //! out differently makes Citus stop with an error naming it).
+//!
+//! These run on a target that `01-pre-data.sql` has just filled with the source's functions,
+//! operators and types. So every function, catalog table, type and operator they use is named with
+//! its schema (`pg_catalog`, where Citus keeps its functions and metadata) and every argument has its
+//! exact type: a function or operator of the source that matches better than Citus's
+//! (`public.create_distributed_table(text, text)`, `public.=(regclass, regclass)`) is never chosen,
+//! whatever the search path. The guards read `pg_dist_partition` rather than the `citus_tables` view,
+//! which lives in `public` and asks every worker for the size of every table.
 
 use crate::advice::Kind;
 use crate::ident::{quote_literal, QualifiedName};
 use crate::plan::Plan;
+
+/// PostgreSQL's `=`, whatever the source defined.
+pub(crate) const EQ: &str = "OPERATOR(pg_catalog.=)";
+
+/// `'schema.table'::pg_catalog.regclass`.
+fn regclass(q: &QualifiedName) -> String {
+    format!("{}::pg_catalog.regclass", q.regclass_literal())
+}
+
+/// `'…'::pg_catalog.text`.
+fn text(s: &str) -> String {
+    format!("{}::pg_catalog.text", quote_literal(s))
+}
+
+/// The condition that `pg_dist_partition` row `p` is table `rel`, hash-distributed by column `col`.
+fn distributed_by(p: &str, rel: &str, col: &str) -> String {
+    format!(
+        "{p}.logicalrelid {EQ} {rel} AND {p}.partmethod {EQ} 'h'::pg_catalog.\"char\" AND pg_catalog.column_to_column_name({p}.logicalrelid, {p}.partkey) {EQ} {col}"
+    )
+}
 
 /// The statements of `02-distribute.sql`: reference tables first, then each co-location group's
 /// leader (with `colocate_with => 'none'` and the shard count) and its members (`colocate_with` the
@@ -12,29 +40,27 @@ use crate::plan::Plan;
 pub fn distribute(plan: &Plan) -> Vec<String> {
     let mut out = Vec::new();
     for t in plan.tables.iter().filter(|t| t.kind == Kind::Reference) {
-        let q = t.qualified();
+        let rel = regclass(&t.qualified());
         out.push(format!(
-            "SELECT create_reference_table({lit})\nWHERE NOT EXISTS (SELECT 1 FROM citus_tables WHERE table_name = {lit}::regclass AND citus_table_type = 'reference');",
-            lit = q.regclass_literal()
+            "SELECT pg_catalog.create_reference_table({rel})\nWHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid {EQ} {rel} AND p.partmethod {EQ} 'n'::pg_catalog.\"char\" AND p.repmodel {EQ} 't'::pg_catalog.\"char\");"
         ));
     }
     for g in plan.groups() {
         let leader = g.leader.qualified();
-        let lcol = g.leader.distribution_column.clone().unwrap_or_default();
+        let leader_rel = regclass(&leader);
+        let col = text(g.leader.distribution_column.as_deref().unwrap_or_default());
+        let n = g.shard_count;
         out.push(format!(
-            "SELECT create_distributed_table({lit}, {col}, colocate_with => 'none', shard_count => {n})\nWHERE NOT EXISTS (SELECT 1 FROM citus_tables WHERE table_name = {lit}::regclass AND citus_table_type = 'distributed' AND distribution_column = {col} AND shard_count = {n});",
-            lit = leader.regclass_literal(),
-            col = quote_literal(&lcol),
-            n = g.shard_count
+            "SELECT pg_catalog.create_distributed_table({leader_rel}, {col}, colocate_with => 'none'::pg_catalog.text, shard_count => {n})\nWHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p WHERE {} AND (SELECT pg_catalog.count(*) FROM pg_catalog.pg_dist_shard s WHERE s.logicalrelid {EQ} p.logicalrelid) {EQ} {n});",
+            distributed_by("p", &leader_rel, &col)
         ));
         for m in &g.members {
-            let q = m.qualified();
-            let col = m.distribution_column.clone().unwrap_or_default();
+            let rel = regclass(&m.qualified());
+            let col = text(m.distribution_column.as_deref().unwrap_or_default());
             out.push(format!(
-                "SELECT create_distributed_table({lit}, {col}, colocate_with => {leader_lit})\nWHERE NOT EXISTS (SELECT 1 FROM citus_tables t JOIN citus_tables l ON l.colocation_id = t.colocation_id WHERE t.table_name = {lit}::regclass AND t.citus_table_type = 'distributed' AND t.distribution_column = {col} AND l.table_name = {leader_lit}::regclass);",
-                lit = q.regclass_literal(),
-                col = quote_literal(&col),
-                leader_lit = leader.regclass_literal()
+                "SELECT pg_catalog.create_distributed_table({rel}, {col}, colocate_with => {})\nWHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p JOIN pg_catalog.pg_dist_partition l ON l.colocationid {EQ} p.colocationid WHERE {} AND l.logicalrelid {EQ} {leader_rel});",
+                text(&leader.quoted()),
+                distributed_by("p", &rel, &col)
             ));
         }
     }
@@ -65,9 +91,85 @@ pub fn rollback(plan: &Plan) -> Vec<String> {
         .rev()
         .map(|q| {
             format!(
-                "SELECT undistribute_table({lit}, cascade_via_foreign_keys => true)\nWHERE EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = to_regclass({lit}));",
-                lit = q.regclass_literal()
+                "SELECT pg_catalog.undistribute_table({}, cascade_via_foreign_keys => true)\nWHERE EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid {EQ} pg_catalog.to_regclass({}));",
+                regclass(q),
+                text(&q.quoted())
             )
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ident::top_level;
+
+    /// Every word followed by `(` (a function call) and every `=` at top level of `sql`, outside
+    /// strings and quoted names.
+    fn calls_and_operators(sql: &str) -> (Vec<String>, usize) {
+        let top = top_level(sql);
+        let b = sql.as_bytes();
+        let mut calls = Vec::new();
+        let mut bare_eq = 0;
+        for i in 0..b.len() {
+            if !top[i] {
+                continue;
+            }
+            if b[i] == b'='
+                && b.get(i + 1) != Some(&b'>')
+                && !sql[..i].ends_with("OPERATOR(pg_catalog.")
+            {
+                bare_eq += 1;
+            }
+            if b[i] == b'(' {
+                let start = sql[..i]
+                    .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+                    .map_or(0, |p| p + 1);
+                let word = &sql[start..i];
+                if !word.is_empty() && word != "OPERATOR" && !["EXISTS", "IN"].contains(&word) {
+                    calls.push(word.to_string());
+                }
+            }
+        }
+        (calls, bare_eq)
+    }
+
+    #[test]
+    fn every_call_and_comparison_is_pg_catalogs() {
+        let plan: Plan = serde_json::from_value(serde_json::json!({
+            "format_version": 1,
+            "source": { "database": "d" },
+            "shard_count": 4,
+            "tables": [
+                { "schema": "public", "name": "r'\n\\! touch x", "kind": "reference" },
+                { "schema": "s", "name": "Lead\"er", "kind": "distributed",
+                  "distribution_column": "id'); SELECT 1; --", "colocation_group": "g" },
+                { "schema": "s", "name": "m", "kind": "distributed",
+                  "distribution_column": "t", "colocation_group": "g" },
+            ]
+        }))
+        .unwrap();
+        let all: Vec<String> = distribute(&plan)
+            .into_iter()
+            .chain(rollback(&plan))
+            .collect();
+        assert_eq!(all.len(), 6);
+        for sql in &all {
+            let (calls, bare_eq) = calls_and_operators(sql);
+            assert_eq!(bare_eq, 0, "{sql}");
+            assert!(!calls.is_empty(), "{sql}");
+            for c in calls {
+                assert!(c.starts_with("pg_catalog."), "{c} in {sql}");
+            }
+            assert!(!sql.contains("citus_tables"), "{sql}");
+        }
+        assert_eq!(
+            all[1].lines().next().unwrap(),
+            "SELECT pg_catalog.create_distributed_table('s.\"Lead\"\"er\"'::pg_catalog.regclass, 'id''); SELECT 1; --'::pg_catalog.text, colocate_with => 'none'::pg_catalog.text, shard_count => 4)"
+        );
+        assert_eq!(
+            all[2].lines().next().unwrap(),
+            "SELECT pg_catalog.create_distributed_table('s.m'::pg_catalog.regclass, 't'::pg_catalog.text, colocate_with => 's.\"Lead\"\"er\"'::pg_catalog.text)"
+        );
+    }
 }
