@@ -7,10 +7,11 @@ use std::io::Write as _;
 use clap::Args;
 use tokio::signal::unix::{signal, SignalKind};
 
-use citus_migrate_core::advice::{advise, AdviceOptions, Kind, Severity};
+use citus_migrate_core::advice::{advise, AdviceOptions, Kind};
 use citus_migrate_core::catalog::{self, ReadOptions};
 use citus_migrate_core::demo::{self, DemoServers, DemoTarget};
 use citus_migrate_core::migrate::{self, MigrateOptions};
+use citus_migrate_core::plan::checks::{self, Severity};
 use citus_migrate_core::plan::Plan;
 use citus_migrate_core::report::AnalyzeReport;
 use citus_migrate_core::sqlgen::{generate, GenerateOptions};
@@ -111,10 +112,14 @@ async fn demo(args: &DemoArgs, slot: &mut Option<DemoServers>) -> anyhow::Result
     let advice = advise(&catalog, &AdviceOptions::default());
     let mut plan = Plan::from_advice(&advice);
     print_plan(&plan);
-    if advice.has_errors() {
+    let errors: Vec<_> = checks::check(&catalog, &plan)
+        .into_iter()
+        .filter(|b| b.severity == Severity::Error)
+        .collect();
+    if !errors.is_empty() {
         say("  The advisor's plan has blockers:");
-        for b in advice.blockers().filter(|b| b.severity == Severity::Error) {
-            say(&format!("    {} [{}]: {}", b.table, b.code, b.message));
+        for b in errors {
+            say(&format!("    {b}"));
         }
         say("  This is where you would edit plan.json. The demo continues with the plan a person who knows");
         say("  the application wrote (fixtures/demo/plan.json): companies are the tenants.");

@@ -6,9 +6,10 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 
-use citus_migrate_core::advice::{self, AdviceOptions, Severity};
+use citus_migrate_core::advice::{self, AdviceOptions};
 use citus_migrate_core::catalog::{self, ReadOptions, TableKind};
-use citus_migrate_core::plan::{self, Plan};
+use citus_migrate_core::plan::checks::{self, Severity};
+use citus_migrate_core::plan::Plan;
 use citus_migrate_core::sqlgen::{self, GenerateOptions};
 
 use crate::args::{print_warnings, write_output, FilterArgs, SourceArgs, SummaryFormat};
@@ -67,11 +68,13 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<()> {
         plan.shard_count = n;
     }
 
-    let blockers = citus_migrate_core::blockers::plan_blockers(&source, &catalog, &plan).await?;
+    let client = citus_migrate_core::connect::connect(&source).await?;
+    let blockers = checks::check_source(&client, &catalog, &plan).await?;
+    drop(client);
     for b in blockers.iter().filter(|b| b.severity == Severity::Warning) {
-        eprintln!("warning: {} [{}]: {}", b.table, b.code, b.message);
+        eprintln!("warning: {b}");
     }
-    if let Err(e) = plan::errors_to_result(&blockers) {
+    if let Err(e) = checks::applicable(&plan, blockers) {
         if args.plan.is_none() {
             std::fs::create_dir_all(&args.out_dir)
                 .with_context(|| format!("cannot create {}", args.out_dir.display()))?;

@@ -11,7 +11,7 @@ use std::time::Instant;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::Serialize;
 
-use crate::advice::{advise, AdviceOptions, Kind, Severity};
+use crate::advice::{advise, AdviceOptions, Kind};
 use crate::catalog::{self, Catalog, ReadOptions};
 use crate::connect::{connect, execute, query};
 use crate::conninfo::ConnInfo;
@@ -19,6 +19,7 @@ use crate::copy::{copy_tables, CopyMode, CopyOptions};
 use crate::error::{Error, Result, Side};
 use crate::filter::Filters;
 use crate::ident::{lines_with_level, QualifiedName};
+use crate::plan::checks::{self, Severity};
 use crate::plan::Plan;
 use crate::progress::Progress;
 use crate::sqlgen::{generate, GenerateOptions, Generated, PostDataKind};
@@ -596,15 +597,16 @@ impl Run<'_> {
     /// Checks the plan against the source (the catalog rules and, for distribution columns, NULLs in
     /// the data), stops with every blocker listed, and generates the SQL into `DIR/sql/`.
     async fn use_plan(&mut self, plan: Plan, origin: String, show_warnings: bool) -> Result<()> {
-        let blockers = crate::blockers::plan_blockers(self.source, &self.catalog, &plan).await?;
+        let client = connect(self.source).await?;
+        let blockers = checks::check_source(&client, &self.catalog, &plan).await?;
+        drop(client);
         for b in blockers
             .iter()
             .filter(|b| show_warnings && b.severity == Severity::Warning)
         {
-            self.progress
-                .message(&format!("warning: {} [{}]: {}", b.table, b.code, b.message));
+            self.progress.message(&format!("warning: {b}"));
         }
-        crate::plan::errors_to_result(&blockers)?;
+        checks::applicable(&plan, blockers)?;
         let gen_opts = GenerateOptions {
             source: self.source.clone(),
             filters: self.filters.clone(),

@@ -1,7 +1,9 @@
 //! The distribution plan: what `generate` turns into SQL. Written as `plan.json`, meant to be read and
 //! edited by a person (format in `docs/plan-format.md`); checked against the source's catalog before use.
 
+pub mod checks;
 pub mod extend;
+/// Citus's rules, for [`checks`] (nothing in this file uses them: a plan knows nothing of its checks).
 mod rules;
 
 use std::collections::BTreeMap;
@@ -9,13 +11,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::advice::{Advice, Blocker, Kind, Severity};
-use crate::catalog::Catalog;
-use crate::error::{Error, Result, Side};
+use crate::advice::{Advice, Kind};
+use crate::error::{Error, Result};
 use crate::ident::QualifiedName;
-
-pub use rules::check;
-pub(crate) use rules::{by_table as rules_by_table, null_fix};
 
 /// Version of the `plan.json` layout; bumped on incompatible changes.
 pub const PLAN_FORMAT_VERSION: u32 = 1;
@@ -233,18 +231,6 @@ impl Plan {
         )
     }
 
-    /// Everything that keeps this plan from applying on Citus, or that a person should know, from the
-    /// catalog alone (NULL counts need a query: [`crate::advice::count_nulls`]).
-    pub fn blockers(&self, catalog: &Catalog) -> Vec<Blocker> {
-        check(catalog, self)
-    }
-
-    /// `Ok` when no blocker of severity error stands; otherwise an error listing them, each naming
-    /// its table, with the fix.
-    pub fn validate(&self, catalog: &Catalog) -> Result<()> {
-        errors_to_result(&self.blockers(catalog))
-    }
-
     /// A short stable fingerprint of the plan's decisions (not of its reasons or the source's server
     /// version), for file headers.
     pub fn fingerprint(&self) -> String {
@@ -292,31 +278,6 @@ fn check_shard_counts(plan: &serde_json::Value) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Turns the error-severity blockers into one error (the warnings are left to the caller to print).
-pub fn errors_to_result(blockers: &[Blocker]) -> Result<()> {
-    let errors: Vec<&Blocker> = blockers
-        .iter()
-        .filter(|b| b.severity == Severity::Error)
-        .collect();
-    if errors.is_empty() {
-        return Ok(());
-    }
-    let mut msg = format!(
-        "the plan cannot be applied on Citus: {} blocker(s)",
-        errors.len()
-    );
-    for b in errors {
-        msg.push_str(&format!("\n  - {} [{}]: {}", b.table, b.code, b.message));
-        if let Some(fix) = &b.fix {
-            msg.push_str(&format!("\n    fix: {}", fix.replace('\n', "\n         ")));
-        }
-    }
-    Err(Error::Precondition {
-        side: Side::Source,
-        message: msg,
-    })
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use crate::conninfo::ConnInfo;
 use crate::error::{Error, Result};
 use crate::filter::Filters;
 use crate::ident::{comment_text, quote_ident, quote_literal, QualifiedName};
+use crate::plan::checks;
 use crate::plan::Plan;
 
 pub use distribute::{distribute, moved_tables, rollback};
@@ -63,10 +64,10 @@ pub struct Generated {
 }
 
 /// Dumps the pre-data and post-data sections of the selected tables with pg_dump and writes the
-/// distribution statements and their rollback for `plan`. The plan is validated first: a plan Citus
-/// would reject fails here, naming the table.
+/// distribution statements and their rollback for `plan`. The plan is checked against the catalog
+/// first: a plan Citus would reject is [`Error::PlanBlocked`].
 pub async fn generate(catalog: &Catalog, plan: &Plan, opts: &GenerateOptions) -> Result<Generated> {
-    plan.validate(catalog)?;
+    checks::applicable(plan, checks::check(catalog, plan))?;
     let program = pg_dump::program(opts.pg_dump.as_ref());
     let (major, version) = pg_dump::version(&program).await?;
     pg_dump::check_version(
