@@ -6,12 +6,13 @@ pub mod extend;
 /// Citus's rules, for [`checks`] (nothing in this file uses them: a plan knows nothing of its checks).
 mod rules;
 
-use std::collections::BTreeMap;
-use std::path::Path;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::advice::{Advice, Kind};
+use crate::advice::{advise, Advice, AdviceOptions, Kind};
+use crate::catalog::{Catalog, TableKind};
 use crate::error::{Error, Result};
 use crate::ident::QualifiedName;
 
@@ -79,6 +80,35 @@ pub struct PlanGroup<'a> {
     pub leader: &'a PlanTable,
     pub members: Vec<&'a PlanTable>,
     pub shard_count: u32,
+}
+
+/// Which plan to use: a plan file, or the advisor's plan for the source.
+#[derive(Debug, Clone, Default)]
+pub struct PlanChoice {
+    /// A plan file (a `plan.json`, perhaps edited); the advisor's plan when `None`.
+    pub file: Option<PathBuf>,
+    /// Overrides the shard count of the advice, or of the file's plan.
+    pub shard_count: Option<u32>,
+}
+
+impl PlanChoice {
+    /// The plan, with where it came from (`advised by citus-migrate`, or the file) for file headers
+    /// and messages.
+    pub(crate) fn plan(&self, catalog: &Catalog) -> Result<(Plan, String)> {
+        let Some(path) = &self.file else {
+            let opts = AdviceOptions {
+                shard_count: self.shard_count,
+                ..Default::default()
+            };
+            let plan = Plan::from_advice(&advise(catalog, &opts));
+            return Ok((plan, "advised by citus-migrate".into()));
+        };
+        let mut plan = Plan::load(path)?;
+        if let Some(n) = self.shard_count {
+            plan.shard_count = n;
+        }
+        Ok((plan, path.display().to_string()))
+    }
 }
 
 impl Plan {
@@ -197,6 +227,22 @@ impl Plan {
     /// The kind a table of the source gets: as planned, or local when the plan does not list it.
     pub fn kind_of(&self, name: &QualifiedName) -> Kind {
         self.table(name).map(|t| t.kind).unwrap_or(Kind::Local)
+    }
+
+    /// How many of the catalog's tables the plan makes `kind` (a table it does not list stays local).
+    /// A partition follows its parent and is not counted on its own.
+    pub fn count(&self, catalog: &Catalog, kind: Kind) -> usize {
+        let planned: HashMap<QualifiedName, Kind> = self
+            .tables
+            .iter()
+            .map(|t| (t.qualified(), t.kind))
+            .collect();
+        catalog
+            .tables
+            .iter()
+            .filter(|t| t.table_kind != TableKind::Partition)
+            .filter(|t| planned.get(&t.qualified()).copied().unwrap_or(Kind::Local) == kind)
+            .count()
     }
 
     /// Co-location groups in plan order; a distributed table without a group is a group of its own,
