@@ -8,7 +8,7 @@ use serde::Serialize;
 use std::collections::HashMap;
 
 use crate::advice::{Advice, Candidate, ColocationGroup, Kind, ShardCountAdvice, TableAdvice};
-use crate::catalog::{Catalog, Extension, Table, TableKind};
+use crate::catalog::{Catalog, Extension, Table};
 use crate::error::{Error, Result};
 use crate::ident::QualifiedName;
 use crate::plan::checks::{Blocker, Code, Severity};
@@ -192,7 +192,7 @@ impl<'a> AnalyzeReport<'a> {
             w.write_record([
                 t.schema.clone(),
                 t.name.clone(),
-                kind_name(t.table_kind).to_string(),
+                t.table_kind.label().to_string(),
                 t.total_bytes.to_string(),
                 t.heap_bytes.to_string(),
                 t.index_bytes.to_string(),
@@ -314,7 +314,7 @@ impl<'a> AnalyzeReport<'a> {
                 t.qualified().to_string(),
                 human_bytes(t.total_bytes),
                 rows,
-                kind_name(t.table_kind),
+                t.table_kind.label(),
                 pk,
                 t.foreign_keys.len()
             );
@@ -469,16 +469,5 @@ impl<'a> AnalyzeReport<'a> {
                 );
             }
         }
-    }
-}
-
-pub fn kind_name(k: TableKind) -> &'static str {
-    match k {
-        TableKind::Plain => "table",
-        TableKind::PartitionedParent => "partitioned table",
-        TableKind::Partition => "partition",
-        TableKind::InheritanceChild => "inheritance child",
-        TableKind::Foreign => "foreign table",
-        TableKind::MaterializedView => "materialized view",
     }
 }
