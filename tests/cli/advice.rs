@@ -119,6 +119,61 @@ fn analyze_reports_the_advice_in_json_csv_and_text() {
     assert_eq!(v["shard_count"]["count"], 8);
 }
 
+/// The NULLs of a distribution column counted in the data replace the statistics' estimate, in
+/// `analyze` and in `generate` alike: NULLs fixed since the last ANALYZE are no longer reported.
+#[test]
+fn counted_nulls_replace_stale_statistics_in_analyze_and_generate() {
+    let server = server_with("app", &fixture("blockers.sql"));
+    server
+        .psql(
+            "app",
+            "UPDATE legacy.orders SET account_id = 1 WHERE account_id IS NULL",
+        )
+        .unwrap();
+    // The statistics still see the NULLs.
+    assert_eq!(
+        server
+            .psql(
+                "app",
+                "SELECT null_frac > 0 FROM pg_stats WHERE schemaname = 'legacy' AND tablename = 'orders' AND attname = 'account_id'"
+            )
+            .unwrap(),
+        "t"
+    );
+    let url = server.url("app");
+    let out = bin()
+        .args(["analyze", "--format", "json", "--source", &url])
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let codes: Vec<&str> = table(&v, "orders")["blockers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["code"].as_str().unwrap())
+        .collect();
+    assert!(
+        codes.contains(&"pk_missing_distribution_column")
+            && !codes.contains(&"nulls_in_distribution_column"),
+        "{codes:?}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args(["generate", "--source", &url, "--out-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    // The other blockers remain.
+    assert_exit(&out, 1);
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("[pk_missing_distribution_column]")
+            && !err.contains("nulls_in_distribution_column"),
+        "{err}"
+    );
+}
+
 /// A stand-in pg_dump that reports `version` and writes its arguments and PG* environment to `log`.
 fn fake_pg_dump(dir: &std::path::Path, version: &str, log: &std::path::Path) -> std::path::PathBuf {
     use std::os::unix::fs::PermissionsExt;

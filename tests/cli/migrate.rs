@@ -688,7 +688,8 @@ fn migrate_through_pgbouncer_leaves_no_session_state_in_the_pool() {
 /// `migrate --table`: the selected tables' schemas are created on the target (pg_dump leaves them out
 /// of a dump by table), `*` matches a newline in a name as in pg_dump, a partitioned table comes with
 /// its partitions, and a plan with a shard count Citus refuses stops the run naming the file and the
-/// range.
+/// range. `generate` with the same selection writes the same schemas into 01-pre-data.sql and counts
+/// the tables as migrate's plan step does (a partition follows its parent, it is no local table).
 #[test]
 fn migrate_by_table_patterns() {
     let source = server_with(
@@ -774,6 +775,54 @@ fn migrate_by_table_patterns() {
             )
             .unwrap(),
         "500 40 182 118 true"
+    );
+    let plan_step = state(&dir)["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == "plan")
+        .unwrap()["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let gen = work.path().join("gen");
+    let out = bin()
+        .args([
+            "generate",
+            "--format",
+            "json",
+            "--source",
+            &src,
+            "--out-dir",
+        ])
+        .arg(&gen)
+        .args(selection)
+        .output()
+        .unwrap();
+    assert_exit(&out, 0);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let counts = ["distributed", "reference", "local"].map(|k| v[k].as_u64().unwrap());
+    assert_eq!(counts.iter().sum::<u64>(), 3, "{v}");
+    assert_eq!(
+        plan_step,
+        format!(
+            "advised by citus-migrate: {} distributed, {} reference, {} local",
+            counts[0], counts[1], counts[2]
+        )
+    );
+    source.create_database("gen01").unwrap();
+    let pre_data = std::fs::read_to_string(gen.join("01-pre-data.sql")).unwrap();
+    source.psql("gen01", &pre_data).unwrap();
+    assert_eq!(
+        source
+            .psql(
+                "gen01",
+                "SELECT string_agg(q, ' ' ORDER BY q COLLATE \"C\") FROM (SELECT n.nspname || '.' || c.relname AS q FROM pg_class c \
+                 JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') \
+                 AND n.nspname IN ('Sales Dept', 'logs')) t"
+            )
+            .unwrap(),
+        "Sales Dept.line\nbreak Sales Dept.orders logs.events logs.events_2024 logs.events_2025"
     );
     let out = bin()
         .args([

@@ -6,6 +6,7 @@ use clap::Args;
 
 use citus_migrate_core::advice::{self, AdviceOptions};
 use citus_migrate_core::catalog::{self, ReadOptions};
+use citus_migrate_core::plan::{checks, Plan};
 use citus_migrate_core::report::AnalyzeReport;
 
 use crate::args::{print_warnings, write_output, FilterArgs, ReportFormat, SourceArgs};
@@ -42,7 +43,7 @@ pub async fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
         jobs: args.jobs as usize,
     };
     let catalog = catalog::analyze(&source, &opts).await?;
-    let mut advice = advice::advise(
+    let advice = advice::advise(
         &catalog,
         &AdviceOptions {
             shard_count: args.shard_count,
@@ -50,8 +51,8 @@ pub async fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
         },
     );
     let client = citus_migrate_core::connect::connect(&source).await?;
-    advice::count_nulls(&client, &catalog, &mut advice).await?;
-    let report = AnalyzeReport::new(&catalog).with_advice(&advice);
+    let blockers = checks::check_source(&client, &catalog, &Plan::from_advice(&advice)).await?;
+    let report = AnalyzeReport::new(&catalog).with_advice(&advice, &blockers);
     let text = match args.format {
         ReportFormat::Text => report.to_text(),
         ReportFormat::Json => report.to_json()?,

@@ -7,14 +7,17 @@ use std::io::Write as _;
 use clap::Args;
 use tokio::signal::unix::{signal, SignalKind};
 
-use citus_migrate_core::advice::{advise, AdviceOptions, Kind, Severity};
+use citus_migrate_core::advice::Kind;
 use citus_migrate_core::catalog::{self, ReadOptions};
 use citus_migrate_core::demo::{self, DemoServers, DemoTarget};
+use citus_migrate_core::filter::Filters;
 use citus_migrate_core::migrate::{self, MigrateOptions};
-use citus_migrate_core::plan::Plan;
+use citus_migrate_core::plan::checks::Severity;
+use citus_migrate_core::plan::{Plan, PlanChoice};
 use citus_migrate_core::report::AnalyzeReport;
-use citus_migrate_core::sqlgen::{generate, GenerateOptions};
+use citus_migrate_core::sqlgen::{prepare, Prepared};
 use citus_migrate_core::util::thousands;
+use citus_migrate_core::Error;
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -38,7 +41,7 @@ fn heading(text: &str) {
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     if !(args.scale > 0.0 && args.scale <= 100.0) {
-        return Err(citus_migrate_core::Error::usage(format!(
+        return Err(Error::usage(format!(
             "--scale must be above 0 and at most 100, not {}",
             args.scale
         ))
@@ -108,20 +111,30 @@ async fn demo(args: &DemoArgs, slot: &mut Option<DemoServers>) -> anyhow::Result
     say(AnalyzeReport::new(&catalog).to_text().trim_end());
 
     heading("4. The distribution plan, with the advisor's reasons");
-    let advice = advise(&catalog, &AdviceOptions::default());
-    let mut plan = Plan::from_advice(&advice);
-    print_plan(&plan);
-    if advice.has_errors() {
-        say("  The advisor's plan has blockers:");
-        for b in advice.blockers().filter(|b| b.severity == Severity::Error) {
-            say(&format!("    {} [{}]: {}", b.table, b.code, b.message));
-        }
-        say("  This is where you would edit plan.json. The demo continues with the plan a person who knows");
-        say("  the application wrote (fixtures/demo/plan.json): companies are the tenants.");
-        plan = Plan::parse(demo::DEMO_PLAN)?;
-        print_plan(&plan);
-    }
     let plan_path = servers.scratch.path().join("plan.json");
+    let filters = Filters::default();
+    let advised = prepare(&source, &catalog, &filters, &PlanChoice::default(), None).await;
+    let Prepared {
+        plan, generated, ..
+    } = match advised {
+        Err(Error::PlanBlocked { plan, blockers }) => {
+            print_plan(&plan);
+            say("  The advisor's plan has blockers:");
+            for b in blockers.iter().filter(|b| b.severity == Severity::Error) {
+                say(&format!("    {b}"));
+            }
+            say("  This is where you would edit plan.json. The demo continues with the plan a person who knows");
+            say("  the application wrote (fixtures/demo/plan.json): companies are the tenants.");
+            Plan::parse(demo::DEMO_PLAN)?.save(&plan_path)?;
+            let edited = PlanChoice {
+                file: Some(plan_path.clone()),
+                shard_count: None,
+            };
+            prepare(&source, &catalog, &filters, &edited, None).await?
+        }
+        advised => advised?,
+    };
+    print_plan(&plan);
     plan.save(&plan_path)?;
     say(&format!(
         "  (saved as {}: a real migration would let you edit it first)",
@@ -129,13 +142,6 @@ async fn demo(args: &DemoArgs, slot: &mut Option<DemoServers>) -> anyhow::Result
     ));
 
     heading("5. generate: the SQL the plan becomes");
-    let gen_opts = GenerateOptions {
-        source: source.clone(),
-        filters: Default::default(),
-        pg_dump: None,
-        plan_origin: "advised by citus-migrate (demo)".into(),
-    };
-    let generated = generate(&catalog, &plan, &gen_opts).await?;
     let sql_dir = servers.scratch.path().join("sql");
     generated.write(&sql_dir, &plan)?;
     for s in &generated.distribute {

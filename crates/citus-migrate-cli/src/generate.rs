@@ -6,10 +6,11 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 
-use citus_migrate_core::advice::{self, AdviceOptions, Severity};
-use citus_migrate_core::catalog::{self, ReadOptions, TableKind};
-use citus_migrate_core::plan::{self, Plan};
-use citus_migrate_core::sqlgen::{self, GenerateOptions};
+use citus_migrate_core::advice::Kind;
+use citus_migrate_core::catalog::{self, ReadOptions};
+use citus_migrate_core::plan::PlanChoice;
+use citus_migrate_core::sqlgen::{self, Prepared};
+use citus_migrate_core::Error;
 
 use crate::args::{print_warnings, write_output, FilterArgs, SourceArgs, SummaryFormat};
 
@@ -46,33 +47,19 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<()> {
         jobs: 1,
     };
     let catalog = catalog::analyze(&source, &opts).await?;
-
-    let (mut plan, origin) = match &args.plan {
-        Some(path) => (Plan::load(path)?, format!("{}", path.display())),
-        None => {
-            let advice = advice::advise(
-                &catalog,
-                &AdviceOptions {
-                    shard_count: args.shard_count,
-                    ..Default::default()
-                },
-            );
-            (
-                Plan::from_advice(&advice),
-                "advised by citus-migrate".to_string(),
-            )
-        }
+    let choice = PlanChoice {
+        file: args.plan.clone(),
+        shard_count: args.shard_count,
     };
-    if let (Some(n), Some(_)) = (args.shard_count, &args.plan) {
-        plan.shard_count = n;
+    let pg_dump = args.pg_dump.as_deref();
+    let prepared = sqlgen::prepare(&source, &catalog, &filters, &choice, pg_dump).await;
+    for b in sqlgen::warnings(&prepared) {
+        eprintln!("warning: {b}");
     }
-
-    let blockers = citus_migrate_core::blockers::plan_blockers(&source, &catalog, &plan).await?;
-    for b in blockers.iter().filter(|b| b.severity == Severity::Warning) {
-        eprintln!("warning: {} [{}]: {}", b.table, b.code, b.message);
-    }
-    if let Err(e) = plan::errors_to_result(&blockers) {
-        if args.plan.is_none() {
+    let Prepared {
+        plan, generated, ..
+    } = match prepared {
+        Err(Error::PlanBlocked { plan, blockers }) if args.plan.is_none() => {
             std::fs::create_dir_all(&args.out_dir)
                 .with_context(|| format!("cannot create {}", args.out_dir.display()))?;
             let path = args.out_dir.join(sqlgen::FILE_PLAN);
@@ -82,47 +69,31 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<()> {
                 path.display(),
                 path.display()
             );
+            return Err(Error::PlanBlocked { plan, blockers }.into());
         }
-        return Err(e.into());
-    }
-
-    let origin_for_summary = origin.clone();
-    let gen_opts = GenerateOptions {
-        source,
-        filters,
-        pg_dump: args.pg_dump,
-        plan_origin: origin,
+        prepared => prepared?,
     };
-    let generated = sqlgen::generate(&catalog, &plan, &gen_opts).await?;
+
     let written = generated.write(&args.out_dir, &plan)?;
-    let count = |k: advice::Kind| plan.tables.iter().filter(|t| t.kind == k).count();
-    // Partitions follow their parent: count them neither as local nor as moved.
-    let local = catalog
-        .tables
-        .iter()
-        .filter(|t| {
-            t.table_kind != TableKind::Partition
-                && plan.kind_of(&t.qualified()) == advice::Kind::Local
-        })
-        .count();
+    let count = |k: Kind| plan.count(&catalog, k);
     if args.format == SummaryFormat::Json {
         let summary = serde_json::json!({
-            "distributed": count(advice::Kind::Distributed),
+            "distributed": count(Kind::Distributed),
             "colocation_groups": plan.groups().len(),
-            "reference": count(advice::Kind::Reference),
-            "local": local,
+            "reference": count(Kind::Reference),
+            "local": count(Kind::Local),
             "shard_count": plan.shard_count,
-            "plan_origin": origin_for_summary,
+            "plan_origin": generated.plan_origin,
             "files": written.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         });
         return write_output(None, &serde_json::to_string_pretty(&summary)?);
     }
     let mut text = format!(
         "Plan: {} distributed table(s) in {} co-location group(s), {} reference table(s), {} local; {} shards.\n",
-        count(advice::Kind::Distributed),
+        count(Kind::Distributed),
         plan.groups().len(),
-        count(advice::Kind::Reference),
-        local,
+        count(Kind::Reference),
+        count(Kind::Local),
         plan.shard_count
     );
     for p in written {

@@ -1,9 +1,10 @@
-//! Times the advisor (`advice::advise`) on synthetic catalogs held in memory: a tree of tables
+//! Times the advisor (`advice::advise`) and the checks of its plan (`plan::checks::check`), as
+//! `analyze` runs them, on synthetic catalogs held in memory: a tree of tables
 //! (each references its parent's primary key, like tenant → project → task …) and one long chain
 //! of one-to-one extension tables (each table's primary key references the previous table's). Every
-//! table has a primary key, a foreign key and an index. Prints the time and a digest of the advice,
-//! so that a change to the advisor can be checked to leave its decisions as they were; `--json DIR`
-//! also writes the advice of each shape to `DIR/tree.json` and `DIR/chain.json`.
+//! table has a primary key, a foreign key and an index. Prints the time and a digest of the advice and
+//! the blockers, so that a change to the advisor can be checked to leave its decisions as they were;
+//! `--json DIR` also writes the advice of each shape to `DIR/tree.json` and `DIR/chain.json`.
 //!
 //!     cargo run --release -p citus-migrate-core --example advise_bench -- [TABLES] [--json DIR]
 
@@ -16,6 +17,7 @@ use citus_migrate_core::catalog::{
     Catalog, Column, ForeignKey, Index, KeyConstraint, Reference, Table, TableKind,
 };
 use citus_migrate_core::ident::QualifiedName;
+use citus_migrate_core::plan::{checks, Plan};
 
 fn column(name: &str, attnum: i32) -> Column {
     Column {
@@ -134,12 +136,14 @@ fn catalog(mut tables: Vec<Table>) -> Catalog {
 fn run(shape: &str, cat: &Catalog, json: Option<&str>) {
     let start = Instant::now();
     let advice = advise(cat, &AdviceOptions::default());
+    let blockers = checks::check(cat, &Plan::from_advice(&advice));
     let took = start.elapsed();
     let text = serde_json::to_string_pretty(&advice).unwrap();
     let mut h = DefaultHasher::new();
     text.hash(&mut h);
+    serde_json::to_string(&blockers).unwrap().hash(&mut h);
     println!(
-        "{shape:5} {:6} tables: advise {:8.3} s  (advice digest {:016x}, {} groups)",
+        "{shape:5} {:6} tables: advise + check {:8.3} s  (advice digest {:016x}, {} groups)",
         cat.tables.len(),
         took.as_secs_f64(),
         h.finish(),

@@ -1,6 +1,7 @@
 //! The advisor: from the catalog's facts, a distribution plan a Citus expert would sign — for every
 //! table its kind (distributed / reference / local), distribution column and co-location group, with
-//! short reasons, ranked candidate columns and the blockers that stand in the way (each with a fix).
+//! short reasons and ranked candidate columns. What stands in the way of the advised plan is for the
+//! plan's checks to find (`plan::checks`, a later stage).
 //!
 //! The rules (see `docs/advice.md`): follow the foreign-key graph to the entity at its root (the tenant
 //! of a multi-tenant schema, the order of an order/line pair); tables whose keys lead to the same root
@@ -10,7 +11,6 @@
 
 pub mod column;
 mod graph;
-mod nulls;
 
 use std::collections::HashSet;
 
@@ -18,10 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::{Catalog, TableKind};
 use crate::ident::QualifiedName;
-use crate::plan::Plan;
 use crate::util::human_bytes;
-
-pub use nulls::{count_nulls, count_plan_nulls, null_blockers};
 
 /// What a table becomes in Citus.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -45,29 +42,6 @@ impl std::fmt::Display for Kind {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    /// Citus would reject the plan (or the data) until this is fixed.
-    Error,
-    /// Works, but worth knowing or fixing.
-    Warning,
-}
-
-/// Something that stands in the way of a plan, or is worth fixing first.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Blocker {
-    /// The table it is about.
-    pub table: QualifiedName,
-    /// Stable identifier, e.g. `pk_missing_distribution_column` (list in `docs/advice.md`).
-    pub code: String,
-    pub severity: Severity,
-    pub message: String,
-    /// SQL that fixes it, where one exists (to run on the source before generating again).
-    #[serde(default)]
-    pub fix: Option<String>,
-}
-
 /// One possible distribution column of a table, with its score (0–100, higher is better).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Candidate {
@@ -85,7 +59,6 @@ pub struct TableAdvice {
     pub colocation_group: Option<String>,
     pub reasons: Vec<String>,
     pub candidates: Vec<Candidate>,
-    pub blockers: Vec<Blocker>,
     /// Partitions follow their parent and are not listed in the plan.
     #[serde(skip)]
     pub is_partition: bool,
@@ -128,28 +101,6 @@ impl Advice {
         self.tables
             .iter()
             .find(|t| t.schema == name.schema && t.name == name.name)
-    }
-
-    /// Every blocker of every table.
-    pub fn blockers(&self) -> impl Iterator<Item = &Blocker> {
-        self.tables.iter().flat_map(|t| t.blockers.iter())
-    }
-
-    pub fn has_errors(&self) -> bool {
-        self.blockers().any(|b| b.severity == Severity::Error)
-    }
-
-    /// Replaces the blockers with the plan's findings for `catalog`, plus `extra` (NULL counts).
-    pub fn attach_blockers(&mut self, mut blockers: Vec<Blocker>) {
-        blockers.sort_by(|a, b| {
-            a.severity
-                .cmp(&b.severity)
-                .then_with(|| a.code.cmp(&b.code))
-        });
-        let mut by = crate::plan::rules_by_table(blockers);
-        for t in &mut self.tables {
-            t.blockers = by.remove(&t.qualified()).unwrap_or_default();
-        }
     }
 }
 
@@ -220,20 +171,16 @@ pub fn advise(catalog: &Catalog, opts: &AdviceOptions) -> Advice {
             colocation_group: d.group.clone(),
             reasons: d.reasons.clone(),
             candidates,
-            blockers: Vec::new(),
             is_partition: t.table_kind == TableKind::Partition,
         });
     }
-    let mut advice = Advice {
+    Advice {
         database: catalog.database.clone(),
         server_version: catalog.server_version.clone(),
         tables,
         colocation_groups: decided.groups,
         shard_count,
-    };
-    let plan = Plan::from_advice(&advice);
-    advice.attach_blockers(plan.blockers(catalog));
-    advice
+    }
 }
 
 /// Citus guidance: 32 shards (the default) suit multi-tenant apps and small clusters; analytics on

@@ -33,6 +33,20 @@ pub enum TableKind {
     MaterializedView,
 }
 
+impl TableKind {
+    /// How messages and reports name it: `table`, `partitioned table`, `partition`, ….
+    pub fn label(self) -> &'static str {
+        match self {
+            TableKind::Plain => "table",
+            TableKind::PartitionedParent => "partitioned table",
+            TableKind::Partition => "partition",
+            TableKind::InheritanceChild => "inheritance child",
+            TableKind::Foreign => "foreign table",
+            TableKind::MaterializedView => "materialized view",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Catalog {
     pub database: String,
@@ -756,13 +770,7 @@ pub fn require_data(catalog: &Catalog, filters: &Filters, what: &str) -> Result<
             .tables
             .iter()
             .take(5)
-            .map(|t| {
-                format!(
-                    "{} ({})",
-                    t.qualified(),
-                    crate::report::kind_name(t.table_kind)
-                )
-            })
+            .map(|t| format!("{} ({})", t.qualified(), t.table_kind.label()))
             .collect();
         message.push_str(&format!(
             " (selected: {}{})",

@@ -5,6 +5,9 @@
 
 use std::fmt;
 
+use crate::plan::checks::{Blocker, Severity};
+use crate::plan::Plan;
+
 /// Which database an error or an operation is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -68,6 +71,14 @@ pub enum Error {
     #[error("{side}: {message}")]
     Precondition { side: Side, message: String },
 
+    /// The checks found errors that keep the plan from being applied on Citus. `blockers` holds every
+    /// finding, the warnings too; the message lists the errors, each naming its table, with the fix.
+    #[error("{}: {}", Side::Source, blocked_message(.blockers))]
+    PlanBlocked {
+        plan: Box<Plan>,
+        blockers: Vec<Blocker>,
+    },
+
     /// A local program (initdb, pg_ctl, pg_dump…) failed or is missing.
     #[error("{program}: {message}")]
     Tool { program: String, message: String },
@@ -123,6 +134,7 @@ impl Error {
             | Error::Connect { side, .. }
             | Error::Db { side, .. }
             | Error::Precondition { side, .. } => Some(*side),
+            Error::PlanBlocked { .. } => Some(Side::Source),
             _ => None,
         }
     }
@@ -131,6 +143,28 @@ impl Error {
     pub fn is_usage(&self) -> bool {
         matches!(self, Error::Usage(_) | Error::ConnString { .. })
     }
+}
+
+/// `the plan cannot be applied on Citus: N blocker(s)` and the errors, one per line, each with its fix.
+fn blocked_message(blockers: &[Blocker]) -> String {
+    let errors: Vec<&Blocker> = blockers
+        .iter()
+        .filter(|b| b.severity == Severity::Error)
+        .collect();
+    let mut msg = format!(
+        "the plan cannot be applied on Citus: {} blocker(s)",
+        errors.len()
+    );
+    for b in errors {
+        msg.push_str(&format!("\n  - {b}"));
+        if let Some(fix) = &b.fix {
+            msg.push_str(&format!(
+                "\n    fix: {}",
+                crate::ident::indent_sql(fix, "         ")
+            ));
+        }
+    }
+    msg
 }
 
 /// For a missing privilege (SQLSTATE 42501): what to do about it, naming the side's user.

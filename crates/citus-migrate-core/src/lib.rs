@@ -1,12 +1,11 @@
 //! citus-migrate core: every stage of moving a PostgreSQL database into a Citus cluster.
 //!
-//! The pipeline, one module per stage: [`catalog`] (read the source) → advice → plan → sqlgen →
-//! copy → verify → [`report`]. Connections are described by [`conninfo::ConnInfo`] and opened by
+//! The pipeline, one module per stage, each using only the stages before it: [`catalog`] (read the
+//! source) → advice → plan → [`plan::checks`] → sqlgen → copy → verify → [`report`]. Connections are described by [`conninfo::ConnInfo`] and opened by
 //! [`connect::connect`]; [`local`] starts throwaway servers for tests and the demo.
 
 pub mod advice;
 pub mod backup;
-pub mod blockers;
 pub mod catalog;
 pub mod child;
 pub mod connect;

@@ -11,7 +11,7 @@ use std::time::Instant;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::Serialize;
 
-use crate::advice::{advise, AdviceOptions, Kind, Severity};
+use crate::advice::Kind;
 use crate::catalog::{self, Catalog, ReadOptions};
 use crate::connect::{connect, execute, query};
 use crate::conninfo::ConnInfo;
@@ -19,9 +19,9 @@ use crate::copy::{copy_tables, CopyMode, CopyOptions};
 use crate::error::{Error, Result, Side};
 use crate::filter::Filters;
 use crate::ident::{lines_with_level, QualifiedName};
-use crate::plan::Plan;
+use crate::plan::{Plan, PlanChoice};
 use crate::progress::Progress;
-use crate::sqlgen::{generate, GenerateOptions, Generated, PostDataKind};
+use crate::sqlgen::{prepare, warnings, Generated, PostDataKind, Prepared};
 use crate::verify::{self, ExpectedLayout, VerifyOptions, VerifyReport};
 pub use crate::workdir::Selection;
 use crate::workdir::{State, Step, StepRecord, StepStatus, WorkDir};
@@ -589,65 +589,47 @@ impl Run<'_> {
 
     /// Loads the plan recorded by an earlier run and generates the SQL again.
     async fn load_plan(&mut self) -> Result<()> {
-        let path = self.wd.plan_path();
-        let plan = Plan::load(&path)?;
-        self.use_plan(plan, path.display().to_string(), false).await
+        let choice = PlanChoice {
+            file: Some(self.wd.plan_path()),
+            shard_count: None,
+        };
+        self.use_plan(&choice, false).await.map(drop)
     }
 
     /// Checks the plan against the source (the catalog rules and, for distribution columns, NULLs in
-    /// the data), stops with every blocker listed, and generates the SQL into `DIR/sql/`.
-    async fn use_plan(&mut self, plan: Plan, origin: String, show_warnings: bool) -> Result<()> {
-        let blockers = crate::blockers::plan_blockers(self.source, &self.catalog, &plan).await?;
-        for b in blockers
-            .iter()
-            .filter(|b| show_warnings && b.severity == Severity::Warning)
-        {
-            self.progress
-                .message(&format!("warning: {} [{}]: {}", b.table, b.code, b.message));
+    /// the data), stops with every blocker listed, and generates the SQL into `DIR/sql/`. Returns
+    /// where the plan came from.
+    async fn use_plan(&mut self, choice: &PlanChoice, show_warnings: bool) -> Result<String> {
+        let prepared = prepare(self.source, &self.catalog, &self.filters, choice, None).await;
+        for b in warnings(&prepared).filter(|_| show_warnings) {
+            self.progress.message(&format!("warning: {b}"));
         }
-        crate::plan::errors_to_result(&blockers)?;
-        let gen_opts = GenerateOptions {
-            source: self.source.clone(),
-            filters: self.filters.clone(),
-            pg_dump: None,
-            plan_origin: origin,
-        };
-        let mut generated = generate(&self.catalog, &plan, &gen_opts).await?;
-        generated.pre_data = format!(
-            "{}{}",
-            create_schemas(&self.filters, &self.catalog),
-            generated.pre_data
-        );
+        let Prepared {
+            plan, generated, ..
+        } = prepared?;
         generated.write(&self.wd.sql_dir(), &plan)?;
+        let origin = generated.plan_origin.clone();
         self.plan = Some(plan);
         self.generated = Some(generated);
-        Ok(())
+        Ok(origin)
     }
 
     async fn plan(&mut self) -> Result<Outcome> {
-        let (plan, how) = match &self.opts.plan_file {
-            Some(f) => (Plan::load(f)?, format!("{}", f.display())),
-            None => {
-                let advice = advise(&self.catalog, &AdviceOptions::default());
-                (
-                    Plan::from_advice(&advice),
-                    "advised by citus-migrate".to_string(),
-                )
-            }
+        let choice = PlanChoice {
+            file: self.opts.plan_file.clone(),
+            shard_count: None,
         };
         // Stops here with every blocker listed when the plan cannot be applied.
-        self.use_plan(plan.clone(), how.clone(), true).await?;
+        let how = self.use_plan(&choice, true).await?;
+        let plan = self.plan.as_ref().expect("use_plan sets the plan");
         plan.save(&self.wd.plan_path())?;
         self.crash_point(Step::Plan, true);
-        let count = |k: Kind| plan.tables.iter().filter(|t| t.kind == k).count();
+        let count = |k: Kind| plan.count(&self.catalog, k);
         Ok(Outcome::done(format!(
             "{how}: {} distributed, {} reference, {} local",
             count(Kind::Distributed),
             count(Kind::Reference),
-            self.catalog
-                .tables
-                .len()
-                .saturating_sub(count(Kind::Distributed) + count(Kind::Reference))
+            count(Kind::Local)
         )))
     }
 
@@ -1071,28 +1053,6 @@ fn transaction_local(script: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-/// The schemas of the selected tables, created when missing, for a selection by table patterns: pg_dump
-/// then dumps the tables alone, without the `CREATE SCHEMA` of their schemas. Empty otherwise (pg_dump
-/// creates the selected schemas itself, and a second `CREATE SCHEMA` would fail).
-fn create_schemas(filters: &Filters, catalog: &Catalog) -> String {
-    if filters.tables.is_empty() {
-        return String::new();
-    }
-    let schemas: std::collections::BTreeSet<&str> =
-        catalog.tables.iter().map(|t| t.schema.as_str()).collect();
-    let mut out = String::from(
-        "-- citus-migrate: the schemas of the selected tables (pg_dump --table leaves them out)\n",
-    );
-    for s in schemas {
-        out.push_str(&format!(
-            "CREATE SCHEMA IF NOT EXISTS {};\n",
-            crate::ident::quote_ident(s)
-        ));
-    }
-    out.push('\n');
-    out
 }
 
 fn first_line(sql: &str) -> &str {

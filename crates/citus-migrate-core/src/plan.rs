@@ -1,21 +1,20 @@
 //! The distribution plan: what `generate` turns into SQL. Written as `plan.json`, meant to be read and
 //! edited by a person (format in `docs/plan-format.md`); checked against the source's catalog before use.
 
+pub mod checks;
 pub mod extend;
+/// Citus's rules, for [`checks`] (nothing in this file uses them: a plan knows nothing of its checks).
 mod rules;
 
-use std::collections::BTreeMap;
-use std::path::Path;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::advice::{Advice, Blocker, Kind, Severity};
-use crate::catalog::Catalog;
-use crate::error::{Error, Result, Side};
+use crate::advice::{advise, Advice, AdviceOptions, Kind};
+use crate::catalog::{Catalog, TableKind};
+use crate::error::{Error, Result};
 use crate::ident::QualifiedName;
-
-pub use rules::check;
-pub(crate) use rules::{by_table as rules_by_table, null_fix};
 
 /// Version of the `plan.json` layout; bumped on incompatible changes.
 pub const PLAN_FORMAT_VERSION: u32 = 1;
@@ -81,6 +80,35 @@ pub struct PlanGroup<'a> {
     pub leader: &'a PlanTable,
     pub members: Vec<&'a PlanTable>,
     pub shard_count: u32,
+}
+
+/// Which plan to use: a plan file, or the advisor's plan for the source.
+#[derive(Debug, Clone, Default)]
+pub struct PlanChoice {
+    /// A plan file (a `plan.json`, perhaps edited); the advisor's plan when `None`.
+    pub file: Option<PathBuf>,
+    /// Overrides the shard count of the advice, or of the file's plan.
+    pub shard_count: Option<u32>,
+}
+
+impl PlanChoice {
+    /// The plan, with where it came from (`advised by citus-migrate`, or the file) for file headers
+    /// and messages.
+    pub(crate) fn plan(&self, catalog: &Catalog) -> Result<(Plan, String)> {
+        let Some(path) = &self.file else {
+            let opts = AdviceOptions {
+                shard_count: self.shard_count,
+                ..Default::default()
+            };
+            let plan = Plan::from_advice(&advise(catalog, &opts));
+            return Ok((plan, "advised by citus-migrate".into()));
+        };
+        let mut plan = Plan::load(path)?;
+        if let Some(n) = self.shard_count {
+            plan.shard_count = n;
+        }
+        Ok((plan, path.display().to_string()))
+    }
 }
 
 impl Plan {
@@ -201,6 +229,22 @@ impl Plan {
         self.table(name).map(|t| t.kind).unwrap_or(Kind::Local)
     }
 
+    /// How many of the catalog's tables the plan makes `kind` (a table it does not list stays local).
+    /// A partition follows its parent and is not counted on its own.
+    pub fn count(&self, catalog: &Catalog, kind: Kind) -> usize {
+        let planned: HashMap<QualifiedName, Kind> = self
+            .tables
+            .iter()
+            .map(|t| (t.qualified(), t.kind))
+            .collect();
+        catalog
+            .tables
+            .iter()
+            .filter(|t| t.table_kind != TableKind::Partition)
+            .filter(|t| planned.get(&t.qualified()).copied().unwrap_or(Kind::Local) == kind)
+            .count()
+    }
+
     /// Co-location groups in plan order; a distributed table without a group is a group of its own,
     /// named after the table.
     pub fn groups(&self) -> Vec<PlanGroup<'_>> {
@@ -231,18 +275,6 @@ impl Plan {
                 .clone()
                 .unwrap_or_else(|| format!("{}", t.qualified())),
         )
-    }
-
-    /// Everything that keeps this plan from applying on Citus, or that a person should know, from the
-    /// catalog alone (NULL counts need a query: [`crate::advice::count_nulls`]).
-    pub fn blockers(&self, catalog: &Catalog) -> Vec<Blocker> {
-        check(catalog, self)
-    }
-
-    /// `Ok` when no blocker of severity error stands; otherwise an error listing them, each naming
-    /// its table, with the fix.
-    pub fn validate(&self, catalog: &Catalog) -> Result<()> {
-        errors_to_result(&self.blockers(catalog))
     }
 
     /// A short stable fingerprint of the plan's decisions (not of its reasons or the source's server
@@ -292,34 +324,6 @@ fn check_shard_counts(plan: &serde_json::Value) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Turns the error-severity blockers into one error (the warnings are left to the caller to print).
-pub fn errors_to_result(blockers: &[Blocker]) -> Result<()> {
-    let errors: Vec<&Blocker> = blockers
-        .iter()
-        .filter(|b| b.severity == Severity::Error)
-        .collect();
-    if errors.is_empty() {
-        return Ok(());
-    }
-    let mut msg = format!(
-        "the plan cannot be applied on Citus: {} blocker(s)",
-        errors.len()
-    );
-    for b in errors {
-        msg.push_str(&format!("\n  - {} [{}]: {}", b.table, b.code, b.message));
-        if let Some(fix) = &b.fix {
-            msg.push_str(&format!(
-                "\n    fix: {}",
-                crate::ident::indent_sql(fix, "         ")
-            ));
-        }
-    }
-    Err(Error::Precondition {
-        side: Side::Source,
-        message: msg,
-    })
 }
 
 #[cfg(test)]

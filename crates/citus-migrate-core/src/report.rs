@@ -5,12 +5,14 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::advice::{
-    Advice, Blocker, Candidate, ColocationGroup, Kind, Severity, ShardCountAdvice, TableAdvice,
-};
-use crate::catalog::{Catalog, Extension, Table, TableKind};
+use std::collections::HashMap;
+
+use crate::advice::{Advice, Candidate, ColocationGroup, Kind, ShardCountAdvice, TableAdvice};
+use crate::catalog::{Catalog, Extension, Table};
 use crate::error::{Error, Result};
 use crate::ident::indent_sql;
+use crate::ident::QualifiedName;
+use crate::plan::checks::{Blocker, Code, Severity};
 use crate::util::{human_bytes, thousands};
 
 /// Version of the JSON layout; bumped on incompatible changes.
@@ -56,20 +58,7 @@ pub struct AdviceFields<'a> {
     pub colocation_group: Option<&'a str>,
     pub reasons: &'a [String],
     pub candidates: &'a [Candidate],
-    pub blockers: &'a [Blocker],
-}
-
-impl<'a> From<&'a TableAdvice> for AdviceFields<'a> {
-    fn from(a: &'a TableAdvice) -> Self {
-        AdviceFields {
-            kind: a.kind,
-            distribution_column: a.distribution_column.as_deref(),
-            colocation_group: a.colocation_group.as_deref(),
-            reasons: &a.reasons,
-            candidates: &a.candidates,
-            blockers: &a.blockers,
-        }
-    }
+    pub blockers: Vec<&'a Blocker>,
 }
 
 impl std::ops::Deref for ReportTable<'_> {
@@ -110,18 +99,40 @@ impl<'a> AnalyzeReport<'a> {
         }
     }
 
-    /// Adds the advice: per-table decisions, reasons, candidates and blockers; groups and shard count.
-    pub fn with_advice(mut self, advice: &'a Advice) -> Self {
-        let by_name: std::collections::HashMap<(&str, &str), &crate::advice::TableAdvice> = advice
+    /// Adds the advice (per-table decisions, reasons and candidates; groups and shard count) and the
+    /// blockers of the advised plan ([`crate::plan::checks`]).
+    pub fn with_advice(mut self, advice: &'a Advice, blockers: &'a [Blocker]) -> Self {
+        let by_name: HashMap<(&str, &str), &TableAdvice> = advice
             .tables
             .iter()
             .rev()
             .map(|a| ((a.schema.as_str(), a.name.as_str()), a))
             .collect();
+        // Each table's blockers: the NULLs counted in the data first, then by severity and code.
+        let mut sorted: Vec<&Blocker> = blockers.iter().collect();
+        sorted.sort_by_key(|b| {
+            let counted =
+                b.severity == Severity::Error && b.code == Code::NullsInDistributionColumn;
+            (b.severity, !counted, b.code.as_str())
+        });
+        let mut by_table: HashMap<&QualifiedName, Vec<&Blocker>> = HashMap::new();
+        for b in sorted {
+            by_table.entry(&b.table).or_default().push(b);
+        }
         for t in &mut self.tables {
             t.advice = by_name
                 .get(&(t.table.schema.as_str(), t.table.name.as_str()))
-                .map(|a| AdviceFields::from(*a));
+                .map(|a| AdviceFields {
+                    kind: a.kind,
+                    distribution_column: a.distribution_column.as_deref(),
+                    colocation_group: a.colocation_group.as_deref(),
+                    reasons: &a.reasons,
+                    candidates: &a.candidates,
+                    blockers: by_table
+                        .get(&t.table.qualified())
+                        .cloned()
+                        .unwrap_or_default(),
+                });
         }
         self.colocation_groups = Some(&advice.colocation_groups);
         self.shard_count = Some(&advice.shard_count);
@@ -182,7 +193,7 @@ impl<'a> AnalyzeReport<'a> {
             w.write_record([
                 t.schema.clone(),
                 t.name.clone(),
-                kind_name(t.table_kind).to_string(),
+                t.table_kind.label().to_string(),
                 t.total_bytes.to_string(),
                 t.heap_bytes.to_string(),
                 t.index_bytes.to_string(),
@@ -304,7 +315,7 @@ impl<'a> AnalyzeReport<'a> {
                 t.qualified().to_string(),
                 human_bytes(t.total_bytes),
                 rows,
-                kind_name(t.table_kind),
+                t.table_kind.label(),
                 pk,
                 t.foreign_keys.len()
             );
@@ -426,7 +437,7 @@ impl<'a> AnalyzeReport<'a> {
         }
         let blockers: Vec<&Blocker> = advised
             .iter()
-            .flat_map(|(_, a)| a.blockers.iter())
+            .flat_map(|(_, a)| a.blockers.iter().copied())
             .collect();
         let errors = blockers
             .iter()
@@ -450,21 +461,10 @@ impl<'a> AnalyzeReport<'a> {
             } else {
                 "warning"
             };
-            let _ = writeln!(out, "  {sev} {} [{}]: {}", b.table, b.code, b.message);
+            let _ = writeln!(out, "  {sev} {b}");
             if let Some(fix) = &b.fix {
                 let _ = writeln!(out, "          fix: {}", indent_sql(fix, "               "));
             }
         }
-    }
-}
-
-pub fn kind_name(k: TableKind) -> &'static str {
-    match k {
-        TableKind::Plain => "table",
-        TableKind::PartitionedParent => "partitioned table",
-        TableKind::Partition => "partition",
-        TableKind::InheritanceChild => "inheritance child",
-        TableKind::Foreign => "foreign table",
-        TableKind::MaterializedView => "materialized view",
     }
 }

@@ -3,6 +3,7 @@
 //! (re-runnable `create_reference_table` / `create_distributed_table` calls), `03-post-data.sql`
 //! (pg_dump's post-data section: indexes, keys, foreign keys, triggers) and `rollback.sql` — as
 //! structured statement lists that `migrate` executes, and as files a person runs with psql.
+//! [`prepare`] is the way there from a plan choice that `generate`, `migrate` and `demo` share.
 
 mod distribute;
 pub mod pg_dump;
@@ -12,11 +13,13 @@ mod post_data;
 use std::path::{Path, PathBuf};
 
 use crate::catalog::Catalog;
+use crate::connect::connect;
 use crate::conninfo::ConnInfo;
 use crate::error::{Error, Result};
 use crate::filter::Filters;
 use crate::ident::{comment_text, quote_ident, quote_literal, QualifiedName};
-use crate::plan::Plan;
+use crate::plan::checks::{self, Blocker, Severity};
+use crate::plan::{Plan, PlanChoice};
 
 pub use distribute::{distribute, moved_tables, rollback};
 pub use post_data::{split as split_post_data, PostDataItem, PostDataKind};
@@ -40,9 +43,59 @@ pub struct GenerateOptions {
     pub plan_origin: String,
 }
 
+/// A plan that passed its checks, with its SQL.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub plan: Plan,
+    /// The checks' findings: warnings only (errors are [`Error::PlanBlocked`]).
+    pub warnings: Vec<Blocker>,
+    pub generated: Generated,
+}
+
+/// The plan chosen (read from its file, or advised for `catalog`), checked against the source (the
+/// catalog rules and the NULLs of the distribution columns), and its SQL. A plan with errors is
+/// [`Error::PlanBlocked`], which holds the plan and every finding. `catalog` is the source's, read
+/// with `filters`.
+pub async fn prepare(
+    source: &ConnInfo,
+    catalog: &Catalog,
+    filters: &Filters,
+    choice: &PlanChoice,
+    pg_dump: Option<&Path>,
+) -> Result<Prepared> {
+    let (plan, origin) = choice.plan(catalog)?;
+    let client = connect(source).await?;
+    let found = checks::check_source(&client, catalog, &plan).await?;
+    drop(client);
+    let warnings = checks::applicable(&plan, found)?;
+    let opts = GenerateOptions {
+        source: source.clone(),
+        filters: filters.clone(),
+        pg_dump: pg_dump.map(Path::to_path_buf),
+        plan_origin: origin,
+    };
+    let generated = generate(catalog, &plan, &opts).await?;
+    Ok(Prepared {
+        plan,
+        warnings,
+        generated,
+    })
+}
+
+/// The checks' warnings, whether the plan passed them or is blocked.
+pub fn warnings(prepared: &Result<Prepared>) -> impl Iterator<Item = &Blocker> {
+    let found = match prepared {
+        Ok(p) => &p.warnings[..],
+        Err(Error::PlanBlocked { blockers, .. }) => blockers,
+        Err(_) => &[],
+    };
+    found.iter().filter(|b| b.severity == Severity::Warning)
+}
+
 #[derive(Debug, Clone)]
 pub struct Generated {
-    /// pg_dump's pre-data section, as one script.
+    /// pg_dump's pre-data section, as one script (after the `CREATE SCHEMA`s pg_dump leaves out of
+    /// a `--table` selection).
     pub pre_data: String,
     /// One statement per table, in an order Citus accepts; each safe to run again.
     pub distribute: Vec<String>,
@@ -63,10 +116,10 @@ pub struct Generated {
 }
 
 /// Dumps the pre-data and post-data sections of the selected tables with pg_dump and writes the
-/// distribution statements and their rollback for `plan`. The plan is validated first: a plan Citus
-/// would reject fails here, naming the table.
+/// distribution statements and their rollback for `plan`. The plan is checked against the catalog
+/// first: a plan Citus would reject is [`Error::PlanBlocked`].
 pub async fn generate(catalog: &Catalog, plan: &Plan, opts: &GenerateOptions) -> Result<Generated> {
-    plan.validate(catalog)?;
+    checks::applicable(plan, checks::check(catalog, plan))?;
     let program = pg_dump::program(opts.pg_dump.as_ref());
     let (major, version) = pg_dump::version(&program).await?;
     pg_dump::check_version(
@@ -84,7 +137,7 @@ pub async fn generate(catalog: &Catalog, plan: &Plan, opts: &GenerateOptions) ->
     let (post_data_preamble, mut post_data) = post_data::split(&post, catalog);
     let plan_changes = plan_changes::apply(catalog, plan, &mut post_data);
     Ok(Generated {
-        pre_data: pre,
+        pre_data: format!("{}{pre}", create_schemas(&opts.filters, catalog)),
         distribute: distribute(plan),
         post_data_preamble,
         post_data,
@@ -219,6 +272,28 @@ impl Generated {
         }
         Ok(written)
     }
+}
+
+/// The schemas of the selected tables, created when missing, for a selection by table patterns: pg_dump
+/// then dumps the tables alone, without the `CREATE SCHEMA` of their schemas. Empty otherwise (pg_dump
+/// creates the selected schemas itself, and a second `CREATE SCHEMA` would fail).
+fn create_schemas(filters: &Filters, catalog: &Catalog) -> String {
+    if filters.tables.is_empty() {
+        return String::new();
+    }
+    let schemas: std::collections::BTreeSet<&str> =
+        catalog.tables.iter().map(|t| t.schema.as_str()).collect();
+    let mut out = String::from(
+        "-- citus-migrate: the schemas of the selected tables (pg_dump --table leaves them out)\n",
+    );
+    for s in schemas {
+        out.push_str(&format!(
+            "CREATE SCHEMA IF NOT EXISTS {};\n",
+            quote_ident(s)
+        ));
+    }
+    out.push('\n');
+    out
 }
 
 /// `-- index "orders_code" on public.orders`: what the item creates, names quoted, on one line.

@@ -1,15 +1,14 @@
 //! Citus's rules, checked for a plan against the source's catalog: every finding is a [`Blocker`] with a
 //! stable code, the table it is about, a message and, where one exists, the SQL that fixes it.
 
-use std::collections::BTreeMap;
-
 use super::extend::cols;
 use crate::advice::column::{
     distinct, int_width, null_frac, top_share, type_unfit, type_without_typmod, SKEW_SHARE,
 };
 use std::collections::{HashMap, HashSet};
 
-use crate::advice::{Blocker, Kind, Severity};
+use super::checks::{Blocker, Code, Severity};
+use crate::advice::Kind;
 use crate::catalog::{Catalog, ForeignKey, Table, TableKind};
 use crate::ident::{comment_text, quote_ident, QualifiedName};
 use crate::plan::Plan;
@@ -32,14 +31,14 @@ impl<'a> Ctx<'a> {
     fn push(
         &mut self,
         table: &QualifiedName,
-        code: &str,
+        code: Code,
         severity: Severity,
         message: String,
         fix: Option<String>,
     ) {
         self.out.push(Blocker {
             table: table.clone(),
-            code: code.into(),
+            code,
             severity,
             message,
             fix,
@@ -135,7 +134,7 @@ pub fn check(catalog: &Catalog, plan: &Plan) -> Vec<Blocker> {
         let Some(t) = cx.table(&name) else {
             cx.push(
                 &name,
-                "unknown_table",
+                Code::UnknownTable,
                 Severity::Error,
                 format!("the plan names {name}, which is not a table of the source database (or not selected)"),
                 None,
@@ -159,7 +158,7 @@ fn check_shape(cx: &mut Ctx<'_>, t: &Table, p: &crate::plan::PlanTable) {
     if t.table_kind == TableKind::Partition {
         cx.push(
             &name,
-            "partition_in_plan",
+            Code::PartitionInPlan,
             Severity::Error,
             format!(
                 "{name} is a partition of {}: it is distributed with its parent; remove it from the plan",
@@ -173,16 +172,16 @@ fn check_shape(cx: &mut Ctx<'_>, t: &Table, p: &crate::plan::PlanTable) {
         t.table_kind == TableKind::InheritanceChild || cx.inheritance_parents.contains(&name);
     if p.kind != Kind::Local {
         let unsupported = match t.table_kind {
-            TableKind::Foreign => Some(("unsupported_relation", "a foreign table")),
-            TableKind::MaterializedView => Some(("unsupported_relation", "a materialized view")),
+            TableKind::Foreign => Some((Code::UnsupportedRelation, "a foreign table")),
+            TableKind::MaterializedView => Some((Code::UnsupportedRelation, "a materialized view")),
             _ if inherits => Some((
-                "inheritance",
+                Code::Inheritance,
                 "part of a table inheritance tree (Citus supports declarative partitioning only)",
             )),
             _ => None,
         };
         if let Some((code, what)) = unsupported {
-            let fix = (code == "inheritance").then(|| {
+            let fix = (code == Code::Inheritance).then(|| {
                 comment(&format!("move the rows into a declaratively partitioned table, or keep {name} local (\"kind\": \"local\")"))
             });
             cx.push(
@@ -200,7 +199,7 @@ fn check_shape(cx: &mut Ctx<'_>, t: &Table, p: &crate::plan::PlanTable) {
     } else if inherits {
         cx.push(
             &name,
-            "inheritance",
+            Code::Inheritance,
             Severity::Warning,
             format!("{name} uses table inheritance, which Citus does not support: it stays a local table on the coordinator"),
             Some(comment(&format!("to distribute it, recreate {name} as a declaratively partitioned table (PARTITION BY) and move the rows"))),
@@ -209,14 +208,14 @@ fn check_shape(cx: &mut Ctx<'_>, t: &Table, p: &crate::plan::PlanTable) {
     match (p.kind, &p.distribution_column) {
         (Kind::Distributed, None) => cx.push(
             &name,
-            "missing_distribution_column",
+            Code::MissingDistributionColumn,
             Severity::Error,
             format!("{name} is planned as distributed but has no distribution_column"),
             None,
         ),
         (Kind::Reference | Kind::Local, Some(c)) => cx.push(
             &name,
-            "unexpected_distribution_column",
+            Code::UnexpectedDistributionColumn,
             Severity::Error,
             format!("{name} is planned as {} but names distribution_column {c:?}; only distributed tables have one", kind_word(p.kind)),
             None,
@@ -226,7 +225,7 @@ fn check_shape(cx: &mut Ctx<'_>, t: &Table, p: &crate::plan::PlanTable) {
     if p.kind != Kind::Distributed && (p.colocation_group.is_some() || p.shard_count.is_some()) {
         cx.push(
             &name,
-            "unexpected_colocation",
+            Code::UnexpectedColocation,
             Severity::Error,
             format!("{name} is planned as {}: colocation_group and shard_count apply to distributed tables only", kind_word(p.kind)),
             None,
@@ -240,7 +239,7 @@ fn check_shape(cx: &mut Ctx<'_>, t: &Table, p: &crate::plan::PlanTable) {
     if p.kind != Kind::Local && t.primary_key.is_none() {
         cx.push(
             &name,
-            "no_primary_key",
+            Code::NoPrimaryKey,
             Severity::Warning,
             format!("{name} has no primary key: rows cannot be told apart when verifying or fixing data"),
             None,
@@ -262,7 +261,7 @@ fn check_dist_column(cx: &mut Ctx<'_>, t: &Table, col: &str, extend: bool) {
         let known: Vec<&str> = t.columns.iter().map(|c| c.name.as_str()).collect();
         cx.push(
             &name,
-            "unknown_column",
+            Code::UnknownColumn,
             Severity::Error,
             format!(
                 "{name} has no column {col:?} (its columns: {})",
@@ -275,7 +274,7 @@ fn check_dist_column(cx: &mut Ctx<'_>, t: &Table, col: &str, extend: bool) {
     if let Some(why) = type_unfit(c) {
         cx.push(
             &name,
-            "unsuitable_type",
+            Code::UnsuitableType,
             Severity::Error,
             format!(
                 "{name}.{}: {why}; choose another distribution column",
@@ -296,7 +295,7 @@ fn check_dist_column(cx: &mut Ctx<'_>, t: &Table, col: &str, extend: bool) {
         if n < shards as f64 {
             cx.push(
                 &name,
-                "low_cardinality",
+                Code::LowCardinality,
                 Severity::Warning,
                 format!("{name}.{} has about {} distinct values for {shards} shards: some shards stay empty", quote_ident(col), thousands(n as i64)),
                 None,
@@ -306,7 +305,7 @@ fn check_dist_column(cx: &mut Ctx<'_>, t: &Table, col: &str, extend: bool) {
     if let Some(top) = top_share(c).filter(|f| *f > SKEW_SHARE) {
         cx.push(
             &name,
-            "skew",
+            Code::Skew,
             Severity::Warning,
             format!(
                 "{name}.{}: one value holds about {:.0}% of the rows, so one shard gets them all",
@@ -320,7 +319,7 @@ fn check_dist_column(cx: &mut Ctx<'_>, t: &Table, col: &str, extend: bool) {
     if nf > 0.0 {
         cx.push(
             &name,
-            "nulls_in_distribution_column",
+            Code::NullsInDistributionColumn,
             Severity::Warning,
             format!(
                 "{name}.{} is NULL in about {:.1}% of the rows (statistics): Citus rejects rows with a NULL distribution column",
@@ -336,7 +335,7 @@ fn check_dist_column(cx: &mut Ctx<'_>, t: &Table, col: &str, extend: bool) {
         if t.table_kind == TableKind::PartitionedParent && !(keys.is_empty() && idx.is_empty()) {
             cx.push(
                 &name,
-                "extend_keys_partitioned",
+                Code::ExtendKeysPartitioned,
                 Severity::Error,
                 format!("{name} is partitioned: extend_keys cannot change the keys of its partitions; fix the keys on the source"),
                 None,
@@ -350,7 +349,7 @@ fn check_dist_column(cx: &mut Ctx<'_>, t: &Table, col: &str, extend: bool) {
             if !names.is_empty() {
                 cx.push(
                     &name,
-                    "key_extended",
+                    Code::KeyExtended,
                     Severity::Warning,
                     format!(
                         "{name}: 03-post-data.sql puts the distribution column {qcol} in front of {} on the target (extend_keys); uniqueness then holds per {qcol} value",
@@ -364,12 +363,12 @@ fn check_dist_column(cx: &mut Ctx<'_>, t: &Table, col: &str, extend: bool) {
     }
     for (code, what, keys) in [
         (
-            "pk_missing_distribution_column",
+            Code::PkMissingDistributionColumn,
             "primary key",
             t.primary_key.iter().collect::<Vec<_>>(),
         ),
         (
-            "unique_missing_distribution_column",
+            Code::UniqueMissingDistributionColumn,
             "unique constraint",
             t.unique_constraints.iter().collect(),
         ),
@@ -380,7 +379,7 @@ fn check_dist_column(cx: &mut Ctx<'_>, t: &Table, col: &str, extend: bool) {
         {
             let mut newcols = vec![col.to_string()];
             newcols.extend(k.columns.iter().cloned());
-            let kw = if code.starts_with("pk") {
+            let kw = if code == Code::PkMissingDistributionColumn {
                 "PRIMARY KEY"
             } else {
                 "UNIQUE"
@@ -447,7 +446,7 @@ fn check_dist_column(cx: &mut Ctx<'_>, t: &Table, col: &str, extend: bool) {
     {
         cx.push(
             &name,
-            "unique_index_missing_distribution_column",
+            Code::UniqueIndexMissingDistributionColumn,
             Severity::Error,
             format!(
                 "{name}: unique index {} does not include the distribution column {qcol}",
@@ -480,7 +479,7 @@ fn check_dist_column(cx: &mut Ctx<'_>, t: &Table, col: &str, extend: bool) {
     {
         cx.push(
             &name,
-            "exclusion_missing_distribution_column",
+            Code::ExclusionMissingDistributionColumn,
             Severity::Error,
             format!("{name}: exclusion constraint {} does not include the distribution column {qcol} with the = operator", quote_ident(&k.name)),
             Some(format!(
@@ -532,7 +531,7 @@ fn check_groups(cx: &mut Ctx<'_>) {
             if m.shard_count.is_some() {
                 cx.push(
                     &m.qualified(),
-                    "shard_count_on_member",
+                    Code::ShardCountOnMember,
                     Severity::Error,
                     format!(
                         "{} sets shard_count but is not the leader of group {:?} ({} is): members take the leader's shard count",
@@ -568,7 +567,7 @@ fn check_groups(cx: &mut Ctx<'_>) {
             }
             cx.push(
                 &t.qualified(),
-                "colocation_type_mismatch",
+                Code::ColocationTypeMismatch,
                 Severity::Error,
                 format!(
                     "{}.{} is {} but {}.{} in the same co-location group {:?} is {}: co-located columns need the same type",
@@ -600,7 +599,7 @@ fn check_objects(cx: &mut Ctx<'_>, t: &Table) {
     for tr in &t.triggers {
         cx.push(
             &name,
-            "trigger_on_distributed_table",
+            Code::TriggerOnDistributedTable,
             Severity::Error,
             format!("{name} has trigger {}: Citus refuses triggers on distributed and reference tables by default", quote_ident(&tr.name)),
             Some(format!(
@@ -613,7 +612,7 @@ fn check_objects(cx: &mut Ctx<'_>, t: &Table) {
     for r in &t.rules {
         cx.push(
             &name,
-            "rule_on_distributed_table",
+            Code::RuleOnDistributedTable,
             Severity::Error,
             format!(
                 "{name} has rule {}: rules do not reach the shards of a Citus table",
@@ -630,7 +629,7 @@ fn check_objects(cx: &mut Ctx<'_>, t: &Table) {
         let seq_q = QualifiedName::new(&t.schema, format!("{}_{}_seq", t.name, c.name));
         cx.push(
             &name,
-            "identity_column",
+            Code::IdentityColumn,
             Severity::Warning,
             format!(
                 "{name}.{} is an identity column: Citus cannot undistribute such a table, so rollback.sql would fail for it",
@@ -654,7 +653,7 @@ fn check_fk(cx: &mut Ctx<'_>, t: &Table, fk: &ForeignKey) {
     if cx.table(b).is_none() {
         cx.push(
             &a,
-            "fk_to_unselected_table",
+            Code::FkToUnselectedTable,
             Severity::Error,
             format!("{a}: foreign key {fkname} references {b}, which is not selected: 03-post-data.sql could not create it"),
             Some(format!("{}\n{drop}", comment(&format!("select {b} too (--table / --schema), or drop the key:")))),
@@ -680,8 +679,8 @@ fn check_fk(cx: &mut Ctx<'_>, t: &Table, fk: &ForeignKey) {
             // A key that references a primary key / unique constraint lacking the distribution
             // column is re-created by that key's own fix (which drops and re-adds it with the
             // column in front): one fix, not two that overlap.
-            let covered = bt.primary_key.iter().map(|k| (k, "primary key", "pk_missing_distribution_column"))
-                .chain(bt.unique_constraints.iter().map(|k| (k, "unique constraint", "unique_missing_distribution_column")))
+            let covered = bt.primary_key.iter().map(|k| (k, "primary key", Code::PkMissingDistributionColumn))
+                .chain(bt.unique_constraints.iter().map(|k| (k, "unique constraint", Code::UniqueMissingDistributionColumn)))
                 .find(|(k, _, _)| sorted(&k.columns) == sorted(&fk.referenced_columns) && !k.columns.contains(&db));
             let fix = if let (true, Some((k, what, code))) = (same_group, covered) {
                 let mut fc = vec![da.clone()];
@@ -711,7 +710,7 @@ fn check_fk(cx: &mut Ctx<'_>, t: &Table, fk: &ForeignKey) {
             };
             cx.push(
                 &a,
-                if same_group { "fk_not_on_distribution_column" } else { "fk_between_non_colocated_tables" },
+                if same_group { Code::FkNotOnDistributionColumn } else { Code::FkBetweenNonColocatedTables },
                 Severity::Error,
                 format!("{a}: foreign key {fkname} to {b} cannot be kept: {why} (Citus allows keys between distributed tables only when co-located and on the distribution column)"),
                 Some(fix),
@@ -719,41 +718,32 @@ fn check_fk(cx: &mut Ctx<'_>, t: &Table, fk: &ForeignKey) {
         }
         (Kind::Reference, Kind::Distributed) => cx.push(
             &a,
-            "reference_to_distributed_fk",
+            Code::ReferenceToDistributedFk,
             Severity::Error,
             format!("{a} is a reference table but its foreign key {fkname} references the distributed table {b}: Citus does not allow that"),
             Some(format!("{drop}  {}", comment(&format!("or make {b} a reference table, or distribute {a} with {b}")))),
         ),
         (Kind::Distributed | Kind::Reference, Kind::Local) => cx.push(
             &a,
-            "fk_to_local_table",
+            Code::FkToLocalTable,
             Severity::Error,
             format!("{a} is {} but its foreign key {fkname} references {b}, which stays local", kind_word(ka)),
             Some(format!("{drop}  {}", comment(&format!("or make {b} a reference table")))),
         ),
         (Kind::Local, Kind::Distributed) => cx.push(
             &a,
-            "local_to_distributed_fk",
+            Code::LocalToDistributedFk,
             Severity::Error,
             format!("{a} stays local but its foreign key {fkname} references the distributed table {b}: Citus does not allow that"),
             Some(format!("{drop}  {}", comment(&format!("or distribute {a} with {b}")))),
         ),
         (Kind::Local, Kind::Reference) => cx.push(
             &a,
-            "local_to_reference_fk",
+            Code::LocalToReferenceFk,
             Severity::Warning,
             format!("{a} stays local but references the reference table {b}: Citus turns {a} into a Citus local table when 03-post-data.sql adds {fkname}"),
             None,
         ),
         _ => {}
     }
-}
-
-/// Groups the blockers by table, for attaching them to the advice.
-pub(crate) fn by_table(blockers: Vec<Blocker>) -> BTreeMap<QualifiedName, Vec<Blocker>> {
-    let mut m: BTreeMap<QualifiedName, Vec<Blocker>> = BTreeMap::new();
-    for b in blockers {
-        m.entry(b.table.clone()).or_default().push(b);
-    }
-    m
 }
