@@ -10,6 +10,7 @@ mod basics;
 mod connections;
 mod conventions;
 mod copy;
+mod corpus;
 mod crash;
 mod demo;
 mod generate;

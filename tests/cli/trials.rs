@@ -9,7 +9,7 @@ use crate::advice::table;
 use crate::common::*;
 use crate::generate::apply_and_roll_back;
 
-fn analyze(source: &LocalServer, db: &str) -> serde_json::Value {
+pub(crate) fn analyze(source: &LocalServer, db: &str) -> serde_json::Value {
     let out = bin()
         .args(["analyze", "--format", "json", "--source", &source.url(db)])
         .output()
