@@ -3,22 +3,23 @@
 //! bookkeeping table), resumable, with bounded memory.
 //!
 //! [`copy_tables`] is the entry point; [`chunk`] plans ranges (reused by verify); [`snapshot`] holds the
-//! source snapshot; [`stream`] moves bytes; [`bookkeeping`] records progress on the target; [`retry`]
-//! decides what is retried; [`csv_export`] / [`csv_import`] are the CSV commands.
+//! source snapshot; [`worker`] runs the parallel copy streams, [`pump`] moves their bytes,
+//! [`worker_direct`] writes straight to the Citus worker nodes; [`bookkeeping`] records progress on the
+//! target; [`retry`] decides what is retried; [`csv_export`] / [`csv_import`] are the CSV commands.
 
 pub mod bookkeeping;
 pub mod chunk;
 pub mod csv_export;
 pub mod csv_import;
-mod direct;
 mod durability;
+mod pump;
 pub mod retry;
 pub mod shard_route;
 pub mod snapshot;
 mod spill;
-pub mod stream;
-pub mod tables;
 mod worker;
+pub mod tables;
+mod worker_direct;
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
@@ -276,7 +277,7 @@ pub async fn copy_tables(
             .iter()
             .filter_map(|l| l.as_ref().ok().cloned())
             .collect();
-        let mut nodes = direct::NodeConns::new();
+        let mut nodes = worker_direct::NodeConns::new();
         if !opts.via_coordinator {
             for (((route, name), layout), binary) in
                 routes.iter_mut().zip(&tables).zip(layouts).zip(&binary)
@@ -295,7 +296,7 @@ pub async fn copy_tables(
             stall,
             Side::Target,
             "resolving prepared transactions left by an interrupted run",
-            direct::recover_leftovers(
+            worker_direct::recover_leftovers(
                 &control,
                 target,
                 &mut nodes,
@@ -469,14 +470,14 @@ pub async fn copy_tables(
 /// Prepared transactions an interrupted run left for the table are resolved here, before any copying.
 async fn worker_direct(
     target: &ConnInfo,
-    nodes: &mut direct::NodeConns,
+    nodes: &mut worker_direct::NodeConns,
     name: &QualifiedName,
     layout: std::result::Result<shard_route::ShardMap, String>,
     binary: bool,
     progress: &dyn Progress,
 ) -> Result<Option<shard_route::ShardMap>> {
     let why_not = match layout {
-        Ok(map) => match direct::probe(target, &map, nodes).await {
+        Ok(map) => match worker_direct::probe(target, &map, nodes).await {
             None => {
                 if map.kind.needs_binary() && !binary {
                     progress.message(&format!(

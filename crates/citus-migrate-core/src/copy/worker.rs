@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_postgres::Client;
 
+use super::pump;
 use super::retry::{self, Failure};
 use super::snapshot::Snapshot;
-use super::stream;
 use super::{bookkeeping, CopyOptions, CopySummary, TableCopySummary, TableJob};
 use crate::connect::{connect, execute};
 use crate::conninfo::ConnInfo;
@@ -255,7 +255,7 @@ pub(super) struct Conns {
     pub source: Option<Client>,
     pub target: Option<Client>,
     /// One connection per worker node, for worker-direct chunks.
-    pub nodes: super::direct::NodeConns,
+    pub nodes: super::worker_direct::NodeConns,
     /// Where worker-direct chunks sort their rows out by shard.
     pub spill: Option<super::spill::Spill>,
 }
@@ -430,7 +430,7 @@ async fn attempt_chunk(
     retry: bool,
 ) -> Result<Outcome, Failure> {
     if let Some(map) = &job.route {
-        return super::direct::attempt(ctx, conns, job, map, chunk, retry).await;
+        return super::worker_direct::attempt(ctx, conns, job, map, chunk, retry).await;
     }
     if conns.target.is_none() {
         conns.target = Some(connect(&ctx.target).await?);
@@ -461,7 +461,7 @@ async fn attempt_chunk(
         &ctx.begin_sql,
     )
     .await?;
-    let moved = stream::pump(
+    let moved = pump::pump(
         source,
         &job.copy_out_base.for_chunk(chunk),
         target,

@@ -413,7 +413,7 @@ async fn read_chunk(
         retryable: false,
     };
     let (mut rows, mut bytes, mut unreported_rows, mut unreported_bytes) = (0u64, 0u64, 0u64, 0u64);
-    while let Some(message) = super::stream::next_row(&mut out, stall).await? {
+    while let Some(message) = super::pump::next_row(&mut out, stall).await? {
         // Text: a message is one row. Binary: whole tuples, the header before the first.
         let mut rest = &message[..];
         loop {
