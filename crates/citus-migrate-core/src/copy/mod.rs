@@ -3,7 +3,7 @@
 //! bookkeeping table), resumable, with bounded memory.
 //!
 //! [`copy_tables`] is the entry point; [`chunk`] plans ranges (reused by verify); [`snapshot`] holds the
-//! source snapshot; [`worker`] runs the parallel copy streams, [`pump`] moves their bytes,
+//! source snapshot; [`stream`] runs the parallel copy streams, [`pump`] moves their bytes,
 //! [`worker_direct`] writes straight to the Citus worker nodes; [`bookkeeping`] records progress on the
 //! target; [`retry`] decides what is retried; [`csv_export`] / [`csv_import`] are the CSV commands.
 
@@ -17,7 +17,7 @@ pub mod retry;
 pub mod shard_route;
 pub mod snapshot;
 mod spill;
-mod worker;
+mod stream;
 pub mod tables;
 mod worker_direct;
 
@@ -417,9 +417,9 @@ pub async fn copy_tables(
     }
     drop(control);
 
-    let log = worker::RunLog::open(opts.work_dir.as_deref())?;
+    let log = stream::RunLog::open(opts.work_dir.as_deref())?;
     let (events, receiver) = tokio::sync::mpsc::unbounded_channel();
-    let state = worker::Shared::new(&jobs, log, events);
+    let state = stream::Shared::new(&jobs, log, events);
     let mut queue = VecDeque::new();
     for (t, job) in jobs.iter().enumerate() {
         progress.table_started(&job.name, job.expected_bytes, job.expected_rows);
@@ -434,7 +434,7 @@ pub async fn copy_tables(
         }
     }
     let streams = opts.jobs.min(queue.len());
-    let ctx = std::sync::Arc::new(worker::Ctx::new(
+    let ctx = std::sync::Arc::new(stream::Ctx::new(
         source.clone(),
         target.clone(),
         snapshot,
@@ -444,7 +444,7 @@ pub async fn copy_tables(
         opts.clone(),
         begin_sql(citus),
     ));
-    worker::run_streams(ctx.clone(), receiver, streams, progress).await?;
+    stream::run_streams(ctx.clone(), receiver, streams, progress).await?;
     ctx.snapshot.release().await?;
     if citus {
         // A worker that failed between Citus's commit and its COMMIT PREPARED holds a committed
@@ -517,7 +517,7 @@ async fn worker_direct(
 /// more CPU (measured on pgbench_accounts: the coordinator path went from 1.3x to 0.9x the time of a
 /// plain psql pipe); and the coordinator keeps those connections from chunk to chunk.
 fn begin_sql(citus: bool) -> String {
-    let mut sql = format!("BEGIN; {}", worker::TARGET_SETTINGS);
+    let mut sql = format!("BEGIN; {}", stream::TARGET_SETTINGS);
     if citus {
         sql.push_str(
             "; SET LOCAL citus.max_adaptive_executor_pool_size = 1; \

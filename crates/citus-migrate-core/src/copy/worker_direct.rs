@@ -26,7 +26,7 @@ use super::chunk::Chunk;
 use super::retry::Failure;
 use super::shard_route::{BinaryTuples, Shard, ShardMap, BINARY_HEADER, BINARY_TRAILER};
 use super::spill::{ShardFile, Spill};
-use super::worker::{Conns, Ctx, Outcome};
+use super::stream::{Conns, Ctx, Outcome};
 use super::TableJob;
 use crate::connect::{connect, execute, query};
 use crate::conninfo::ConnInfo;
@@ -629,7 +629,7 @@ async fn copy_chunk(
     }
     // An error here may have come after the decision committed: the next attempt reads it.
     if let Some((rows, bytes)) =
-        super::worker::commit_chunk(ctx, control, job, chunk, rows, bytes, Some(&txn)).await?
+        super::stream::commit_chunk(ctx, control, job, chunk, rows, bytes, Some(&txn)).await?
     {
         // The chunk was committed by another run (its bookkeeping was replaced meanwhile): this
         // attempt's parts, undecided and its own, are rolled back.
