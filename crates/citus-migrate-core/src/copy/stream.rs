@@ -17,77 +17,86 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_postgres::Client;
 
-use super::pump;
+use super::chunk::Chunk;
+use super::job::{ChunkAttempt, Outcome, TableJob};
 use super::retry::{self, Failure};
 use super::snapshot::Snapshot;
-use super::{bookkeeping, CopyOptions, CopySummary, TableCopySummary, TableJob};
+use super::{bookkeeping, sql, via_coordinator, worker_direct, CopyOptions, TableCopySummary};
 use crate::connect::{connect, execute};
 use crate::conninfo::ConnInfo;
 use crate::error::{Error, Result, Side};
 use crate::progress::Progress;
 
-/// Settings of the target transaction that make COPY's text input read what the source wrote.
-pub(super) const TARGET_SETTINGS: &str =
-    "SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL IntervalStyle = 'postgres'; \
-     SET LOCAL xmloption = content; SET LOCAL lc_monetary = 'C'";
-
 /// What the streams share; owned, so that each stream can run on a thread of its own.
-pub(super) struct Ctx {
-    pub source: ConnInfo,
-    pub target: ConnInfo,
-    pub snapshot: Snapshot,
-    pub jobs: Vec<TableJob>,
+struct Ctx {
+    source: ConnInfo,
+    target: ConnInfo,
+    snapshot: Snapshot,
+    jobs: Vec<TableJob>,
     /// `(table, chunk)` still to copy.
-    pub queue: Mutex<VecDeque<(usize, usize)>>,
-    pub state: Shared,
-    pub opts: CopyOptions,
-    pub test_pause: Option<Duration>,
-    /// `BEGIN` and the transaction's settings.
-    pub begin_sql: String,
+    queue: Mutex<VecDeque<(usize, usize)>>,
+    state: Shared,
+    opts: CopyOptions,
+    /// Test hook: `CITUS_MIGRATE_TEST_PAUSE_MS` pauses every stream before and after each chunk's
+    /// COMMIT, so tests can interrupt a run at chosen points.
+    test_pause: Option<Duration>,
+    /// `BEGIN` and the settings of a chunk's transaction on the target.
+    begin: String,
     /// Set when a stream failed or the caller gave up: the other streams stop at their next step.
     cancelled: AtomicBool,
 }
 
-impl Ctx {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        source: ConnInfo,
-        target: ConnInfo,
-        snapshot: Snapshot,
-        jobs: Vec<TableJob>,
-        queue: VecDeque<(usize, usize)>,
-        state: Shared,
-        opts: CopyOptions,
-        begin_sql: String,
-    ) -> Self {
-        Ctx {
-            source,
-            target,
-            snapshot,
-            jobs,
-            queue: Mutex::new(queue),
-            state,
-            opts,
-            test_pause: super::test_pause(),
-            begin_sql,
-            cancelled: AtomicBool::new(false),
+/// Copies the chunks of `jobs` that no earlier run committed, with `opts.jobs` streams (at most one
+/// per chunk), then ends the snapshot; says per table what was done. `citus`: the target is a Citus
+/// coordinator.
+pub(super) async fn run(
+    source: &ConnInfo,
+    target: &ConnInfo,
+    snapshot: Snapshot,
+    jobs: Vec<TableJob>,
+    opts: &CopyOptions,
+    citus: bool,
+    progress: &dyn Progress,
+) -> Result<Vec<TableCopySummary>> {
+    let log = RunLog::open(opts.work_dir.as_deref())?;
+    let (events, receiver) = tokio::sync::mpsc::unbounded_channel();
+    let state = Shared::new(&jobs, log, events);
+    let mut queue = VecDeque::new();
+    for (t, job) in jobs.iter().enumerate() {
+        progress.table_started(&job.name, job.source.table_bytes, job.source.rows_estimate);
+        for (c, planned) in job.plan.iter().enumerate() {
+            match planned.committed {
+                Some((rows, _)) => state.skipped(t, rows),
+                None => queue.push_back((t, c)),
+            }
+        }
+        if state.table_done(t) {
+            progress.table_finished(&job.name);
         }
     }
-
-    /// An error to stop with when another stream failed or the run was abandoned.
-    pub fn check_cancelled(&self) -> Result<(), Failure> {
-        if self.cancelled.load(Ordering::Relaxed) {
-            return Err(Failure {
-                error: Error::Other("stopped because the copy was cancelled".into()),
-                retryable: false,
-            });
-        }
-        Ok(())
-    }
+    let streams = opts.jobs.min(queue.len());
+    let ctx = Arc::new(Ctx {
+        source: source.clone(),
+        target: target.clone(),
+        snapshot,
+        jobs,
+        queue: Mutex::new(queue),
+        state,
+        opts: opts.clone(),
+        test_pause: std::env::var("CITUS_MIGRATE_TEST_PAUSE_MS")
+            .ok()
+            .and_then(|ms| ms.parse().ok())
+            .map(Duration::from_millis),
+        begin: sql::begin_target(citus),
+        cancelled: AtomicBool::new(false),
+    });
+    run_streams(ctx.clone(), receiver, streams, progress).await?;
+    ctx.snapshot.release().await?;
+    Ok(ctx.state.summary(&ctx.jobs))
 }
 
 /// What a stream tells the caller's task, which passes it on to the [`Progress`] it was given.
-pub(super) enum Event {
+enum Event {
     Advance(usize, u64, u64),
     TableFinished(usize),
     Message(String),
@@ -108,15 +117,15 @@ struct TableState {
 }
 
 /// Counters shared by the streams, the run's log, and the way to the caller's [`Progress`].
-pub(super) struct Shared {
+struct Shared {
     tables: Mutex<Vec<TableState>>,
     chunk_counts: Vec<u32>,
-    pub log: RunLog,
+    log: RunLog,
     events: UnboundedSender<Event>,
 }
 
 impl Shared {
-    pub fn new(jobs: &[TableJob], log: RunLog, events: UnboundedSender<Event>) -> Self {
+    fn new(jobs: &[TableJob], log: RunLog, events: UnboundedSender<Event>) -> Self {
         Shared {
             tables: Mutex::new(vec![TableState::default(); jobs.len()]),
             chunk_counts: jobs.iter().map(|j| j.plan.len() as u32).collect(),
@@ -131,18 +140,18 @@ impl Shared {
     }
 
     /// Bytes and rows of table `t` are done.
-    pub fn advance(&self, t: usize, bytes: u64, rows: u64) {
+    fn advance(&self, t: usize, bytes: u64, rows: u64) {
         self.send(Event::Advance(t, bytes, rows));
     }
 
-    pub fn skipped(&self, t: usize, rows: u64) {
+    fn skipped(&self, t: usize, rows: u64) {
         let mut s = self.tables.lock().unwrap();
         s[t].skipped_chunks += 1;
         s[t].skipped_rows += rows;
         s[t].done_chunks += 1;
     }
 
-    pub fn table_done(&self, t: usize) -> bool {
+    fn table_done(&self, t: usize) -> bool {
         self.tables.lock().unwrap()[t].done_chunks == self.chunk_counts[t]
     }
 
@@ -171,10 +180,9 @@ impl Shared {
         st.done_chunks == self.chunk_counts[t]
     }
 
-    pub fn summary(&self, jobs: &[TableJob], opts: &CopyOptions, seconds: f64) -> CopySummary {
+    fn summary(&self, jobs: &[TableJob]) -> Vec<TableCopySummary> {
         let s = self.tables.lock().unwrap();
-        let tables: Vec<TableCopySummary> = jobs
-            .iter()
+        jobs.iter()
             .zip(s.iter())
             .map(|(j, st)| TableCopySummary {
                 table: j.name.clone(),
@@ -191,31 +199,19 @@ impl Shared {
                     _ => 0.0,
                 },
             })
-            .collect();
-        CopySummary {
-            rows: tables.iter().map(|t| t.rows).sum(),
-            bytes: tables.iter().map(|t| t.bytes).sum(),
-            tables,
-            seconds,
-            jobs: opts.jobs,
-            mode: opts.mode,
-        }
+            .collect()
     }
 }
 
-/// The optional log in `--work-dir`: one line per chunk event, and the final summary.
-pub(super) struct RunLog {
-    dir: Option<std::path::PathBuf>,
+/// The optional log in `--work-dir`: one line per chunk event.
+struct RunLog {
     file: Option<Mutex<std::fs::File>>,
 }
 
 impl RunLog {
-    pub fn open(dir: Option<&Path>) -> Result<Self> {
+    fn open(dir: Option<&Path>) -> Result<Self> {
         let Some(dir) = dir else {
-            return Ok(RunLog {
-                dir: None,
-                file: None,
-            });
+            return Ok(RunLog { file: None });
         };
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::io(format!("creating work directory {}", dir.display()), e))?;
@@ -226,7 +222,6 @@ impl RunLog {
             .open(&path)
             .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
         Ok(RunLog {
-            dir: Some(dir.to_path_buf()),
             file: Some(Mutex::new(file)),
         })
     }
@@ -239,31 +234,21 @@ impl RunLog {
             let _ = writeln!(f.lock().unwrap(), "{secs} {text}");
         }
     }
-
-    pub fn finish(&self, summary: &CopySummary) -> Result<()> {
-        let Some(dir) = &self.dir else { return Ok(()) };
-        let path = dir.join("summary.json");
-        let text =
-            serde_json::to_string_pretty(summary).map_err(|e| Error::Other(e.to_string()))?;
-        std::fs::write(&path, text).map_err(|e| Error::io(format!("writing {}", path.display()), e))
-    }
 }
 
 /// Connections of one stream; reopened after a failure.
 #[derive(Default)]
-pub(super) struct Conns {
-    pub source: Option<Client>,
-    pub target: Option<Client>,
-    /// One connection per worker node, for worker-direct chunks.
-    pub nodes: super::worker_direct::NodeConns,
-    /// Where worker-direct chunks sort their rows out by shard.
-    pub spill: Option<super::spill::Spill>,
+struct Conns {
+    source: Option<Client>,
+    target: Option<Client>,
+    /// For worker-direct chunks.
+    nodes: worker_direct::Nodes,
 }
 
 /// Runs `streams` streams, each on a thread of its own, until the queue is empty or one fails (then
 /// the others stop after their current step and the first error is returned). Progress events go to
 /// `progress` from the caller's task. Dropping the returned future cancels the streams.
-pub(super) async fn run_streams(
+async fn run_streams(
     ctx: Arc<Ctx>,
     mut events: tokio::sync::mpsc::UnboundedReceiver<Event>,
     streams: usize,
@@ -287,7 +272,7 @@ pub(super) async fn run_streams(
                         .enable_all()
                         .build()
                         .map_err(|e| Error::Other(format!("cannot start a copy stream: {e}")))?
-                        .block_on(run(&ctx))
+                        .block_on(stream(&ctx))
                 }))
                 .unwrap_or_else(|_| Err(Error::Other("a copy stream panicked".into())));
                 ctx.state.send(Event::Done(result));
@@ -319,10 +304,12 @@ pub(super) async fn run_streams(
 }
 
 /// Runs one stream until the queue is empty.
-async fn run(ctx: &Ctx) -> Result<()> {
+async fn stream(ctx: &Ctx) -> Result<()> {
     let mut conns = Conns::default();
     loop {
-        ctx.check_cancelled().map_err(|f| f.error)?;
+        if ctx.cancelled.load(Ordering::Relaxed) {
+            return Err(Failure::cancelled().error);
+        }
         let Some((t, c)) = ctx.queue.lock().unwrap().pop_front() else {
             break;
         };
@@ -405,41 +392,28 @@ async fn copy_chunk(ctx: &Ctx, conns: &mut Conns, t: usize, c: usize) -> Result<
     }
 }
 
-pub(super) struct Outcome {
-    pub rows: u64,
-    pub bytes: u64,
-    pub by_this_run: bool,
-}
-
-impl Outcome {
-    /// A chunk another run (or an earlier attempt) committed, with what it recorded.
-    pub fn earlier((rows, bytes): (u64, u64)) -> Self {
-        Outcome {
-            rows,
-            bytes,
-            by_this_run: false,
-        }
-    }
-}
-
+/// One attempt at a chunk, on either path, after the setup both share: the target connection; on a
+/// retry, what an earlier attempt left (it may have committed before its connection was lost, and on
+/// the worker-direct path what it prepared holds locks until committed or rolled back); a source
+/// connection in the snapshot.
 async fn attempt_chunk(
     ctx: &Ctx,
     conns: &mut Conns,
     job: &TableJob,
-    chunk: &super::chunk::Chunk,
+    chunk: &Chunk,
     retry: bool,
 ) -> Result<Outcome, Failure> {
-    if let Some(map) = &job.route {
-        return super::worker_direct::attempt(ctx, conns, job, map, chunk, retry).await;
-    }
     if conns.target.is_none() {
         conns.target = Some(connect(&ctx.target).await?);
     }
-    let target = conns.target.as_ref().unwrap();
+    let control = conns.target.as_ref().unwrap();
     if retry {
-        // An earlier attempt may have committed before its connection was lost.
-        if let Some((rows, bytes)) = bookkeeping::committed(target, &job.name, chunk).await? {
-            return Ok(Outcome::earlier((rows, bytes)));
+        if let Some(map) = &job.route {
+            worker_direct::recover_chunk(control, &ctx.target, &mut conns.nodes, map, chunk)
+                .await?;
+        }
+        if let Some(recorded) = bookkeeping::committed(control, &job.name, chunk).await? {
+            return Ok(Outcome::earlier(recorded));
         }
     }
     if conns.source.is_none() {
@@ -453,87 +427,21 @@ async fn attempt_chunk(
         })?);
     }
     let source = conns.source.as_ref().unwrap();
-    let stall = ctx.opts.stall_timeout;
-    execute(
-        target,
-        Side::Target,
-        "starting the chunk transaction",
-        &ctx.begin_sql,
-    )
-    .await?;
-    let moved = pump::pump(
-        source,
-        &job.copy_out_base.for_chunk(chunk),
-        target,
-        &job.copy_in_sql,
-        job.binary,
-        stall,
-        |b, r| {
-            ctx.state.advance(job.index, b, r);
-            ctx.check_cancelled()
-        },
-    )
-    .await?;
-    if let Some((rows, bytes)) =
-        commit_chunk(ctx, target, job, chunk, moved.rows, moved.bytes, None).await?
-    {
-        return Ok(Outcome::earlier((rows, bytes)));
+    let advance = |bytes, rows| ctx.state.advance(job.index, bytes, rows);
+    let at = ChunkAttempt {
+        job,
+        chunk,
+        stall: ctx.opts.stall_timeout,
+        begin: &ctx.begin,
+        pause: ctx.test_pause,
+        cancelled: &ctx.cancelled,
+        advance: &advance,
+    };
+    match &job.route {
+        None => via_coordinator::copy_chunk(&at, source, control).await,
+        Some(map) => {
+            worker_direct::copy_chunk(&at, map, &ctx.target, source, control, &mut conns.nodes)
+                .await
+        }
     }
-    Ok(Outcome {
-        rows: moved.rows,
-        bytes: moved.bytes,
-        by_this_run: true,
-    })
-}
-
-/// The decision for a chunk: marks it committed in the bookkeeping inside the transaction open on
-/// `control` (naming `txn`, the prepared transactions of a worker-direct chunk) and commits. When
-/// another run committed the chunk meanwhile, rolls back and returns the rows and bytes that run
-/// recorded (the caller keeps those and drops its own).
-pub(super) async fn commit_chunk(
-    ctx: &Ctx,
-    control: &Client,
-    job: &TableJob,
-    chunk: &super::chunk::Chunk,
-    rows: u64,
-    bytes: u64,
-    txn: Option<&str>,
-) -> Result<Option<(u64, u64)>, Failure> {
-    // The decision must be on disk before it counts and before any `COMMIT PREPARED` reaches a
-    // worker (Citus's own for a chunk through the coordinator, ours for a worker-direct one), whatever
-    // the server's `synchronous_commit`: a crash would otherwise forget a decision the workers acted on.
-    execute(
-        control,
-        Side::Target,
-        "making the chunk's decision durable",
-        bookkeeping::DURABLE_COMMIT,
-    )
-    .await?;
-    if !bookkeeping::mark_committed(control, &job.name, chunk, rows, bytes, txn).await? {
-        execute(
-            control,
-            Side::Target,
-            "rolling back a duplicate chunk",
-            "ROLLBACK",
-        )
-        .await?;
-        let recorded = bookkeeping::committed(control, &job.name, chunk).await?;
-        return Ok(Some(recorded.unwrap_or_default()));
-    }
-    if let Some(p) = ctx.test_pause {
-        tokio::time::sleep(p).await;
-    }
-    let stall = ctx.opts.stall_timeout;
-    tokio::time::timeout(
-        stall,
-        execute(control, Side::Target, "committing a chunk", "COMMIT"),
-    )
-    .await
-    .map_err(|_| {
-        Failure::stalled(Error::Other(format!(
-            "target: COMMIT did not answer within {}s",
-            stall.as_secs()
-        )))
-    })??;
-    Ok(None)
 }
