@@ -1,5 +1,7 @@
-//! The copy streams: each takes chunks from the shared queue and copies each in one target transaction
-//! that also marks it in the bookkeeping; retries transient failures a bounded number of times.
+//! The parallel copy streams (not the Citus workers: those are `worker_direct.rs`): each takes chunks
+//! from the shared queue; every attempt at a chunk starts with the setup both paths share, then goes
+//! through the target ([`via_coordinator`]) or straight to the shards ([`worker_direct`]); transient
+//! failures are retried a bounded number of times.
 //!
 //! Every stream runs on an OS thread of its own with a single-threaded runtime that also drives the
 //! stream's connections: a row read from the source is routed and written by the thread that received

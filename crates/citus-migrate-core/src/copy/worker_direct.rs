@@ -218,13 +218,23 @@ fn gid_prefix(map: &ShardMap, chunk: &Chunk) -> String {
     format!("{GID_PREFIX}{}_{}_", map.table_oid, chunk.index)
 }
 
+/// The connection to `node` in `nodes`, opened when missing.
+async fn node_conn<'n>(
+    target: &ConnInfo,
+    nodes: &'n mut NodeConns,
+    node: &(String, u16),
+) -> Result<&'n Client> {
+    if !nodes.contains_key(node) {
+        let client = connect(&node_info(target, node)).await?;
+        nodes.insert(node.clone(), client);
+    }
+    Ok(&nodes[node])
+}
+
 /// Opens the connections to `map`'s nodes that `nodes` lacks.
 async fn connect_nodes(target: &ConnInfo, nodes: &mut NodeConns, map: &ShardMap) -> Result<()> {
     for node in &map.nodes {
-        if !nodes.contains_key(node) {
-            let client = connect(&node_info(target, node)).await?;
-            nodes.insert(node.clone(), client);
-        }
+        node_conn(target, nodes, node).await?;
     }
     Ok(())
 }
@@ -315,21 +325,15 @@ async fn recover_leftovers(
     all.sort();
     all.dedup();
     let (mut resolved, mut unreachable) = (0, Vec::new());
+    let ours = |gid: &str| table_oid_of(gid).is_some_and(|oid| tables.contains(&oid));
     for node in all {
-        if !nodes.contains_key(node) {
-            match connect(&node_info(target, node)).await {
-                Ok(client) => {
-                    nodes.insert(node.clone(), client);
-                }
-                Err(e) => {
-                    unreachable.push(format!("{}:{} ({e})", node.0, node.1));
-                    continue;
-                }
+        match node_conn(target, nodes, node).await {
+            Ok(client) => {
+                resolved +=
+                    resolve_on_node(control, client, GID_PREFIX, ours, ChunkLock::Try).await?
             }
+            Err(e) => unreachable.push(format!("{}:{} ({e})", node.0, node.1)),
         }
-        let ours = |gid: &str| table_oid_of(gid).is_some_and(|oid| tables.contains(&oid));
-        resolved +=
-            resolve_on_node(control, &nodes[node], GID_PREFIX, ours, ChunkLock::Try).await?;
     }
     Ok((resolved, unreachable))
 }
