@@ -354,8 +354,8 @@ fn chunk_of(gid: &str) -> Option<(u32, u32)> {
 
 /// Commits or rolls back, as the bookkeeping says, this node's prepared transactions whose names
 /// start with `prefix` and that `wanted` accepts. The decision is read from the bookkeeping, whose
-/// commits are durable before any `COMMIT PREPARED` (see [`ChunkAttempt::decide`]). A transaction that is gone
-/// by the time it is resolved was resolved by its own run: not an error.
+/// commits are durable before any `COMMIT PREPARED` (see [`ChunkAttempt::decide`]). A transaction
+/// that is gone by the time it is resolved was resolved by its own run: not an error.
 async fn resolve_on_node(
     control: &Client,
     client: &Client,
