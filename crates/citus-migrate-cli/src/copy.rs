@@ -132,7 +132,7 @@ pub async fn run(args: CopyArgs) -> anyhow::Result<()> {
             .iter()
             .map(|s| schema_name(s))
             .collect::<Result<Vec<_>, _>>()?;
-        let found = copy::tables::in_schemas(&client, Side::Source, &schemas).await?;
+        let found = copy::tables_in_schemas(&client, Side::Source, &schemas).await?;
         if found.is_empty() {
             return Err(Error::Precondition {
                 side: Side::Source,

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use citus_migrate_core::copy::csv_export::{export_csv, CsvSummary};
+use citus_migrate_core::copy::{export_csv, CsvSummary};
 use citus_migrate_core::ident::QualifiedName;
 use citus_migrate_core::util::{human_bytes, thousands};
 

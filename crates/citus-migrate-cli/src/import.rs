@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use citus_migrate_core::copy::csv_import::import_csv;
+use citus_migrate_core::copy::import_csv;
 use citus_migrate_core::ident::QualifiedName;
 
 use crate::args::{print_warnings, SummaryFormat, TargetArgs};

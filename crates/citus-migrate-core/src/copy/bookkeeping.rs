@@ -7,31 +7,27 @@ use std::collections::HashMap;
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, SimpleQueryMessage};
 
+use super::chunk::{Chunk, ChunkRange};
+use super::sql::DURABLE_COMMIT;
 use crate::connect::{execute, query};
-use crate::copy::chunk::{Chunk, ChunkRange};
 use crate::error::{Error, Result, Side};
 use crate::ident::{quote_literal, QualifiedName};
 
-pub const SQL_PROGRESS_TABLE: &str = include_str!("../sql/copy_progress.sql");
+const SQL_PROGRESS_TABLE: &str = include_str!("../sql/copy_progress.sql");
 
 /// The bookkeeping table, quoted.
-pub const PROGRESS_TABLE: &str = "citus_migrate.copy_progress";
-
-/// Makes the transaction's commit durable before it returns (and, on Citus, before its `COMMIT
-/// PREPARED`s go out), whatever `synchronous_commit` the server runs with. Every transaction that
-/// records a decision in the bookkeeping runs it.
-pub const DURABLE_COMMIT: &str = "SET LOCAL synchronous_commit = on";
+pub(crate) const PROGRESS_TABLE: &str = "citus_migrate.copy_progress";
 
 /// A chunk of a recorded plan, with what its commit recorded.
 #[derive(Debug, Clone)]
-pub struct PlannedChunk {
-    pub chunk: Chunk,
+pub(crate) struct PlannedChunk {
+    pub(crate) chunk: Chunk,
     /// `(rows, bytes)` once committed.
-    pub committed: Option<(u64, u64)>,
+    pub(super) committed: Option<(u64, u64)>,
 }
 
 /// Creates the schema and table when missing.
-pub async fn ensure(client: &Client) -> Result<()> {
+pub(super) async fn ensure(client: &Client) -> Result<()> {
     let result = execute(
         client,
         Side::Target,
@@ -46,7 +42,7 @@ pub async fn ensure(client: &Client) -> Result<()> {
 }
 
 /// The recorded plans of `tables` (tables without a plan are absent from the map).
-pub async fn load(
+pub(crate) async fn load(
     client: &Client,
     tables: &[QualifiedName],
 ) -> Result<HashMap<QualifiedName, Vec<PlannedChunk>>> {
@@ -124,7 +120,7 @@ fn int_or_null(v: Option<i64>) -> String {
 
 /// Records a new plan for `table` (replacing any old one), in one transaction; with `truncate` the
 /// table's rows are removed in that same transaction, so rows and bookkeeping never disagree.
-pub async fn start_table(
+pub(super) async fn start_table(
     client: &Client,
     table: &QualifiedName,
     chunks: &[Chunk],
@@ -170,26 +166,9 @@ pub async fn start_table(
     result
 }
 
-/// The statement that marks a chunk committed; it matches no row when the chunk already is.
-pub fn mark_committed_sql(
-    table: &QualifiedName,
-    chunk: &Chunk,
-    rows: u64,
-    bytes: u64,
-    txn: Option<&str>,
-) -> String {
-    format!(
-        "UPDATE {PROGRESS_TABLE} SET committed_at = now(), rows = {rows}, bytes = {bytes}, txn = {} \
-         WHERE table_schema = {} AND table_name = {} AND chunk = {} AND committed_at IS NULL",
-        txn.map_or_else(|| "NULL".to_string(), quote_literal),
-        quote_literal(&table.schema),
-        quote_literal(&table.name),
-        chunk.index
-    )
-}
-
-/// Runs [`mark_committed_sql`] and says whether it marked the chunk (false: someone already had).
-pub async fn mark_committed(
+/// Marks a chunk committed, in the transaction open on `client`, naming `txn` (the prepared
+/// transactions of a worker-direct chunk); false when it already was (by another run).
+pub(super) async fn mark_committed(
     client: &Client,
     table: &QualifiedName,
     chunk: &Chunk,
@@ -197,23 +176,28 @@ pub async fn mark_committed(
     bytes: u64,
     txn: Option<&str>,
 ) -> Result<bool> {
-    let msgs = client
-        .simple_query(&mark_committed_sql(table, chunk, rows, bytes, txn))
-        .await
-        .map_err(|e| {
-            Error::db(
-                Side::Target,
-                "recording the chunk in the copy bookkeeping",
-                e,
-            )
-        })?;
+    let sql = format!(
+        "UPDATE {PROGRESS_TABLE} SET committed_at = now(), rows = {rows}, bytes = {bytes}, txn = {} \
+         WHERE table_schema = {} AND table_name = {} AND chunk = {} AND committed_at IS NULL",
+        txn.map_or_else(|| "NULL".to_string(), quote_literal),
+        quote_literal(&table.schema),
+        quote_literal(&table.name),
+        chunk.index
+    );
+    let msgs = client.simple_query(&sql).await.map_err(|e| {
+        Error::db(
+            Side::Target,
+            "recording the chunk in the copy bookkeeping",
+            e,
+        )
+    })?;
     Ok(msgs
         .iter()
         .any(|m| matches!(m, SimpleQueryMessage::CommandComplete(1))))
 }
 
 /// `(rows, bytes)` when the chunk is committed.
-pub async fn committed(
+pub(super) async fn committed(
     client: &Client,
     table: &QualifiedName,
     chunk: &Chunk,
@@ -241,7 +225,7 @@ pub async fn committed(
 }
 
 /// Whether the prepared transactions named `txn` belong to a committed chunk.
-pub async fn txn_committed(client: &Client, txn: &str) -> Result<bool> {
+pub(super) async fn txn_committed(client: &Client, txn: &str) -> Result<bool> {
     let sql = format!("SELECT 1 FROM {PROGRESS_TABLE} WHERE txn = $1 AND committed_at IS NOT NULL");
     let rows = query(
         client,

@@ -11,7 +11,7 @@ use crate::ident::quote_ident;
 /// Which rows of a table one chunk covers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
-pub enum ChunkRange {
+pub(crate) enum ChunkRange {
     /// The whole table.
     All,
     /// `lo <= column < hi` of an integer key; a missing bound is open.
@@ -26,17 +26,17 @@ pub enum ChunkRange {
 
 /// One chunk of a table: its position in the table's plan and its range.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Chunk {
+pub(crate) struct Chunk {
     /// 0-based position in the table's plan.
-    pub index: u32,
+    pub(super) index: u32,
     /// How many chunks the table's plan has.
-    pub count: u32,
-    pub range: ChunkRange,
+    pub(super) count: u32,
+    pub(crate) range: ChunkRange,
 }
 
 impl Chunk {
     /// The SQL condition selecting this chunk's rows (identifiers quoted), or `None` for the whole table.
-    pub fn predicate(&self) -> Option<String> {
+    pub(crate) fn predicate(&self) -> Option<String> {
         match &self.range {
             ChunkRange::All => None,
             ChunkRange::Key { column, lo, hi } => {
@@ -54,7 +54,7 @@ impl Chunk {
     }
 
     /// `chunk 3/8 (id >= 100 AND id < 200)`: for messages.
-    pub fn describe(&self) -> String {
+    pub(super) fn describe(&self) -> String {
         match self.predicate() {
             Some(p) => format!("chunk {}/{} ({p})", self.index + 1, self.count),
             None => format!("chunk {}/{} (whole table)", self.index + 1, self.count),
@@ -71,6 +71,8 @@ fn bounds(lo: Option<String>, hi: Option<String>) -> Option<String> {
     }
 }
 
+/// The chunk size when none is given and rows go through the coordinator: 32 MiB of source table.
+const DEFAULT_CHUNK_BYTES: u64 = 32 << 20;
 /// Each shard's part of a worker-direct chunk is loaded with a COPY of its own, which costs the worker
 /// a fixed ~0.6 ms (measured: 256 COPYs of 4,000 rows took 0.17 s more CPU than one of 1,000,000), so
 /// such chunks are sized to give every shard about this much.
@@ -79,20 +81,21 @@ const DIRECT_BYTES_PER_SHARD: u64 = 4 << 20;
 /// interruption can cost a stream).
 const MAX_AUTO_CHUNK_BYTES: u64 = 256 << 20;
 
-/// The chunk size when none is given: [`super::DEFAULT_CHUNK_BYTES`], or for a table copied straight to
+/// The chunk size when none is given: [`DEFAULT_CHUNK_BYTES`], or for a table copied straight to
 /// its `shards` shards, enough for [`DIRECT_BYTES_PER_SHARD`] each (at most [`MAX_AUTO_CHUNK_BYTES`]).
-pub fn auto_chunk_bytes(direct_shards: Option<usize>) -> u64 {
+pub(super) fn auto_chunk_bytes(direct_shards: Option<usize>) -> u64 {
     match direct_shards {
-        None => super::DEFAULT_CHUNK_BYTES,
-        Some(n) => (n as u64 * DIRECT_BYTES_PER_SHARD)
-            .clamp(super::DEFAULT_CHUNK_BYTES, MAX_AUTO_CHUNK_BYTES),
+        None => DEFAULT_CHUNK_BYTES,
+        Some(n) => {
+            (n as u64 * DIRECT_BYTES_PER_SHARD).clamp(DEFAULT_CHUNK_BYTES, MAX_AUTO_CHUNK_BYTES)
+        }
     }
 }
 
 /// How many chunks a table of `table_bytes` gets with chunks of about `chunk_bytes`, copied by
 /// `streams` streams: a table of several chunks gets a multiple of `streams`, so that the streams
 /// finish it together instead of one stream copying the last chunk alone.
-pub fn chunk_count(table_bytes: u64, chunk_bytes: u64, streams: usize) -> u32 {
+pub(super) fn chunk_count(table_bytes: u64, chunk_bytes: u64, streams: usize) -> u32 {
     let n = table_bytes.div_ceil(chunk_bytes.max(1));
     let streams = streams.max(1) as u64;
     let n = if n > 1 {
@@ -105,7 +108,7 @@ pub fn chunk_count(table_bytes: u64, chunk_bytes: u64, streams: usize) -> u32 {
 
 /// Splits the key range `min..=max` into at most `wanted` ranges of equal width. The first range has
 /// no lower bound and the last no upper bound.
-pub fn key_chunks(column: &str, min: i64, max: i64, wanted: u32) -> Vec<Chunk> {
+pub(super) fn key_chunks(column: &str, min: i64, max: i64, wanted: u32) -> Vec<Chunk> {
     let width = (max as i128) - (min as i128) + 1;
     let n = (wanted as i128).min(width.max(1)).max(1);
     let cut = |i: i128| (min as i128 + width * i / n) as i64;
@@ -129,7 +132,7 @@ pub fn key_chunks(column: &str, min: i64, max: i64, wanted: u32) -> Vec<Chunk> {
 
 /// Splits `pages` heap pages into at most `wanted` ranges. The first range has no lower bound and the
 /// last no upper bound.
-pub fn page_chunks(pages: i64, wanted: u32) -> Vec<Chunk> {
+pub(super) fn page_chunks(pages: i64, wanted: u32) -> Vec<Chunk> {
     let n = (wanted as i64).min(pages.max(1)).max(1);
     let cut = |i: i64| pages * i / n;
     let count = n as u32;
@@ -150,7 +153,7 @@ pub fn page_chunks(pages: i64, wanted: u32) -> Vec<Chunk> {
 }
 
 /// A single chunk covering the whole table.
-pub fn whole_table() -> Vec<Chunk> {
+pub(super) fn whole_table() -> Vec<Chunk> {
     vec![Chunk {
         index: 0,
         count: 1,

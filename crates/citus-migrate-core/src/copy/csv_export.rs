@@ -9,7 +9,7 @@ use futures::{pin_mut, StreamExt};
 use serde::Serialize;
 use tokio::io::AsyncWriteExt;
 
-use super::snapshot::SOURCE_SETTINGS;
+use super::sql::{begin_source, copy_out, Format};
 use super::tables;
 use crate::connect::{connect, execute};
 use crate::conninfo::ConnInfo;
@@ -46,21 +46,12 @@ pub async fn export_csv(
         .filter(|(_, g)| !g)
         .map(|(c, _)| c.clone())
         .collect();
-    let from = if facts.relkind == "r" {
-        format!("ONLY {}", table.quoted())
-    } else {
-        table.quoted()
-    };
-    let list = tables::column_list(&columns);
-    let sql = format!(
-        "COPY (SELECT {} FROM {from}) TO STDOUT WITH (FORMAT csv, HEADER true)",
-        &list[1..list.len() - 1]
-    );
+    let sql = copy_out(table, facts.plain, &columns, None, Format::CsvHeader);
     execute(
         &client,
         Side::Source,
         "starting the export transaction",
-        &format!("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; {SOURCE_SETTINGS}"),
+        &begin_source(None),
     )
     .await?;
 

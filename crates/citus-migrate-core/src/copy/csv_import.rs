@@ -12,6 +12,7 @@ use futures::{pin_mut, SinkExt};
 use tokio::sync::mpsc;
 
 use super::csv_export::CsvSummary;
+use super::sql::{copy_in, Format, BEGIN_CSV_IMPORT};
 use super::tables;
 use crate::connect::{connect, execute};
 use crate::conninfo::ConnInfo;
@@ -194,16 +195,12 @@ pub async fn import_csv(
         }
     }
     let size = std::fs::metadata(input).map(|m| m.len()).unwrap_or(0);
-    let sql = format!(
-        "COPY {} {} FROM STDIN WITH (FORMAT csv, HEADER true)",
-        table.quoted(),
-        tables::column_list(&header)
-    );
+    let sql = copy_in(&table.quoted(), &header, Format::CsvHeader);
     execute(
         &client,
         Side::Target,
         "starting the import transaction",
-        "BEGIN; SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL xmloption = content",
+        BEGIN_CSV_IMPORT,
     )
     .await?;
     progress.table_started(table, size, 0);

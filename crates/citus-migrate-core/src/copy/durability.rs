@@ -2,22 +2,25 @@
 //! Citus's own two-phase commits finished at its start and end.
 //!
 //! Every decision in the bookkeeping commits with `synchronous_commit = on` (see
-//! [`super::bookkeeping::DURABLE_COMMIT`]); that is only durable where the server flushes at all: a
+//! [`super::sql::DURABLE_COMMIT`]); that is only durable where the server flushes at all: a
 //! node running `fsync = off` can lose committed chunks in an operating-system crash, so the run
 //! warns. A chunk copied through the coordinator commits with Citus's two-phase commit: a crash of
 //! the coordinator after its commit leaves the workers' parts prepared until Citus's maintenance
 //! daemon recovers them (`citus.recover_2pc_interval`); the run recovers them at once instead, so that
 //! their rows are visible and their locks released before anything reads or truncates the tables.
 
+use std::time::Duration;
+
 use tokio_postgres::Client;
 
+use super::retry::within;
 use crate::connect::query;
 use crate::error::{Result, Side};
 use crate::progress::Progress;
 
 /// Warns (through `progress`) about every node of the target that runs with `fsync = off`: the
 /// coordinator, and on Citus its workers.
-pub async fn warn_unsafe_settings(
+pub(super) async fn warn_unsafe_settings(
     control: &Client,
     citus: bool,
     progress: &dyn Progress,
@@ -42,16 +45,27 @@ pub async fn warn_unsafe_settings(
     Ok(())
 }
 
-/// Finishes Citus's two-phase commits left by a crash (`recover_prepared_transactions()`); returns how
-/// many were recovered.
-pub async fn recover_citus_commits(control: &Client) -> Result<i64> {
-    let rows = query(
-        control,
+/// Finishes Citus's two-phase commits left by a crash (`recover_prepared_transactions()`), under the
+/// watchdog; says how many to `progress` when given.
+pub(super) async fn recover_citus_commits(
+    control: &Client,
+    stall: Duration,
+    progress: Option<&dyn Progress>,
+) -> Result<()> {
+    let what = "recovering Citus's prepared transactions";
+    let sql = "SELECT recover_prepared_transactions()::int8";
+    let rows = within(
+        stall,
         Side::Target,
-        "recovering Citus's prepared transactions",
-        "SELECT recover_prepared_transactions()::int8",
-        &[],
+        what,
+        query(control, Side::Target, what, sql, &[]),
     )
     .await?;
-    Ok(rows.first().map_or(0, |r| r.get(0)))
+    let recovered: i64 = rows.first().map_or(0, |r| r.get(0));
+    if let Some(progress) = progress.filter(|_| recovered > 0) {
+        progress.message(&format!(
+            "finished {recovered} of Citus's two-phase commit(s) left by an interrupted run"
+        ));
+    }
+    Ok(())
 }

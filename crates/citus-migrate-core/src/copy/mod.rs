@@ -2,26 +2,44 @@
 //! snapshot, exactly once per chunk (each chunk commits on the target together with its row in the
 //! bookkeeping table), resumable, with bounded memory.
 //!
-//! [`copy_tables`] is the entry point; [`chunk`] plans ranges (reused by verify); [`snapshot`] holds the
-//! source snapshot; [`stream`] moves bytes; [`bookkeeping`] records progress on the target; [`retry`]
-//! decides what is retried; [`csv_export`] / [`csv_import`] are the CSV commands.
+//! [`copy_tables`] is the entry point: it checks everything and plans before any data moves. Below
+//! it, each module uses only those listed after it (and the option and summary types here):
+//! - `stream`: the parallel copy streams (threads, queue, retries, progress); every attempt at a
+//!   chunk starts with the setup both paths share, then takes one of them:
+//! - `via_coordinator` (through the target, the Citus coordinator or plain PostgreSQL) or
+//!   `worker_direct` (straight to the shards on the Citus worker nodes; it also decides, once per
+//!   run, which tables may);
+//! - `job`: one table's work, and one attempt at a chunk, ended by its decision;
+//! - `bookkeeping` (the progress table on the target), `tables` (what each side says of the
+//!   tables), `chunk` (ranges), `snapshot` (the source's one view), `shard_route` (which shard a
+//!   row goes to), `spill` (rows sorted by shard), `durability` (what the exactly-once protocol
+//!   needs of the servers), `retry` (what is retried; the watchdog), `sql` (every COPY statement
+//!   and session setting).
+//!
+//! The CSV commands, one table each: [`export_csv`], [`import_csv`].
 
-pub mod bookkeeping;
-pub mod chunk;
-pub mod csv_export;
-pub mod csv_import;
-mod direct;
+pub(crate) mod bookkeeping;
+pub(crate) mod chunk;
+mod csv_export;
+mod csv_import;
 mod durability;
-pub mod retry;
-pub mod shard_route;
-pub mod snapshot;
+mod job;
+mod retry;
+mod shard_route;
+mod snapshot;
 mod spill;
-pub mod stream;
-pub mod tables;
-mod worker;
+mod sql;
+mod stream;
+mod tables;
+mod via_coordinator;
+mod worker_direct;
 
-use std::collections::{HashMap, VecDeque};
-use std::path::PathBuf;
+pub use csv_export::{export_csv, CsvSummary};
+pub use csv_import::import_csv;
+pub use tables::tables_in_schemas;
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -31,9 +49,9 @@ use crate::conninfo::ConnInfo;
 use crate::error::{Error, Result, Side};
 use crate::ident::QualifiedName;
 use crate::progress::Progress;
-use chunk::{Chunk, ChunkRange};
+use job::TableJob;
+use retry::within;
 use snapshot::Snapshot;
-use tables::TableFacts;
 
 /// What to do with target tables that already hold rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -52,7 +70,8 @@ pub enum CopyMode {
 pub struct CopyOptions {
     /// Parallel streams (each one source and one target connection).
     pub jobs: usize,
-    /// Approximate size of a chunk, measured on the source's table size; `None`: [`chunk::auto_chunk_bytes`].
+    /// Approximate size of a chunk, measured on the source's table size; `None`: 32 MiB, or for a
+    /// table copied straight to its shards 4 MiB per shard, at most 256 MiB.
     pub chunk_bytes: Option<u64>,
     pub mode: CopyMode,
     /// Where to write `copy.log` (one line per chunk) and `summary.json`; nothing is written without it.
@@ -79,9 +98,6 @@ impl Default for CopyOptions {
         }
     }
 }
-
-/// Default chunk size: 32 MiB of source table.
-pub const DEFAULT_CHUNK_BYTES: u64 = 32 << 20;
 
 /// What a run did, per table and in total.
 #[derive(Debug, Clone, Serialize)]
@@ -117,57 +133,6 @@ pub struct TableCopySummary {
     pub seconds: f64,
 }
 
-/// One table's work: its SQL and its chunks.
-struct TableJob {
-    /// Position in the run's list of tables.
-    index: usize,
-    name: QualifiedName,
-    copy_out_base: CopyOutSql,
-    copy_in_sql: String,
-    /// `(a, "B")`: the copied columns.
-    copy_columns: String,
-    /// Rows move in COPY's binary format (every column has the same built-in type on both sides),
-    /// else in text.
-    binary: bool,
-    /// Worker-direct routing, where it is safe.
-    route: Option<shard_route::ShardMap>,
-    plan: Vec<bookkeeping::PlannedChunk>,
-    expected_bytes: u64,
-    expected_rows: u64,
-}
-
-/// How to select a chunk's rows on the source.
-struct CopyOutSql {
-    table: String,
-    columns: String,
-    select_list: String,
-    from: String,
-    plain_table: bool,
-    /// ` WITH (FORMAT binary)` or nothing.
-    with: &'static str,
-}
-
-impl CopyOutSql {
-    fn for_chunk(&self, chunk: &Chunk) -> String {
-        match chunk.predicate() {
-            None if self.plain_table => {
-                format!(
-                    "COPY {} {} TO STDOUT{}",
-                    self.table, self.columns, self.with
-                )
-            }
-            None => format!(
-                "COPY (SELECT {} FROM {}) TO STDOUT{}",
-                self.select_list, self.from, self.with
-            ),
-            Some(p) => format!(
-                "COPY (SELECT {} FROM {} WHERE {p}) TO STDOUT{}",
-                self.select_list, self.from, self.with
-            ),
-        }
-    }
-}
-
 /// Copies `tables` (which must exist on both sides) from `source` into `target`.
 pub async fn copy_tables(
     source: &ConnInfo,
@@ -177,7 +142,7 @@ pub async fn copy_tables(
     progress: &dyn Progress,
 ) -> Result<CopySummary> {
     let started = Instant::now();
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = HashSet::new();
     let tables: Vec<QualifiedName> = tables
         .iter()
         .filter(|t| seen.insert((*t).clone()))
@@ -208,10 +173,11 @@ pub async fn copy_tables(
         tables::read(&control, Side::Target, &tables),
     )
     .await?;
-    let columns = src
-        .iter()
-        .zip(&dst)
-        .map(|(s, d)| tables::match_columns(s, d))
+    let mut jobs = src
+        .into_iter()
+        .zip(dst)
+        .enumerate()
+        .map(|(index, (s, d))| TableJob::new(index, s, d))
         .collect::<Result<Vec<_>>>()?;
     let citus = !query(
         &control,
@@ -237,96 +203,10 @@ pub async fn copy_tables(
     )
     .await?;
     if citus {
-        let recovered = within(
-            stall,
-            Side::Target,
-            "recovering Citus's prepared transactions",
-            durability::recover_citus_commits(&control),
-        )
-        .await?;
-        if recovered > 0 {
-            progress.message(&format!(
-                "finished {recovered} of Citus's two-phase commit(s) left by an interrupted run"
-            ));
-        }
-    }
-    // Worker-direct routes; prepared transactions an interrupted run left are resolved first, before
-    // anything looks at the target's rows.
-    let binary: Vec<bool> = src
-        .iter()
-        .zip(&dst)
-        .zip(&columns)
-        .map(|((s, d), cols)| tables::binary_compatible(s, d, cols))
-        .collect();
-    // The shard layouts of all tables in one query; each worker node checked and connected once.
-    let mut routes: Vec<Option<shard_route::ShardMap>> = tables.iter().map(|_| None).collect();
-    if citus {
-        let wanted: Vec<(&QualifiedName, &[String])> = tables
-            .iter()
-            .zip(&columns)
-            .map(|(t, c)| (t, c.as_slice()))
-            .collect();
-        let layouts = within(
-            stall,
-            Side::Target,
-            "reading the shards",
-            shard_route::load(&control, &wanted),
-        )
-        .await?;
-        let maps: Vec<shard_route::ShardMap> = layouts
-            .iter()
-            .filter_map(|l| l.as_ref().ok().cloned())
-            .collect();
-        let mut nodes = direct::NodeConns::new();
-        if !opts.via_coordinator {
-            for (((route, name), layout), binary) in
-                routes.iter_mut().zip(&tables).zip(layouts).zip(&binary)
-            {
-                *route = within(
-                    stall,
-                    Side::Target,
-                    "checking the workers",
-                    worker_direct(target, &mut nodes, name, layout, *binary, progress),
-                )
-                .await?;
-            }
-        }
-        // After the checks above (which open the connections they approve of).
-        let (resolved, unreachable) = within(
-            stall,
-            Side::Target,
-            "resolving prepared transactions left by an interrupted run",
-            direct::recover_leftovers(
-                &control,
-                target,
-                &mut nodes,
-                &maps.iter().collect::<Vec<_>>(),
-            ),
-        )
-        .await?;
-        if resolved > 0 {
-            progress.message(&format!(
-                "resolved {resolved} prepared transaction(s) left on the workers by an interrupted run"
-            ));
-        }
-        for node in unreachable {
-            progress.message(&format!(
-                "cannot look for prepared transactions left by an interrupted run on node {node}"
-            ));
-        }
-    }
-    // Worker-direct streams hold a spill file per shard and a connection per node.
-    if let Some((shards, nodes)) = routes
-        .iter()
-        .flatten()
-        .map(|m| (m.shards.len(), m.nodes.len()))
-        .max()
-    {
-        let streams = opts.jobs as u64;
-        spill::ensure_open_files(
-            streams * (shards + nodes + 4) as u64 + 64,
-            &format!("copying tables of up to {shards} shards straight to the workers with --jobs {streams}"),
-        )?;
+        durability::recover_citus_commits(&control, stall, Some(progress)).await?;
+        // Prepared transactions an interrupted run left are resolved here, before anything looks
+        // at the target's rows.
+        worker_direct::choose_routes(&control, target, &mut jobs, opts, progress).await?;
     }
     let recorded = within(
         stall,
@@ -343,213 +223,36 @@ pub async fn copy_tables(
     )
     .await?;
     refuse_non_empty(opts.mode, &non_empty, &recorded)?;
-
-    let mut jobs = Vec::new();
-    for ((((facts, cols), target_facts), route), binary) in
-        src.iter().zip(&columns).zip(&dst).zip(routes).zip(binary)
-    {
-        let name = &facts.name;
-        let plan = match (opts.mode, recorded.get(name)) {
-            (CopyMode::Resume, Some(plan)) => {
-                check_recorded_plan(name, plan, target_facts)?;
-                plan.clone()
-            }
-            (mode, _) => {
-                let chunks = within(
-                    stall,
-                    Side::Source,
-                    "planning chunks",
-                    plan_chunks(
-                        snapshot.client(),
-                        facts,
-                        opts.chunk_bytes.unwrap_or_else(|| {
-                            chunk::auto_chunk_bytes(route.as_ref().map(|m| m.shards.len()))
-                        }),
-                        opts.jobs,
-                    ),
-                )
-                .await?;
-                within(
-                    stall,
-                    Side::Target,
-                    "recording the plan",
-                    bookkeeping::start_table(&control, name, &chunks, mode == CopyMode::Truncate),
-                )
-                .await?;
-                chunks
-                    .into_iter()
-                    .map(|chunk| bookkeeping::PlannedChunk {
-                        chunk,
-                        committed: None,
-                    })
-                    .collect()
-            }
-        };
-        let quoted_cols: Vec<String> = cols.iter().map(|c| crate::ident::quote_ident(c)).collect();
-        let with = if binary { " WITH (FORMAT binary)" } else { "" };
-        jobs.push(TableJob {
-            index: jobs.len(),
-            name: name.clone(),
-            copy_out_base: CopyOutSql {
-                table: name.quoted(),
-                columns: tables::column_list(cols),
-                select_list: quoted_cols.join(", "),
-                from: if facts.relkind == "r" {
-                    format!("ONLY {}", name.quoted())
-                } else {
-                    name.quoted()
-                },
-                plain_table: facts.relkind == "r",
-                with,
-            },
-            copy_in_sql: format!(
-                "COPY {} {} FROM STDIN{with}",
-                name.quoted(),
-                tables::column_list(cols)
-            ),
-            binary,
-            copy_columns: tables::column_list(cols),
-            route,
-            plan,
-            expected_bytes: facts.table_bytes,
-            expected_rows: facts.rows_estimate,
-        });
+    for job in &mut jobs {
+        job.plan(snapshot.client(), &control, recorded.get(&job.name), opts)
+            .await?;
     }
     drop(control);
 
-    let log = worker::RunLog::open(opts.work_dir.as_deref())?;
-    let (events, receiver) = tokio::sync::mpsc::unbounded_channel();
-    let state = worker::Shared::new(&jobs, log, events);
-    let mut queue = VecDeque::new();
-    for (t, job) in jobs.iter().enumerate() {
-        progress.table_started(&job.name, job.expected_bytes, job.expected_rows);
-        for (c, planned) in job.plan.iter().enumerate() {
-            match planned.committed {
-                Some((rows, bytes)) => state.skipped(t, rows, bytes),
-                None => queue.push_back((t, c)),
-            }
-        }
-        if state.table_done(t) {
-            progress.table_finished(&job.name);
-        }
-    }
-    let streams = opts.jobs.min(queue.len());
-    let ctx = std::sync::Arc::new(worker::Ctx::new(
-        source.clone(),
-        target.clone(),
-        snapshot,
-        jobs,
-        queue,
-        state,
-        opts.clone(),
-        begin_sql(citus),
-    ));
-    worker::run_streams(ctx.clone(), receiver, streams, progress).await?;
-    ctx.snapshot.release().await?;
+    let tables = stream::run(source, target, snapshot, jobs, opts, citus, progress).await?;
     if citus {
         // A worker that failed between Citus's commit and its COMMIT PREPARED holds a committed
         // chunk's rows invisible until recovered: recover them now rather than at the next interval.
-        let control = connect(target).await?;
-        within(
-            stall,
-            Side::Target,
-            "recovering Citus's prepared transactions",
-            durability::recover_citus_commits(&control),
-        )
-        .await?;
+        durability::recover_citus_commits(&connect(target).await?, stall, None).await?;
     }
-
-    let summary = ctx
-        .state
-        .summary(&ctx.jobs, opts, started.elapsed().as_secs_f64());
-    ctx.state.log.finish(&summary)?;
+    let summary = CopySummary {
+        rows: tables.iter().map(|t| t.rows).sum(),
+        bytes: tables.iter().map(|t| t.bytes).sum(),
+        tables,
+        seconds: started.elapsed().as_secs_f64(),
+        jobs: opts.jobs,
+        mode: opts.mode,
+    };
+    write_summary(opts.work_dir.as_deref(), &summary)?;
     Ok(summary)
 }
 
-/// The shard layout of a table when its rows can go straight to the workers; says which path it takes.
-/// Prepared transactions an interrupted run left for the table are resolved here, before any copying.
-async fn worker_direct(
-    target: &ConnInfo,
-    nodes: &mut direct::NodeConns,
-    name: &QualifiedName,
-    layout: std::result::Result<shard_route::ShardMap, String>,
-    binary: bool,
-    progress: &dyn Progress,
-) -> Result<Option<shard_route::ShardMap>> {
-    let why_not = match layout {
-        Ok(map) => match direct::probe(target, &map, nodes).await {
-            None => {
-                if map.kind.needs_binary() && !binary {
-                    progress.message(&format!(
-                        "{name}: rows go through the coordinator (its {} distribution column is routed \
-                         only when the table moves in binary, and a column's type differs between the \
-                         sides or is not a built-in one)",
-                        if map.kind == shard_route::DistKind::Uuid {
-                            "uuid"
-                        } else {
-                            "text"
-                        }
-                    ));
-                    return Ok(None);
-                }
-                progress.message(&format!(
-                    "{}: rows go straight to its {} shards on {} node(s)",
-                    name,
-                    map.shards.len(),
-                    map.nodes.len()
-                ));
-                return Ok(Some(map));
-            }
-            Some(why) => why,
-        },
-        Err(why) => why,
-    };
-    progress.message(&format!(
-        "{}: rows go through the coordinator ({why_not})",
-        name
-    ));
-    Ok(None)
-}
-
-/// The start of every chunk transaction on the target. On Citus, a chunk's COPY through the
-/// coordinator uses one connection per worker (switching between that worker's shards) instead of one
-/// per shard: with several streams, dozens of half-fed COPY backends per worker cost the workers far
-/// more CPU (measured on pgbench_accounts: the coordinator path went from 1.3x to 0.9x the time of a
-/// plain psql pipe); and the coordinator keeps those connections from chunk to chunk.
-fn begin_sql(citus: bool) -> String {
-    let mut sql = format!("BEGIN; {}", worker::TARGET_SETTINGS);
-    if citus {
-        sql.push_str(
-            "; SET LOCAL citus.max_adaptive_executor_pool_size = 1; \
-             SET LOCAL citus.max_cached_conns_per_worker = 32",
-        );
-    }
-    sql
-}
-
-/// Runs a preparation step under the watchdog: a lock wait or a dead peer becomes an error, not a hang.
-async fn within<T>(
-    stall: Duration,
-    side: Side,
-    what: &str,
-    fut: impl std::future::Future<Output = Result<T>>,
-) -> Result<T> {
-    tokio::time::timeout(stall, fut).await.unwrap_or_else(|_| {
-        Err(Error::Other(format!(
-            "{side}: no answer within {}s while {what} (a lock held by another session, or a dead connection?)",
-            stall.as_secs()
-        )))
-    })
-}
-
-/// Test hook: `CITUS_MIGRATE_TEST_PAUSE_MS` pauses every stream before and after each chunk's COMMIT, so
-/// tests can interrupt a run at chosen points.
-fn test_pause() -> Option<Duration> {
-    std::env::var("CITUS_MIGRATE_TEST_PAUSE_MS")
-        .ok()?
-        .parse()
-        .ok()
-        .map(Duration::from_millis)
+/// `summary.json` in the work directory, when there is one.
+fn write_summary(dir: Option<&Path>, summary: &CopySummary) -> Result<()> {
+    let Some(dir) = dir else { return Ok(()) };
+    let path = dir.join("summary.json");
+    let text = serde_json::to_string_pretty(summary).map_err(|e| Error::Other(e.to_string()))?;
+    std::fs::write(&path, text).map_err(|e| Error::io(format!("writing {}", path.display()), e))
 }
 
 fn refuse_non_empty(
@@ -586,7 +289,9 @@ fn refuse_non_empty(
             return Err(Error::Precondition {
                 side: Side::Target,
                 message: format!(
-                    "{table} is empty, but the copy bookkeeping ({PROGRESS}) records {chunks} committed                      chunk(s) with {rows} rows in it: it was emptied since (by hand?), so resuming would                      leave it incomplete; use --truncate to copy it again{more}",
+                    "{table} is empty, but the copy bookkeeping ({PROGRESS}) records {chunks} committed \
+                     chunk(s) with {rows} rows in it: it was emptied since (by hand?), so resuming would \
+                     leave it incomplete; use --truncate to copy it again{more}",
                     PROGRESS = bookkeeping::PROGRESS_TABLE,
                     more = if emptied.len() > 1 {
                         format!(" (also: {})", emptied[1..].iter().map(|e| e.0.to_string()).collect::<Vec<_>>().join(", "))
@@ -621,65 +326,4 @@ fn refuse_non_empty(
             refused.join(", ")
         ),
     })
-}
-
-/// A recorded plan is only usable while its key column still exists on the target.
-fn check_recorded_plan(
-    name: &QualifiedName,
-    plan: &[bookkeeping::PlannedChunk],
-    target: &TableFacts,
-) -> Result<()> {
-    for p in plan {
-        if let ChunkRange::Key { column, .. } = &p.chunk.range {
-            if !target.columns.iter().any(|(c, _)| c == column) {
-                return Err(Error::Precondition {
-                    side: Side::Target,
-                    message: format!(
-                        "the recorded copy plan of {name} splits on column {column}, which no longer exists; use --truncate"
-                    ),
-                });
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Plans the chunks of one table from its facts, reading key bounds in the snapshot (a multiple of
-/// `streams` chunks when there are several).
-pub async fn plan_chunks(
-    client: &tokio_postgres::Client,
-    facts: &TableFacts,
-    chunk_bytes: u64,
-    streams: usize,
-) -> Result<Vec<Chunk>> {
-    let wanted = chunk::chunk_count(facts.table_bytes, chunk_bytes, streams);
-    if wanted <= 1 {
-        return Ok(chunk::whole_table());
-    }
-    if let Some(key) = &facts.key_column {
-        let k = crate::ident::quote_ident(key);
-        let from = if facts.relkind == "r" {
-            format!("ONLY {}", facts.name.quoted())
-        } else {
-            facts.name.quoted()
-        };
-        let sql = format!("SELECT min({k})::int8, max({k})::int8 FROM {from}");
-        let rows = query(
-            client,
-            Side::Source,
-            &format!("reading the key range of {}", facts.name),
-            &sql,
-            &[],
-        )
-        .await?;
-        let (min, max): (Option<i64>, Option<i64>) = (rows[0].get(0), rows[0].get(1));
-        return Ok(match (min, max) {
-            (Some(min), Some(max)) => chunk::key_chunks(key, min, max, wanted),
-            _ => chunk::whole_table(),
-        });
-    }
-    if facts.relkind == "r" {
-        return Ok(chunk::page_chunks(facts.pages, wanted));
-    }
-    Ok(chunk::whole_table())
 }

@@ -1,14 +1,20 @@
 //! Which failures of a chunk are worth another attempt (the backend was terminated, the connection
 //! dropped, a stall), and the bounded back-off between attempts. A retried chunk is safe: its target
 //! transaction either rolled back or committed together with its progress row, which is checked first.
+//!
+//! The watchdog lives here too: a peer that stops answering becomes a failure (worth a retry), or
+//! before any data moves an error, instead of a hang.
 
+use std::future::Future;
 use std::time::Duration;
 
-use crate::error::Error;
+use futures::{FutureExt, Stream, StreamExt};
+
+use crate::error::{Error, Result, Side};
 
 /// A failed attempt at a chunk.
 #[derive(Debug)]
-pub struct Failure {
+pub(super) struct Failure {
     pub error: Error,
     pub retryable: bool,
 }
@@ -28,11 +34,19 @@ impl Failure {
             retryable: true,
         }
     }
+
+    /// Another stream failed or the caller gave up: stop, without retrying.
+    pub fn cancelled() -> Self {
+        Failure {
+            error: Error::Other("stopped because the copy was cancelled".into()),
+            retryable: false,
+        }
+    }
 }
 
 /// True for errors that say nothing about the data: a terminated backend, a lost connection, a server
 /// starting or shutting down, a serialization failure or deadlock, no free connection slot.
-pub fn is_transient(e: &Error) -> bool {
+pub(super) fn is_transient(e: &Error) -> bool {
     match e {
         Error::Db { source, .. }
         | Error::Connect {
@@ -53,8 +67,82 @@ pub fn is_transient(e: &Error) -> bool {
 }
 
 /// The pause before attempt `attempt` (1-based): 0.5 s, 1 s, 2 s, … up to 10 s.
-pub fn backoff(attempt: u32) -> Duration {
+pub(super) fn backoff(attempt: u32) -> Duration {
     Duration::from_millis((500u64 << attempt.saturating_sub(1).min(5)).min(10_000))
+}
+
+/// `fut`, a step of a chunk, under the watchdog: no answer within `stall` is a failure worth retrying.
+pub(super) async fn watched<T>(
+    stall: Duration,
+    side: Side,
+    what: &str,
+    fut: impl Future<Output = Result<T>>,
+) -> Result<T, Failure> {
+    match tokio::time::timeout(stall, fut).await {
+        Err(_) => Err(Failure::stalled(Error::Other(format!(
+            "{side}: no progress for {}s while {what}; the connection looks dead",
+            stall.as_secs()
+        )))),
+        Ok(r) => r.map_err(Failure::from),
+    }
+}
+
+/// [`watched`] for a call of the driver: its error is a database error on `side`, while `what`.
+pub(super) async fn watched_db<T>(
+    stall: Duration,
+    side: Side,
+    what: &str,
+    fut: impl Future<Output = Result<T, tokio_postgres::Error>>,
+) -> Result<T, Failure> {
+    watched(
+        stall,
+        side,
+        what,
+        fut.map(|r| r.map_err(|e| Error::db(side, what, e))),
+    )
+    .await
+}
+
+/// The next message of a COPY TO STDOUT stream, under the watchdog; its timer is only armed when no
+/// message is ready (most are: the connection reads many rows at once), which keeps timers off the
+/// per-row path.
+pub(super) async fn next_row<S, T>(
+    out: &mut std::pin::Pin<&mut S>,
+    stall: Duration,
+) -> Result<Option<T>, Failure>
+where
+    S: Stream<Item = Result<T, tokio_postgres::Error>>,
+{
+    match out.next().now_or_never() {
+        Some(next) => next
+            .transpose()
+            .map_err(|e| Failure::from(Error::db(Side::Source, "reading COPY data", e))),
+        None => {
+            watched_db(
+                stall,
+                Side::Source,
+                "reading COPY data",
+                out.next().map(Option::transpose),
+            )
+            .await
+        }
+    }
+}
+
+/// A step before any data moves, under the watchdog: a lock wait or a dead peer becomes an error, not
+/// a hang.
+pub(super) async fn within<T>(
+    stall: Duration,
+    side: Side,
+    what: &str,
+    fut: impl Future<Output = Result<T>>,
+) -> Result<T> {
+    tokio::time::timeout(stall, fut).await.unwrap_or_else(|_| {
+        Err(Error::Other(format!(
+            "{side}: no answer within {}s while {what} (a lock held by another session, or a dead connection?)",
+            stall.as_secs()
+        )))
+    })
 }
 
 #[cfg(test)]

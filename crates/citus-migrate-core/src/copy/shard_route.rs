@@ -18,11 +18,11 @@ use crate::connect::query;
 use crate::error::{Result, Side};
 use crate::ident::QualifiedName;
 
-pub const SQL_SHARDS: &str = include_str!("../sql/copy_shards.sql");
+const SQL_SHARDS: &str = include_str!("../sql/copy_shards.sql");
 
 /// The type of the distribution column, as far as hashing goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DistKind {
+pub(super) enum DistKind {
     Int2,
     Int4,
     Int8,
@@ -34,15 +34,14 @@ pub enum DistKind {
 
 impl DistKind {
     /// Routing needs the table to move in binary (text and uuid values are hashed as raw bytes).
-    pub fn needs_binary(self) -> bool {
+    pub(super) fn needs_binary(self) -> bool {
         matches!(self, DistKind::Text | DistKind::Uuid)
     }
 }
 
 /// One shard: its hash range, its relation on the worker (quoted), its node.
 #[derive(Debug, Clone)]
-pub struct Shard {
-    pub id: i64,
+pub(super) struct Shard {
     pub relation: String,
     pub min: i32,
     pub max: i32,
@@ -51,7 +50,7 @@ pub struct Shard {
 
 /// Where the rows of one table go.
 #[derive(Debug, Clone)]
-pub struct ShardMap {
+pub(super) struct ShardMap {
     /// Oid of the table on the coordinator (names the prepared transactions).
     pub table_oid: u32,
     /// Position of the distribution column among the copied columns.
@@ -65,7 +64,7 @@ pub struct ShardMap {
 
 /// Reads the shard layouts of `tables` (each with its copied columns) in one query; per table `Err(reason)`
 /// when worker-direct copying is not safe for it.
-pub async fn load(
+pub(super) async fn load(
     control: &Client,
     tables: &[(&QualifiedName, &[String])],
 ) -> Result<Vec<std::result::Result<ShardMap, String>>> {
@@ -175,7 +174,6 @@ fn from_rows(rows: &[&Row], columns: &[String]) -> std::result::Result<ShardMap,
             return Err("a shard has no hash range".into());
         };
         shards.push(Shard {
-            id: r.get("shardid"),
             relation: r.get("relation"),
             min,
             max,
@@ -256,7 +254,7 @@ fn final_mix(mut a: u32, mut b: u32, mut c: u32) -> u32 {
 
 /// PostgreSQL's `hash_bytes` (Bob Jenkins' lookup3) as a little-endian server computes it: what
 /// `hashtext` (deterministic collations) and `uuid_hash` return.
-pub fn hash_bytes(k: &[u8]) -> u32 {
+fn hash_bytes(k: &[u8]) -> u32 {
     let init = 0x9e37_79b9u32
         .wrapping_add(k.len() as u32)
         .wrapping_add(3_923_095);
@@ -287,13 +285,13 @@ pub fn hash_bytes(k: &[u8]) -> u32 {
 }
 
 /// PostgreSQL's `hash_bytes_uint32` (Bob Jenkins' lookup3 final mix), used by `hashint2/4/8`.
-pub fn hash_uint32(k: u32) -> u32 {
+fn hash_uint32(k: u32) -> u32 {
     let init = 0x9e37_79b9u32.wrapping_add(4).wrapping_add(3_923_095);
     final_mix(init.wrapping_add(k), init, init)
 }
 
 /// The hash PostgreSQL (and so Citus) computes for an integer of the given type, as int4.
-pub fn hash_int(kind: DistKind, v: i64) -> i32 {
+fn hash_int(kind: DistKind, v: i64) -> i32 {
     let h = match kind {
         DistKind::Int8 => {
             let lo = v as u32;
@@ -309,7 +307,7 @@ pub fn hash_int(kind: DistKind, v: i64) -> i32 {
 }
 
 /// The `index`-th field of a COPY text row (tab-separated; tabs inside values are escaped).
-pub fn field(row: &[u8], index: usize) -> Option<&[u8]> {
+fn field(row: &[u8], index: usize) -> Option<&[u8]> {
     let row = row.strip_suffix(b"\n").unwrap_or(row);
     row.split(|&b| b == b'\t').nth(index)
 }
@@ -339,18 +337,18 @@ fn parse_int(raw: &[u8]) -> Option<i64> {
 }
 
 /// What a binary COPY stream starts with: the signature, no flags, no header extension.
-pub const BINARY_HEADER: &[u8; 19] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
+pub(super) const BINARY_HEADER: &[u8; 19] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
 /// What ends a binary COPY stream: a field count of -1.
-pub const BINARY_TRAILER: &[u8; 2] = b"\xff\xff";
+pub(super) const BINARY_TRAILER: &[u8; 2] = b"\xff\xff";
 
 /// A whole binary tuple and the raw value of the field asked for (`None` for NULL).
-pub type Tuple<'m> = (&'m [u8], Option<&'m [u8]>);
+type Tuple<'m> = (&'m [u8], Option<&'m [u8]>);
 
 /// Splits the messages of a binary `COPY … TO STDOUT` into tuples: the header comes before the first
 /// tuple, the trailer after the last. PostgreSQL sends whole tuples in each message; a tuple cut
 /// across messages is reported instead of guessed at.
 #[derive(Debug, Default)]
-pub struct BinaryTuples {
+pub(super) struct BinaryTuples {
     header_seen: bool,
     ended: bool,
 }
@@ -369,7 +367,7 @@ fn take<'m>(rest: &mut &'m [u8], n: usize) -> std::result::Result<&'m [u8], Stri
 impl BinaryTuples {
     /// The next tuple of `rest` (which is advanced past it) with the raw value of field `field`
     /// (`None` for NULL); `Ok(None)` when `rest` holds no further tuple.
-    pub fn next<'m>(
+    pub(super) fn next<'m>(
         &mut self,
         rest: &mut &'m [u8],
         field: usize,
@@ -423,7 +421,7 @@ impl BinaryTuples {
     }
 
     /// True once the trailer has been read.
-    pub fn ended(&self) -> bool {
+    pub(super) fn ended(&self) -> bool {
         self.ended
     }
 }
@@ -433,7 +431,7 @@ const NULL_DISTRIBUTION: &str =
 
 impl ShardMap {
     /// The shard (index into `shards`) of a distribution column value.
-    pub fn shard_of(&self, v: i64) -> usize {
+    fn shard_of(&self, v: i64) -> usize {
         self.shard_of_hash(hash_int(self.kind, v))
     }
 
@@ -442,7 +440,7 @@ impl ShardMap {
     }
 
     /// The shard a COPY text row belongs to.
-    pub fn route(&self, row: &[u8]) -> std::result::Result<usize, String> {
+    pub(super) fn route(&self, row: &[u8]) -> std::result::Result<usize, String> {
         if self.kind.needs_binary() {
             return Err(
                 "text and uuid distribution values are routed from binary rows only".into(),
@@ -463,7 +461,7 @@ impl ShardMap {
     }
 
     /// The shard of a binary COPY tuple, given the raw value of its distribution column.
-    pub fn route_binary(&self, value: Option<&[u8]>) -> std::result::Result<usize, String> {
+    pub(super) fn route_binary(&self, value: Option<&[u8]>) -> std::result::Result<usize, String> {
         let raw = value.ok_or(NULL_DISTRIBUTION)?;
         let v = match (self.kind, raw.len()) {
             (DistKind::Text, _) | (DistKind::Uuid, 16) => {
@@ -574,7 +572,6 @@ mod tests {
             kind: DistKind::Int8,
             shards: (0..4)
                 .map(|i: i64| Shard {
-                    id: i,
                     relation: format!("t_{i}"),
                     min: (i32::MIN as i64 + i * (1 << 30)) as i32,
                     max: (i32::MIN as i64 + (i + 1) * (1 << 30) - 1) as i32,

@@ -4,20 +4,13 @@
 
 use tokio_postgres::Client;
 
+use super::sql::begin_source;
 use crate::connect::{connect, execute, query};
 use crate::conninfo::ConnInfo;
 use crate::error::{Error, Result, Side};
-use crate::ident::quote_literal;
-
-/// Settings that make COPY's text output independent of the server's and the role's defaults (dates,
-/// intervals, floats, money, bytea), set for the transaction only so they never leak through a pooler.
-pub const SOURCE_SETTINGS: &str =
-    "SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL IntervalStyle = 'postgres'; \
-     SET LOCAL extra_float_digits = 3; SET LOCAL bytea_output = 'hex'; SET LOCAL TimeZone = 'UTC'; \
-     SET LOCAL lc_monetary = 'C'";
 
 /// The exporting transaction. Keep it alive until every chunk has been read.
-pub struct Snapshot {
+pub(super) struct Snapshot {
     client: Client,
     id: String,
 }
@@ -30,7 +23,7 @@ impl Snapshot {
             &client,
             Side::Source,
             "starting the snapshot transaction",
-            &format!("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; {SOURCE_SETTINGS}"),
+            &begin_source(None),
         )
         .await?;
         let rows = query(
@@ -50,10 +43,6 @@ impl Snapshot {
         &self.client
     }
 
-    pub fn id(&self) -> &str {
-        &self.id
-    }
-
     /// A new source connection inside a transaction that sees exactly the exported snapshot.
     pub async fn reader(&self, info: &ConnInfo) -> Result<Client> {
         if self.client.is_closed() {
@@ -65,11 +54,13 @@ impl Snapshot {
             });
         }
         let client = connect(info).await?;
-        let sql = format!(
-            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT {}; {SOURCE_SETTINGS}",
-            quote_literal(&self.id)
-        );
-        execute(&client, Side::Source, "importing the source snapshot", &sql).await?;
+        execute(
+            &client,
+            Side::Source,
+            "importing the source snapshot",
+            &begin_source(Some(&self.id)),
+        )
+        .await?;
         Ok(client)
     }
 

@@ -23,7 +23,7 @@ fn write_buffer(shards: usize) -> usize {
 
 /// Makes sure this process may open `needed` files (spill files and connections): raises the soft limit
 /// on open files up to the hard one if needed; an error naming both when even that is not enough.
-pub fn ensure_open_files(needed: u64, why: &str) -> Result<()> {
+pub(super) fn ensure_open_files(needed: u64, why: &str) -> Result<()> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -51,7 +51,7 @@ pub fn ensure_open_files(needed: u64, why: &str) -> Result<()> {
 }
 
 /// The rows of one shard in the current chunk.
-pub struct ShardFile {
+pub(super) struct ShardFile {
     file: BufWriter<File>,
     pub rows: u64,
     /// Bytes of the current chunk (the file may be longer, from an earlier chunk).
@@ -67,7 +67,7 @@ fn io(what: &str, e: std::io::Error) -> Error {
 impl ShardFile {
     /// The next piece of at most `max` bytes of what was written, from the start; `None` at the end.
     /// Call [`Spill::finish_writing`] first.
-    pub fn read_piece(&mut self, max: usize) -> Result<Option<Bytes>> {
+    pub(super) fn read_piece(&mut self, max: usize) -> Result<Option<Bytes>> {
         let want = (self.bytes - self.read).min(max as u64) as usize;
         if want == 0 {
             return Ok(None);
@@ -83,12 +83,12 @@ impl ShardFile {
 }
 
 /// One file per shard, reused chunk after chunk.
-pub struct Spill {
+pub(super) struct Spill {
     pub shards: Vec<ShardFile>,
 }
 
 impl Spill {
-    pub fn new(shards: usize) -> Result<Self> {
+    pub(super) fn new(shards: usize) -> Result<Self> {
         let shards = (0..shards)
             .map(|_| {
                 Ok(ShardFile {
@@ -107,7 +107,7 @@ impl Spill {
 
     /// Starts a new chunk at the start of every file (also after a failed attempt left rows half
     /// written: only the bytes counted for the current chunk are ever read back).
-    pub fn reset(&mut self) -> Result<()> {
+    pub(super) fn reset(&mut self) -> Result<()> {
         for s in &mut self.shards {
             s.file.flush().map_err(|e| io("writing", e))?;
             s.file
@@ -122,7 +122,7 @@ impl Spill {
     }
 
     /// Appends one row to shard `shard`'s file.
-    pub fn push(&mut self, shard: usize, row: &[u8]) -> Result<()> {
+    pub(super) fn push(&mut self, shard: usize, row: &[u8]) -> Result<()> {
         let s = &mut self.shards[shard];
         s.file.write_all(row).map_err(|e| io("writing", e))?;
         s.rows += 1;
@@ -131,7 +131,7 @@ impl Spill {
     }
 
     /// Flushes every file and rewinds it for reading.
-    pub fn finish_writing(&mut self) -> Result<()> {
+    pub(super) fn finish_writing(&mut self) -> Result<()> {
         for s in &mut self.shards {
             s.read = 0;
             s.file.flush().map_err(|e| io("writing", e))?;

@@ -8,13 +8,14 @@ use crate::connect::query;
 use crate::error::{Error, Result, Side};
 use crate::ident::{quote_ident, QualifiedName};
 
-pub const SQL_COPY_TABLES: &str = include_str!("../sql/copy_tables.sql");
+const SQL_COPY_TABLES: &str = include_str!("../sql/copy_tables.sql");
 
 /// One table as seen on one side.
 #[derive(Debug, Clone)]
-pub struct TableFacts {
+pub(super) struct TableFacts {
     pub name: QualifiedName,
-    pub relkind: String,
+    /// A plain table (else partitioned): see [`super::sql::rows_of`].
+    pub plain: bool,
     pub table_bytes: u64,
     pub pages: i64,
     pub rows_estimate: u64,
@@ -28,7 +29,7 @@ pub struct TableFacts {
 }
 
 /// Reads the facts of `tables` on one side; a missing table is an error naming the side.
-pub async fn read(
+pub(super) async fn read(
     client: &Client,
     side: Side,
     tables: &[QualifiedName],
@@ -62,7 +63,7 @@ pub async fn read(
         let binary_types: Vec<Option<String>> = row.get("binary_types");
         out.push(TableFacts {
             name: name.clone(),
-            relkind,
+            plain: relkind == "r",
             table_bytes: row.get::<_, i64>("table_bytes").max(0) as u64,
             pages: row.get("pages"),
             rows_estimate: row.get::<_, i64>("rows_estimate").max(0) as u64,
@@ -96,7 +97,7 @@ pub async fn read(
 
 /// The columns to copy: every non-generated column of the target, each of which must exist on the
 /// source; every non-generated source column must exist on the target (no data is silently dropped).
-pub fn match_columns(source: &TableFacts, target: &TableFacts) -> Result<Vec<String>> {
+pub(super) fn match_columns(source: &TableFacts, target: &TableFacts) -> Result<Vec<String>> {
     let has = |t: &TableFacts, c: &str| t.columns.iter().any(|(n, _)| n == c);
     let missing_on_source: Vec<String> = target
         .columns
@@ -149,7 +150,11 @@ pub fn match_columns(source: &TableFacts, target: &TableFacts) -> Result<Vec<Str
 
 /// True when every one of `columns` has the same binary-safe type on both sides, so the table can move
 /// in COPY's binary format (no text to write and parse on either server).
-pub fn binary_compatible(source: &TableFacts, target: &TableFacts, columns: &[String]) -> bool {
+pub(super) fn binary_compatible(
+    source: &TableFacts,
+    target: &TableFacts,
+    columns: &[String],
+) -> bool {
     let type_of = |t: &TableFacts, c: &str| {
         t.columns
             .iter()
@@ -165,7 +170,7 @@ pub fn binary_compatible(source: &TableFacts, target: &TableFacts, columns: &[St
 /// The tables (plain, partitioned and partitions) of the given schemas, largest first; an unknown schema
 /// is an error. A partition whose partitioned ancestor is listed too moves with it: the caller leaves it
 /// out with [`crate::filter::without_covered_partitions`].
-pub async fn in_schemas(
+pub async fn tables_in_schemas(
     client: &Client,
     side: Side,
     schemas: &[String],
@@ -208,15 +213,9 @@ pub async fn in_schemas(
         .collect())
 }
 
-/// `(a, "B", c)` for a COPY column list.
-pub fn column_list(columns: &[String]) -> String {
-    let quoted: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
-    format!("({})", quoted.join(", "))
-}
-
 /// Which of `tables` already hold rows (one cheap `LIMIT 1` probe per table: Citus plans a UNION of
 /// distributed subqueries through intermediate results, which is far slower).
-pub async fn non_empty(
+pub(super) async fn non_empty(
     client: &Client,
     side: Side,
     tables: &[QualifiedName],
@@ -247,7 +246,7 @@ mod tests {
     fn facts(cols: &[(&str, bool)]) -> TableFacts {
         TableFacts {
             name: QualifiedName::new("s", "t"),
-            relkind: "r".into(),
+            plain: true,
             table_bytes: 0,
             pages: 0,
             rows_estimate: 0,
@@ -274,7 +273,6 @@ mod tests {
             e.starts_with("source: table s.t has no column \"C\""),
             "{e}"
         );
-        assert_eq!(column_list(&["a".into(), "B c".into()]), "(a, \"B c\")");
     }
 
     #[test]

@@ -1,4 +1,6 @@
-//! A chunk copied straight into the shard placements on the workers (see [`super::shard_route`]).
+//! The Citus worker nodes: a chunk copied straight into the shard placements on the workers (see
+//! [`super::shard_route`]) instead of through the coordinator. Which tables take this path is decided
+//! once per run, by [`choose_routes`].
 //!
 //! A chunk's rows are first sorted out by shard into the stream's spill files ([`super::spill`]); then
 //! every node holding rows of the chunk loads its shards one after another over one connection, in one
@@ -10,10 +12,9 @@
 //! committed (the decision); then the nodes' transactions run
 //! `COMMIT PREPARED`. Whatever a crash leaves prepared is resolved from the bookkeeping (committed when
 //! its chunk's row names it, rolled back otherwise): at the start of the next run by
-//! [`recover_leftovers`], before a chunk is retried by `recover`.
+//! [`recover_leftovers`], before a chunk is retried by [`recover_chunk`].
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -23,21 +24,148 @@ use tokio_postgres::Client;
 
 use super::bookkeeping;
 use super::chunk::Chunk;
-use super::retry::Failure;
-use super::shard_route::{BinaryTuples, Shard, ShardMap, BINARY_HEADER, BINARY_TRAILER};
-use super::spill::{ShardFile, Spill};
-use super::worker::{Conns, Ctx, Outcome};
-use super::TableJob;
+use super::job::{ChunkAttempt, Outcome, TableJob};
+use super::retry::{next_row, watched, watched_db, within, Failure};
+use super::shard_route::{
+    self, BinaryTuples, DistKind, Shard, ShardMap, BINARY_HEADER, BINARY_TRAILER,
+};
+use super::spill::{self, ShardFile, Spill};
+use super::sql::BEGIN_DECISION;
+use super::CopyOptions;
 use crate::connect::{connect, execute, query};
 use crate::conninfo::ConnInfo;
 use crate::error::{Error, Result, Side};
-use crate::ident::quote_literal;
+use crate::ident::{quote_literal, QualifiedName};
+use crate::progress::Progress;
 
 /// Size of the CopyData messages that load a shard from its spill file.
 const LOAD_MESSAGE_BYTES: usize = 1 << 20;
 
+/// The node connections of a run or of one stream, by `(host, port)`: shared by every table (each
+/// chunk's transaction is complete on its connection), so there is one per node.
+type NodeConns = HashMap<(String, u16), Client>;
+
+/// A stream's way to the nodes: its connections, and the spill files its chunks are sorted into.
+#[derive(Default)]
+pub(super) struct Nodes {
+    conns: NodeConns,
+    spill: Option<Spill>,
+}
+
+/// On Citus, before any data moves: which tables go straight to their shards (unless
+/// `opts.via_coordinator`; every node checked and connected once, the path said per table); then the
+/// prepared transactions an interrupted run left on the nodes of these tables resolved (they hold
+/// locks, whatever path this run takes); then the open-files limit raised for the streams' spill files.
+pub(super) async fn choose_routes(
+    control: &Client,
+    target: &ConnInfo,
+    jobs: &mut [TableJob],
+    opts: &CopyOptions,
+    progress: &dyn Progress,
+) -> Result<()> {
+    let stall = opts.stall_timeout;
+    // The shard layouts of all tables in one query.
+    let wanted: Vec<(&QualifiedName, &[String])> = jobs
+        .iter()
+        .map(|j| (&j.name, j.columns.as_slice()))
+        .collect();
+    let layouts = within(
+        stall,
+        Side::Target,
+        "reading the shards",
+        shard_route::load(control, &wanted),
+    )
+    .await?;
+    let maps: Vec<ShardMap> = layouts
+        .iter()
+        .filter_map(|l| l.as_ref().ok().cloned())
+        .collect();
+    let mut nodes = NodeConns::new();
+    if !opts.via_coordinator {
+        for (job, layout) in jobs.iter_mut().zip(layouts) {
+            job.route = within(
+                stall,
+                Side::Target,
+                "checking the workers",
+                route(target, &mut nodes, &job.name, layout, job.binary, progress),
+            )
+            .await?;
+        }
+    }
+    // After the checks above (which open the connections they approve of).
+    let (resolved, unreachable) = within(
+        stall,
+        Side::Target,
+        "resolving prepared transactions left by an interrupted run",
+        recover_leftovers(control, target, &mut nodes, &maps),
+    )
+    .await?;
+    if resolved > 0 {
+        progress.message(&format!(
+            "resolved {resolved} prepared transaction(s) left on the workers by an interrupted run"
+        ));
+    }
+    for node in unreachable {
+        progress.message(&format!(
+            "cannot look for prepared transactions left by an interrupted run on node {node}"
+        ));
+    }
+    // Worker-direct streams hold a spill file per shard and a connection per node.
+    if let Some((shards, nodes)) = jobs
+        .iter()
+        .filter_map(|j| j.route.as_ref())
+        .map(|m| (m.shards.len(), m.nodes.len()))
+        .max()
+    {
+        let streams = opts.jobs as u64;
+        spill::ensure_open_files(
+            streams * (shards + nodes + 4) as u64 + 64,
+            &format!("copying tables of up to {shards} shards straight to the workers with --jobs {streams}"),
+        )?;
+    }
+    Ok(())
+}
+
+/// The shard layout of a table when its rows can go straight to the workers; says which path it takes.
+async fn route(
+    target: &ConnInfo,
+    nodes: &mut NodeConns,
+    name: &QualifiedName,
+    layout: std::result::Result<ShardMap, String>,
+    binary: bool,
+    progress: &dyn Progress,
+) -> Result<Option<ShardMap>> {
+    let why_not = match layout {
+        Ok(map) => match probe(target, &map, nodes).await {
+            Some(why) => why,
+            None if map.kind.needs_binary() && !binary => format!(
+                "its {} distribution column is routed only when the table moves in binary, and a \
+                 column's type differs between the sides or is not a built-in one",
+                if map.kind == DistKind::Uuid {
+                    "uuid"
+                } else {
+                    "text"
+                }
+            ),
+            None => {
+                progress.message(&format!(
+                    "{name}: rows go straight to its {} shards on {} node(s)",
+                    map.shards.len(),
+                    map.nodes.len()
+                ));
+                return Ok(Some(map));
+            }
+        },
+        Err(why) => why,
+    };
+    progress.message(&format!(
+        "{name}: rows go through the coordinator ({why_not})"
+    ));
+    Ok(None)
+}
+
 /// The target's connection options pointed at one node (its failures name the node).
-pub fn node_info(target: &ConnInfo, node: &(String, u16)) -> ConnInfo {
+fn node_info(target: &ConnInfo, node: &(String, u16)) -> ConnInfo {
     let mut info = target.clone();
     info.hosts = vec![node.0.clone()];
     info.hostaddrs = Vec::new();
@@ -49,7 +177,7 @@ pub fn node_info(target: &ConnInfo, node: &(String, u16)) -> ConnInfo {
 /// Why the nodes of `map` cannot be written directly, or `None` when they can: each must accept a
 /// connection with the target's credentials and allow prepared transactions. A node checked before
 /// (its connection is in `nodes`) is not asked again; a good one's connection is kept there.
-pub async fn probe(target: &ConnInfo, map: &ShardMap, nodes: &mut NodeConns) -> Option<String> {
+async fn probe(target: &ConnInfo, map: &ShardMap, nodes: &mut NodeConns) -> Option<String> {
     for node in &map.nodes {
         if nodes.contains_key(node) {
             continue;
@@ -91,15 +219,45 @@ fn gid_prefix(map: &ShardMap, chunk: &Chunk) -> String {
     format!("{GID_PREFIX}{}_{}_", map.table_oid, chunk.index)
 }
 
+/// The connection to `node` in `nodes`, opened when missing.
+async fn node_conn<'n>(
+    target: &ConnInfo,
+    nodes: &'n mut NodeConns,
+    node: &(String, u16),
+) -> Result<&'n Client> {
+    if !nodes.contains_key(node) {
+        let client = connect(&node_info(target, node)).await?;
+        nodes.insert(node.clone(), client);
+    }
+    Ok(&nodes[node])
+}
+
 /// Opens the connections to `map`'s nodes that `nodes` lacks.
 async fn connect_nodes(target: &ConnInfo, nodes: &mut NodeConns, map: &ShardMap) -> Result<()> {
     for node in &map.nodes {
-        if !nodes.contains_key(node) {
-            let client = connect(&node_info(target, node)).await?;
-            nodes.insert(node.clone(), client);
-        }
+        node_conn(target, nodes, node).await?;
     }
     Ok(())
+}
+
+/// Before a chunk is tried again: what an earlier attempt prepared is committed or rolled back as the
+/// bookkeeping says (it holds locks); a part whose run still holds the chunk's lock is left to it.
+pub(super) async fn recover_chunk(
+    control: &Client,
+    target: &ConnInfo,
+    nodes: &mut Nodes,
+    map: &ShardMap,
+    chunk: &Chunk,
+) -> Result<u32> {
+    recover(
+        control,
+        target,
+        nodes,
+        map,
+        &gid_prefix(map, chunk),
+        ChunkLock::Try,
+    )
+    .await
 }
 
 /// Resolves the prepared transactions named with `prefix` (one chunk's, or one attempt's) of `map`'s
@@ -109,15 +267,15 @@ async fn connect_nodes(target: &ConnInfo, nodes: &mut NodeConns, map: &ShardMap)
 async fn recover(
     control: &Client,
     target: &ConnInfo,
-    nodes: &mut NodeConns,
+    nodes: &mut Nodes,
     map: &ShardMap,
     prefix: &str,
     lock: ChunkLock,
 ) -> Result<u32> {
-    connect_nodes(target, nodes, map).await?;
+    connect_nodes(target, &mut nodes.conns, map).await?;
     let mut resolved = 0;
     for node in &map.nodes {
-        resolved += resolve_on_node(control, &nodes[node], prefix, |_| true, lock).await?;
+        resolved += resolve_on_node(control, &nodes.conns[node], prefix, |_| true, lock).await?;
     }
     Ok(resolved)
 }
@@ -157,32 +315,26 @@ async fn lock_chunk(control: &Client, table_oid: u32, chunk: u32) -> Result<()> 
 /// of tables (other tables' transactions are left alone). Also when this run goes through the
 /// coordinator: a leftover holds locks on its shards. Returns how many were resolved, and the nodes
 /// that could not be reached to look.
-pub async fn recover_leftovers(
+async fn recover_leftovers(
     control: &Client,
     target: &ConnInfo,
     nodes: &mut NodeConns,
-    maps: &[&ShardMap],
+    maps: &[ShardMap],
 ) -> Result<(u32, Vec<String>)> {
     let tables: std::collections::HashSet<u32> = maps.iter().map(|m| m.table_oid).collect();
     let mut all: Vec<&(String, u16)> = maps.iter().flat_map(|m| &m.nodes).collect();
     all.sort();
     all.dedup();
     let (mut resolved, mut unreachable) = (0, Vec::new());
+    let ours = |gid: &str| table_oid_of(gid).is_some_and(|oid| tables.contains(&oid));
     for node in all {
-        if !nodes.contains_key(node) {
-            match connect(&node_info(target, node)).await {
-                Ok(client) => {
-                    nodes.insert(node.clone(), client);
-                }
-                Err(e) => {
-                    unreachable.push(format!("{}:{} ({e})", node.0, node.1));
-                    continue;
-                }
+        match node_conn(target, nodes, node).await {
+            Ok(client) => {
+                resolved +=
+                    resolve_on_node(control, client, GID_PREFIX, ours, ChunkLock::Try).await?
             }
+            Err(e) => unreachable.push(format!("{}:{} ({e})", node.0, node.1)),
         }
-        let ours = |gid: &str| table_oid_of(gid).is_some_and(|oid| tables.contains(&oid));
-        resolved +=
-            resolve_on_node(control, &nodes[node], GID_PREFIX, ours, ChunkLock::Try).await?;
     }
     Ok((resolved, unreachable))
 }
@@ -203,8 +355,8 @@ fn chunk_of(gid: &str) -> Option<(u32, u32)> {
 
 /// Commits or rolls back, as the bookkeeping says, this node's prepared transactions whose names
 /// start with `prefix` and that `wanted` accepts. The decision is read from the bookkeeping, whose
-/// commits are durable before any `COMMIT PREPARED` (see `commit_chunk`). A transaction that is gone
-/// by the time it is resolved was resolved by its own run: not an error.
+/// commits are durable before any `COMMIT PREPARED` (see [`ChunkAttempt::decide`]). A transaction
+/// that is gone by the time it is resolved was resolved by its own run: not an error.
 async fn resolve_on_node(
     control: &Client,
     client: &Client,
@@ -275,8 +427,8 @@ async fn resolve_on_node(
     Ok(resolved)
 }
 
-/// `COMMIT PREPARED` or `ROLLBACK PREPARED` of `gid`; 0 when it no longer exists or another session
-/// is finishing it at this moment (its own run, or a racing run's recovery), else 1.
+/// `COMMIT PREPARED` or `ROLLBACK PREPARED` of `gid`; 0 when it no longer exists (its own run
+/// resolved it meanwhile), else 1.
 async fn finish_prepared(client: &Client, gid: &str, commit: bool) -> Result<u32> {
     let verb = if commit {
         "COMMIT PREPARED"
@@ -307,36 +459,6 @@ async fn finish_prepared(client: &Client, gid: &str, commit: bool) -> Result<u32
     }
 }
 
-async fn timed<T>(
-    stall: Duration,
-    side: Side,
-    what: &str,
-    fut: impl Future<Output = Result<T, tokio_postgres::Error>>,
-) -> Result<T, Failure> {
-    match tokio::time::timeout(stall, fut).await {
-        Err(_) => Err(Failure::stalled(Error::Other(format!(
-            "{side}: no progress for {}s while {what}; the connection looks dead",
-            stall.as_secs()
-        )))),
-        Ok(r) => r.map_err(|e| Failure::from(Error::db(side, what, e))),
-    }
-}
-
-/// [`timed`] for a step that returns this crate's errors.
-async fn timed_result<T>(
-    stall: Duration,
-    what: &str,
-    fut: impl Future<Output = Result<T>>,
-) -> Result<T, Failure> {
-    match tokio::time::timeout(stall, fut).await {
-        Err(_) => Err(Failure::stalled(Error::Other(format!(
-            "target: no progress for {}s while {what}; the connection looks dead",
-            stall.as_secs()
-        )))),
-        Ok(r) => r.map_err(Failure::from),
-    }
-}
-
 fn nonce() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -347,73 +469,38 @@ fn nonce() -> u64 {
 }
 
 /// One attempt at a chunk, worker-direct: the rows are read from the source and sorted out by shard
-/// into the stream's spill files, then every node loads its shards in one transaction.
-pub(super) async fn attempt(
-    ctx: &Ctx,
-    conns: &mut Conns,
-    job: &TableJob,
+/// into the stream's spill files, then every node loads its shards in one transaction, prepared; the
+/// decision commits on the coordinator (`control`), then the nodes commit theirs.
+pub(super) async fn copy_chunk(
+    at: &ChunkAttempt<'_>,
     map: &ShardMap,
-    chunk: &Chunk,
-    retry: bool,
+    target: &ConnInfo,
+    source: &Client,
+    control: &Client,
+    nodes: &mut Nodes,
 ) -> Result<Outcome, Failure> {
-    if conns.target.is_none() {
-        conns.target = Some(connect(&ctx.target).await?);
+    connect_nodes(target, &mut nodes.conns, map).await?;
+    if nodes.spill.as_ref().map(|s| s.shards.len()) != Some(map.shards.len()) {
+        nodes.spill = Some(Spill::new(map.shards.len())?);
     }
-    if retry {
-        // What an earlier attempt prepared is committed or rolled back first (it holds locks).
-        let control = conns.target.as_ref().unwrap();
-        let prefix = gid_prefix(map, chunk);
-        recover(
-            control,
-            &ctx.target,
-            &mut conns.nodes,
-            map,
-            &prefix,
-            ChunkLock::Try,
-        )
-        .await?;
-        if let Some((rows, bytes)) = bookkeeping::committed(control, &job.name, chunk).await? {
-            return Ok(Outcome::earlier((rows, bytes)));
-        }
-    }
-    if conns.source.is_none() {
-        conns.source = Some(
-            ctx.snapshot
-                .reader(&ctx.source)
-                .await
-                .map_err(Failure::from)?,
-        );
-    }
-    connect_nodes(&ctx.target, &mut conns.nodes, map).await?;
-    if conns.spill.as_ref().map(|s| s.shards.len()) != Some(map.shards.len()) {
-        conns.spill = Some(Spill::new(map.shards.len())?);
-    }
-    let result = copy_chunk(ctx, conns, job, map, chunk).await;
+    let result = load_and_decide(at, map, target, source, control, nodes).await;
     if result.is_err() {
         // The node connections may be mid-COPY or mid-transaction: start afresh next time.
-        conns.nodes.clear();
+        nodes.conns.clear();
     }
     result
 }
 
 /// Reads the chunk's rows from the source into the spill files; returns the rows and bytes read.
 async fn read_chunk(
-    ctx: &Ctx,
+    at: &ChunkAttempt<'_>,
     source: &Client,
     spill: &mut Spill,
-    job: &TableJob,
     map: &ShardMap,
-    chunk: &Chunk,
 ) -> Result<(u64, u64), Failure> {
-    let stall = ctx.opts.stall_timeout;
+    let (stall, job) = (at.stall, at.job);
     spill.reset()?;
-    let out = timed(
-        stall,
-        Side::Source,
-        "starting COPY TO STDOUT",
-        source.copy_out(&job.copy_out_base.for_chunk(chunk)),
-    )
-    .await?;
+    let out = at.copy_out(source).await?;
     pin_mut!(out);
     let mut tuples = BinaryTuples::default();
     let bad_row = |why: String| Failure {
@@ -424,7 +511,7 @@ async fn read_chunk(
         retryable: false,
     };
     let (mut rows, mut bytes, mut unreported_rows, mut unreported_bytes) = (0u64, 0u64, 0u64, 0u64);
-    while let Some(message) = super::stream::next_row(&mut out, stall).await? {
+    while let Some(message) = next_row(&mut out, stall).await? {
         // Text: a message is one row. Binary: whole tuples, the header before the first.
         let mut rest = &message[..];
         loop {
@@ -447,14 +534,11 @@ async fn read_chunk(
             unreported_bytes += row.len() as u64;
         }
         if unreported_bytes >= 1 << 20 {
-            ctx.state
-                .advance(job.index, unreported_bytes, unreported_rows);
+            at.moved(unreported_bytes, unreported_rows)?;
             (unreported_rows, unreported_bytes) = (0, 0);
-            ctx.check_cancelled()?;
         }
     }
-    ctx.state
-        .advance(job.index, unreported_bytes, unreported_rows);
+    (at.advance)(unreported_bytes, unreported_rows);
     if job.binary && !tuples.ended() {
         return Err(bad_row(
             "the source's binary COPY output ended without its trailer".into(),
@@ -469,7 +553,7 @@ async fn send(
     data: Bytes,
     stall: Duration,
 ) -> Result<(), Failure> {
-    timed(
+    watched_db(
         stall,
         Side::Target,
         "sending COPY data to a shard",
@@ -480,35 +564,25 @@ async fn send(
 
 /// Loads one node's shards from the spill files in one transaction and prepares it as `gid`.
 async fn load_node(
-    ctx: &Ctx,
+    at: &ChunkAttempt<'_>,
     client: &Client,
-    job: &TableJob,
     shards: Vec<(&Shard, &mut ShardFile)>,
     gid: &str,
 ) -> Result<(), Failure> {
-    let stall = ctx.opts.stall_timeout;
-    timed(
+    let (stall, job) = (at.stall, at.job);
+    watched_db(
         stall,
         Side::Target,
         "starting a chunk transaction on a worker",
-        client.batch_execute(&ctx.begin_sql),
+        client.batch_execute(at.begin),
     )
     .await?;
-    let with = if job.binary {
-        " WITH (FORMAT binary)"
-    } else {
-        ""
-    };
     for (shard, file) in shards {
-        let sql = format!(
-            "COPY {} {} FROM STDIN{with}",
-            shard.relation, job.copy_columns
-        );
-        let sink = timed(
+        let sink = watched_db(
             stall,
             Side::Target,
             "starting COPY into a shard",
-            client.copy_in::<_, Bytes>(&sql),
+            client.copy_in::<_, Bytes>(&job.copy_in(&shard.relation)),
         )
         .await?;
         pin_mut!(sink);
@@ -521,7 +595,7 @@ async fn load_node(
         if job.binary {
             send(sink.as_mut(), Bytes::from_static(BINARY_TRAILER), stall).await?;
         }
-        let accepted = timed(
+        let accepted = watched_db(
             stall,
             Side::Target,
             "finishing COPY into a shard",
@@ -534,10 +608,10 @@ async fn load_node(
                 shard.relation, file.rows
             ))));
         }
-        ctx.check_cancelled()?;
+        at.check_cancelled()?;
     }
     let prepare = format!("PREPARE TRANSACTION {}", quote_literal(gid));
-    timed(
+    watched_db(
         stall,
         Side::Target,
         "preparing a chunk on a worker",
@@ -546,21 +620,52 @@ async fn load_node(
     .await
 }
 
-async fn copy_chunk(
-    ctx: &Ctx,
-    conns: &mut Conns,
-    job: &TableJob,
+/// The rest of [`copy_chunk`], on its connections.
+async fn load_and_decide(
+    at: &ChunkAttempt<'_>,
     map: &ShardMap,
-    chunk: &Chunk,
+    target: &ConnInfo,
+    source: &Client,
+    control: &Client,
+    nodes: &mut Nodes,
 ) -> Result<Outcome, Failure> {
-    let stall = ctx.opts.stall_timeout;
-    let spill = conns.spill.as_mut().unwrap();
-    let (rows, bytes) =
-        read_chunk(ctx, conns.source.as_ref().unwrap(), spill, job, map, chunk).await?;
+    let (stall, job, chunk) = (at.stall, at.job, at.chunk);
+    let (rows, bytes) = read_chunk(at, source, nodes.spill.as_mut().unwrap(), map).await?;
 
+    // The decision's transaction is opened first and takes the chunk's lock, so that no other run
+    // rolls back this attempt's prepared parts before they are decided (and a run that loses the
+    // race for the chunk waits here, then finds it committed).
+    execute(
+        control,
+        Side::Target,
+        "starting the bookkeeping transaction",
+        BEGIN_DECISION,
+    )
+    .await?;
+    watched(
+        stall,
+        Side::Target,
+        "waiting for a chunk's lock",
+        lock_chunk(control, map.table_oid, chunk.index),
+    )
+    .await?;
+    if let Some((rows, bytes)) = bookkeeping::committed(control, &job.name, chunk).await? {
+        // Another run committed it: finish what it left prepared, under the lock.
+        let prefix = gid_prefix(map, chunk);
+        recover(control, target, nodes, map, &prefix, ChunkLock::Held).await?;
+        execute(
+            control,
+            Side::Target,
+            "ending the bookkeeping transaction",
+            "ROLLBACK",
+        )
+        .await?;
+        return Ok(Outcome::earlier((rows, bytes)));
+    }
     // One name for the chunk (recorded in the bookkeeping); each node's transaction adds its index.
     // Nodes without rows in this chunk have nothing to do.
     let txn = format!("{}{:016x}", gid_prefix(map, chunk), nonce());
+    let spill = nodes.spill.as_mut().unwrap();
     let mut per_node: Vec<Vec<(&Shard, &mut ShardFile)>> =
         (0..map.nodes.len()).map(|_| Vec::new()).collect();
     for (shard, file) in map.shards.iter().zip(spill.shards.iter_mut()) {
@@ -577,92 +682,38 @@ async fn copy_chunk(
         .iter()
         .map(|(node, _)| (*node, format!("{txn}_{node}")))
         .collect();
-    // The decision's transaction is opened first and takes the chunk's lock, so that no other run
-    // rolls back this attempt's prepared parts before they are decided (and a run that loses the
-    // race for the chunk waits here, then finds it committed).
-    let control = conns.target.as_ref().unwrap();
-    execute(
-        control,
-        Side::Target,
-        "starting the bookkeeping transaction",
-        "BEGIN; SET LOCAL idle_in_transaction_session_timeout = 0",
-    )
-    .await?;
-    timed_result(
-        stall,
-        "waiting for a chunk's lock",
-        lock_chunk(control, map.table_oid, chunk.index),
-    )
-    .await?;
-    if let Some((rows, bytes)) = bookkeeping::committed(control, &job.name, chunk).await? {
-        // Another run committed it: finish what it left prepared, under the lock.
-        let prefix = gid_prefix(map, chunk);
-        recover(
-            control,
-            &ctx.target,
-            &mut conns.nodes,
-            map,
-            &prefix,
-            ChunkLock::Held,
-        )
-        .await?;
-        execute(
-            control,
-            Side::Target,
-            "ending the bookkeeping transaction",
-            "ROLLBACK",
-        )
-        .await?;
-        return Ok(Outcome::earlier((rows, bytes)));
-    }
-    let nodes = &conns.nodes;
-    let loaded = futures::future::try_join_all(loads.into_iter().zip(&gids).map(
-        |((node, shards), (_, gid))| load_node(ctx, &nodes[&map.nodes[node]], job, shards, gid),
-    ))
-    .await;
+    let conns = &nodes.conns;
+    let loaded =
+        futures::future::try_join_all(loads.into_iter().zip(&gids).map(
+            |((node, shards), (_, gid))| load_node(at, &conns[&map.nodes[node]], shards, gid),
+        ))
+        .await;
     if let Err(e) = loaded {
         // Undecided, and only this attempt (holding the chunk's lock) could decide it: its prepared
         // parts are rolled back now, on fresh node connections (a failed one may be mid-COPY);
         // what cannot be reached now is resolved by the next attempt or run.
-        conns.nodes.clear();
-        let _ = recover(
-            control,
-            &ctx.target,
-            &mut conns.nodes,
-            map,
-            &txn,
-            ChunkLock::Held,
-        )
-        .await;
+        nodes.conns.clear();
+        let _ = recover(control, target, nodes, map, &txn, ChunkLock::Held).await;
         let _ = control.batch_execute("ROLLBACK").await;
-        conns.nodes.clear();
+        nodes.conns.clear();
         return Err(e);
     }
     // An error here may have come after the decision committed: the next attempt reads it.
-    if let Some((rows, bytes)) =
-        super::worker::commit_chunk(ctx, control, job, chunk, rows, bytes, Some(&txn)).await?
-    {
+    let outcome = at.decide(control, rows, bytes, Some(&txn)).await?;
+    if !outcome.by_this_run {
         // The chunk was committed by another run (its bookkeeping was replaced meanwhile): this
         // attempt's parts, undecided and its own, are rolled back.
-        recover(
-            control,
-            &ctx.target,
-            &mut conns.nodes,
-            map,
-            &txn,
-            ChunkLock::Held,
-        )
-        .await?;
-        return Ok(Outcome::earlier((rows, bytes)));
+        recover(control, target, nodes, map, &txn, ChunkLock::Held).await?;
+        return Ok(outcome);
     }
     // Decided (and durable): the chunk is committed. Finish it on the nodes; what fails here is
     // repaired by `recover`.
-    let nodes = &conns.nodes;
+    let conns = &nodes.conns;
     let finished = futures::future::join_all(gids.iter().map(|(node, gid)| {
-        let client = &nodes[&map.nodes[*node]];
+        let client = &conns[&map.nodes[*node]];
         async move {
             let commit = format!("COMMIT PREPARED {}", quote_literal(gid));
-            timed(
+            watched_db(
                 stall,
                 Side::Target,
                 "committing a chunk on a worker",
@@ -674,28 +725,13 @@ async fn copy_chunk(
     .await;
     if finished.iter().any(|r| r.is_err()) {
         // On fresh connections: the failed one may be the reason.
-        conns.nodes.clear();
-        recover(
-            control,
-            &ctx.target,
-            &mut conns.nodes,
-            map,
-            &txn,
-            ChunkLock::Try,
-        )
-        .await
-        .map_err(Failure::from)?;
+        nodes.conns.clear();
+        recover(control, target, nodes, map, &txn, ChunkLock::Try)
+            .await
+            .map_err(Failure::from)?;
     }
-    Ok(Outcome {
-        rows,
-        bytes,
-        by_this_run: true,
-    })
+    Ok(outcome)
 }
-
-/// The node connections of one stream, by `(host, port)`: shared by every table the stream copies
-/// (each chunk's transaction is complete on its connection), so a stream holds one per node.
-pub type NodeConns = HashMap<(String, u16), Client>;
 
 #[cfg(test)]
 mod tests {
