@@ -78,6 +78,15 @@ pub enum ReportFormat {
     Csv,
 }
 
+/// Test hook (not for users): `CITUS_MIGRATE_TEST_PAUSE_MS` makes every copy stream pause that long
+/// around each chunk's commit, so that a test can interrupt a copy part-way.
+pub fn test_pause() -> Option<std::time::Duration> {
+    std::env::var("CITUS_MIGRATE_TEST_PAUSE_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .map(std::time::Duration::from_millis)
+}
+
 /// Prints warnings collected while resolving connection options (never contains a password).
 pub fn print_warnings(info: &ConnInfo) {
     for w in &info.warnings {

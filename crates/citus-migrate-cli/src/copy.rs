@@ -135,6 +135,7 @@ pub async fn run(args: CopyArgs) -> anyhow::Result<()> {
         let found = copy::tables_in_schemas(&client, Side::Source, &schemas).await?;
         if found.is_empty() {
             return Err(Error::Precondition {
+                remedy: None,
                 side: Side::Source,
                 message: format!("no tables in schema {}", args.schemas.join(", ")),
             }
@@ -158,6 +159,7 @@ pub async fn run(args: CopyArgs) -> anyhow::Result<()> {
         max_retries: args.max_retries,
         stall_timeout: Duration::from_secs(args.stall_timeout),
         via_coordinator: args.via_coordinator,
+        test_pause: crate::args::test_pause(),
     };
     let progress = CliProgress::new();
     let result = copy::copy_tables(&source, &target, &tables, &opts, &progress).await;

@@ -41,11 +41,12 @@ fn heading(text: &str) {
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     if !(args.scale > 0.0 && args.scale <= 100.0) {
-        return Err(Error::usage(format!(
-            "--scale must be above 0 and at most 100, not {}",
-            args.scale
-        ))
-        .into());
+        return Err(
+            Error::Usage(citus_migrate_core::error::UsageProblem::ScaleOutOfRange {
+                scale: args.scale,
+            })
+            .into(),
+        );
     }
     // Registered before anything starts, so a Ctrl-C at any moment is seen.
     let mut interrupt = signal(SignalKind::interrupt())?;

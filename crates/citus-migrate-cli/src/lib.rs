@@ -15,6 +15,7 @@ pub mod generate;
 pub mod import;
 pub mod migrate;
 pub mod progress;
+pub mod render;
 pub mod verify;
 
 #[derive(Debug, Parser)]
@@ -67,6 +68,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// A core error (or a failed migration) in the command line's words, options named.
+fn describe(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    if let Some(e) = e.downcast_ref::<citus_migrate_core::Error>() {
+        return Some(render::error(e));
+    }
+    e.downcast_ref::<citus_migrate_core::migrate::MigrateFailure>()
+        .map(render::migrate_failure)
+}
+
 /// Prints an error with its chain of causes and maps it to the exit code: 2 for bad arguments or
 /// input, 1 for failures while running.
 pub fn exit_code(result: anyhow::Result<()>) -> ExitCode {
@@ -78,14 +88,16 @@ pub fn exit_code(result: anyhow::Result<()>) -> ExitCode {
             .is_some_and(|e| e.is_usage())
     });
     // Core errors already carry their causes in their message: stop at the first one.
-    let mut msg = format!("error: {err}");
-    if err.downcast_ref::<citus_migrate_core::Error>().is_none() {
+    let top = describe(err.chain().next().expect("an error is its own first cause"));
+    let mut msg = format!("error: {}", top.clone().unwrap_or_else(|| err.to_string()));
+    if top.is_none() {
         for cause in err.chain().skip(1) {
-            let text = cause.to_string();
+            let core = describe(cause);
+            let text = core.clone().unwrap_or_else(|| cause.to_string());
             if !msg.contains(&text) {
                 msg.push_str(&format!("\n  caused by: {text}"));
             }
-            if cause.downcast_ref::<citus_migrate_core::Error>().is_some() {
+            if core.is_some() {
                 break;
             }
         }

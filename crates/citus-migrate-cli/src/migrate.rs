@@ -95,6 +95,7 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<()> {
         chunk_bytes: args.chunk_size,
         distribute: !args.skip_distribution,
         test_crash: test_crash()?,
+        test_pause: crate::args::test_pause(),
     };
     let progress = crate::progress::CliProgress::new();
     let summary = migrate::migrate(&source, &target, &opts, &progress).await;

@@ -621,13 +621,13 @@ where
                                 message: format!(
                                     "cannot count the rows of {name}: {}. The source user needs USAGE on the \
                                      schema and SELECT on the table (GRANT USAGE ON SCHEMA {schema} TO {user}; \
-                                     GRANT SELECT ON {table} TO {user};), or leave the table out with \
-                                     --exclude-table, or do without exact counts",
+                                     GRANT SELECT ON {table} TO {user};)",
                                     crate::error::db_message(&source),
                                     schema = crate::ident::quote_ident(&name.schema),
                                     table = name.quoted(),
                                     user = crate::ident::quote_ident(user),
                                 ),
+                                remedy: Some(crate::error::Remedy::ExcludeTableOrNoCounts),
                             }
                         }
                         e => e,
@@ -744,14 +744,10 @@ pub fn require_matches(catalog: &Catalog, filters: &Filters) -> Result<()> {
     if unmatched.is_empty() {
         return Ok(());
     }
-    let list: Vec<String> = unmatched.iter().map(|p| format!("{p:?}")).collect();
-    Err(Error::usage(format!(
-        "no table in the source database {:?} matches the --schema/--table pattern(s) {}: check the \
-         spelling (unquoted names are folded to lower case; write \"Name\" to keep case, * and ? are \
-         wildcards) and that the --exclude-* patterns do not remove them",
-        catalog.database,
-        list.join(", ")
-    )))
+    Err(Error::Usage(crate::error::UsageProblem::NoMatch {
+        database: catalog.database.clone(),
+        patterns: unmatched.iter().map(|p| p.to_string()).collect(),
+    }))
 }
 
 /// Fails when no selected table holds rows, so that nothing is reported as moved or equal over zero
@@ -784,6 +780,7 @@ pub fn require_data(catalog: &Catalog, filters: &Filters, what: &str) -> Result<
     }
     if filters.is_empty() {
         Err(Error::Precondition {
+            remedy: None,
             side: Side::Source,
             message,
         })

@@ -379,7 +379,7 @@ fn connect_error(info: &ConnInfo, e: tokio_postgres::Error) -> Error {
     let reason = db_message(&e);
     let lower = reason.to_lowercase();
     let code = e.code().map(|c| c.code().to_string()).unwrap_or_default();
-    let what = info.side.option();
+    let what = format!("the {} connection string", info.side);
     // A worker node is reached at the address pg_dist_node lists, with the target's other options.
     let node = info.node_address();
     let unreachable = |hint: String| {
@@ -424,7 +424,7 @@ fn connect_error(info: &ConnInfo, e: tokio_postgres::Error) -> Error {
     } else if code == "42501" {
         format!(". The user may not connect to this database: GRANT CONNECT ON DATABASE to it, or use another user in {what}")
     } else if code == "53300" {
-        ". The server has no free connection slots: lower --jobs or raise max_connections"
+        ". The server has no free connection slots: use fewer parallel jobs or raise max_connections"
             .to_string()
     } else if lower.contains("connection refused") {
         unreachable(format!(". Nothing accepts connections there: is the server running, and are host and port in {what} right?"))

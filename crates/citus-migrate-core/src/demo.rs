@@ -105,9 +105,9 @@ impl DemoServers {
 /// Loads the sample database into the source at `scale` (1.0: about 1.5 million rows).
 pub async fn load(source: &ConnInfo, scale: f64) -> Result<()> {
     if !(scale > 0.0 && scale <= 100.0) {
-        return Err(Error::usage(format!(
-            "--scale must be above 0 and at most 100, not {scale}"
-        )));
+        return Err(Error::Usage(crate::error::UsageProblem::ScaleOutOfRange {
+            scale,
+        }));
     }
     let client = connect(source).await?;
     execute(

@@ -16,16 +16,6 @@ pub enum Side {
     Target,
 }
 
-impl Side {
-    /// Where the user gives this side's connection: the option and its environment variable.
-    pub fn option(self) -> &'static str {
-        match self {
-            Side::Source => "--source / CITUS_MIGRATE_SOURCE",
-            Side::Target => "--target / CITUS_MIGRATE_TARGET",
-        }
-    }
-}
-
 impl fmt::Display for Side {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -65,11 +55,35 @@ pub enum Error {
 
     /// Bad input from the user that is not about a connection (filters, table names, plan files…).
     #[error("{0}")]
-    Usage(String),
+    Usage(UsageProblem),
 
     /// A precondition on one side is not met (missing table, non-empty target, missing privilege…).
-    #[error("{side}: {message}")]
-    Precondition { side: Side, message: String },
+    /// `remedy`, when there is one, is what the user can ask for instead; the CLI names its option.
+    #[error("{side}: {message}{}", remedy_suffix(.remedy))]
+    Precondition {
+        side: Side,
+        message: String,
+        remedy: Option<Remedy>,
+    },
+
+    /// A step on one side made no progress (or got no answer) within `after`.
+    #[error("{side}: {} {}s while {what}{}", .kind.lead(), .after.as_secs(), .kind.tail())]
+    Timeout {
+        side: Side,
+        what: String,
+        after: std::time::Duration,
+        kind: TimeoutKind,
+    },
+
+    /// A run stopped part-way: `context` says where, `source` why; what was done is kept, and `remedy`
+    /// continues it.
+    #[error("{context}: {source}{}", remedy_suffix(&Some(.remedy.clone())))]
+    Stopped {
+        context: String,
+        #[source]
+        source: Box<Error>,
+        remedy: Remedy,
+    },
 
     /// The checks found errors that keep the plan from being applied on Citus. `blockers` holds every
     /// finding, the warnings too; the message lists the errors, each naming its table, with the fix.
@@ -90,10 +104,221 @@ pub enum Error {
         source: std::io::Error,
     },
 
-    /// Anything else that is a plain message about one stage of the pipeline.
+    /// An internal failure (a thread that could not start, a report that could not be serialized…).
     #[error("{0}")]
     Other(String),
 }
+
+/// What kind of wait ran out in an [`Error::Timeout`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeoutKind {
+    /// Data stopped flowing: the peer is dead or stuck (worth another attempt).
+    NoProgress,
+    /// A step before any data moved got no answer: a lock held elsewhere, or a dead connection.
+    NoAnswer,
+}
+
+impl TimeoutKind {
+    fn lead(self) -> &'static str {
+        match self {
+            TimeoutKind::NoProgress => "no progress for",
+            TimeoutKind::NoAnswer => "no answer within",
+        }
+    }
+
+    fn tail(self) -> &'static str {
+        match self {
+            TimeoutKind::NoProgress => "; the connection looks dead",
+            TimeoutKind::NoAnswer => " (a lock held by another session, or a dead connection?)",
+        }
+    }
+}
+
+/// What the user can do about a failed precondition or a stopped run, as a choice of the caller's
+/// (the CLI renders each as its options; core never names them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Remedy {
+    /// Empty the one table concerned and copy it again.
+    TruncateTable,
+    /// Empty the target tables and start the copy over.
+    TruncateTables,
+    /// Empty the target tables and start over, or continue an interrupted copy.
+    TruncateOrResume,
+    /// Run the copy again, continuing from what was committed.
+    ResumeCopy,
+    /// Run the same migration again, continuing from `step` as recorded in `state_file`.
+    ResumeMigration {
+        step: String,
+        state_file: std::path::PathBuf,
+    },
+    /// Migrate into an empty database, or continue the run that created the tables.
+    EmptyTargetOrResume,
+    /// Rehearse on plain PostgreSQL without distributing the tables.
+    SkipDistribution,
+    /// Leave the table out of the selection, or do without exact counts.
+    ExcludeTableOrNoCounts,
+    /// Fewer parallel streams, or a higher limit.
+    FewerJobs,
+    /// Give a work directory to continue a migration from, or an empty one.
+    ResumeOrEmptyWorkDir,
+}
+
+impl fmt::Display for Remedy {
+    /// The remedy in words, naming no option of any front end.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Remedy::TruncateTable => f.write_str("truncate the table to copy it again"),
+            Remedy::TruncateTables => f.write_str("truncate the tables to start over"),
+            Remedy::TruncateOrResume => f.write_str(
+                "truncate the tables to start over, or resume to continue an interrupted copy",
+            ),
+            Remedy::ResumeCopy => f.write_str("fix the cause and resume the copy"),
+            Remedy::ResumeMigration { step, state_file } => write!(
+                f,
+                "\n  The steps before it are recorded in {}; after fixing the cause, resume the run to continue from {step}.",
+                state_file.display()
+            ),
+            Remedy::EmptyTargetOrResume => f.write_str(
+                "migrate into an empty database, or resume the run that created them",
+            ),
+            Remedy::SkipDistribution => {
+                f.write_str("or skip the distribution to rehearse on plain PostgreSQL")
+            }
+            Remedy::ExcludeTableOrNoCounts => {
+                f.write_str("or leave the table out, or do without exact counts")
+            }
+            Remedy::FewerJobs => f.write_str("run fewer parallel jobs or raise the limit"),
+            Remedy::ResumeOrEmptyWorkDir => f.write_str(
+                "resume to continue the migration recorded there, or choose an empty directory",
+            ),
+        }
+    }
+}
+
+/// How a remedy follows its message: a migration's resume hint on its own line, the others after `; `.
+pub fn remedy_separator(remedy: &Remedy) -> &'static str {
+    match remedy {
+        Remedy::ResumeMigration { .. } => "",
+        _ => "; ",
+    }
+}
+
+fn remedy_suffix(remedy: &Option<Remedy>) -> String {
+    remedy
+        .as_ref()
+        .map(|r| format!("{}{r}", remedy_separator(r)))
+        .unwrap_or_default()
+}
+
+/// A usage error's problem, with its fields; the CLI words the ones that concern its options.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UsageProblem {
+    /// A value the user gave is malformed or out of range (a pattern, a name, a plan file, a CSV file…);
+    /// the message names the value, not an option.
+    Invalid(String),
+    /// Nothing was selected to copy.
+    NoTables,
+    /// Zero parallel jobs were asked for.
+    JobsZero,
+    /// The demo's scale is outside 1..=100.
+    ScaleOutOfRange { scale: f64 },
+    /// Schema or table patterns that match no table of the source database.
+    NoMatch {
+        database: String,
+        patterns: Vec<String>,
+    },
+    /// A table of the source the selection (or plan) named does not exist.
+    NotInSource { what: String },
+    /// A schema of the source that was named does not exist.
+    SchemaNotInSource { what: String },
+    /// The work directory is not empty and no resume was asked for.
+    WorkDirNotEmpty { path: std::path::PathBuf },
+    /// A resume was asked for, but the work directory records no migration.
+    NothingToResume { path: std::path::PathBuf },
+    /// A resume was asked for with other settings than the run being resumed.
+    ResumeMismatch(Vec<ResumeMismatch>),
+}
+
+/// One way a resumed run differs from the one recorded in the work directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResumeMismatch {
+    Source { given: String, recorded: String },
+    Target { given: String, recorded: String },
+    Selection,
+    SkipDistribution,
+}
+
+impl fmt::Display for UsageProblem {
+    /// The problem in words, naming no option of any front end.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UsageProblem::Invalid(message) => f.write_str(message),
+            UsageProblem::NoTables => f.write_str("no tables to copy"),
+            UsageProblem::JobsZero => f.write_str("the number of parallel jobs must be at least 1"),
+            UsageProblem::ScaleOutOfRange { scale } => {
+                write!(f, "the scale must be above 0 and at most 100, not {scale}")
+            }
+            UsageProblem::NoMatch { database, patterns } => write!(
+                f,
+                "no table in the source database {database:?} matches the schema/table pattern(s) {}: {}",
+                quoted_list(patterns),
+                NO_MATCH_HINT
+            ),
+            UsageProblem::NotInSource { what } => {
+                write!(f, "source: {what}: check the table selection")
+            }
+            UsageProblem::SchemaNotInSource { what } => {
+                write!(f, "source: {what}: check the schema name")
+            }
+            UsageProblem::WorkDirNotEmpty { path } => write!(
+                f,
+                "the work directory {} is not empty: {}",
+                path.display(),
+                Remedy::ResumeOrEmptyWorkDir
+            ),
+            UsageProblem::NothingToResume { path } => write!(
+                f,
+                "resume: {} holds no state.json, so there is no migration to resume there",
+                path.display()
+            ),
+            UsageProblem::ResumeMismatch(wrong) => {
+                let words: Vec<String> = wrong.iter().map(|w| w.to_string()).collect();
+                write!(f, "resume with {}", words.join("; "))
+            }
+        }
+    }
+}
+
+impl fmt::Display for ResumeMismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ResumeMismatch::Source { given, recorded } => {
+                write!(f, "source {given} (the work directory is for {recorded})")
+            }
+            ResumeMismatch::Target { given, recorded } => {
+                write!(f, "target {given} (the work directory is for {recorded})")
+            }
+            ResumeMismatch::Selection => {
+                f.write_str("a different schema/table selection than the run being resumed")
+            }
+            ResumeMismatch::SkipDistribution => {
+                f.write_str("no distribution, but the run being resumed distributes its tables")
+            }
+        }
+    }
+}
+
+/// `"a", "b"`: patterns as the user wrote them, each quoted.
+pub fn quoted_list(items: &[String]) -> String {
+    items
+        .iter()
+        .map(|p| format!("{p:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What to check when patterns match nothing (after the patterns themselves).
+pub const NO_MATCH_HINT: &str = "check the spelling (unquoted names are folded to lower case; write \"Name\" to keep case, * and ? are wildcards)";
 
 impl Error {
     pub fn db(side: Side, context: impl Into<String>, source: tokio_postgres::Error) -> Self {
@@ -112,7 +337,7 @@ impl Error {
     }
 
     pub fn usage(message: impl Into<String>) -> Self {
-        Error::Usage(message.into())
+        Error::Usage(UsageProblem::Invalid(message.into()))
     }
 
     /// The SQLSTATE of the database error behind this error, when there is one.
@@ -133,9 +358,20 @@ impl Error {
             Error::ConnString { side, .. }
             | Error::Connect { side, .. }
             | Error::Db { side, .. }
-            | Error::Precondition { side, .. } => Some(*side),
+            | Error::Precondition { side, .. }
+            | Error::Timeout { side, .. } => Some(*side),
+            Error::Stopped { source, .. } => source.side(),
             Error::PlanBlocked { .. } => Some(Side::Source),
             _ => None,
+        }
+    }
+
+    /// True for a wait that ran out ([`Error::Timeout`]), also behind a stopped run.
+    pub fn is_timeout(&self) -> bool {
+        match self {
+            Error::Timeout { .. } => true,
+            Error::Stopped { source, .. } => source.is_timeout(),
+            _ => false,
         }
     }
 
@@ -175,9 +411,13 @@ fn privilege_hint(side: Side, e: &tokio_postgres::Error) -> String {
     if !denied {
         return String::new();
     }
+    privilege_text(side, &format!("the {side} connection string"))
+}
+
+/// The hint for a missing privilege, `setting` naming where the side's connection is given.
+pub fn privilege_text(side: Side, setting: &str) -> String {
     format!(
-        ". The {side} user lacks a privilege this needs: GRANT it to that user, or connect as the owner or a superuser ({})",
-        side.option()
+        ". The {side} user lacks a privilege this needs: GRANT it to that user, or connect as the owner or a superuser ({setting})"
     )
 }
 
@@ -200,5 +440,102 @@ pub fn db_message(e: &tokio_postgres::Error) -> String {
             cur = c.source();
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn remedies() -> Vec<Remedy> {
+        vec![
+            Remedy::TruncateTable,
+            Remedy::TruncateTables,
+            Remedy::TruncateOrResume,
+            Remedy::ResumeCopy,
+            Remedy::ResumeMigration {
+                step: "copy".into(),
+                state_file: PathBuf::from("w/state.json"),
+            },
+            Remedy::EmptyTargetOrResume,
+            Remedy::SkipDistribution,
+            Remedy::ExcludeTableOrNoCounts,
+            Remedy::FewerJobs,
+            Remedy::ResumeOrEmptyWorkDir,
+        ]
+    }
+
+    /// Core's words name no option of the command line: that is the CLI's to say.
+    #[test]
+    fn core_messages_name_no_option() {
+        let mut errors: Vec<Error> = remedies()
+            .into_iter()
+            .map(|r| Error::Precondition {
+                side: Side::Target,
+                message: "t already holds rows".into(),
+                remedy: Some(r),
+            })
+            .collect();
+        for p in [
+            UsageProblem::NoTables,
+            UsageProblem::JobsZero,
+            UsageProblem::ScaleOutOfRange { scale: 0.0 },
+            UsageProblem::NoMatch {
+                database: "db".into(),
+                patterns: vec!["nope".into()],
+            },
+            UsageProblem::NotInSource {
+                what: "table t not found".into(),
+            },
+            UsageProblem::SchemaNotInSource {
+                what: "schema s not found".into(),
+            },
+            UsageProblem::WorkDirNotEmpty { path: "w".into() },
+            UsageProblem::NothingToResume { path: "w".into() },
+            UsageProblem::ResumeMismatch(vec![
+                ResumeMismatch::Source {
+                    given: "a".into(),
+                    recorded: "b".into(),
+                },
+                ResumeMismatch::Selection,
+                ResumeMismatch::SkipDistribution,
+            ]),
+        ] {
+            errors.push(Error::Usage(p));
+        }
+        errors.push(Error::Timeout {
+            side: Side::Source,
+            what: "reading COPY data".into(),
+            after: std::time::Duration::from_secs(300),
+            kind: TimeoutKind::NoProgress,
+        });
+        for e in &errors {
+            let text = e.to_string();
+            assert!(!text.contains("--"), "{text}");
+        }
+        assert!(errors.iter().filter(|e| e.is_usage()).count() == 9);
+    }
+
+    #[test]
+    fn timeouts_are_typed_and_say_their_side_and_wait() {
+        let e = Error::Timeout {
+            side: Side::Target,
+            what: "taking a lock".into(),
+            after: std::time::Duration::from_secs(7),
+            kind: TimeoutKind::NoAnswer,
+        };
+        assert!(e.is_timeout() && e.side() == Some(Side::Target) && !e.is_usage());
+        assert_eq!(
+            e.to_string(),
+            "target: no answer within 7s while taking a lock (a lock held by another session, or a dead connection?)"
+        );
+        let stopped = Error::Stopped {
+            context: "copying t failed at chunk 1/2".into(),
+            source: Box::new(e),
+            remedy: Remedy::ResumeCopy,
+        };
+        assert!(stopped.is_timeout() && stopped.side() == Some(Side::Target));
+        assert!(!Error::Other("x".into()).is_timeout());
     }
 }

@@ -17,6 +17,7 @@ use crate::connect::{connect, execute, query};
 use crate::conninfo::ConnInfo;
 use crate::copy::{copy_tables, CopyMode, CopyOptions};
 use crate::error::{Error, Result, Side};
+use crate::error::{Remedy, ResumeMismatch, UsageProblem};
 use crate::filter::Filters;
 use crate::ident::{lines_with_level, QualifiedName};
 use crate::plan::{Plan, PlanChoice};
@@ -58,7 +59,12 @@ pub struct MigrateOptions {
     /// Run the distribute step. Off for a rehearsal on a plain PostgreSQL target: the statements are
     /// shown, not run, and the layout is not verified.
     pub distribute: bool,
+    /// Test hook: abort the process in or after a step, to test resuming.
+    #[doc(hidden)]
     pub test_crash: Option<TestCrash>,
+    /// Test hook: the copy's pause around each chunk's commit ([`CopyOptions::test_pause`]).
+    #[doc(hidden)]
+    pub test_pause: Option<std::time::Duration>,
 }
 
 impl Default for MigrateOptions {
@@ -73,6 +79,7 @@ impl Default for MigrateOptions {
             chunk_bytes: None,
             distribute: true,
             test_crash: None,
+            test_pause: None,
         }
     }
 }
@@ -197,14 +204,27 @@ pub struct MigrateFailure {
 impl std::fmt::Display for MigrateFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.step {
-            Some(s) => write!(
-                f,
-                "migrate stopped in step {s}: {}\n  The steps before it are recorded in {}; after fixing the cause, run the same command with --resume to continue from {s}.",
-                self.error,
-                self.work_dir.join("state.json").display()
-            ),
+            Some(_) => write!(f, "{}{}", self.stopped_in(), self.remedy().unwrap()),
             None => write!(f, "{}", self.error),
         }
+    }
+}
+
+impl MigrateFailure {
+    /// `migrate stopped in step S: <error>`, or the error when no step had started.
+    pub fn stopped_in(&self) -> String {
+        match self.step {
+            Some(s) => format!("migrate stopped in step {s}: {}", self.error),
+            None => self.error.to_string(),
+        }
+    }
+
+    /// How to continue: resume from the step that stopped, as recorded in the work directory.
+    pub fn remedy(&self) -> Option<Remedy> {
+        self.step.map(|s| Remedy::ResumeMigration {
+            step: s.to_string(),
+            state_file: self.work_dir.join("state.json"),
+        })
     }
 }
 
@@ -435,9 +455,10 @@ async fn require_citus(target: &ConnInfo) -> Result<()> {
         return Err(Error::Precondition {
             side: Side::Target,
             message: format!(
-                "database {:?} has no citus extension: run CREATE EXTENSION citus there and register the workers (citus_add_node), or pass --skip-distribution to rehearse on plain PostgreSQL",
+                "database {:?} has no citus extension: run CREATE EXTENSION citus there and register the workers (citus_add_node)",
                 target.dbname
             ),
+            remedy: Some(Remedy::SkipDistribution),
         });
     }
     let workers = query(
@@ -450,6 +471,7 @@ async fn require_citus(target: &ConnInfo) -> Result<()> {
     .await?;
     if workers[0].get::<_, i64>(0) == 0 {
         return Err(Error::Precondition {
+ remedy: None,
             side: Side::Target,
             message: format!(
                 "database {:?} has no active Citus workers: register them with citus_add_node on the coordinator first",
@@ -469,27 +491,27 @@ fn check_same_run(
 ) -> Result<()> {
     let mut wrong = Vec::new();
     if state.source != source.to_string() {
-        wrong.push(format!(
-            "source {} (the work directory is for {})",
-            source, state.source
-        ));
+        wrong.push(ResumeMismatch::Source {
+            given: source.to_string(),
+            recorded: state.source.clone(),
+        });
     }
     if state.target != target.to_string() {
-        wrong.push(format!(
-            "target {} (the work directory is for {})",
-            target, state.target
-        ));
+        wrong.push(ResumeMismatch::Target {
+            given: target.to_string(),
+            recorded: state.target.clone(),
+        });
     }
     if !opts.selection.is_empty() && Some(&opts.selection) != state.selection.as_ref() {
-        wrong.push("a different --schema/--table selection than the run being resumed".into());
+        wrong.push(ResumeMismatch::Selection);
     }
     if !opts.distribute && !state.skip_distribution {
-        wrong.push("--skip-distribution, but the run being resumed distributes its tables".into());
+        wrong.push(ResumeMismatch::SkipDistribution);
     }
     if wrong.is_empty() {
         Ok(())
     } else {
-        Err(Error::usage(format!("--resume with {}", wrong.join("; "))))
+        Err(Error::Usage(UsageProblem::ResumeMismatch(wrong)))
     }
 }
 
@@ -702,11 +724,12 @@ impl Run<'_> {
         Err(Error::Precondition {
             side: Side::Target,
             message: format!(
-                "the target already has {} of the tables to migrate ({}{}): migrate into an empty database, or use --resume with the work directory of the run that created them",
+                "the target already has {} of the tables to migrate ({}{})",
                 clash.len(),
                 shown.join(", "),
                 if clash.len() > 10 { ", …" } else { "" }
             ),
+            remedy: Some(Remedy::EmptyTargetOrResume),
         })
     }
 
@@ -768,6 +791,7 @@ impl Run<'_> {
                 CopyMode::Fresh
             },
             work_dir: Some(self.wd.copy_dir()),
+            test_pause: self.opts.test_pause,
             ..CopyOptions::default()
         };
         let crash = CrashOnProgress {

@@ -286,16 +286,14 @@ impl WorkDir {
                 .next()
                 .is_some();
         if existing && !resume {
-            return Err(Error::usage(format!(
-                "the work directory {} is not empty: pass --resume to continue the migration recorded there, or choose an empty directory",
-                root.display()
-            )));
+            return Err(Error::Usage(crate::error::UsageProblem::WorkDirNotEmpty {
+                path: root.to_path_buf(),
+            }));
         }
         if resume && !state_path.exists() {
-            return Err(Error::usage(format!(
-                "--resume: {} holds no state.json, so there is no migration to resume there",
-                root.display()
-            )));
+            return Err(Error::Usage(crate::error::UsageProblem::NothingToResume {
+                path: root.to_path_buf(),
+            }));
         }
         let created_root = (!resume).then(|| !root.exists());
         for sub in SKELETON {

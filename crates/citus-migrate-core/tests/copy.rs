@@ -112,12 +112,24 @@ async fn stop_part_way_then_resume(
         &Recorder::default(),
     )
     .await
-    .expect_err("the target rejects a row")
-    .to_string();
+    .expect_err("the target rejects a row");
+    // A stopped run, typed: what stopped, why (the target's error), and that a resume continues it.
+    assert!(
+        matches!(
+            &error,
+            citus_migrate_core::Error::Stopped {
+                remedy: citus_migrate_core::error::Remedy::ResumeCopy,
+                source,
+                ..
+            } if source.side() == Some(citus_migrate_core::Side::Target)
+        ),
+        "{error:?}"
+    );
+    let error = error.to_string();
     assert!(
         error.contains("copying public.acct failed at chunk")
             && error.contains("stop")
-            && error.contains("--resume"),
+            && !error.contains("--"),
         "{error}"
     );
     let committed: u32 = psql_dst(

@@ -98,8 +98,9 @@ pub(crate) async fn load(
             return Err(Error::Precondition {
                 side: Side::Target,
                 message: format!(
-                    "the copy bookkeeping of {table} in {PROGRESS_TABLE} is incomplete (rows were deleted by hand?); use --truncate to start that table over"
+                    "the copy bookkeeping of {table} in {PROGRESS_TABLE} is incomplete (rows were deleted by hand?)"
                 ),
+                remedy: Some(crate::error::Remedy::TruncateTable),
             });
         }
     }

@@ -183,6 +183,7 @@ pub async fn import_csv(
             }
             Some((_, true)) => {
                 return Err(Error::Precondition {
+                    remedy: None,
                     side: Side::Target,
                     message: format!(
                     "column {} of {table} is generated and cannot be imported; remove it from {}",

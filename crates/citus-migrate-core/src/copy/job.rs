@@ -120,9 +120,10 @@ impl TableJob {
                     return Err(Error::Precondition {
                         side: Side::Target,
                         message: format!(
-                            "the recorded copy plan of {} splits on column {column}, which no longer exists; use --truncate",
+                            "the recorded copy plan of {} splits on column {column}, which no longer exists",
                             self.name
                         ),
+                        remedy: Some(crate::error::Remedy::TruncateTable),
                     });
                 }
             }

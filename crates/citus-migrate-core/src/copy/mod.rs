@@ -46,7 +46,7 @@ use serde::Serialize;
 
 use crate::connect::{connect, query};
 use crate::conninfo::ConnInfo;
-use crate::error::{Error, Result, Side};
+use crate::error::{Error, Remedy, Result, Side, UsageProblem};
 use crate::ident::QualifiedName;
 use crate::progress::Progress;
 use job::TableJob;
@@ -83,6 +83,10 @@ pub struct CopyOptions {
     /// Send every row through the Citus coordinator, even where sending rows straight to the shard
     /// placements on the workers would be safe.
     pub via_coordinator: bool,
+    /// Test hook: every stream pauses this long before and after each chunk's commit, so a test can
+    /// interrupt a copy part-way. Set by the CLI from `CITUS_MIGRATE_TEST_PAUSE_MS`.
+    #[doc(hidden)]
+    pub test_pause: Option<Duration>,
 }
 
 impl Default for CopyOptions {
@@ -95,6 +99,7 @@ impl Default for CopyOptions {
             max_retries: 3,
             stall_timeout: Duration::from_secs(300),
             via_coordinator: false,
+            test_pause: None,
         }
     }
 }
@@ -149,10 +154,10 @@ pub async fn copy_tables(
         .cloned()
         .collect();
     if tables.is_empty() {
-        return Err(Error::usage("no tables to copy"));
+        return Err(Error::Usage(UsageProblem::NoTables));
     }
     if opts.jobs == 0 {
-        return Err(Error::usage("--jobs must be at least 1"));
+        return Err(Error::Usage(UsageProblem::JobsZero));
     }
 
     // Everything is checked before any data moves.
@@ -291,7 +296,7 @@ fn refuse_non_empty(
                 message: format!(
                     "{table} is empty, but the copy bookkeeping ({PROGRESS}) records {chunks} committed \
                      chunk(s) with {rows} rows in it: it was emptied since (by hand?), so resuming would \
-                     leave it incomplete; use --truncate to copy it again{more}",
+                     leave it incomplete{more}",
                     PROGRESS = bookkeeping::PROGRESS_TABLE,
                     more = if emptied.len() > 1 {
                         format!(" (also: {})", emptied[1..].iter().map(|e| e.0.to_string()).collect::<Vec<_>>().join(", "))
@@ -299,6 +304,7 @@ fn refuse_non_empty(
                         String::new()
                     }
                 ),
+                remedy: Some(Remedy::TruncateTable),
             });
         }
     }
@@ -313,17 +319,25 @@ fn refuse_non_empty(
             } else {
                 "holds rows that no earlier `citus-migrate copy` recorded"
             },
-            "use --truncate to empty them and start over",
+            Remedy::TruncateTables,
         )
     } else {
-        (if plural { "already hold rows" } else { "already holds rows" }, "use --truncate to empty them and start over, or --resume to continue an interrupted copy")
+        (
+            if plural {
+                "already hold rows"
+            } else {
+                "already holds rows"
+            },
+            Remedy::TruncateOrResume,
+        )
     };
     Err(Error::Precondition {
         side: Side::Target,
         message: format!(
-            "table{} {} {what}: {advice}",
+            "table{} {} {what}",
             if plural { "s" } else { "" },
             refused.join(", ")
         ),
+        remedy: Some(advice),
     })
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use futures::{FutureExt, Stream, StreamExt};
 
-use crate::error::{Error, Result, Side};
+use crate::error::{Error, Result, Side, TimeoutKind};
 
 /// A failed attempt at a chunk.
 #[derive(Debug)]
@@ -79,10 +79,12 @@ pub(super) async fn watched<T>(
     fut: impl Future<Output = Result<T>>,
 ) -> Result<T, Failure> {
     match tokio::time::timeout(stall, fut).await {
-        Err(_) => Err(Failure::stalled(Error::Other(format!(
-            "{side}: no progress for {}s while {what}; the connection looks dead",
-            stall.as_secs()
-        )))),
+        Err(_) => Err(Failure::stalled(Error::Timeout {
+            side,
+            what: what.to_string(),
+            after: stall,
+            kind: TimeoutKind::NoProgress,
+        })),
         Ok(r) => r.map_err(Failure::from),
     }
 }
@@ -138,10 +140,12 @@ pub(super) async fn within<T>(
     fut: impl Future<Output = Result<T>>,
 ) -> Result<T> {
     tokio::time::timeout(stall, fut).await.unwrap_or_else(|_| {
-        Err(Error::Other(format!(
-            "{side}: no answer within {}s while {what} (a lock held by another session, or a dead connection?)",
-            stall.as_secs()
-        )))
+        Err(Error::Timeout {
+            side,
+            what: what.to_string(),
+            after: stall,
+            kind: TimeoutKind::NoAnswer,
+        })
     })
 }
 

@@ -49,8 +49,9 @@ impl Snapshot {
             return Err(Error::Precondition {
                 side: Side::Source,
                 message: "the connection holding the source snapshot was lost, so the copy can no longer be \
-                          consistent; run the copy again with --resume"
+                          consistent"
                     .into(),
+                remedy: Some(crate::error::Remedy::ResumeCopy),
             });
         }
         let client = connect(info).await?;

@@ -44,7 +44,7 @@ pub(super) fn ensure_open_files(needed: u64, why: &str) -> Result<()> {
     }
     Err(Error::Other(format!(
         "{why} needs about {needed} open files, but this process may open at most {} \
-         (`ulimit -n`, hard limit {}): lower --jobs or raise the limit",
+         (`ulimit -n`, hard limit {}): run fewer parallel jobs or raise the limit",
         if ok { want } else { lim.rlim_cur },
         lim.rlim_max
     )))

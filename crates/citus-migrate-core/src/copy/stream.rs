@@ -14,7 +14,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_postgres::Client;
@@ -26,7 +26,7 @@ use super::snapshot::Snapshot;
 use super::{bookkeeping, sql, via_coordinator, worker_direct, CopyOptions, TableCopySummary};
 use crate::connect::{connect, execute};
 use crate::conninfo::ConnInfo;
-use crate::error::{Error, Result, Side};
+use crate::error::{Error, Remedy, Result, Side};
 use crate::progress::Progress;
 
 /// What the streams share; owned, so that each stream can run on a thread of its own.
@@ -39,9 +39,6 @@ struct Ctx {
     queue: Mutex<VecDeque<(usize, usize)>>,
     state: Shared,
     opts: CopyOptions,
-    /// Test hook: `CITUS_MIGRATE_TEST_PAUSE_MS` pauses every stream before and after each chunk's
-    /// COMMIT, so tests can interrupt a run at chosen points.
-    test_pause: Option<Duration>,
     /// `BEGIN` and the settings of a chunk's transaction on the target.
     begin: String,
     /// Set when a stream failed or the caller gave up: the other streams stop at their next step.
@@ -85,10 +82,6 @@ pub(super) async fn run(
         queue: Mutex::new(queue),
         state,
         opts: opts.clone(),
-        test_pause: std::env::var("CITUS_MIGRATE_TEST_PAUSE_MS")
-            .ok()
-            .and_then(|ms| ms.parse().ok())
-            .map(Duration::from_millis),
         begin: sql::begin_target(citus),
         cancelled: AtomicBool::new(false),
     });
@@ -353,7 +346,7 @@ async fn copy_chunk(ctx: &Ctx, conns: &mut Conns, t: usize, c: usize) -> Result<
                 if ctx.state.committed(t, rows, bytes, by_this_run) {
                     ctx.state.send(Event::TableFinished(t));
                 }
-                if let Some(p) = ctx.test_pause {
+                if let Some(p) = ctx.opts.test_pause {
                     tokio::time::sleep(p).await;
                 }
                 return Ok(());
@@ -387,12 +380,11 @@ async fn copy_chunk(ctx: &Ctx, conns: &mut Conns, t: usize, c: usize) -> Result<
                     chunk.describe(),
                     f.error
                 ));
-                return Err(Error::Other(format!(
-                    "copying {} failed at {}{tries}: {}. Committed chunks are kept; fix the cause and run again with --resume",
-                    job.name,
-                    chunk.describe(),
-                    f.error
-                )));
+                return Err(Error::Stopped {
+                    context: format!("copying {} failed at {}{tries}", job.name, chunk.describe()),
+                    source: Box::new(f.error),
+                    remedy: Remedy::ResumeCopy,
+                });
             }
         }
     }
@@ -439,7 +431,7 @@ async fn attempt_chunk(
         chunk,
         stall: ctx.opts.stall_timeout,
         begin: &ctx.begin,
-        pause: ctx.test_pause,
+        pause: ctx.opts.test_pause,
         cancelled: &ctx.cancelled,
         advance: &advance,
     };

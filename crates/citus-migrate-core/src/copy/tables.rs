@@ -5,7 +5,7 @@ use tokio_postgres::types::Type;
 use tokio_postgres::Client;
 
 use crate::connect::query;
-use crate::error::{Error, Result, Side};
+use crate::error::{Error, Result, Side, UsageProblem};
 use crate::ident::{quote_ident, QualifiedName};
 
 const SQL_COPY_TABLES: &str = include_str!("../sql/copy_tables.sql");
@@ -54,6 +54,7 @@ pub(super) async fn read(
         let relkind: String = row.get("relkind");
         if relkind == "v" {
             return Err(Error::Precondition {
+                remedy: None,
                 side,
                 message: format!("{name} is a view, not a table"),
             });
@@ -81,10 +82,9 @@ pub(super) async fn read(
         // On the source the user named something that is not there (bad input, exit 2); on the target
         // the database is not prepared yet (a precondition, exit 1).
         return Err(match side {
-            Side::Source => {
-                Error::usage(format!("source: {what}: check --table / --schema / --plan"))
-            }
+            Side::Source => Error::Usage(UsageProblem::NotInSource { what }),
             Side::Target => Error::Precondition {
+                remedy: None,
                 side,
                 message: format!(
                     "{what} (create the target tables first, e.g. with `citus-migrate generate`)"
@@ -107,6 +107,7 @@ pub(super) fn match_columns(source: &TableFacts, target: &TableFacts) -> Result<
         .collect();
     if !missing_on_source.is_empty() {
         return Err(Error::Precondition {
+            remedy: None,
             side: Side::Source,
             message: format!(
                 "table {} has no column{} {} that the target table has",
@@ -124,6 +125,7 @@ pub(super) fn match_columns(source: &TableFacts, target: &TableFacts) -> Result<
         .collect();
     if !missing_on_target.is_empty() {
         return Err(Error::Precondition {
+            remedy: None,
             side: Side::Target,
             message: format!(
                 "table {} has no column{} {} that the source table has (its data would be lost)",
@@ -141,6 +143,7 @@ pub(super) fn match_columns(source: &TableFacts, target: &TableFacts) -> Result<
         .collect();
     if cols.is_empty() {
         return Err(Error::Precondition {
+            remedy: None,
             side: Side::Target,
             message: format!("table {} has no columns that can be written", target.name),
         });
@@ -195,8 +198,9 @@ pub async fn tables_in_schemas(
     if !unknown.is_empty() {
         let what = format!("schema {} not found", unknown.join(", "));
         return Err(match side {
-            Side::Source => Error::usage(format!("source: {what}: check --schema")),
+            Side::Source => Error::Usage(UsageProblem::SchemaNotInSource { what }),
             Side::Target => Error::Precondition {
+                remedy: None,
                 side,
                 message: what,
             },

@@ -505,6 +505,7 @@ async fn read_chunk(
     let mut tuples = BinaryTuples::default();
     let bad_row = |why: String| Failure {
         error: Error::Precondition {
+            remedy: None,
             side: Side::Source,
             message: format!("{}: {why}", job.name),
         },
