@@ -11,10 +11,12 @@ pub mod child;
 pub mod connect;
 pub mod conninfo;
 pub mod copy;
+#[cfg(feature = "local-servers")]
 pub mod demo;
 pub mod error;
 pub mod filter;
 pub mod ident;
+#[cfg(feature = "local-servers")]
 pub mod local;
 pub mod migrate;
 pub mod plan;
