@@ -9,7 +9,7 @@
 //! reference tables; what is left is distributed on its best own column. Names are hints only; types
 //! and statistics decide whether a column can be a distribution column at all.
 
-pub mod column;
+pub(crate) mod column;
 mod graph;
 
 use std::collections::HashSet;
@@ -88,6 +88,7 @@ pub struct ShardCountAdvice {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Advice {
     pub database: String,
     pub server_version: String,

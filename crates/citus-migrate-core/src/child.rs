@@ -24,7 +24,10 @@ pub(crate) fn pg_bindir() -> Result<PathBuf> {
     if let Some(dir) = std::env::var_os("CITUS_MIGRATE_PG_BINDIR") {
         return Ok(PathBuf::from(dir));
     }
-    if let Ok(out) = std::process::Command::new("pg_config").arg("--bindir").output() {
+    if let Ok(out) = std::process::Command::new("pg_config")
+        .arg("--bindir")
+        .output()
+    {
         if out.status.success() {
             let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
             if dir.join("initdb").exists() {

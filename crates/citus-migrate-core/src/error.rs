@@ -38,6 +38,7 @@ impl fmt::Display for Side {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The connection string or an option given with it is malformed. Never contains a password.
     #[error("{side} connection string is invalid: {message}")]
@@ -182,7 +183,7 @@ fn privilege_hint(side: Side, e: &tokio_postgres::Error) -> String {
 }
 
 /// The server's message with its detail and hint, or the client error's text.
-pub fn db_message(e: &tokio_postgres::Error) -> String {
+pub(crate) fn db_message(e: &tokio_postgres::Error) -> String {
     if let Some(db) = e.as_db_error() {
         let mut s = format!("{} (SQLSTATE {})", db.message(), db.code().code());
         if let Some(d) = db.detail() {

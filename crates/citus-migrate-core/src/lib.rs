@@ -1,31 +1,44 @@
 //! citus-migrate core: every stage of moving a PostgreSQL database into a Citus cluster.
 //!
 //! The pipeline, one module per stage, each using only the stages before it: [`catalog`] (read the
-//! source) → advice → plan → [`plan::checks`] → sqlgen → copy → verify → [`report`]. Connections are described by [`conninfo::ConnInfo`] and opened by
-//! [`connect::connect`]; [`local`] starts throwaway servers for tests and the demo.
+//! source) → [`advice`] → [`plan`] → [`plan::checks`] → [`sqlgen`] → [`copy`] → [`verify`] →
+//! [`report`]; [`migrate`] runs them all. Connections are described by [`ConnInfo`] and opened by
+//! [`connect::connect`].
 
-pub mod advice;
-pub mod backup;
-pub mod catalog;
-pub mod child;
+// Connections.
 pub mod connect;
 pub mod conninfo;
+
+// The pipeline (in data-flow order: catalog, advice, plan, sqlgen, copy, verify, report; migrate runs them).
+pub mod advice;
+pub mod catalog;
 pub mod copy;
-#[cfg(feature = "local-servers")]
-pub mod demo;
+pub mod migrate;
+pub mod plan;
+pub mod report;
+pub mod sqlgen;
+pub mod verify;
+
+// What the stages share.
 pub mod error;
 pub mod filter;
 pub mod ident;
+pub mod progress;
+pub mod util;
+
+// Test and demo servers: not part of the default API.
+#[cfg(feature = "local-servers")]
+pub mod demo;
 #[cfg(feature = "local-servers")]
 pub mod local;
-pub mod migrate;
-pub mod plan;
-pub mod progress;
-pub mod report;
-pub mod sequences;
-pub mod sqlgen;
-pub mod util;
-pub mod verify;
-pub mod workdir;
 
+// Inside the stages.
+mod backup;
+mod child;
+mod sequences;
+mod workdir;
+
+pub use conninfo::ConnInfo;
 pub use error::{Error, Result, Side};
+pub use ident::QualifiedName;
+pub use progress::{NoProgress, Progress};

@@ -2,7 +2,7 @@
 //! edited by a person (format in `docs/plan-format.md`); checked against the source's catalog before use.
 
 pub mod checks;
-pub mod extend;
+pub(crate) mod extend;
 /// Citus's rules, for [`checks`] (nothing in this file uses them: a plan knows nothing of its checks).
 mod rules;
 

@@ -30,6 +30,7 @@ pub struct SourceSummary<'a> {
 }
 
 #[derive(Debug, Serialize)]
+#[non_exhaustive]
 pub struct AnalyzeReport<'a> {
     pub format_version: u32,
     pub source: SourceSummary<'a>,
