@@ -1,6 +1,9 @@
 //! Reading the source's catalog: tables, sizes, columns, constraints, foreign keys, indexes, triggers,
 //! rules, policies, statistics and extensions, in a handful of set-based queries (the `.sql` files in
 //! `src/sql/`), never one query per table.
+//!
+//! Entry point: [`analyze`] (connects, reads, counts rows when asked) gives the [`Catalog`]; [`read`]
+//! does the reading on a connection of your own.
 
 use std::collections::HashMap;
 

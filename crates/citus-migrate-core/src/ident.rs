@@ -8,6 +8,14 @@ use crate::error::{Error, Result};
 
 /// Quotes an identifier the way PostgreSQL's `quote_ident` does: plain lower-case names that are not
 /// keywords stay bare, everything else is double-quoted with embedded quotes doubled.
+///
+/// ```
+/// use citus_migrate_core::ident::quote_ident;
+///
+/// assert_eq!(quote_ident("orders"), "orders");
+/// assert_eq!(quote_ident("Order Lines"), "\"Order Lines\"");
+/// assert_eq!(quote_ident("user"), "\"user\"");
+/// ```
 pub fn quote_ident(name: &str) -> String {
     let plain = !name.is_empty()
         && name

@@ -2,6 +2,9 @@
 //! (`state.json`, [`StepRecord`]): backup → plan → pre-data → distribute → copy → post-data → sequences →
 //! ANALYZE → verify. A resumed run skips the finished steps, continues inside the copy after the last
 //! committed chunk, and inside post-data after the last finished statement.
+//!
+//! Entry point: [`migrate()`], with [`MigrateOptions`], gives a [`MigrateSummary`] or a
+//! [`MigrateFailure`] that names the step it stopped in.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -4,6 +4,9 @@
 //! of the target against the plan; and every sequence on the target past the source's value.
 //!
 //! Nothing is fetched row by row: each side returns three numbers per range.
+//!
+//! Entry point: [`verify()`], with [`VerifyOptions`] (a plan's layout from [`expected_layout`]), gives
+//! a [`VerifyReport`]; [`checksum`] is the count and checksum of one table on one connection.
 
 use std::collections::{BTreeSet, HashMap};
 
