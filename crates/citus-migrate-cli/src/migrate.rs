@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 
-use citus_migrate_core::migrate::{self, MigrateOptions, MigrateSummary, Selection, TestCrash};
-use citus_migrate_core::workdir::Step;
+use citus_migrate_core::migrate::{
+    self, MigrateOptions, MigrateSummary, Selection, Step, TestCrash,
+};
 
 use crate::args::{
     print_warnings, write_output, FilterArgs, SourceArgs, SummaryFormat, TargetArgs,

@@ -3,13 +3,16 @@
 //! short reasons and ranked candidate columns. What stands in the way of the advised plan is for the
 //! plan's checks to find (`plan::checks`, a later stage).
 //!
+//! Entry point: [`advise`], from a [`Catalog`] and [`AdviceOptions`] to an [`Advice`];
+//! [`crate::plan::Plan::from_advice`] makes it a plan.
+//!
 //! The rules (see `docs/advice.md`): follow the foreign-key graph to the entity at its root (the tenant
 //! of a multi-tenant schema, the order of an order/line pair); tables whose keys lead to the same root
 //! share a co-location group; small tables that others reference and that carry no such key become
 //! reference tables; what is left is distributed on its best own column. Names are hints only; types
 //! and statistics decide whether a column can be a distribution column at all.
 
-pub mod column;
+pub(crate) mod column;
 mod graph;
 
 use std::collections::HashSet;
@@ -88,6 +91,7 @@ pub struct ShardCountAdvice {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Advice {
     pub database: String,
     pub server_version: String,

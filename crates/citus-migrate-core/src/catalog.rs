@@ -1,6 +1,9 @@
 //! Reading the source's catalog: tables, sizes, columns, constraints, foreign keys, indexes, triggers,
 //! rules, policies, statistics and extensions, in a handful of set-based queries (the `.sql` files in
 //! `src/sql/`), never one query per table.
+//!
+//! Entry point: [`analyze`] (connects, reads, counts rows when asked) gives the [`Catalog`]; [`read`]
+//! does the reading on a connection of your own.
 
 use std::collections::HashMap;
 
@@ -13,13 +16,13 @@ use crate::error::{Error, Result, Side};
 use crate::filter::Filters;
 use crate::ident::QualifiedName;
 
-pub const SQL_TABLES: &str = include_str!("sql/catalog_tables.sql");
-pub const SQL_COLUMNS: &str = include_str!("sql/catalog_columns.sql");
-pub const SQL_CONSTRAINTS: &str = include_str!("sql/catalog_constraints.sql");
-pub const SQL_INDEXES: &str = include_str!("sql/catalog_indexes.sql");
-pub const SQL_OBJECTS: &str = include_str!("sql/catalog_objects.sql");
-pub const SQL_STATS: &str = include_str!("sql/catalog_stats.sql");
-pub const SQL_DATABASE: &str = include_str!("sql/catalog_database.sql");
+const SQL_TABLES: &str = include_str!("sql/catalog_tables.sql");
+const SQL_COLUMNS: &str = include_str!("sql/catalog_columns.sql");
+const SQL_CONSTRAINTS: &str = include_str!("sql/catalog_constraints.sql");
+const SQL_INDEXES: &str = include_str!("sql/catalog_indexes.sql");
+const SQL_OBJECTS: &str = include_str!("sql/catalog_objects.sql");
+const SQL_STATS: &str = include_str!("sql/catalog_stats.sql");
+const SQL_DATABASE: &str = include_str!("sql/catalog_database.sql");
 
 /// What kind of relation a table is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -266,7 +269,7 @@ pub async fn read(client: &Client, opts: &ReadOptions) -> Result<Catalog> {
 
 /// Like [`read`], spreading the catalog queries over several connections to the same database (they
 /// run at the same time; each is still one set-based query for the whole database).
-pub async fn read_on(clients: &[&Client], opts: &ReadOptions) -> Result<Catalog> {
+pub(crate) async fn read_on(clients: &[&Client], opts: &ReadOptions) -> Result<Catalog> {
     let side = Side::Source;
     assert!(!clients.is_empty(), "read_on needs at least one connection");
     // Spread by weight (measured on 5,000 tables): sizing the tables and sizing the indexes each need
@@ -591,7 +594,7 @@ pub async fn read_on(clients: &[&Client], opts: &ReadOptions) -> Result<Catalog>
 
 /// Counts the rows of every table that holds data, `jobs` at a time, each on its own connection from
 /// `connect`. Sets `rows_exact` (partitioned parents get the sum of their partitions).
-pub async fn count_rows<F, Fut>(catalog: &mut Catalog, jobs: usize, connect: F) -> Result<()>
+pub(crate) async fn count_rows<F, Fut>(catalog: &mut Catalog, jobs: usize, connect: F) -> Result<()>
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = Result<Client>>,
@@ -733,7 +736,7 @@ pub async fn partition_ancestors(
 }
 
 /// Fails (a usage error) when an include pattern of `filters` selected no table of `catalog`.
-pub fn require_matches(catalog: &Catalog, filters: &Filters) -> Result<()> {
+pub(crate) fn require_matches(catalog: &Catalog, filters: &Filters) -> Result<()> {
     let unmatched = filters.unmatched(
         &catalog
             .tables
@@ -753,7 +756,7 @@ pub fn require_matches(catalog: &Catalog, filters: &Filters) -> Result<()> {
 /// Fails when no selected table holds rows, so that nothing is reported as moved or equal over zero
 /// tables: a usage error when `filters` narrowed the selection, else a precondition of the source.
 /// `what` says what would have been done (`"compare"`, `"migrate"`).
-pub fn require_data(catalog: &Catalog, filters: &Filters, what: &str) -> Result<()> {
+pub(crate) fn require_data(catalog: &Catalog, filters: &Filters, what: &str) -> Result<()> {
     if catalog.tables.iter().any(|t| t.holds_data()) {
         return Ok(());
     }

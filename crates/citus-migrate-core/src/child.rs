@@ -4,16 +4,53 @@
 //! that started the child ends, not the process; a tokio worker or blocking thread may end before
 //! the child does, so every child is started by one thread that lives as long as the process (with a
 //! small runtime of its own, which also reaps the children). A caller that gives up (its future is
-//! dropped) ends its child too.
+//! dropped) ends its child too. [`pg_bindir`] finds the installed PostgreSQL's programs (`pg_dump`
+//! here, `initdb` and `pg_ctl` for the local test servers).
 
 use std::io;
+use std::path::PathBuf;
 use std::process::{Output, Stdio};
 use std::sync::OnceLock;
 
 use tokio::process::Command;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::error::{Error, Result};
+
 type Job = (Command, oneshot::Sender<io::Result<Output>>);
+
+/// The directory holding `initdb`, `pg_ctl`, `pg_dump`… of the installed PostgreSQL.
+pub(crate) fn pg_bindir() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("CITUS_MIGRATE_PG_BINDIR") {
+        return Ok(PathBuf::from(dir));
+    }
+    if let Ok(out) = std::process::Command::new("pg_config")
+        .arg("--bindir")
+        .output()
+    {
+        if out.status.success() {
+            let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+            if dir.join("initdb").exists() {
+                return Ok(dir);
+            }
+        }
+    }
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let v: u32 = e.file_name().to_str()?.parse().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("initdb").exists().then_some((v, bin))
+        })
+        .collect();
+    found.sort();
+    found.pop().map(|(_, p)| p).ok_or_else(|| Error::Tool {
+        program: "initdb".into(),
+        message: "no PostgreSQL server installation found (tried CITUS_MIGRATE_PG_BINDIR, pg_config --bindir and /usr/lib/postgresql/*/bin); install the postgresql package".into(),
+    })
+}
 
 /// Runs `cmd` to its end, as [`Command::output`] does (stdin from `/dev/null`, stdout and stderr
 /// captured), in a way that ends the child with this process or when the returned future is dropped.

@@ -199,6 +199,20 @@ impl Env for ProcessEnv {
 impl ConnInfo {
     /// Parses `input` (URI or `key=value`, possibly empty) for `side`, filling the rest from the
     /// process environment and the password file.
+    ///
+    /// ```
+    /// use citus_migrate_core::{ConnInfo, Side};
+    ///
+    /// let url = "postgresql://app:s3cret@db.example.com:6432/shop?sslmode=require";
+    /// let info = ConnInfo::parse(Side::Source, url)?;
+    /// assert_eq!((info.hosts[0].as_str(), info.ports[0]), ("db.example.com", 6432));
+    /// // What is printed never holds the password.
+    /// assert_eq!(
+    ///     info.to_string(),
+    ///     "host=db.example.com port=6432 dbname=shop user=app password=******** sslmode=require"
+    /// );
+    /// # Ok::<(), citus_migrate_core::Error>(())
+    /// ```
     pub fn parse(side: Side, input: &str) -> Result<Self> {
         Self::parse_with_env(side, input, &ProcessEnv)
     }

@@ -1,6 +1,8 @@
 //! The parts of `citus-migrate demo` that are not printing: throwaway servers (a source, and a Citus
 //! coordinator with two workers where Citus is installed, else a plain PostgreSQL target) and the
 //! sample database of `fixtures/demo/`, embedded so an installed binary needs no checkout.
+//!
+//! Only with the cargo feature `local-servers`, like [`crate::local`], whose servers it starts.
 
 use crate::connect::{connect, execute};
 use crate::conninfo::ConnInfo;

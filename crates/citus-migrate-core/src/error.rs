@@ -28,6 +28,7 @@ impl fmt::Display for Side {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The connection string or an option given with it is malformed. Never contains a password.
     #[error("{side} connection string is invalid: {message}")]
@@ -422,7 +423,7 @@ pub fn privilege_text(side: Side, setting: &str) -> String {
 }
 
 /// The server's message with its detail and hint, or the client error's text.
-pub fn db_message(e: &tokio_postgres::Error) -> String {
+pub(crate) fn db_message(e: &tokio_postgres::Error) -> String {
     if let Some(db) = e.as_db_error() {
         let mut s = format!("{} (SQLSTATE {})", db.message(), db.code().code());
         if let Some(d) = db.detail() {

@@ -5,6 +5,17 @@
 //!
 //! One rule decides which tables a command works on ([`Filters::select`]): the tables the patterns
 //! include, and the partitions of every selected partitioned table.
+//!
+//! ```
+//! use citus_migrate_core::filter::Filters;
+//! use citus_migrate_core::QualifiedName;
+//!
+//! let f = Filters::new(&["shop".into()], &[], &[], &["shop.audit_*".into()])?;
+//! assert!(f.includes(&QualifiedName::new("shop", "orders")));
+//! assert!(!f.includes(&QualifiedName::new("shop", "audit_2024")));
+//! assert!(!f.includes(&QualifiedName::new("public", "orders")));
+//! # Ok::<(), citus_migrate_core::Error>(())
+//! ```
 
 use regex::Regex;
 

@@ -8,6 +8,14 @@ use crate::error::{Error, Result};
 
 /// Quotes an identifier the way PostgreSQL's `quote_ident` does: plain lower-case names that are not
 /// keywords stay bare, everything else is double-quoted with embedded quotes doubled.
+///
+/// ```
+/// use citus_migrate_core::ident::quote_ident;
+///
+/// assert_eq!(quote_ident("orders"), "orders");
+/// assert_eq!(quote_ident("Order Lines"), "\"Order Lines\"");
+/// assert_eq!(quote_ident("user"), "\"user\"");
+/// ```
 pub fn quote_ident(name: &str) -> String {
     let plain = !name.is_empty()
         && name
@@ -215,7 +223,7 @@ pub fn quote_literal(value: &str) -> String {
 /// comment ends where the script ends it and nothing from the text becomes SQL or a psql command.
 /// For names, pass them quoted ([`quote_ident`], [`quote_literal`]) so that their quotes are
 /// balanced too.
-pub fn comment_text(text: &str) -> String {
+pub(crate) fn comment_text(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -238,7 +246,7 @@ pub fn comment_text(text: &str) -> String {
 /// at top level, the rest of it is not. Text taken apart by lines or searched for keywords
 /// (pg_dump's output, `pg_get_indexdef`) is only taken apart where this says so, never inside a
 /// name or a string that the source chose.
-pub fn top_level(sql: &str) -> Vec<bool> {
+pub(crate) fn top_level(sql: &str) -> Vec<bool> {
     let b = sql.as_bytes();
     let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80;
     let mut top = vec![false; b.len()];
@@ -294,7 +302,7 @@ pub fn top_level(sql: &str) -> Vec<bool> {
 /// line), each with whether it starts at top level (see [`top_level`]): only such a line can be a
 /// statement, a psql command or a comment of the script itself; any other is part of a string, a
 /// name or a comment that spans lines.
-pub fn lines_with_level(sql: &str) -> Vec<(&str, bool)> {
+pub(crate) fn lines_with_level(sql: &str) -> Vec<(&str, bool)> {
     let top = top_level(sql);
     let mut start = 0;
     sql.strip_suffix('\n')
@@ -311,7 +319,7 @@ pub fn lines_with_level(sql: &str) -> Vec<(&str, bool)> {
 /// `sql` with `indent` put in front of every line but the first that starts at top level (see
 /// [`lines_with_level`]), for showing SQL indented under a label: a line break inside a quoted name
 /// or string stays as it is, so the SQL shown is still the SQL meant.
-pub fn indent_sql(sql: &str, indent: &str) -> String {
+pub(crate) fn indent_sql(sql: &str, indent: &str) -> String {
     let mut out = String::with_capacity(sql.len());
     for (i, (line, top)) in lines_with_level(sql).into_iter().enumerate() {
         if i > 0 {
@@ -361,7 +369,7 @@ fn dollar_tag(b: &[u8]) -> Option<&[u8]> {
 
 /// The first occurrence of `pat` in `sql` at or after `from` that lies wholly at top level (see
 /// [`top_level`], computed for `sql` as `top`).
-pub fn find_top_level(sql: &str, top: &[bool], pat: &str, from: usize) -> Option<usize> {
+pub(crate) fn find_top_level(sql: &str, top: &[bool], pat: &str, from: usize) -> Option<usize> {
     sql.match_indices(pat)
         .map(|(i, _)| i)
         .find(|&i| i >= from && top[i..i + pat.len()].iter().all(|&t| t))

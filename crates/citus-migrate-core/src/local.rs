@@ -4,6 +4,9 @@
 //! `/usr/lib/postgresql/*/bin`, or in `CITUS_MIGRATE_PG_BINDIR`), in a temporary directory, on a free
 //! loopback port. When this process runs as root they run as the `postgres` user (initdb refuses
 //! root). Dropping a server stops it and removes its directory, also while a panic unwinds.
+//!
+//! Only with the cargo feature `local-servers` (off by default; the CLI turns it on for `demo`, the
+//! tests and examples through dev-dependencies): no code of the migration itself uses this module.
 
 use std::io::Write;
 use std::net::TcpListener;
@@ -11,37 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::child::pg_bindir;
 use crate::error::{Error, Result};
-
-/// The directory holding `initdb`, `pg_ctl`, `pg_dump`… of the installed PostgreSQL.
-pub fn pg_bindir() -> Result<PathBuf> {
-    if let Some(dir) = std::env::var_os("CITUS_MIGRATE_PG_BINDIR") {
-        return Ok(PathBuf::from(dir));
-    }
-    if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
-        if out.status.success() {
-            let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-            if dir.join("initdb").exists() {
-                return Ok(dir);
-            }
-        }
-    }
-    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let v: u32 = e.file_name().to_str()?.parse().ok()?;
-            let bin = e.path().join("bin");
-            bin.join("initdb").exists().then_some((v, bin))
-        })
-        .collect();
-    found.sort();
-    found.pop().map(|(_, p)| p).ok_or_else(|| Error::Tool {
-        program: "initdb".into(),
-        message: "no PostgreSQL server installation found (tried CITUS_MIGRATE_PG_BINDIR, pg_config --bindir and /usr/lib/postgresql/*/bin); install the postgresql package".into(),
-    })
-}
 
 /// Where the server's loadable modules live, asked of the `pg_config` next to `bindir`.
 fn pkglibdir(bindir: &Path) -> Option<PathBuf> {

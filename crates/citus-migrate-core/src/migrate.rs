@@ -1,7 +1,10 @@
 //! `migrate`: the whole migration as one resumable run, every step recorded in the work directory
-//! ([`crate::workdir`]): backup → plan → pre-data → distribute → copy → post-data → sequences →
+//! (`state.json`, [`StepRecord`]): backup → plan → pre-data → distribute → copy → post-data → sequences →
 //! ANALYZE → verify. A resumed run skips the finished steps, continues inside the copy after the last
 //! committed chunk, and inside post-data after the last finished statement.
+//!
+//! Entry point: [`migrate()`], with [`MigrateOptions`], gives a [`MigrateSummary`] or a
+//! [`MigrateFailure`] that names the step it stopped in.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,8 +27,8 @@ use crate::plan::{Plan, PlanChoice};
 use crate::progress::Progress;
 use crate::sqlgen::{prepare, warnings, Generated, PostDataKind, Prepared};
 use crate::verify::{self, ExpectedLayout, VerifyOptions, VerifyReport};
-pub use crate::workdir::Selection;
-use crate::workdir::{State, Step, StepRecord, StepStatus, WorkDir};
+pub use crate::workdir::{Selection, Step, StepRecord, StepStatus};
+use crate::workdir::{State, WorkDir};
 
 /// Version of the JSON summary.
 pub const MIGRATE_FORMAT_VERSION: u32 = 1;
@@ -54,7 +57,7 @@ pub struct MigrateOptions {
     pub backup: bool,
     /// Parallel connections for copy, post-data and verify.
     pub jobs: usize,
-    /// `None`: as `copy` chooses ([`crate::copy::auto_chunk_bytes`]).
+    /// `None`: as `copy` chooses ([`CopyOptions::chunk_bytes`]).
     pub chunk_bytes: Option<u64>,
     /// Run the distribute step. Off for a rehearsal on a plain PostgreSQL target: the statements are
     /// shown, not run, and the layout is not verified.
@@ -86,6 +89,7 @@ impl Default for MigrateOptions {
 
 /// What a run did.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct MigrateSummary {
     pub format_version: u32,
     pub work_dir: String,
@@ -195,6 +199,7 @@ impl MigrateSummary {
 
 /// A run that stopped: in which step, with what error. `state.json` records how far it got.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct MigrateFailure {
     pub step: Option<Step>,
     pub work_dir: PathBuf,

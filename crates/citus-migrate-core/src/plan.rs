@@ -1,8 +1,11 @@
 //! The distribution plan: what `generate` turns into SQL. Written as `plan.json`, meant to be read and
 //! edited by a person (format in `docs/plan-format.md`); checked against the source's catalog before use.
+//!
+//! A [`Plan`] comes from the advice ([`Plan::from_advice`]) or a file ([`Plan::load`]); [`PlanChoice`]
+//! says which, for [`crate::sqlgen::prepare`]; [`checks`] finds what stands in its way.
 
 pub mod checks;
-pub mod extend;
+pub(crate) mod extend;
 /// Citus's rules, for [`checks`] (nothing in this file uses them: a plan knows nothing of its checks).
 mod rules;
 
@@ -177,6 +180,32 @@ impl Plan {
         })
     }
 
+    /// Reads a plan from its JSON text (`docs/plan-format.md`):
+    ///
+    /// ```
+    /// use citus_migrate_core::advice::Kind;
+    /// use citus_migrate_core::plan::Plan;
+    /// use citus_migrate_core::QualifiedName;
+    ///
+    /// let plan = Plan::parse(r#"{
+    ///   "format_version": 1,
+    ///   "source": {"database": "shop"},
+    ///   "shard_count": 32,
+    ///   "tables": [
+    ///     {"schema": "public", "name": "countries", "kind": "reference"},
+    ///     {"schema": "public", "name": "customers", "kind": "distributed",
+    ///      "distribution_column": "id", "colocation_group": "customer"},
+    ///     {"schema": "public", "name": "orders", "kind": "distributed",
+    ///      "distribution_column": "customer_id", "colocation_group": "customer"}
+    ///   ]
+    /// }"#)?;
+    /// let orders = QualifiedName::new("public", "orders");
+    /// assert_eq!(plan.kind_of(&orders), Kind::Distributed);
+    /// // Tables the plan does not list stay local.
+    /// assert_eq!(plan.kind_of(&QualifiedName::new("public", "audit")), Kind::Local);
+    /// assert_eq!(plan.groups()[0].leader.name, "customers");
+    /// # Ok::<(), citus_migrate_core::Error>(())
+    /// ```
     pub fn parse(text: &str) -> Result<Plan> {
         let invalid = |e: serde_json::Error| {
             Error::usage(format!(

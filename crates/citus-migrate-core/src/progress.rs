@@ -1,9 +1,35 @@
 //! Progress reporting: a trait the pipeline calls and front ends implement (the CLI draws indicatif
 //! bars or prints plain lines). Every method has an empty default so an implementation picks what it
 //! shows.
+//!
+//! ```
+//! use std::sync::atomic::{AtomicU64, Ordering};
+//!
+//! use citus_migrate_core::{Progress, QualifiedName};
+//!
+//! /// Counts the rows copied and prints a line per finished table.
+//! #[derive(Default)]
+//! struct Rows(AtomicU64);
+//!
+//! impl Progress for Rows {
+//!     fn advance(&self, _table: &QualifiedName, _bytes: u64, rows: u64) {
+//!         self.0.fetch_add(rows, Ordering::Relaxed);
+//!     }
+//!     fn table_finished(&self, table: &QualifiedName) {
+//!         println!("{table} done ({} rows so far)", self.0.load(Ordering::Relaxed));
+//!     }
+//! }
+//!
+//! let rows = Rows::default();
+//! rows.advance(&QualifiedName::new("public", "orders"), 8192, 100);
+//! rows.table_finished(&QualifiedName::new("public", "orders"));
+//! assert_eq!(rows.0.load(Ordering::Relaxed), 100);
+//! ```
 
 use crate::ident::QualifiedName;
 
+/// What the long stages ([`crate::copy`], [`crate::verify`], [`crate::migrate`]) report while they run.
+/// The methods are called from several tasks at once.
 pub trait Progress: Send + Sync {
     /// A named step of a longer run starts (`copy`, `post-data`, …).
     fn step(&self, _name: &str) {}

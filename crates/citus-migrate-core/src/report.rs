@@ -1,5 +1,8 @@
 //! The `analyze` report: the catalog as readable text, as JSON (schema in `docs/analyze.md`) and as CSV
 //! with one row per table.
+//!
+//! Entry point: [`AnalyzeReport::new`] from a catalog, [`AnalyzeReport::with_advice`] to add the advice
+//! and the advised plan's blockers; then `to_text`, `to_json` or `to_csv`.
 
 use std::fmt::Write as _;
 
@@ -30,6 +33,7 @@ pub struct SourceSummary<'a> {
 }
 
 #[derive(Debug, Serialize)]
+#[non_exhaustive]
 pub struct AnalyzeReport<'a> {
     pub format_version: u32,
     pub source: SourceSummary<'a>,

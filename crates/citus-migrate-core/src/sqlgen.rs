@@ -6,7 +6,7 @@
 //! [`prepare`] is the way there from a plan choice that `generate`, `migrate` and `demo` share.
 
 mod distribute;
-pub mod pg_dump;
+pub(crate) mod pg_dump;
 mod plan_changes;
 mod post_data;
 
@@ -21,8 +21,8 @@ use crate::ident::{comment_text, quote_ident, quote_literal, QualifiedName};
 use crate::plan::checks::{self, Blocker, Severity};
 use crate::plan::{Plan, PlanChoice};
 
-pub use distribute::{distribute, moved_tables, rollback};
-pub use post_data::{split as split_post_data, PostDataItem, PostDataKind};
+use distribute::{distribute, rollback};
+pub use post_data::{PostDataItem, PostDataKind};
 
 /// The names of the files [`Generated::write`] writes.
 pub const FILE_PLAN: &str = "plan.json";
@@ -45,6 +45,7 @@ pub struct GenerateOptions {
 
 /// A plan that passed its checks, with its SQL.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Prepared {
     pub plan: Plan,
     /// The checks' findings: warnings only (errors are [`Error::PlanBlocked`]).
@@ -93,6 +94,7 @@ pub fn warnings(prepared: &Result<Prepared>) -> impl Iterator<Item = &Blocker> {
 }
 
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Generated {
     /// pg_dump's pre-data section, as one script (after the `CREATE SCHEMA`s pg_dump leaves out of
     /// a `--table` selection).

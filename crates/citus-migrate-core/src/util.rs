@@ -1,4 +1,11 @@
-//! Small formatting helpers shared by the reports.
+//! Numbers as the reports print them, for front ends that print next to them.
+//!
+//! ```
+//! use citus_migrate_core::util::{human_bytes, thousands};
+//!
+//! assert_eq!(human_bytes(3 << 29), "1.5 GB");
+//! assert_eq!(thousands(1234567), "1,234,567");
+//! ```
 
 /// Bytes as PostgreSQL's `pg_size_pretty` shows them (`8192 bytes`, `16 kB`, `1.5 GB`).
 pub fn human_bytes(bytes: i64) -> String {

@@ -4,6 +4,9 @@
 //! of the target against the plan; and every sequence on the target past the source's value.
 //!
 //! Nothing is fetched row by row: each side returns three numbers per range.
+//!
+//! Entry point: [`verify()`], with [`VerifyOptions`] (a plan's layout from [`expected_layout`]), gives
+//! a [`VerifyReport`]; [`checksum`] is the count and checksum of one table on one connection.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -21,11 +24,11 @@ use crate::ident::{quote_ident, QualifiedName};
 use crate::plan::Plan;
 use crate::progress::Progress;
 
-pub const SQL_SESSION: &str = include_str!("sql/verify_session.sql");
-pub const SQL_COLUMNS: &str = include_str!("sql/verify_columns.sql");
-pub const SQL_LAYOUT: &str = include_str!("sql/verify_layout.sql");
-pub const SQL_CHECKSUM: &str = include_str!("sql/verify_checksum.sql");
-pub const SQL_CHECKSUM_MD5: &str = include_str!("sql/verify_checksum_md5.sql");
+const SQL_SESSION: &str = include_str!("sql/verify_session.sql");
+const SQL_COLUMNS: &str = include_str!("sql/verify_columns.sql");
+const SQL_LAYOUT: &str = include_str!("sql/verify_layout.sql");
+const SQL_CHECKSUM: &str = include_str!("sql/verify_checksum.sql");
+const SQL_CHECKSUM_MD5: &str = include_str!("sql/verify_checksum_md5.sql");
 
 /// How rows are hashed: both sides must use the same.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,7 +43,7 @@ pub enum RowHash {
 
 /// Chooses the row hash: `hashtextextended` when both servers compute the same value for a probe
 /// string, else md5.
-pub async fn choose_hash(source: &Client, target: &Client) -> Result<RowHash> {
+pub(crate) async fn choose_hash(source: &Client, target: &Client) -> Result<RowHash> {
     const PROBE: &str = "SELECT hashtextextended('citus-migrate verify probe: ü €', 0)::text, hashtextextended('x', 1)::text";
     let (a, b) = futures::try_join!(
         query(source, Side::Source, "probing the row hash", PROBE, &[]),
@@ -168,6 +171,7 @@ pub struct SequenceCheck {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum DifferenceKind {
     MissingTable,
     Columns,
@@ -189,6 +193,7 @@ pub struct Difference {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct VerifyReport {
     pub format_version: u32,
     /// How the rows were hashed.
@@ -346,7 +351,7 @@ async fn begin_pinned(client: &Client, side: Side) -> Result<()> {
 
 /// The checksum statement for `table` over `columns` (hashed in the given order) and an optional
 /// range predicate.
-pub fn checksum_sql(
+pub(crate) fn checksum_sql(
     hash: RowHash,
     table: &QualifiedName,
     columns: &[String],
@@ -423,7 +428,7 @@ pub async fn checksum(
 /// The ranges of the copy's chunks recorded on the target, for the tables whose chunks are integer-key
 /// ranges (the same predicate selects the same rows on both sides). Empty when the target has no copy
 /// bookkeeping.
-pub async fn copy_ranges(
+pub(crate) async fn copy_ranges(
     target: &Client,
     tables: &[QualifiedName],
 ) -> Result<HashMap<QualifiedName, Vec<Range>>> {

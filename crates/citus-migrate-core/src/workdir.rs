@@ -29,6 +29,7 @@ pub const STATE_FORMAT_VERSION: u32 = 1;
 /// The steps of a migration, in the order they run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
 pub enum Step {
     Backup,
     Plan,
@@ -370,9 +371,6 @@ impl WorkDir {
         }
     }
 
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
     pub fn plan_path(&self) -> PathBuf {
         self.root.join("plan.json")
     }

@@ -1,7 +1,7 @@
 //! What stands between a plan and Citus: Citus's rules checked against the source's catalog
 //! ([`check`], the rules themselves are in `rules.rs`) and, for the distribution columns, the NULLs in
 //! the data ([`check_source`]). Every finding is a [`Blocker`] with a stable [`Code`]; a plan with an
-//! error among them is [`Error::PlanBlocked`] ([`applicable`]).
+//! error among them is [`Error::PlanBlocked`] where [`crate::sqlgen`] prepares or generates it.
 
 use std::collections::{HashMap, HashSet};
 
@@ -24,6 +24,7 @@ macro_rules! codes {
     ($($variant:ident = $text:literal,)*) => {
         /// What a blocker is about. Written as its stable string (list in `docs/advice.md`).
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+        #[non_exhaustive]
         pub enum Code {
             $(#[serde(rename = $text)] $variant,)*
         }
@@ -92,6 +93,7 @@ pub enum Severity {
 
 /// Something that stands in the way of a plan, or is worth fixing first.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct Blocker {
     /// The table it is about.
     pub table: QualifiedName,
@@ -134,7 +136,7 @@ pub async fn check_source(client: &Client, catalog: &Catalog, plan: &Plan) -> Re
 
 /// The warnings among `blockers` when there is no error; otherwise [`Error::PlanBlocked`] with the
 /// plan and all of them.
-pub fn applicable(plan: &Plan, blockers: Vec<Blocker>) -> Result<Vec<Blocker>> {
+pub(crate) fn applicable(plan: &Plan, blockers: Vec<Blocker>) -> Result<Vec<Blocker>> {
     if blockers.iter().any(|b| b.severity == Severity::Error) {
         return Err(Error::PlanBlocked {
             plan: Box::new(plan.clone()),

@@ -16,7 +16,7 @@ pub fn program(given: Option<&PathBuf>) -> PathBuf {
     if let Some(p) = given {
         return p.clone();
     }
-    if let Ok(dir) = crate::local::pg_bindir() {
+    if let Ok(dir) = crate::child::pg_bindir() {
         let p = dir.join("pg_dump");
         if p.exists() {
             return p;
