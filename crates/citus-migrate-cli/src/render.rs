@@ -165,11 +165,11 @@ mod tests {
         let text = error(&stopped);
         assert!(text.starts_with("copying t failed at chunk 1/2: source: snapshot lost; "));
         assert!(text.ends_with("run the copy again with --resume"), "{text}");
-        let failure = MigrateFailure {
-            step: Some(citus_migrate_core::workdir::Step::Copy),
-            work_dir: "w".into(),
-            error: held,
-        };
+        let failure = MigrateFailure::new(
+            Some(citus_migrate_core::migrate::Step::Copy),
+            "w".into(),
+            held,
+        );
         let text = migrate_failure(&failure);
         assert!(
             text.starts_with("migrate stopped in step copy: target: table nasty"),

@@ -423,7 +423,7 @@ pub fn privilege_text(side: Side, setting: &str) -> String {
 }
 
 /// The server's message with its detail and hint, or the client error's text.
-pub(crate) fn db_message(e: &tokio_postgres::Error) -> String {
+pub fn db_message(e: &tokio_postgres::Error) -> String {
     if let Some(db) = e.as_db_error() {
         let mut s = format!("{} (SQLSTATE {})", db.message(), db.code().code());
         if let Some(d) = db.detail() {

@@ -206,6 +206,17 @@ pub struct MigrateFailure {
     pub error: Error,
 }
 
+impl MigrateFailure {
+    /// A failure in `step` (or before any step), for callers that report or test failures.
+    pub fn new(step: Option<Step>, work_dir: PathBuf, error: Error) -> Self {
+        MigrateFailure {
+            step,
+            work_dir,
+            error,
+        }
+    }
+}
+
 impl std::fmt::Display for MigrateFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.step {

@@ -4,9 +4,9 @@
 
 use citus_migrate_core::conninfo::ConnInfo;
 use citus_migrate_core::local::{citus_or_skip, LocalServer, ServerOptions};
+use citus_migrate_core::migrate::Step;
 use citus_migrate_core::migrate::{migrate, MigrateOptions, TestCrash};
 use citus_migrate_core::progress::Progress;
-use citus_migrate_core::workdir::Step;
 use citus_migrate_core::{Error, Side};
 
 const SOURCE: &str = r#"
