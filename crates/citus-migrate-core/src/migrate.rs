@@ -18,13 +18,12 @@ use crate::conninfo::ConnInfo;
 use crate::copy::{copy_tables, CopyMode, CopyOptions};
 use crate::error::{Error, Result, Side};
 use crate::error::{Remedy, ResumeMismatch, UsageProblem};
-use crate::filter::Filters;
+pub use crate::filter::Selection;
 use crate::ident::{lines_with_level, QualifiedName};
 use crate::plan::{Plan, PlanChoice};
 use crate::progress::Progress;
 use crate::sqlgen::{prepare, warnings, Generated, PostDataKind, Prepared};
 use crate::verify::{self, ExpectedLayout, VerifyOptions, VerifyReport};
-pub use crate::workdir::Selection;
 use crate::workdir::{State, Step, StepRecord, StepStatus, WorkDir};
 
 /// Version of the JSON summary.
@@ -239,7 +238,7 @@ struct Run<'a> {
     source: &'a ConnInfo,
     target: &'a ConnInfo,
     opts: &'a MigrateOptions,
-    filters: Filters,
+    filters: Selection,
     wd: WorkDir,
     state: Mutex<State>,
     progress: &'a dyn Progress,
@@ -290,8 +289,7 @@ pub async fn migrate(
     // A resume keeps the recorded choice: a rehearsal stays a rehearsal.
     let distribute = !state.skip_distribution;
     let checked = async {
-        let selection = state.selection.clone().unwrap_or_default();
-        let filters = selection.filters()?;
+        let filters = state.selection.clone().unwrap_or_default();
         // Both sides are checked before anything is recorded: a wrong --target stops here, not
         // after the plan step.
         if distribute {
