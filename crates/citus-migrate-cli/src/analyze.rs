@@ -38,7 +38,7 @@ pub async fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     let source = args.source.conninfo()?;
     print_warnings(&source);
     let opts = ReadOptions {
-        filters: args.filters.filters()?,
+        filters: args.filters.selection()?,
         exact_counts: args.exact_counts,
         jobs: args.jobs as usize,
     };

@@ -3,7 +3,7 @@
 use clap::{Args, ValueEnum};
 
 use citus_migrate_core::conninfo::ConnInfo;
-use citus_migrate_core::filter::Filters;
+use citus_migrate_core::filter::Selection;
 use citus_migrate_core::Side;
 
 #[derive(Debug, Args)]
@@ -61,8 +61,9 @@ pub struct FilterArgs {
 }
 
 impl FilterArgs {
-    pub fn filters(&self) -> citus_migrate_core::Result<Filters> {
-        Filters::new(
+    /// The one conversion of the options into core's selection (bad patterns are usage errors).
+    pub fn selection(&self) -> citus_migrate_core::Result<Selection> {
+        Selection::new(
             &self.schemas,
             &self.tables,
             &self.exclude_schemas,

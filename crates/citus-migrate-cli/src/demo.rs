@@ -10,7 +10,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use citus_migrate_core::advice::Kind;
 use citus_migrate_core::catalog::{self, ReadOptions};
 use citus_migrate_core::demo::{self, DemoServers, DemoTarget};
-use citus_migrate_core::filter::Filters;
+use citus_migrate_core::filter::Selection;
 use citus_migrate_core::migrate::{self, MigrateOptions};
 use citus_migrate_core::plan::checks::Severity;
 use citus_migrate_core::plan::{Plan, PlanChoice};
@@ -113,7 +113,7 @@ async fn demo(args: &DemoArgs, slot: &mut Option<DemoServers>) -> anyhow::Result
 
     heading("4. The distribution plan, with the advisor's reasons");
     let plan_path = servers.scratch.path().join("plan.json");
-    let filters = Filters::default();
+    let filters = Selection::default();
     let advised = prepare(&source, &catalog, &filters, &PlanChoice::default(), None).await;
     let Prepared {
         plan, generated, ..

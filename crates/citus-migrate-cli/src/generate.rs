@@ -40,7 +40,7 @@ pub struct GenerateArgs {
 pub async fn run(args: GenerateArgs) -> anyhow::Result<()> {
     let source = args.source.conninfo()?;
     print_warnings(&source);
-    let filters = args.filters.filters()?;
+    let filters = args.filters.selection()?;
     let opts = ReadOptions {
         filters: filters.clone(),
         exact_counts: false,

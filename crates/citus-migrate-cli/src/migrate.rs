@@ -5,9 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 
-use citus_migrate_core::migrate::{
-    self, MigrateOptions, MigrateSummary, Selection, Step, TestCrash,
-};
+use citus_migrate_core::migrate::{self, MigrateOptions, MigrateSummary, Step, TestCrash};
 
 use crate::args::{
     print_warnings, write_output, FilterArgs, SourceArgs, SummaryFormat, TargetArgs,
@@ -70,26 +68,17 @@ fn test_crash() -> anyhow::Result<Option<TestCrash>> {
     Ok(None)
 }
 
-pub fn selection(f: &FilterArgs) -> Selection {
-    Selection {
-        schemas: f.schemas.clone(),
-        tables: f.tables.clone(),
-        exclude_schemas: f.exclude_schemas.clone(),
-        exclude_tables: f.exclude_tables.clone(),
-    }
-}
-
 pub async fn run(args: MigrateArgs) -> anyhow::Result<()> {
     let source = args.source.conninfo()?;
     let target = args.target.conninfo()?;
     print_warnings(&source);
     print_warnings(&target);
     // Bad patterns are usage errors before anything starts.
-    args.filters.filters()?;
+    let selection = args.filters.selection()?;
     let opts = MigrateOptions {
         work_dir: args.work_dir.clone(),
         plan_file: args.plan.clone(),
-        selection: selection(&args.filters),
+        selection,
         resume: args.resume,
         backup: args.backup,
         jobs: args.jobs as usize,

@@ -41,7 +41,7 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<()> {
     print_warnings(&source);
     print_warnings(&target);
     let opts = VerifyOptions {
-        filters: args.filters.filters()?,
+        filters: args.filters.selection()?,
         expected_layout: match &args.plan {
             Some(p) => Some(verify::expected_layout(&Plan::load(p)?)),
             None => None,

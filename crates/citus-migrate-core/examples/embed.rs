@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use citus_migrate_core::advice::{self, AdviceOptions};
 use citus_migrate_core::catalog::{self, ReadOptions};
-use citus_migrate_core::filter::Filters;
+use citus_migrate_core::filter::Selection;
 use citus_migrate_core::migrate::{self, MigrateOptions};
 use citus_migrate_core::plan::checks::Severity;
 use citus_migrate_core::plan::PlanChoice;
@@ -158,7 +158,7 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
 
     // 2. plan: the advised plan, checked against the source, and its SQL. A plan Citus would reject
     // is Error::PlanBlocked, with every blocker and the SQL that fixes it where there is one.
-    let filters = Filters::default();
+    let filters = Selection::default();
     let choice = PlanChoice::default();
     let prepared = match sqlgen::prepare(&source, &catalog, &filters, &choice, None).await {
         Err(Error::PlanBlocked { blockers, .. }) => {

@@ -13,7 +13,7 @@ use tokio_postgres::Client;
 
 use crate::connect::query;
 use crate::error::{Error, Result, Side};
-use crate::filter::Filters;
+use crate::filter::Selection;
 use crate::ident::QualifiedName;
 
 const SQL_TABLES: &str = include_str!("sql/catalog_tables.sql");
@@ -236,7 +236,7 @@ impl Catalog {
 /// Options for [`read`].
 #[derive(Debug, Clone, Default)]
 pub struct ReadOptions {
-    pub filters: Filters,
+    pub filters: Selection,
     /// Count rows with `count(*)` (in parallel, on `jobs` extra connections made by `connect`).
     pub exact_counts: bool,
     pub jobs: usize,
@@ -736,7 +736,7 @@ pub async fn partition_ancestors(
 }
 
 /// Fails (a usage error) when an include pattern of `filters` selected no table of `catalog`.
-pub(crate) fn require_matches(catalog: &Catalog, filters: &Filters) -> Result<()> {
+pub(crate) fn require_matches(catalog: &Catalog, filters: &Selection) -> Result<()> {
     let unmatched = filters.unmatched(
         &catalog
             .tables
@@ -756,7 +756,7 @@ pub(crate) fn require_matches(catalog: &Catalog, filters: &Filters) -> Result<()
 /// Fails when no selected table holds rows, so that nothing is reported as moved or equal over zero
 /// tables: a usage error when `filters` narrowed the selection, else a precondition of the source.
 /// `what` says what would have been done (`"compare"`, `"migrate"`).
-pub(crate) fn require_data(catalog: &Catalog, filters: &Filters, what: &str) -> Result<()> {
+pub(crate) fn require_data(catalog: &Catalog, filters: &Selection, what: &str) -> Result<()> {
     if catalog.tables.iter().any(|t| t.holds_data()) {
         return Ok(());
     }

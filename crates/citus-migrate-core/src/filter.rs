@@ -3,14 +3,15 @@
 //! pg_dump), unquoted letters are folded to lower case, double quotes keep case and make `*`, `?` and
 //! `.` literal.
 //!
-//! One rule decides which tables a command works on ([`Filters::select`]): the tables the patterns
-//! include, and the partitions of every selected partitioned table.
+//! One type holds a selection ([`Selection`]), for every command and for the work directory's record
+//! of a run, and one rule decides which tables it selects ([`Selection::select`]): the tables the
+//! patterns include, and the partitions of every selected partitioned table.
 //!
 //! ```
-//! use citus_migrate_core::filter::Filters;
+//! use citus_migrate_core::filter::Selection;
 //! use citus_migrate_core::QualifiedName;
 //!
-//! let f = Filters::new(&["shop".into()], &[], &[], &["shop.audit_*".into()])?;
+//! let f = Selection::new(&["shop".into()], &[], &[], &["shop.audit_*".into()])?;
 //! assert!(f.includes(&QualifiedName::new("shop", "orders")));
 //! assert!(!f.includes(&QualifiedName::new("shop", "audit_2024")));
 //! assert!(!f.includes(&QualifiedName::new("public", "orders")));
@@ -18,6 +19,7 @@
 //! ```
 
 use regex::Regex;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::ident::QualifiedName;
@@ -107,16 +109,56 @@ fn split(text: &str) -> Result<Vec<String>> {
     Ok(parts)
 }
 
-/// The include and exclude patterns that select tables.
-#[derive(Debug, Clone, Default)]
-pub struct Filters {
+/// The include and exclude patterns that select tables, compiled. Kept in the work directory's
+/// `state.json` as the four lists of patterns as given, so a resume selects the same tables; two
+/// selections are equal when their patterns are written the same.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "Written", into = "Written")]
+pub struct Selection {
     pub schemas: Vec<Pattern>,
     pub tables: Vec<Pattern>,
     pub exclude_schemas: Vec<Pattern>,
     pub exclude_tables: Vec<Pattern>,
 }
 
-impl Filters {
+/// A [`Selection`] as written in `state.json` (the field names files already use).
+#[derive(Serialize, Deserialize)]
+struct Written {
+    schemas: Vec<String>,
+    tables: Vec<String>,
+    exclude_schemas: Vec<String>,
+    exclude_tables: Vec<String>,
+}
+
+impl TryFrom<Written> for Selection {
+    type Error = Error;
+
+    fn try_from(w: Written) -> Result<Self> {
+        Selection::new(&w.schemas, &w.tables, &w.exclude_schemas, &w.exclude_tables)
+    }
+}
+
+impl From<Selection> for Written {
+    fn from(s: Selection) -> Self {
+        let texts = |v: &[Pattern]| v.iter().map(|p| p.text.clone()).collect();
+        Written {
+            schemas: texts(&s.schemas),
+            tables: texts(&s.tables),
+            exclude_schemas: texts(&s.exclude_schemas),
+            exclude_tables: texts(&s.exclude_tables),
+        }
+    }
+}
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for Pattern {}
+
+impl Selection {
     /// Compiles the four pattern lists, as given on the command line.
     pub fn new(
         schemas: &[String],
@@ -129,7 +171,7 @@ impl Filters {
                 .map(|s| Pattern::parse(s, q))
                 .collect::<Result<Vec<_>>>()
         };
-        Ok(Filters {
+        Ok(Selection {
             schemas: compile(schemas, false)?,
             tables: compile(tables, true)?,
             exclude_schemas: compile(exclude_schemas, false)?,
@@ -159,7 +201,7 @@ impl Filters {
 
     /// The selection every command uses, for `tables` given as `(name, partitioned parent)` (the
     /// parent only for a partition): a table is selected when the patterns include it
-    /// ([`Filters::includes`]), and a partition also when its parent is selected (at any depth), unless
+    /// ([`Selection::includes`]), and a partition also when its parent is selected (at any depth), unless
     /// an exclude pattern names the partition itself. A partitioned table holds no rows of its own, so
     /// selecting it without its partitions would move and compare nothing.
     pub fn select(&self, tables: &[(QualifiedName, Option<QualifiedName>)]) -> Vec<bool> {
@@ -255,7 +297,7 @@ mod tests {
 
     #[test]
     fn patterns_follow_pg_dump_rules() {
-        let f = Filters::new(
+        let f = Selection::new(
             &[],
             &["shop.order*".into(), "\"Mixed\".\"A*\"".into()],
             &[],
@@ -267,27 +309,27 @@ mod tests {
         assert!(!f.includes(&q("other", "orders")));
         assert!(f.includes(&q("Mixed", "A*")));
         assert!(!f.includes(&q("Mixed", "Ab")));
-        let f = Filters::new(&["s?op".into()], &[], &[], &["*.tmp_*".into()]).unwrap();
+        let f = Selection::new(&["s?op".into()], &[], &[], &["*.tmp_*".into()]).unwrap();
         assert!(f.includes(&q("shop", "orders")));
         assert!(!f.includes(&q("shop", "tmp_x")));
         assert!(!f.includes(&q("public", "orders")));
-        let f = Filters::new(&[], &["Orders".into()], &[], &[]).unwrap();
+        let f = Selection::new(&[], &["Orders".into()], &[], &[]).unwrap();
         assert!(f.includes(&q("any", "orders")));
         assert!(!f.includes(&q("any", "Orders")));
-        let f = Filters::new(&[], &[], &["audit".into()], &[]).unwrap();
+        let f = Selection::new(&[], &[], &["audit".into()], &[]).unwrap();
         assert!(!f.includes(&q("audit", "log")));
         assert!(f.includes(&q("public", "log")));
         assert_eq!(f.unmatched(&[]), Vec::<&str>::new());
-        let f = Filters::new(&["nope".into()], &[], &[], &[]).unwrap();
+        let f = Selection::new(&["nope".into()], &[], &[], &[]).unwrap();
         assert_eq!(f.unmatched(&[q("public", "t")]), vec!["nope"]);
     }
 
     #[test]
     fn wildcards_match_newlines_as_pg_dump_does() {
-        let f = Filters::new(&[], &["line*".into(), "a?b".into()], &[], &[]).unwrap();
+        let f = Selection::new(&[], &["line*".into(), "a?b".into()], &[], &[]).unwrap();
         assert!(f.includes(&q("public", "line\nbreak")));
         assert!(f.includes(&q("public", "a\nb")));
-        let f = Filters::new(&[], &[], &[], &["*tmp*".into()]).unwrap();
+        let f = Selection::new(&[], &[], &[], &["*tmp*".into()]).unwrap();
         assert!(!f.includes(&q("public", "old\ntmp")));
         assert!(f.includes(&q("public", "kept")));
     }
@@ -304,13 +346,13 @@ mod tests {
             (q("public", "other"), None),
             part("other_1", "other"),
         ];
-        let f = Filters::new(&[], &["events".into()], &[], &[]).unwrap();
+        let f = Selection::new(&[], &["events".into()], &[], &[]).unwrap();
         assert_eq!(
             f.select(&tables),
             vec![true, true, true, true, true, false, false]
         );
         // An exclude pattern still removes a partition (and what hangs below it).
-        let f = Filters::new(
+        let f = Selection::new(
             &[],
             &["events".into()],
             &[],
@@ -322,7 +364,7 @@ mod tests {
             vec![true, true, false, false, false, false, false]
         );
         // A partition selected alone does not bring its parent.
-        let f = Filters::new(&[], &["other_1".into()], &[], &[]).unwrap();
+        let f = Selection::new(&[], &["other_1".into()], &[], &[]).unwrap();
         assert_eq!(
             f.select(&tables),
             vec![false, false, false, false, false, false, true]
@@ -355,13 +397,41 @@ mod tests {
     }
 
     #[test]
+    fn a_selection_is_recorded_as_its_patterns_as_given() {
+        // The form state.json has always had.
+        let written = r#"{"schemas":["sh?p"],"tables":[],"exclude_schemas":["\"Old\""],"exclude_tables":["*.tmp_*"]}"#;
+        let s: Selection = serde_json::from_str(written).unwrap();
+        assert_eq!(
+            s,
+            Selection::new(
+                &["sh?p".into()],
+                &[],
+                &["\"Old\"".into()],
+                &["*.tmp_*".into()]
+            )
+            .unwrap()
+        );
+        assert!(s.includes(&q("shop", "orders")));
+        assert!(!s.includes(&q("shop", "tmp_x")));
+        assert!(!s.includes(&q("public", "orders")));
+        assert_eq!(serde_json::to_string(&s).unwrap(), written);
+        assert_ne!(s, Selection::default());
+        assert!(Selection::default().is_empty());
+        // A pattern that no longer compiles is an error, not an empty selection.
+        assert!(serde_json::from_str::<Selection>(
+            r#"{"schemas":[],"tables":["a.b.c"],"exclude_schemas":[],"exclude_tables":[]}"#
+        )
+        .is_err());
+    }
+
+    #[test]
     fn bad_patterns_are_usage_errors() {
-        assert!(Filters::new(&[], &["a.b.c".into()], &[], &[])
+        assert!(Selection::new(&[], &["a.b.c".into()], &[], &[])
             .unwrap_err()
             .is_usage());
-        assert!(Filters::new(&["\"open".into()], &[], &[], &[])
+        assert!(Selection::new(&["\"open".into()], &[], &[], &[])
             .unwrap_err()
             .is_usage());
-        assert!(Filters::new(&[], &["a.".into()], &[], &[]).is_err());
+        assert!(Selection::new(&[], &["a.".into()], &[], &[]).is_err());
     }
 }

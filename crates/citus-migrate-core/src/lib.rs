@@ -24,7 +24,7 @@
 //! [`connect::connect`] (TLS; [`connect::query`] and [`connect::execute`] run statements in a way
 //! that works behind PgBouncer in transaction pooling mode); [`Progress`], which the long stages call
 //! and a front end implements ([`NoProgress`] shows nothing); [`Error`], which says which [`Side`] it
-//! is about; [`filter::Filters`] (pg_dump-style table selection); [`QualifiedName`] and quoting
+//! is about; [`filter::Selection`] (pg_dump-style table selection); [`QualifiedName`] and quoting
 //! ([`ident`]); [`util`] (numbers as the reports print them).
 //!
 //! # Example
@@ -35,7 +35,7 @@
 //! ```no_run
 //! use citus_migrate_core::advice::{self, AdviceOptions};
 //! use citus_migrate_core::catalog::{self, ReadOptions};
-//! use citus_migrate_core::filter::Filters;
+//! use citus_migrate_core::filter::Selection;
 //! use citus_migrate_core::migrate::{self, MigrateOptions};
 //! use citus_migrate_core::plan::PlanChoice;
 //! use citus_migrate_core::{sqlgen, ConnInfo, NoProgress, Side};
@@ -54,7 +54,7 @@
 //!
 //!     // plan: the advised plan checked against the source (a blocked plan is
 //!     // Error::PlanBlocked, with every blocker), and the SQL it becomes.
-//!     let filters = Filters::default();
+//!     let filters = Selection::default();
 //!     let prepared =
 //!         sqlgen::prepare(&source, &catalog, &filters, &PlanChoice::default(), None).await?;
 //!     prepared.plan.save("plan.json".as_ref())?;

@@ -21,14 +21,14 @@ use crate::conninfo::ConnInfo;
 use crate::copy::{copy_tables, CopyMode, CopyOptions};
 use crate::error::{Error, Result, Side};
 use crate::error::{Remedy, ResumeMismatch, UsageProblem};
-use crate::filter::Filters;
+pub use crate::filter::Selection;
 use crate::ident::{lines_with_level, QualifiedName};
 use crate::plan::{Plan, PlanChoice};
 use crate::progress::Progress;
 use crate::sqlgen::{prepare, warnings, Generated, PostDataKind, Prepared};
 use crate::verify::{self, ExpectedLayout, VerifyOptions, VerifyReport};
-pub use crate::workdir::{Selection, Step, StepRecord, StepStatus};
 use crate::workdir::{State, WorkDir};
+pub use crate::workdir::{Step, StepRecord, StepStatus};
 
 /// Version of the JSON summary.
 pub const MIGRATE_FORMAT_VERSION: u32 = 1;
@@ -255,7 +255,7 @@ struct Run<'a> {
     source: &'a ConnInfo,
     target: &'a ConnInfo,
     opts: &'a MigrateOptions,
-    filters: Filters,
+    filters: Selection,
     wd: WorkDir,
     state: Mutex<State>,
     progress: &'a dyn Progress,
@@ -306,8 +306,7 @@ pub async fn migrate(
     // A resume keeps the recorded choice: a rehearsal stays a rehearsal.
     let distribute = !state.skip_distribution;
     let checked = async {
-        let selection = state.selection.clone().unwrap_or_default();
-        let filters = selection.filters()?;
+        let filters = state.selection.clone().unwrap_or_default();
         // Both sides are checked before anything is recorded: a wrong --target stops here, not
         // after the plan step.
         if distribute {

@@ -9,7 +9,7 @@ use tokio_postgres::Client;
 use crate::catalog::Catalog;
 use crate::connect::{execute, query};
 use crate::error::{Result, Side};
-use crate::filter::Filters;
+use crate::filter::Selection;
 use crate::ident::{quote_literal, QualifiedName};
 
 pub const SQL_SEQUENCES: &str = include_str!("sql/sequences.sql");
@@ -32,7 +32,7 @@ pub async fn read(client: &Client, side: Side) -> Result<BTreeMap<QualifiedName,
 /// columns) and, when no table patterns were given, every sequence in the selected schemas.
 pub fn selected(
     catalog: &Catalog,
-    filters: &Filters,
+    filters: &Selection,
     all: &BTreeMap<QualifiedName, Option<i64>>,
 ) -> BTreeSet<QualifiedName> {
     let mut set: BTreeSet<QualifiedName> = catalog
@@ -54,7 +54,7 @@ pub async fn advance(
     source: &Client,
     target: &Client,
     catalog: &Catalog,
-    filters: &Filters,
+    filters: &Selection,
     mut after_each: impl FnMut(),
 ) -> Result<usize> {
     let values = read(source, Side::Source).await?;

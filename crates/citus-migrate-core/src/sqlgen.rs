@@ -16,7 +16,7 @@ use crate::catalog::Catalog;
 use crate::connect::connect;
 use crate::conninfo::ConnInfo;
 use crate::error::{Error, Result};
-use crate::filter::Filters;
+use crate::filter::Selection;
 use crate::ident::{comment_text, quote_ident, quote_literal, QualifiedName};
 use crate::plan::checks::{self, Blocker, Severity};
 use crate::plan::{Plan, PlanChoice};
@@ -36,7 +36,7 @@ pub struct GenerateOptions {
     /// The source, for pg_dump.
     pub source: ConnInfo,
     /// The table selection the catalog was read with (pg_dump gets the same).
-    pub filters: Filters,
+    pub filters: Selection,
     /// The pg_dump program; found next to the installed server or on `PATH` when `None`.
     pub pg_dump: Option<PathBuf>,
     /// Where the plan came from, for the file headers (`advised by citus-migrate`, a file name…).
@@ -60,7 +60,7 @@ pub struct Prepared {
 pub async fn prepare(
     source: &ConnInfo,
     catalog: &Catalog,
-    filters: &Filters,
+    filters: &Selection,
     choice: &PlanChoice,
     pg_dump: Option<&Path>,
 ) -> Result<Prepared> {
@@ -279,7 +279,7 @@ impl Generated {
 /// The schemas of the selected tables, created when missing, for a selection by table patterns: pg_dump
 /// then dumps the tables alone, without the `CREATE SCHEMA` of their schemas. Empty otherwise (pg_dump
 /// creates the selected schemas itself, and a second `CREATE SCHEMA` would fail).
-fn create_schemas(filters: &Filters, catalog: &Catalog) -> String {
+fn create_schemas(filters: &Selection, catalog: &Catalog) -> String {
     if filters.tables.is_empty() {
         return String::new();
     }

@@ -19,7 +19,7 @@ use crate::catalog::{self, ReadOptions};
 use crate::connect::{connect, execute, query};
 use crate::conninfo::ConnInfo;
 use crate::error::{Error, Result, Side};
-use crate::filter::Filters;
+use crate::filter::Selection;
 use crate::ident::{quote_ident, QualifiedName};
 use crate::plan::Plan;
 use crate::progress::Progress;
@@ -106,7 +106,7 @@ impl Range {
 #[derive(Debug, Clone, Default)]
 pub struct VerifyOptions {
     /// Which source tables to compare (all user tables when empty).
-    pub filters: Filters,
+    pub filters: Selection,
     /// When set (from a plan), the target's Citus layout must match it.
     pub expected_layout: Option<Vec<ExpectedLayout>>,
     /// Parallel connections per side.

@@ -21,7 +21,7 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::filter::Filters;
+pub use crate::filter::Selection;
 
 /// Version of `state.json`.
 pub const STATE_FORMAT_VERSION: u32 = 1;
@@ -124,30 +124,6 @@ pub struct StepRecord {
     /// How many runs worked on this step (more than 1 after a resume inside it).
     #[serde(default)]
     pub attempts: u32,
-}
-
-/// The table selection as given, kept in `state.json` so a resume selects the same tables.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Selection {
-    pub schemas: Vec<String>,
-    pub tables: Vec<String>,
-    pub exclude_schemas: Vec<String>,
-    pub exclude_tables: Vec<String>,
-}
-
-impl Selection {
-    pub fn filters(&self) -> Result<Filters> {
-        Filters::new(
-            &self.schemas,
-            &self.tables,
-            &self.exclude_schemas,
-            &self.exclude_tables,
-        )
-    }
-
-    pub fn is_empty(&self) -> bool {
-        *self == Selection::default()
-    }
 }
 
 /// `state.json`.

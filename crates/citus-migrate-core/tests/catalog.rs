@@ -5,7 +5,7 @@
 use citus_migrate_core::catalog::{self, Catalog, ReadOptions, Table, TableKind};
 use citus_migrate_core::conninfo::ConnInfo;
 use citus_migrate_core::error::Side;
-use citus_migrate_core::filter::Filters;
+use citus_migrate_core::filter::Selection;
 use citus_migrate_core::ident::{quote_ident, QualifiedName};
 use citus_migrate_core::local::{citus_or_skip, LocalServer, ServerOptions};
 
@@ -41,7 +41,7 @@ fn filters(
 ) -> ReadOptions {
     let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     ReadOptions {
-        filters: Filters::new(&v(schemas), &v(tables), &v(ex_schemas), &v(ex_tables)).unwrap(),
+        filters: Selection::new(&v(schemas), &v(tables), &v(ex_schemas), &v(ex_tables)).unwrap(),
         ..Default::default()
     }
 }

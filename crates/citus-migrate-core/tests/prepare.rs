@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use citus_migrate_core::advice::{advise, AdviceOptions};
 use citus_migrate_core::catalog::{self, Catalog, ReadOptions};
 use citus_migrate_core::conninfo::ConnInfo;
-use citus_migrate_core::filter::Filters;
+use citus_migrate_core::filter::Selection;
 use citus_migrate_core::local::{LocalServer, ServerOptions};
 use citus_migrate_core::plan::checks::{Code, Severity};
 use citus_migrate_core::plan::{Plan, PlanChoice};
@@ -33,7 +33,7 @@ async fn a_blocked_plan_is_a_typed_error_and_a_fixed_one_is_generated() {
     server.create_database("legacy").unwrap();
     server.psql("legacy", &fixture("blockers.sql")).unwrap();
     let source = ConnInfo::parse(Side::Source, &server.url("legacy")).unwrap();
-    let filters = Filters::default();
+    let filters = Selection::default();
 
     let catalog = read(&source).await;
     let advised = PlanChoice::default();

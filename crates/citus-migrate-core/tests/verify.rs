@@ -283,7 +283,7 @@ async fn catches_a_changed_byte_a_missing_row_and_a_duplicate() {
     // Only the selected tables count.
     let mut o = opts();
     o.filters =
-        citus_migrate_core::filter::Filters::new(&[], &["events".into()], &[], &[]).unwrap();
+        citus_migrate_core::filter::Selection::new(&[], &["events".into()], &[], &[]).unwrap();
     server
         .psql("dst", "SELECT setval('events_id_seq', 5000)")
         .unwrap();

@@ -8,7 +8,7 @@ use tokio::process::Command;
 
 use crate::conninfo::ConnInfo;
 use crate::error::{Error, Result};
-use crate::filter::Filters;
+use crate::filter::Selection;
 use crate::ident::QualifiedName;
 
 /// The `pg_dump` to run: the given one, else the one next to the installed server, else from `PATH`.
@@ -132,7 +132,7 @@ fn exact(t: &QualifiedName) -> String {
 
 /// The selection arguments: with `--table` patterns, every selected table by its exact name (pg_dump
 /// would ignore `--schema` next to `--table`); otherwise the schema and exclude patterns as given.
-pub fn selection_args(filters: &Filters, selected: &[QualifiedName]) -> Vec<String> {
+pub fn selection_args(filters: &Selection, selected: &[QualifiedName]) -> Vec<String> {
     let mut args = Vec::new();
     if !filters.tables.is_empty() {
         for t in selected {
@@ -233,7 +233,7 @@ mod tests {
 
     #[test]
     fn exact_patterns_quote_everything() {
-        let f = Filters::new(&[], &["x*".into()], &[], &[]).unwrap();
+        let f = Selection::new(&[], &["x*".into()], &[], &[]).unwrap();
         let args = selection_args(&f, &[QualifiedName::new("my schema", "we\"ird*")]);
         assert_eq!(
             args,
@@ -242,7 +242,7 @@ mod tests {
                 "\"my schema\".\"we\"\"ird*\"".to_string()
             ]
         );
-        let f = Filters::new(&["shop".into()], &[], &[], &["shop.tmp*".into()]).unwrap();
+        let f = Selection::new(&["shop".into()], &[], &[], &["shop.tmp*".into()]).unwrap();
         assert_eq!(
             selection_args(&f, &[]),
             vec!["--schema", "shop", "--exclude-table", "shop.tmp*"]
