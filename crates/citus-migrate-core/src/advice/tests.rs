@@ -1560,3 +1560,192 @@ fn fix_sql_keeps_hostile_names_in_quotes_and_its_comments_on_one_line() {
         "{idx}"
     );
 }
+
+/// TPC-C as benchmark kits declare it: no foreign keys, every column prefixed by its table
+/// (`d_w_id`, `c_w_id`, `ol_supply_w_id`), composite primary keys that all begin with the warehouse.
+/// `w` warehouses; the item catalog does not grow with them.
+fn tpcc(w: i64, with_warehouse: bool) -> Catalog {
+    let n = |rows: i64, mut t: Table, c: &str, distinct: f64| {
+        t.rows_estimate = rows;
+        t.total_bytes = rows * 100 + 8192;
+        stats(t, c, distinct, 0.0, &[])
+    };
+    let wd = w as f64;
+    let mut v = vec![
+        pk(
+            table(
+                "district",
+                10 * w,
+                &[("d_w_id", "int4"), ("d_id", "int4"), ("d_name", "text")],
+            ),
+            &["d_w_id", "d_id"],
+        ),
+        n(
+            30_000 * w,
+            pk(
+                table(
+                    "customer",
+                    0,
+                    &[
+                        ("c_w_id", "int4"),
+                        ("c_d_id", "int4"),
+                        ("c_id", "int4"),
+                        ("c_phone", "text"),
+                    ],
+                ),
+                &["c_w_id", "c_d_id", "c_id"],
+            ),
+            "c_w_id",
+            wd,
+        ),
+        n(
+            30_000 * w,
+            table(
+                "history",
+                0,
+                &[
+                    ("h_c_id", "int4"),
+                    ("h_c_d_id", "int4"),
+                    ("h_c_w_id", "int4"),
+                    ("h_d_id", "int4"),
+                    ("h_w_id", "int4"),
+                    ("h_data", "text"),
+                ],
+            ),
+            "h_w_id",
+            wd,
+        ),
+        n(
+            30_000 * w,
+            pk(
+                table(
+                    "orders",
+                    0,
+                    &[
+                        ("o_w_id", "int4"),
+                        ("o_d_id", "int4"),
+                        ("o_id", "int4"),
+                        ("o_c_id", "int4"),
+                    ],
+                ),
+                &["o_w_id", "o_d_id", "o_id"],
+            ),
+            "o_w_id",
+            wd,
+        ),
+        n(
+            9_000 * w,
+            pk(
+                table(
+                    "new_order",
+                    0,
+                    &[
+                        ("no_w_id", "int4"),
+                        ("no_d_id", "int4"),
+                        ("no_o_id", "int4"),
+                    ],
+                ),
+                &["no_w_id", "no_d_id", "no_o_id"],
+            ),
+            "no_w_id",
+            wd,
+        ),
+        n(
+            300_000 * w,
+            pk(
+                table(
+                    "order_line",
+                    0,
+                    &[
+                        ("ol_w_id", "int4"),
+                        ("ol_d_id", "int4"),
+                        ("ol_o_id", "int4"),
+                        ("ol_number", "int4"),
+                        ("ol_i_id", "int4"),
+                        ("ol_supply_w_id", "int4"),
+                    ],
+                ),
+                &["ol_w_id", "ol_d_id", "ol_o_id", "ol_number"],
+            ),
+            "ol_w_id",
+            wd,
+        ),
+        n(
+            100_000 * w,
+            pk(
+                table(
+                    "stock",
+                    0,
+                    &[("s_i_id", "int4"), ("s_w_id", "int4"), ("s_data", "text")],
+                ),
+                &["s_i_id", "s_w_id"],
+            ),
+            "s_w_id",
+            wd,
+        ),
+        pk(
+            table("item", 100_000, &[("i_id", "int4"), ("i_name", "text")]),
+            &["i_id"],
+        ),
+    ];
+    if with_warehouse {
+        v.push(pk(
+            table("warehouse", w, &[("w_id", "int4"), ("w_name", "text")]),
+            &["w_id"],
+        ));
+    }
+    catalog(v)
+}
+
+#[test]
+fn a_hierarchy_without_foreign_keys_is_found_by_its_leading_keys_and_name_families() {
+    let mut answers = Vec::new();
+    for w in [2, 20, 200] {
+        let cat = tpcc(w, true);
+        let a = advise(&cat, &AdviceOptions::default());
+        let w_cols = [
+            ("warehouse", "w_id"),
+            ("district", "d_w_id"),
+            ("customer", "c_w_id"),
+            ("history", "h_w_id"),
+            ("orders", "o_w_id"),
+            ("new_order", "no_w_id"),
+            ("order_line", "ol_w_id"),
+            ("stock", "s_w_id"),
+        ];
+        assert_colocated(&a, &w_cols);
+        let wh = get(&a, "warehouse");
+        assert!(wh.reasons[0].contains("root entity"), "{:?}", wh.reasons);
+        assert_eq!(get(&a, "item").kind, Kind::Reference, "{w} warehouses");
+        let shape: Vec<(Kind, Option<String>, Option<String>)> = a
+            .tables
+            .iter()
+            .map(|t| {
+                (
+                    t.kind,
+                    t.distribution_column.clone(),
+                    t.colocation_group.clone(),
+                )
+            })
+            .collect();
+        answers.push(shape);
+    }
+    assert!(
+        answers.windows(2).all(|p| p[0] == p[1]),
+        "the answer changes with the number of warehouses: {answers:?}"
+    );
+
+    // Without the warehouse table the shared family `w_id` that leads the composite keys is the root.
+    let a = advise(&tpcc(20, false), &AdviceOptions::default());
+    assert_colocated(
+        &a,
+        &[
+            ("district", "d_w_id"),
+            ("customer", "c_w_id"),
+            ("orders", "o_w_id"),
+            ("order_line", "ol_w_id"),
+            ("stock", "s_w_id"),
+        ],
+    );
+    assert_eq!(get(&a, "item").kind, Kind::Reference);
+}
