@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::column::{self, singular, tenant_like, time_like, type_unfit};
+use super::column::{self, singular, tenant_like, time_like, type_unfit, type_weak};
 use super::{AdviceOptions, ColocationGroup, Kind};
 use crate::catalog::{Catalog, Column, Table, TableKind};
 use crate::ident::{quote_ident, QualifiedName};
@@ -1108,6 +1108,7 @@ fn alone(
         .iter()
         .filter_map(|c| column::score(t, c, g.shards).map(|(s, r)| (c, s, r)))
         .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.attnum.cmp(&a.0.attnum)));
+    let best = best.map(|b| entity_key(g, i).unwrap_or(b));
     let Some((c, _, why)) = best else {
         // It cannot be sharded; a copy on every node still lets every distributed table join it, and
         // whether it fits one does not change with the other tables' size.
@@ -1160,6 +1161,44 @@ fn alone(
             why.join(", ")
         )],
     }
+}
+
+/// The entity an event-like table belongs to, to distribute it on instead of its own row identifier:
+/// the table declares no primary key and nothing references it (no row is looked up by its id), and
+/// one `<entity>_id` column names another entity (not the table's own), with values enough for the
+/// shards, no NULLs and no strong skew. Queries read and aggregate such rows per entity (a repository's
+/// events), and the entity's other tables can join them on one node; a unique event id only spreads
+/// them. Two or more such columns leave the choice to the scores.
+fn entity_key<'a>(g: &Graph<'a>, i: usize) -> Option<(&'a Column, u32, Vec<String>)> {
+    let t = g.t(i);
+    if t.primary_key.is_some() || !t.referenced_by.is_empty() {
+        return None;
+    }
+    let own = singular(&t.name);
+    let mut found = t.columns.iter().filter(|c| {
+        let lower = c.name.to_ascii_lowercase();
+        let Some(stem) = lower.strip_suffix("_id") else {
+            return false;
+        };
+        let rows = t.rows() as f64;
+        type_unfit(c).is_none()
+            && !type_weak(c)
+            && !time_like(&c.name)
+            && !own.ends_with(&singular(stem))
+            && column::null_frac(c) == 0.0
+            && column::top_share(c).is_none_or(|f| f <= column::SKEW_SHARE)
+            && column::distinct(t, c).is_some_and(|d| d >= g.shards as f64 && d < 0.5 * rows)
+    });
+    let c = found.next()?;
+    if found.next().is_some() {
+        return None;
+    }
+    let (s, mut why) = column::score(t, c, g.shards)?;
+    why.insert(
+        0,
+        "no primary key and no reference to its rows: it groups them by the entity it names".into(),
+    );
+    Some((c, s, why))
 }
 
 /// Keeps foreign keys valid where a size change can: a small table distributed on its own that a

@@ -1749,3 +1749,45 @@ fn a_hierarchy_without_foreign_keys_is_found_by_its_leading_keys_and_name_famili
     );
     assert_eq!(get(&a, "item").kind, Kind::Reference);
 }
+
+#[test]
+fn an_event_table_without_keys_is_distributed_on_the_entity_it_names() {
+    let events = stats(
+        stats(
+            table(
+                "github_events",
+                50_000,
+                &[
+                    ("event_id", "int8"),
+                    ("repo_id", "int8"),
+                    ("created_at", "timestamptz"),
+                ],
+            ),
+            "event_id",
+            -1.0,
+            0.0,
+            &[],
+        ),
+        "repo_id",
+        2_000.0,
+        0.0,
+        &[0.01],
+    );
+    let a = advise(&catalog(vec![events.clone()]), &AdviceOptions::default());
+    let e = get(&a, "github_events");
+    assert_eq!(
+        e.distribution_column.as_deref(),
+        Some("repo_id"),
+        "{:?}",
+        e.reasons
+    );
+    // With a primary key on its own id the table is looked up by it: it stays the choice.
+    let a = advise(
+        &catalog(vec![pk(events, &["event_id"])]),
+        &AdviceOptions::default(),
+    );
+    assert_eq!(
+        get(&a, "github_events").distribution_column.as_deref(),
+        Some("event_id")
+    );
+}
