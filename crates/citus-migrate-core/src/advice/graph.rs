@@ -709,16 +709,16 @@ pub(super) fn decide(cat: &Catalog, opts: &AdviceOptions, shards: u32) -> Decide
     }
 
     // Who joins each table on its key, by foreign key or by a link by name: (table, column).
-    let mut joined_by: Vec<Vec<Key>> = vec![Vec::new(); n];
+    let mut joined_by: Vec<Vec<(Key, bool)>> = vec![Vec::new(); n];
     for a in (0..n).filter(|&a| g.eligible[a]) {
         for (f, b) in g.t(a).foreign_keys.iter().zip(&g.fk_targets[a]) {
             if let (Some(b), Some(c)) = (*b, f.columns.first()) {
-                joined_by[b].push((a, c.clone()));
+                joined_by[b].push(((a, c.clone()), false));
             }
         }
         for (c, link) in g.t(a).columns.iter().zip(&g.implied[a]) {
             if let Some((b, _)) = link {
-                joined_by[*b].push((a, c.name.clone()));
+                joined_by[*b].push(((a, c.name.clone()), true));
             }
         }
     }
@@ -733,9 +733,9 @@ pub(super) fn decide(cat: &Catalog, opts: &AdviceOptions, shards: u32) -> Decide
         // name). Only a copy on every node keeps those joins on one node, so it becomes a reference
         // table whenever it fits one, whatever its share of the rows: that share changes as the
         // group's data grows, the answer must not.
-        let joiners: Vec<&Key> = joined_by[i]
+        let joiners: Vec<&(Key, bool)> = joined_by[i]
             .iter()
-            .filter(|(a, c)| {
+            .filter(|((a, c), _)| {
                 *a != i
                     && decisions[*a].as_ref().is_some_and(|d| {
                         d.kind == Kind::Distributed
@@ -748,7 +748,7 @@ pub(super) fn decide(cat: &Catalog, opts: &AdviceOptions, shards: u32) -> Decide
                     })
             })
             .collect();
-        if let Some((a, c)) = joiners.first() {
+        if let Some(((a, c), named)) = joiners.first() {
             let t = g.t(i);
             if t.total_bytes <= g.opts.reference_max_bytes && !bookkeeping(t) {
                 let group = decisions[*a]
@@ -760,9 +760,10 @@ pub(super) fn decide(cat: &Catalog, opts: &AdviceOptions, shards: u32) -> Decide
                     column: None,
                     group: None,
                     reasons: vec![format!(
-                        "{} rows, {}: joined on its key by {} ({}{}) of group {group:?}, which is distributed on another column → reference table, so that those joins stay on one node (at most {}: a copy fits on every node)",
+                        "{} rows, {}, {} {} ({}{}) of group {group:?}, which is distributed on another column → reference table, so that those joins stay on one node (at most {}: a copy fits on every node)",
                         thousands(t.rows()),
                         human_bytes(t.total_bytes),
+                        if *named { "named by" } else { "referenced by" },
                         g.t(*a).qualified(),
                         quote_ident(c),
                         if joiners.len() > 1 { format!(" and {} more", joiners.len() - 1) } else { String::new() },
@@ -1110,14 +1111,17 @@ fn alone(
         .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.attnum.cmp(&a.0.attnum)));
     let best = best.map(|b| entity_key(g, i).unwrap_or(b));
     let Some((c, _, why)) = best else {
-        // It cannot be sharded; a copy on every node still lets every distributed table join it, and
-        // whether it fits one does not change with the other tables' size.
-        if t.total_bytes <= g.opts.reference_max_bytes {
+        // It cannot be sharded. A lookup (rows found by a declared key, like a network → location
+        // table keyed by `cidr`) that fits a copy on every node is still joined by every distributed
+        // table there, and whether it fits does not change with the other tables' size; a log without
+        // a key stays local.
+        let keyed = t.primary_key.is_some() || !t.unique_constraints.is_empty();
+        if keyed && t.total_bytes <= g.opts.reference_max_bytes {
             return Decision {
                 kind: Kind::Reference,
                 column: None,
                 group: None,
-                reasons: vec![format!("{size}: no column has a type that can be a distribution column, and it fits a copy on every node (at most {}) → reference table, so that every table can join it", human_bytes(g.opts.reference_max_bytes))],
+                reasons: vec![format!("{size}: a lookup by its key, but no column has a type that can be a distribution column; it fits a copy on every node (at most {}) → reference table, so that every table can join it", human_bytes(g.opts.reference_max_bytes))],
             };
         }
         return Decision {

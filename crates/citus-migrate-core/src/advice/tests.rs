@@ -1791,3 +1791,42 @@ fn an_event_table_without_keys_is_distributed_on_the_entity_it_names() {
         Some("event_id")
     );
 }
+
+#[test]
+fn a_keyed_lookup_that_cannot_be_sharded_is_a_reference_table_at_every_size() {
+    // geo_ips keyed by a cidr: no column can be a distribution column. Whether it is a tenth of the
+    // largest table or more, it is a lookup every table joins; a keyless log of floats stays local.
+    for clicks in [5_000, 500_000] {
+        let mut geo = table("geo_ips", 2_000, &[("addrs", "text"), ("lat", "float8")]);
+        geo.columns[0].base_type = "cidr".into();
+        geo.columns[0].type_name = "cidr".into();
+        geo.columns[0].type_category = "I".into();
+        let cat = catalog(vec![
+            pk(geo, &["addrs"]),
+            pk(
+                table("clicks", clicks, &[("id", "int8"), ("site", "text")]),
+                &["id"],
+            ),
+            table(
+                "samples",
+                3_000,
+                &[("taken_at", "timestamptz"), ("v", "float8")],
+            ),
+        ]);
+        let a = advise(&cat, &AdviceOptions::default());
+        assert_eq!(
+            get(&a, "geo_ips").kind,
+            Kind::Reference,
+            "{clicks}: {:?}",
+            get(&a, "geo_ips").reasons
+        );
+        if clicks == 5_000 {
+            assert_eq!(
+                get(&a, "samples").kind,
+                Kind::Local,
+                "{:?}",
+                get(&a, "samples").reasons
+            );
+        }
+    }
+}
