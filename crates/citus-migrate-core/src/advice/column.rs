@@ -167,6 +167,16 @@ pub const SKEW_SHARE: f64 = 0.2;
 
 /// Scores `c` of `t` as a distribution column (0–100) with the reasons; `None` when its type rules it out.
 pub fn score(t: &Table, c: &Column, shard_count: u32) -> Option<(u32, Vec<String>)> {
+    score_with(t, c, Some(shard_count))
+}
+
+/// [`score`] without the count of distinct values: what the column's place in its table, its name, type,
+/// NULLs and skew say, which does not change when the data grows tenfold. Groups are ranked by it.
+pub fn structural_score(t: &Table, c: &Column) -> Option<u32> {
+    score_with(t, c, None).map(|(s, _)| s)
+}
+
+fn score_with(t: &Table, c: &Column, shard_count: Option<u32>) -> Option<(u32, Vec<String>)> {
     if type_unfit(c).is_some() {
         return None;
     }
@@ -210,23 +220,24 @@ pub fn score(t: &Table, c: &Column, shard_count: u32) -> Option<(u32, Vec<String
         s -= 10;
         why.push(format!("{} is a weak key type", c.type_name));
     }
-    match distinct(t, c) {
-        Some(n) if n >= 10.0 * shard_count as f64 => {
+    match shard_count.map(|sc| (sc, distinct(t, c))) {
+        None => {}
+        Some((shard_count, Some(n))) if n >= 10.0 * shard_count as f64 => {
             s += 15;
             why.push(format!("{} distinct values", thousands(n as i64)));
         }
-        Some(n) if n >= shard_count as f64 => {
+        Some((shard_count, Some(n))) if n >= shard_count as f64 => {
             s += 5;
             why.push(format!("{} distinct values", thousands(n as i64)));
         }
-        Some(n) => {
+        Some((shard_count, Some(n))) => {
             s -= 25;
             why.push(format!(
                 "only {} distinct values for {shard_count} shards",
                 thousands(n as i64)
             ));
         }
-        None => why.push("no statistics (run ANALYZE)".into()),
+        Some((_, None)) => why.push("no statistics (run ANALYZE)".into()),
     }
     let nf = null_frac(c);
     if nf > 0.0 {
@@ -247,4 +258,26 @@ pub fn type_without_typmod(type_name: &str) -> &str {
         Some(i) if type_name.ends_with(')') => type_name[..i].trim_end(),
         _ => type_name,
     }
+}
+
+/// Whether `prefix` abbreviates `table`'s name the way column-prefix conventions do: a prefix of the
+/// name (`w` of `warehouse`, `cust` of `customer`) or the initials of its words (`ol` of `order_line`,
+/// `no` of `new_order`).
+pub fn abbreviates(prefix: &str, table: &str) -> bool {
+    let p = prefix.to_ascii_lowercase();
+    let t = table.to_ascii_lowercase();
+    if p.is_empty() || !p.chars().all(|c| c.is_ascii_alphabetic()) {
+        return false;
+    }
+    let initials: String = t.split('_').filter_map(|w| w.chars().next()).collect();
+    t.starts_with(&p) || initials == p
+}
+
+/// The part of a column's name after its table's own prefix (`d_w_id` of `district` → `w_id`,
+/// `ol_w_id` of `order_line` → `w_id`): the family name that columns of one meaning share across
+/// tables whose columns are all prefixed. `None` when the column carries no such prefix, or when what
+/// is left would be a bare `id`/`key`.
+pub fn family<'a>(col: &'a str, table: &str) -> Option<&'a str> {
+    let (p, rest) = col.split_once('_')?;
+    (abbreviates(p, table) && !rest.is_empty() && !matches!(rest, "id" | "key")).then_some(rest)
 }

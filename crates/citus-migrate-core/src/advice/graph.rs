@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::column::{self, singular, tenant_like, time_like, type_unfit};
+use super::column::{self, singular, tenant_like, time_like, type_unfit, type_weak};
 use super::{AdviceOptions, ColocationGroup, Kind};
 use crate::catalog::{Catalog, Column, Table, TableKind};
 use crate::ident::{quote_ident, QualifiedName};
@@ -47,6 +47,9 @@ struct LinkIndex<'a> {
     keys: Vec<Option<&'a Column>>,
     by_prefix: HashMap<&'a str, Vec<usize>>,
     by_stem: HashMap<String, Vec<usize>>,
+    /// Eligible tables by their key column's lowercase name, where that name is the table's own prefix
+    /// and `id`/`key` (`w_id` of `warehouse`): the head of a name family ([`family_link`]).
+    by_family_key: HashMap<String, Vec<usize>>,
 }
 
 impl<'a> Graph<'a> {
@@ -93,9 +96,18 @@ impl<'a> Graph<'a> {
         let keys: Vec<Option<&'a Column>> = (0..n).map(|j| key_column(g.t(j))).collect();
         let mut by_prefix: HashMap<&'a str, Vec<usize>> = HashMap::new();
         let mut by_stem: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut by_family_key: HashMap<String, Vec<usize>> = HashMap::new();
         for j in (0..n).filter(|&j| g.eligible[j]) {
             if let Some(stem) = keys[j].and_then(|pc| strip_prefix(&pc.name)) {
                 by_prefix.entry(stem).or_default().push(j);
+            }
+            if let Some(pc) = keys[j] {
+                let lower = pc.name.to_ascii_lowercase();
+                if let Some((p, "id" | "key")) = lower.split_once('_') {
+                    if column::abbreviates(p, &g.t(j).name) {
+                        by_family_key.entry(lower.clone()).or_default().push(j);
+                    }
+                }
             }
             let name = g.t(j).name.to_ascii_lowercase();
             let one = singular(&name);
@@ -108,6 +120,7 @@ impl<'a> Graph<'a> {
             keys,
             by_prefix,
             by_stem,
+            by_family_key,
         };
         g.implied = (0..n)
             .map(|i| {
@@ -165,7 +178,7 @@ impl<'a> Graph<'a> {
             return None;
         }
         let c = t.column(col)?;
-        if let Some(k) = prefixed_link(index, i, c) {
+        if let Some(k) = prefixed_link(index, i, c).or_else(|| family_link(index, t, i, c)) {
             return Some(k);
         }
         let lower = col.to_ascii_lowercase();
@@ -397,6 +410,26 @@ fn prefixed_link(index: &LinkIndex<'_>, i: usize, c: &Column) -> Option<Key> {
     })
 }
 
+/// Name families of prefixed columns (TPC-C's `d_w_id`, `c_w_id`, `ol_supply_w_id` → `warehouse.w_id`):
+/// a column that carries its own table's prefix and ends with another table's key column, when that key
+/// is that table's prefix and `id`/`key`. The longest such ending wins; ties go to the lowest table.
+fn family_link(index: &LinkIndex<'_>, t: &Table, i: usize, c: &Column) -> Option<Key> {
+    let lower = c.name.to_ascii_lowercase();
+    let fam = column::family(&lower, &t.name)?;
+    let endings = std::iter::once(fam).chain(fam.match_indices('_').map(|(k, _)| &fam[k + 1..]));
+    endings
+        .filter(|e| e.contains('_'))
+        .find_map(|e| {
+            index
+                .by_family_key
+                .get(e)?
+                .iter()
+                .copied()
+                .find(|&j| j != i && index.keys[j].is_some_and(|pc| column::link_compatible(c, pc)))
+        })
+        .and_then(|j| Some((j, index.keys[j]?.name.clone())))
+}
+
 /// `l_orderkey` → `orderkey`: the part after a prefix of at most three letters, when what is left is a
 /// meaningful key name.
 fn strip_prefix(col: &str) -> Option<&str> {
@@ -457,13 +490,14 @@ pub(super) fn decide(cat: &Catalog, opts: &AdviceOptions, shards: u32) -> Decide
         }
     }
 
-    // Tables that share a column no key links (the same name and type, at the end of no chain): when
-    // the name is tenant-like or leads composite primary keys, that column is a root of its own. Such
-    // roots get indexes past the tables' (`n + k`).
-    let mut shared: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
+    // Tables that share a column no key links (the same name, or the same name after each table's own
+    // prefix — `d_w_id`, `c_w_id` —, and the same type, at the end of no chain): when the name is
+    // tenant-like or leads composite primary keys, that column is a root of its own. Such roots get
+    // indexes past the tables' (`n + k`).
+    let mut shared: BTreeMap<(String, String), Vec<(usize, String)>> = BTreeMap::new();
     for i in (0..n).filter(|&i| g.eligible[i]) {
-        for c in g
-            .t(i)
+        let t = g.t(i);
+        for c in t
             .columns
             .iter()
             .filter(|c| type_unfit(c).is_none() && c.name != "id")
@@ -471,10 +505,14 @@ pub(super) fn decide(cat: &Catalog, opts: &AdviceOptions, shards: u32) -> Decide
             if g.root(i, &c.name).0 == (i, c.name.clone())
                 && !carriers.contains_key(&(i, c.name.clone()))
             {
+                let lower = c.name.to_ascii_lowercase();
+                let fam = column::family(&lower, &t.name)
+                    .unwrap_or(&lower)
+                    .to_string();
                 shared
-                    .entry((c.name.clone(), c.type_name.clone()))
+                    .entry((fam, column::type_without_typmod(&c.type_name).to_string()))
                     .or_default()
-                    .push(i);
+                    .push((i, c.name.clone()));
             }
         }
     }
@@ -482,16 +520,17 @@ pub(super) fn decide(cat: &Catalog, opts: &AdviceOptions, shards: u32) -> Decide
     for ((name, _), ts) in shared {
         let leads = ts
             .iter()
-            .filter(|&&i| {
-                g.t(i)
+            .filter(|(i, c)| {
+                g.t(*i)
                     .primary_key
                     .as_ref()
-                    .is_some_and(|k| k.columns.len() > 1 && k.columns[0] == name)
+                    .is_some_and(|k| k.columns.len() > 1 && &k.columns[0] == c)
             })
             .count();
-        if ts.len() >= 2 && (tenant_like(&name) || leads >= 2) {
+        let tables: BTreeSet<usize> = ts.iter().map(|(i, _)| *i).collect();
+        if tables.len() >= 2 && (tenant_like(&name) || leads >= 2) {
             let key = (n + virtual_roots.len(), name.clone());
-            carriers.insert(key, ts.iter().map(|&i| ((i, name.clone()), true)).collect());
+            carriers.insert(key, ts.into_iter().map(|k| (k, true)).collect());
             virtual_roots.push(name);
         }
     }
@@ -669,10 +708,70 @@ pub(super) fn decide(cat: &Catalog, opts: &AdviceOptions, shards: u32) -> Decide
         }
     }
 
+    // Who joins each table on its key, by foreign key or by a link by name: (table, column).
+    let mut joined_by: Vec<Vec<(Key, bool)>> = vec![Vec::new(); n];
+    for a in (0..n).filter(|&a| g.eligible[a]) {
+        for (f, b) in g.t(a).foreign_keys.iter().zip(&g.fk_targets[a]) {
+            if let (Some(b), Some(c)) = (*b, f.columns.first()) {
+                joined_by[b].push(((a, c.clone()), false));
+            }
+        }
+        for (c, link) in g.t(a).columns.iter().zip(&g.implied[a]) {
+            if let Some((b, _)) = link {
+                joined_by[*b].push(((a, c.name.clone()), true));
+            }
+        }
+    }
+
     // What no group took: small → reference, otherwise distributed on its own best column.
     for i in 0..n {
         if !g.eligible[i] || decisions[i].is_some() {
             continue;
+        }
+        // A dimension of a group: tables of a co-location group join it on its key, but the group is
+        // distributed on another column (the item catalog every warehouse's stock and order lines
+        // name). Only a copy on every node keeps those joins on one node, so it becomes a reference
+        // table whenever it fits one, whatever its share of the rows: that share changes as the
+        // group's data grows, the answer must not.
+        let joiners: Vec<&(Key, bool)> = joined_by[i]
+            .iter()
+            .filter(|((a, c), _)| {
+                *a != i
+                    && decisions[*a].as_ref().is_some_and(|d| {
+                        d.kind == Kind::Distributed
+                            && d.column.as_deref() != Some(c.as_str())
+                            && d.group.as_ref().is_some_and(|name| {
+                                groups
+                                    .iter()
+                                    .any(|x| &x.name == name && x.tables.len() >= 2)
+                            })
+                    })
+            })
+            .collect();
+        if let Some(((a, c), named)) = joiners.first() {
+            let t = g.t(i);
+            if t.total_bytes <= g.opts.reference_max_bytes && !bookkeeping(t) {
+                let group = decisions[*a]
+                    .as_ref()
+                    .and_then(|d| d.group.clone())
+                    .unwrap_or_default();
+                decisions[i] = Some(Decision {
+                    kind: Kind::Reference,
+                    column: None,
+                    group: None,
+                    reasons: vec![format!(
+                        "{} rows, {}, {} {} ({}{}) of group {group:?}, which is distributed on another column → reference table, so that those joins stay on one node (at most {}: a copy fits on every node)",
+                        thousands(t.rows()),
+                        human_bytes(t.total_bytes),
+                        if *named { "named by" } else { "referenced by" },
+                        g.t(*a).qualified(),
+                        quote_ident(c),
+                        if joiners.len() > 1 { format!(" and {} more", joiners.len() - 1) } else { String::new() },
+                        human_bytes(g.opts.reference_max_bytes)
+                    )],
+                });
+                continue;
+            }
         }
         let t = g.t(i);
         let size = format!(
@@ -778,9 +877,18 @@ fn candidates(g: &Graph<'_>, root: &Key, cs: &[(Key, bool)]) -> Vec<(Key, bool)>
                     .as_ref()
                     .is_some_and(|p| p.columns.iter().any(|x| x == c))
             };
+            // Then the most direct one: `h_w_id` (the row's own warehouse) before `h_c_w_id` (its
+            // customer's), by the fewest name parts.
             by_table[i]
                 .iter()
-                .max_by_key(|(o, _)| (in_pk(&o.1), std::cmp::Reverse(o.1.clone())))
+                .max_by_key(|(o, _)| {
+                    (
+                        leads_primary_key(t, &o.1),
+                        in_pk(&o.1),
+                        std::cmp::Reverse(o.1.matches('_').count()),
+                        std::cmp::Reverse(o.1.clone()),
+                    )
+                })
                 .map(|c| (*c).clone())
                 .expect("a table in the order has a column")
         })
@@ -818,7 +926,17 @@ fn propose(
         .chain(root_open.then_some(root))
         .filter_map(|k| column::distinct(g.t(k.0), g.t(k.0).column(&k.1)?))
         .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
-    if card.is_some_and(|c| c < g.shards as f64) && !tenant {
+    // Members the root owns: their composite primary key leads with the group's column (a district
+    // keyed (d_w_id, d_id) under its warehouse). A root that owns two or more tables heads a hierarchy:
+    // every row below it is found through it, so it is the key to shard by however few its values are
+    // today (the shard count's warning says so) — a small root is no reason to make it a reference table.
+    let owned: Vec<usize> = members
+        .iter()
+        .filter(|(k, _)| leads_primary_key(g.t(k.0), &k.1))
+        .map(|(k, _)| k.0)
+        .collect();
+    let hierarchy = owned.len() >= 2;
+    if card.is_some_and(|c| c < g.shards as f64) && !tenant && !hierarchy {
         return None;
     }
     let mut in_group: BTreeMap<usize, &str> =
@@ -851,13 +969,17 @@ fn propose(
         }
         score += 0.5 * g.weight(a);
     }
+    // Data the root owns counts again: its rows are reached through the group's key by construction.
+    score += owned.iter().map(|&a| g.weight(a)).sum::<f64>();
+    // The columns' quality, without their distinct counts: those grow with the data, and the answer
+    // must not change when the data grows tenfold (a too-small count is a warning of its own).
     let quality: f64 = in_group
         .iter()
         .filter_map(|(&i, c)| {
             g.t(i)
                 .column(c)
-                .and_then(|col| column::score(g.t(i), col, g.shards))
-                .map(|(s, _)| s as f64 / 100.0)
+                .and_then(|col| column::structural_score(g.t(i), col))
+                .map(|s| s as f64 / 100.0)
         })
         .sum::<f64>()
         / in_group.len() as f64;
@@ -893,6 +1015,13 @@ fn propose(
         members,
         score,
     })
+}
+
+/// Whether `col` leads `t`'s composite primary key.
+fn leads_primary_key(t: &Table, col: &str) -> bool {
+    t.primary_key
+        .as_ref()
+        .is_some_and(|k| k.columns.len() > 1 && k.columns[0] == col)
 }
 
 fn unique_name(names: &mut BTreeSet<String>, root: &str, col: &str, root_in: bool) -> String {
@@ -980,7 +1109,21 @@ fn alone(
         .iter()
         .filter_map(|c| column::score(t, c, g.shards).map(|(s, r)| (c, s, r)))
         .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.attnum.cmp(&a.0.attnum)));
+    let best = best.map(|b| entity_key(g, i).unwrap_or(b));
     let Some((c, _, why)) = best else {
+        // It cannot be sharded. A lookup (rows found by a declared key, like a network → location
+        // table keyed by `cidr`) that fits a copy on every node is still joined by every distributed
+        // table there, and whether it fits does not change with the other tables' size; a log without
+        // a key stays local.
+        let keyed = t.primary_key.is_some() || !t.unique_constraints.is_empty();
+        if keyed && t.total_bytes <= g.opts.reference_max_bytes {
+            return Decision {
+                kind: Kind::Reference,
+                column: None,
+                group: None,
+                reasons: vec![format!("{size}: a lookup by its key, but no column has a type that can be a distribution column; it fits a copy on every node (at most {}) → reference table, so that every table can join it", human_bytes(g.opts.reference_max_bytes))],
+            };
+        }
         return Decision {
             kind: Kind::Local,
             column: None,
@@ -1022,6 +1165,44 @@ fn alone(
             why.join(", ")
         )],
     }
+}
+
+/// The entity an event-like table belongs to, to distribute it on instead of its own row identifier:
+/// the table declares no primary key and nothing references it (no row is looked up by its id), and
+/// one `<entity>_id` column names another entity (not the table's own), with values enough for the
+/// shards, no NULLs and no strong skew. Queries read and aggregate such rows per entity (a repository's
+/// events), and the entity's other tables can join them on one node; a unique event id only spreads
+/// them. Two or more such columns leave the choice to the scores.
+fn entity_key<'a>(g: &Graph<'a>, i: usize) -> Option<(&'a Column, u32, Vec<String>)> {
+    let t = g.t(i);
+    if t.primary_key.is_some() || !t.referenced_by.is_empty() {
+        return None;
+    }
+    let own = singular(&t.name);
+    let mut found = t.columns.iter().filter(|c| {
+        let lower = c.name.to_ascii_lowercase();
+        let Some(stem) = lower.strip_suffix("_id") else {
+            return false;
+        };
+        let rows = t.rows() as f64;
+        type_unfit(c).is_none()
+            && !type_weak(c)
+            && !time_like(&c.name)
+            && !own.ends_with(&singular(stem))
+            && column::null_frac(c) == 0.0
+            && column::top_share(c).is_none_or(|f| f <= column::SKEW_SHARE)
+            && column::distinct(t, c).is_some_and(|d| d >= g.shards as f64 && d < 0.5 * rows)
+    });
+    let c = found.next()?;
+    if found.next().is_some() {
+        return None;
+    }
+    let (s, mut why) = column::score(t, c, g.shards)?;
+    why.insert(
+        0,
+        "no primary key and no reference to its rows: it groups them by the entity it names".into(),
+    );
+    Some((c, s, why))
 }
 
 /// Keeps foreign keys valid where a size change can: a small table distributed on its own that a

@@ -1560,3 +1560,273 @@ fn fix_sql_keeps_hostile_names_in_quotes_and_its_comments_on_one_line() {
         "{idx}"
     );
 }
+
+/// TPC-C as benchmark kits declare it: no foreign keys, every column prefixed by its table
+/// (`d_w_id`, `c_w_id`, `ol_supply_w_id`), composite primary keys that all begin with the warehouse.
+/// `w` warehouses; the item catalog does not grow with them.
+fn tpcc(w: i64, with_warehouse: bool) -> Catalog {
+    let n = |rows: i64, mut t: Table, c: &str, distinct: f64| {
+        t.rows_estimate = rows;
+        t.total_bytes = rows * 100 + 8192;
+        stats(t, c, distinct, 0.0, &[])
+    };
+    let wd = w as f64;
+    let mut v = vec![
+        pk(
+            table(
+                "district",
+                10 * w,
+                &[("d_w_id", "int4"), ("d_id", "int4"), ("d_name", "text")],
+            ),
+            &["d_w_id", "d_id"],
+        ),
+        n(
+            30_000 * w,
+            pk(
+                table(
+                    "customer",
+                    0,
+                    &[
+                        ("c_w_id", "int4"),
+                        ("c_d_id", "int4"),
+                        ("c_id", "int4"),
+                        ("c_phone", "text"),
+                    ],
+                ),
+                &["c_w_id", "c_d_id", "c_id"],
+            ),
+            "c_w_id",
+            wd,
+        ),
+        n(
+            30_000 * w,
+            table(
+                "history",
+                0,
+                &[
+                    ("h_c_id", "int4"),
+                    ("h_c_d_id", "int4"),
+                    ("h_c_w_id", "int4"),
+                    ("h_d_id", "int4"),
+                    ("h_w_id", "int4"),
+                    ("h_data", "text"),
+                ],
+            ),
+            "h_w_id",
+            wd,
+        ),
+        n(
+            30_000 * w,
+            pk(
+                table(
+                    "orders",
+                    0,
+                    &[
+                        ("o_w_id", "int4"),
+                        ("o_d_id", "int4"),
+                        ("o_id", "int4"),
+                        ("o_c_id", "int4"),
+                    ],
+                ),
+                &["o_w_id", "o_d_id", "o_id"],
+            ),
+            "o_w_id",
+            wd,
+        ),
+        n(
+            9_000 * w,
+            pk(
+                table(
+                    "new_order",
+                    0,
+                    &[
+                        ("no_w_id", "int4"),
+                        ("no_d_id", "int4"),
+                        ("no_o_id", "int4"),
+                    ],
+                ),
+                &["no_w_id", "no_d_id", "no_o_id"],
+            ),
+            "no_w_id",
+            wd,
+        ),
+        n(
+            300_000 * w,
+            pk(
+                table(
+                    "order_line",
+                    0,
+                    &[
+                        ("ol_w_id", "int4"),
+                        ("ol_d_id", "int4"),
+                        ("ol_o_id", "int4"),
+                        ("ol_number", "int4"),
+                        ("ol_i_id", "int4"),
+                        ("ol_supply_w_id", "int4"),
+                    ],
+                ),
+                &["ol_w_id", "ol_d_id", "ol_o_id", "ol_number"],
+            ),
+            "ol_w_id",
+            wd,
+        ),
+        n(
+            100_000 * w,
+            pk(
+                table(
+                    "stock",
+                    0,
+                    &[("s_i_id", "int4"), ("s_w_id", "int4"), ("s_data", "text")],
+                ),
+                &["s_i_id", "s_w_id"],
+            ),
+            "s_w_id",
+            wd,
+        ),
+        pk(
+            table("item", 100_000, &[("i_id", "int4"), ("i_name", "text")]),
+            &["i_id"],
+        ),
+    ];
+    if with_warehouse {
+        v.push(pk(
+            table("warehouse", w, &[("w_id", "int4"), ("w_name", "text")]),
+            &["w_id"],
+        ));
+    }
+    catalog(v)
+}
+
+#[test]
+fn a_hierarchy_without_foreign_keys_is_found_by_its_leading_keys_and_name_families() {
+    let mut answers = Vec::new();
+    for w in [2, 20, 200] {
+        let cat = tpcc(w, true);
+        let a = advise(&cat, &AdviceOptions::default());
+        let w_cols = [
+            ("warehouse", "w_id"),
+            ("district", "d_w_id"),
+            ("customer", "c_w_id"),
+            ("history", "h_w_id"),
+            ("orders", "o_w_id"),
+            ("new_order", "no_w_id"),
+            ("order_line", "ol_w_id"),
+            ("stock", "s_w_id"),
+        ];
+        assert_colocated(&a, &w_cols);
+        let wh = get(&a, "warehouse");
+        assert!(wh.reasons[0].contains("root entity"), "{:?}", wh.reasons);
+        assert_eq!(get(&a, "item").kind, Kind::Reference, "{w} warehouses");
+        let shape: Vec<(Kind, Option<String>, Option<String>)> = a
+            .tables
+            .iter()
+            .map(|t| {
+                (
+                    t.kind,
+                    t.distribution_column.clone(),
+                    t.colocation_group.clone(),
+                )
+            })
+            .collect();
+        answers.push(shape);
+    }
+    assert!(
+        answers.windows(2).all(|p| p[0] == p[1]),
+        "the answer changes with the number of warehouses: {answers:?}"
+    );
+
+    // Without the warehouse table the shared family `w_id` that leads the composite keys is the root.
+    let a = advise(&tpcc(20, false), &AdviceOptions::default());
+    assert_colocated(
+        &a,
+        &[
+            ("district", "d_w_id"),
+            ("customer", "c_w_id"),
+            ("orders", "o_w_id"),
+            ("order_line", "ol_w_id"),
+            ("stock", "s_w_id"),
+        ],
+    );
+    assert_eq!(get(&a, "item").kind, Kind::Reference);
+}
+
+#[test]
+fn an_event_table_without_keys_is_distributed_on_the_entity_it_names() {
+    let events = stats(
+        stats(
+            table(
+                "github_events",
+                50_000,
+                &[
+                    ("event_id", "int8"),
+                    ("repo_id", "int8"),
+                    ("created_at", "timestamptz"),
+                ],
+            ),
+            "event_id",
+            -1.0,
+            0.0,
+            &[],
+        ),
+        "repo_id",
+        2_000.0,
+        0.0,
+        &[0.01],
+    );
+    let a = advise(&catalog(vec![events.clone()]), &AdviceOptions::default());
+    let e = get(&a, "github_events");
+    assert_eq!(
+        e.distribution_column.as_deref(),
+        Some("repo_id"),
+        "{:?}",
+        e.reasons
+    );
+    // With a primary key on its own id the table is looked up by it: it stays the choice.
+    let a = advise(
+        &catalog(vec![pk(events, &["event_id"])]),
+        &AdviceOptions::default(),
+    );
+    assert_eq!(
+        get(&a, "github_events").distribution_column.as_deref(),
+        Some("event_id")
+    );
+}
+
+#[test]
+fn a_keyed_lookup_that_cannot_be_sharded_is_a_reference_table_at_every_size() {
+    // geo_ips keyed by a cidr: no column can be a distribution column. Whether it is a tenth of the
+    // largest table or more, it is a lookup every table joins; a keyless log of floats stays local.
+    for clicks in [5_000, 500_000] {
+        let mut geo = table("geo_ips", 2_000, &[("addrs", "text"), ("lat", "float8")]);
+        geo.columns[0].base_type = "cidr".into();
+        geo.columns[0].type_name = "cidr".into();
+        geo.columns[0].type_category = "I".into();
+        let cat = catalog(vec![
+            pk(geo, &["addrs"]),
+            pk(
+                table("clicks", clicks, &[("id", "int8"), ("site", "text")]),
+                &["id"],
+            ),
+            table(
+                "samples",
+                3_000,
+                &[("taken_at", "timestamptz"), ("v", "float8")],
+            ),
+        ]);
+        let a = advise(&cat, &AdviceOptions::default());
+        assert_eq!(
+            get(&a, "geo_ips").kind,
+            Kind::Reference,
+            "{clicks}: {:?}",
+            get(&a, "geo_ips").reasons
+        );
+        if clicks == 5_000 {
+            assert_eq!(
+                get(&a, "samples").kind,
+                Kind::Local,
+                "{:?}",
+                get(&a, "samples").reasons
+            );
+        }
+    }
+}
