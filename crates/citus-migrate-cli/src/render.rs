@@ -2,6 +2,14 @@
 //! fix them), and the text of the summaries and reports core returns as data. Core never names an
 //! option; this module is where its typed problems and remedies become `--flag` text.
 
+mod analyze;
+mod migrate;
+mod verify;
+
+pub use analyze::{analyze_csv, analyze_text};
+pub use migrate::migrate_text;
+pub use verify::verify_text;
+
 use citus_migrate_core::error::{
     db_message, privilege_text, quoted_list, remedy_separator, Remedy, ResumeMismatch,
     UsageProblem, NO_MATCH_HINT,
