@@ -54,9 +54,9 @@ pub async fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
     let blockers = checks::check_source(&client, &catalog, &Plan::from_advice(&advice)).await?;
     let report = AnalyzeReport::new(&catalog).with_advice(&advice, &blockers);
     let text = match args.format {
-        ReportFormat::Text => report.to_text(),
+        ReportFormat::Text => crate::render::analyze_text(&report),
         ReportFormat::Json => report.to_json()?,
-        ReportFormat::Csv => report.to_csv()?,
+        ReportFormat::Csv => crate::render::analyze_csv(&report)?,
     };
     write_output(args.output.as_deref(), &text)
 }

@@ -109,7 +109,7 @@ async fn demo(args: &DemoArgs, slot: &mut Option<DemoServers>) -> anyhow::Result
         },
     )
     .await?;
-    say(AnalyzeReport::new(&catalog).to_text().trim_end());
+    say(crate::render::analyze_text(&AnalyzeReport::new(&catalog)).trim_end());
 
     heading("4. The distribution plan, with the advisor's reasons");
     let plan_path = servers.scratch.path().join("plan.json");
@@ -167,11 +167,11 @@ async fn demo(args: &DemoArgs, slot: &mut Option<DemoServers>) -> anyhow::Result
     let summary = migrate::migrate(&source, &target, &opts, &progress).await;
     progress.finish();
     let summary = summary?;
-    say(summary.to_text().trim_end());
+    say(crate::render::migrate_text(&summary).trim_end());
 
     heading("7. verify: the target against the source");
     if let Some(v) = &summary.verify {
-        say(v.to_text().trim_end());
+        say(crate::render::verify_text(v).trim_end());
     }
     if servers.is_citus() {
         let shards = servers.target_server().psql(

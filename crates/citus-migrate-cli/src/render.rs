@@ -2,6 +2,14 @@
 //! fix them), and the text of the summaries and reports core returns as data. Core never names an
 //! option; this module is where its typed problems and remedies become `--flag` text.
 
+mod analyze;
+mod migrate;
+mod verify;
+
+pub use analyze::{analyze_csv, analyze_text};
+pub use migrate::migrate_text;
+pub use verify::verify_text;
+
 use citus_migrate_core::error::{
     db_message, privilege_text, quoted_list, remedy_separator, Remedy, ResumeMismatch,
     UsageProblem, NO_MATCH_HINT,
@@ -29,6 +37,11 @@ pub fn error(e: &Error) -> String {
             message,
             remedy: Some(r),
         } => format!("{side}: {message}{}{}", remedy_separator(r), remedy(r)),
+        Error::ToolUnusable {
+            program,
+            message,
+            remedy: r,
+        } => format!("{program}: {message}; {}", remedy(r)),
         Error::Stopped {
             context,
             source,
@@ -82,6 +95,10 @@ pub fn remedy(r: &Remedy) -> String {
         Remedy::ExcludeTableOrNoCounts => "or leave the table out with --exclude-table, or do without exact counts".into(),
         Remedy::FewerJobs => "lower --jobs or raise the limit".into(),
         Remedy::ResumeOrEmptyWorkDir => "pass --resume to continue the migration recorded there, or choose an empty directory".into(),
+        Remedy::InstallPgDump => {
+            "install the PostgreSQL client programs or give --pg-dump PATH".into()
+        }
+        Remedy::NewerPgDump => "install a newer PostgreSQL client or give --pg-dump PATH".into(),
     }
 }
 
@@ -162,6 +179,15 @@ mod tests {
             }),
             remedy: Remedy::ResumeCopy,
         };
+        let old_pg_dump = Error::ToolUnusable {
+            program: "pg_dump".into(),
+            message: "pg_dump 9.6 is older than the source server".into(),
+            remedy: Remedy::NewerPgDump,
+        };
+        assert_eq!(
+            error(&old_pg_dump),
+            "pg_dump: pg_dump 9.6 is older than the source server; install a newer PostgreSQL client or give --pg-dump PATH"
+        );
         let text = error(&stopped);
         assert!(text.starts_with("copying t failed at chunk 1/2: source: snapshot lost; "));
         assert!(text.ends_with("run the copy again with --resume"), "{text}");

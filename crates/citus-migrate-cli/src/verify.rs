@@ -59,7 +59,7 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<()> {
     )
     .await?;
     let text = match args.format {
-        SummaryFormat::Text => report.to_text(),
+        SummaryFormat::Text => crate::render::verify_text(&report),
         SummaryFormat::Json => report.to_json()?,
     };
     write_output(args.output.as_deref(), &text)?;

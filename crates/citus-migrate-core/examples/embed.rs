@@ -195,7 +195,18 @@ async fn run(args: Args) -> Result<bool, Box<dyn std::error::Error>> {
     };
     println!();
     let summary = migrate::migrate(&source, &target, &opts, &Lines::new()).await?;
-    println!("\n{}", summary.to_text().trim_end());
+    println!(
+        "\n{} steps; {} rows ({} bytes) in {:.1}s; target {} the source",
+        summary.steps.len(),
+        summary.rows,
+        summary.bytes,
+        summary.seconds,
+        if summary.equal {
+            "equals"
+        } else {
+            "differs from"
+        }
+    );
     Ok(summary.equal)
 }
 

@@ -193,7 +193,7 @@ fn shard_count(catalog: &Catalog, opts: &AdviceOptions) -> ShardCountAdvice {
     if let Some(n) = opts.shard_count {
         return ShardCountAdvice {
             count: n,
-            reason: "given with --shard-count".into(),
+            reason: "the shard count given by the user".into(),
         };
     }
     let bytes: i64 = catalog
@@ -234,7 +234,7 @@ fn workload(catalog: &Catalog, groups: &[ColocationGroup]) -> String {
             g.name,
             g.tables.len()
         ),
-        None => ". Real-time analytics layout (no tenant key shared by three or more tables: the large tables are distributed on their own entity keys): Citus suggests about 2 to 4 shards per worker core, so raise it with --shard-count on a bigger cluster".to_string(),
+        None => ". Real-time analytics layout (no tenant key shared by three or more tables: the large tables are distributed on their own entity keys): Citus suggests about 2 to 4 shards per worker core, so set a higher shard count on a bigger cluster".to_string(),
     }
 }
 

@@ -98,6 +98,15 @@ pub enum Error {
     #[error("{program}: {message}")]
     Tool { program: String, message: String },
 
+    /// A local program that cannot be used (missing, or too old for the source), with how to get one
+    /// that can; the CLI names its option for the program's path.
+    #[error("{program}: {message}; {remedy}")]
+    ToolUnusable {
+        program: String,
+        message: String,
+        remedy: Remedy,
+    },
+
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -162,6 +171,10 @@ pub enum Remedy {
     FewerJobs,
     /// Give a work directory to continue a migration from, or an empty one.
     ResumeOrEmptyWorkDir,
+    /// Install the PostgreSQL client programs, or point to a pg_dump.
+    InstallPgDump,
+    /// Install a newer PostgreSQL client, or point to a newer pg_dump.
+    NewerPgDump,
 }
 
 impl fmt::Display for Remedy {
@@ -191,6 +204,12 @@ impl fmt::Display for Remedy {
             Remedy::FewerJobs => f.write_str("run fewer parallel jobs or raise the limit"),
             Remedy::ResumeOrEmptyWorkDir => f.write_str(
                 "resume to continue the migration recorded there, or choose an empty directory",
+            ),
+            Remedy::InstallPgDump => f.write_str(
+                "install the PostgreSQL client programs or give the path of a pg_dump",
+            ),
+            Remedy::NewerPgDump => f.write_str(
+                "install a newer PostgreSQL client or give the path of a newer pg_dump",
             ),
         }
     }
@@ -464,6 +483,8 @@ mod tests {
             Remedy::ExcludeTableOrNoCounts,
             Remedy::FewerJobs,
             Remedy::ResumeOrEmptyWorkDir,
+            Remedy::InstallPgDump,
+            Remedy::NewerPgDump,
         ]
     }
 

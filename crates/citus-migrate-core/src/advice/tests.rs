@@ -803,6 +803,14 @@ fn shard_count_follows_the_data_or_the_option() {
     );
     assert_eq!(a.shard_count.count, 8);
     assert_eq!(Plan::from_advice(&a).shard_count, 8);
+    // The reasons are data (the JSON's `shard_count.reason`): they name no option of the CLI.
+    assert_eq!(a.shard_count.reason, "the shard count given by the user");
+    let analytics = super::workload(&cat, &[]);
+    assert!(
+        analytics.contains("Real-time analytics layout"),
+        "{analytics}"
+    );
+    assert!(!analytics.contains("--"), "{analytics}");
 }
 
 #[test]

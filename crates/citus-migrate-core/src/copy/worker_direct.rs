@@ -120,7 +120,7 @@ pub(super) async fn choose_routes(
         let streams = opts.jobs as u64;
         spill::ensure_open_files(
             streams * (shards + nodes + 4) as u64 + 64,
-            &format!("copying tables of up to {shards} shards straight to the workers with --jobs {streams}"),
+            &format!("copying tables of up to {shards} shards straight to the workers with {streams} parallel jobs"),
         )?;
     }
     Ok(())

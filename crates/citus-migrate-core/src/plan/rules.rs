@@ -656,7 +656,7 @@ fn check_fk(cx: &mut Ctx<'_>, t: &Table, fk: &ForeignKey) {
             Code::FkToUnselectedTable,
             Severity::Error,
             format!("{a}: foreign key {fkname} references {b}, which is not selected: 03-post-data.sql could not create it"),
-            Some(format!("{}\n{drop}", comment(&format!("select {b} too (--table / --schema), or drop the key:")))),
+            Some(format!("{}\n{drop}", comment(&format!("add {b} to the selection, or drop the key:")))),
         );
         return;
     }

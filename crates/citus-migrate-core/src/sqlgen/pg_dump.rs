@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use tokio::process::Command;
 
 use crate::conninfo::ConnInfo;
-use crate::error::{Error, Result};
+use crate::error::{Error, Remedy, Result};
 use crate::filter::Selection;
 use crate::ident::QualifiedName;
 
@@ -29,13 +29,13 @@ pub fn program(given: Option<&PathBuf>) -> PathBuf {
 pub async fn version(program: &PathBuf) -> Result<(u32, String)> {
     let mut cmd = Command::new(program);
     cmd.arg("--version");
-    let out = crate::child::output(cmd).await.map_err(|e| Error::Tool {
-        program: "pg_dump".into(),
-        message: format!(
-            "cannot run {}: {e}; install the PostgreSQL client programs or give --pg-dump PATH",
-            program.display()
-        ),
-    })?;
+    let out = crate::child::output(cmd)
+        .await
+        .map_err(|e| Error::ToolUnusable {
+            program: "pg_dump".into(),
+            message: format!("cannot run {}: {e}", program.display()),
+            remedy: Remedy::InstallPgDump,
+        })?;
     let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
     parse_version(&text).ok_or_else(|| Error::Tool {
         program: "pg_dump".into(),
@@ -68,11 +68,12 @@ pub fn check_version(
 ) -> Result<()> {
     let source_major = (server_version_num / 10000) as u32;
     if pg_dump_major < source_major {
-        return Err(Error::Tool {
+        return Err(Error::ToolUnusable {
             program: "pg_dump".into(),
             message: format!(
-                "pg_dump {pg_dump_version} is older than the source server (PostgreSQL {server_version}): pg_dump must be at least the source's major version ({source_major}); install a newer PostgreSQL client or give --pg-dump PATH"
+                "pg_dump {pg_dump_version} is older than the source server (PostgreSQL {server_version}): pg_dump must be at least the source's major version ({source_major})"
             ),
+            remedy: Remedy::NewerPgDump,
         });
     }
     Ok(())
@@ -222,13 +223,23 @@ mod tests {
         );
         assert!(check_version(15, "15.20", 150004, "15.4").is_ok());
         assert!(check_version(16, "16.1", 150004, "15.4").is_ok());
-        let e = check_version(15, "15.20", 160001, "16.1")
-            .unwrap_err()
-            .to_string();
+        let e = check_version(15, "15.20", 160001, "16.1").unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::ToolUnusable {
+                    remedy: Remedy::NewerPgDump,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        let e = e.to_string();
         assert!(
             e.contains("pg_dump 15.20 is older than the source server (PostgreSQL 16.1)"),
             "{e}"
         );
+        assert!(!e.contains("--"), "{e}");
     }
 
     #[test]
