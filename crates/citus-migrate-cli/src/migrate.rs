@@ -101,7 +101,7 @@ pub fn report(
     output: Option<&std::path::Path>,
 ) -> anyhow::Result<()> {
     let text = match format {
-        SummaryFormat::Text => crate::render::migrate_text(&summary),
+        SummaryFormat::Text => crate::render::migrate_text(summary),
         SummaryFormat::Json => summary.to_json()?,
     };
     write_output(output, &text)?;

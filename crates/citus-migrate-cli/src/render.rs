@@ -63,6 +63,12 @@ pub fn error(e: &Error) -> String {
                 privilege_text(*side, side_option(*side))
             )
         }
+        // Core's hint says where the connection came from in words; the command line names its option.
+        Error::Connect { side, .. } => {
+            let phrase = format!("the {side} connection string");
+            e.to_string()
+                .replace(&phrase, &format!("{phrase} ({})", side_option(*side)))
+        }
         other => other.to_string(),
     }
 }

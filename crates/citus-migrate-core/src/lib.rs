@@ -66,7 +66,7 @@
 //!         ..Default::default()
 //!     };
 //!     let summary = migrate::migrate(&source, &target, &opts, &NoProgress).await?;
-//!     println!("{}", summary.to_text());
+//!     println!("{} rows copied; equal: {}", summary.rows, summary.equal);
 //!     Ok(())
 //! }
 //! ```
