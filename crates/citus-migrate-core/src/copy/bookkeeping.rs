@@ -227,14 +227,24 @@ pub(super) async fn committed(
 
 /// Whether the prepared transactions named `txn` belong to a committed chunk.
 pub(super) async fn txn_committed(client: &Client, txn: &str) -> Result<bool> {
-    let sql = format!("SELECT 1 FROM {PROGRESS_TABLE} WHERE txn = $1 AND committed_at IS NOT NULL");
+    Ok(!committed_txns(client, &[txn]).await?.is_empty())
+}
+
+/// Which of `txns` belong to committed chunks (one query for all of them).
+pub(super) async fn committed_txns(
+    client: &Client,
+    txns: &[&str],
+) -> Result<std::collections::HashSet<String>> {
+    let sql = format!(
+        "SELECT txn FROM {PROGRESS_TABLE} WHERE txn = ANY($1) AND committed_at IS NOT NULL"
+    );
     let rows = query(
         client,
         Side::Target,
         "reading the copy bookkeeping",
         &sql,
-        &[(&txn, Type::TEXT)],
+        &[(&txns, Type::TEXT_ARRAY)],
     )
     .await?;
-    Ok(!rows.is_empty())
+    Ok(rows.iter().map(|r| r.get(0)).collect())
 }

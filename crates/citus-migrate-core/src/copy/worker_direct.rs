@@ -373,15 +373,23 @@ async fn resolve_on_node(
         &[(&pattern, Type::TEXT)],
     )
     .await?;
+    // `<txn>_<node>`; the bookkeeping records `<txn>`. The decisions of all of them in one query.
+    let gids: Vec<String> = rows
+        .iter()
+        .map(|r| r.get::<_, String>(0))
+        .filter(|g| wanted(g))
+        .collect();
+    let txn_of = |gid: &str| gid.rsplit_once('_').map_or(gid, |(t, _)| t).to_string();
+    let txns: Vec<String> = gids.iter().map(|g| txn_of(g)).collect();
+    let decided = bookkeeping::committed_txns(
+        control,
+        &txns.iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+    .await?;
     let mut resolved = 0;
-    for r in rows {
-        let gid: String = r.get(0);
-        if !wanted(&gid) {
-            continue;
-        }
-        // `<txn>_<node>`; the bookkeeping records `<txn>`.
-        let txn = gid.rsplit_once('_').map_or(gid.as_str(), |(t, _)| t);
-        if bookkeeping::txn_committed(control, txn).await? {
+    for (gid, txn) in gids.iter().zip(&txns) {
+        let (gid, txn) = (gid.clone(), txn.as_str());
+        if decided.contains(txn) {
             resolved += finish_prepared(client, &gid, true).await?;
             continue;
         }
