@@ -5,13 +5,10 @@ use std::time::Duration;
 
 use clap::Args;
 
-use citus_migrate_core::catalog::partition_ancestors;
-use citus_migrate_core::connect::connect;
 use citus_migrate_core::copy::{self, CopyMode, CopyOptions, CopySummary};
-use citus_migrate_core::filter::without_covered_partitions;
 use citus_migrate_core::ident::QualifiedName;
 use citus_migrate_core::util::{human_bytes, thousands};
-use citus_migrate_core::{Error, Side};
+use citus_migrate_core::Error;
 
 use crate::args::{print_warnings, SourceArgs, SummaryFormat, TargetArgs};
 use crate::progress::CliProgress;
@@ -125,28 +122,12 @@ pub async fn run(args: CopyArgs) -> anyhow::Result<()> {
     if let Some(plan) = &args.plan {
         tables.extend(tables_of_plan(plan)?);
     }
-    let client = connect(&source).await?;
-    if !args.schemas.is_empty() {
-        let schemas = args
-            .schemas
-            .iter()
-            .map(|s| schema_name(s))
-            .collect::<Result<Vec<_>, _>>()?;
-        let found = copy::tables_in_schemas(&client, Side::Source, &schemas).await?;
-        if found.is_empty() {
-            return Err(Error::Precondition {
-                remedy: None,
-                side: Side::Source,
-                message: format!("no tables in schema {}", args.schemas.join(", ")),
-            }
-            .into());
-        }
-        tables.extend(found);
-    }
-    // A partitioned table is copied with its partitions: a partition listed too would be copied twice.
-    let ancestors = partition_ancestors(&client, Side::Source, &tables).await?;
-    drop(client);
-    let tables = without_covered_partitions(&tables, &ancestors);
+    let schemas = args
+        .schemas
+        .iter()
+        .map(|s| schema_name(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let tables = copy::tables_to_copy(&source, &tables, &schemas).await?;
     let opts = CopyOptions {
         jobs: args.jobs as usize,
         chunk_bytes: args.chunk_size,

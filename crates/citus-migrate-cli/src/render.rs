@@ -37,6 +37,7 @@ pub fn error(e: &Error) -> String {
             message,
             remedy: Some(r),
         } => format!("{side}: {message}{}{}", remedy_separator(r), remedy(r)),
+        Error::Limit { message, remedy: r } => format!("{message}; {}", remedy(r)),
         Error::ToolUnusable {
             program,
             message,
@@ -64,11 +65,21 @@ pub fn error(e: &Error) -> String {
             )
         }
         // Core's hint says where the connection came from in words; the command line names its option.
-        Error::Connect { side, .. } => {
-            let phrase = format!("the {side} connection string");
-            e.to_string()
-                .replace(&phrase, &format!("{phrase} ({})", side_option(*side)))
-        }
+        Error::Connect {
+            side,
+            endpoint,
+            reason,
+            hint,
+            worker,
+            ..
+        } => format!(
+            "cannot connect to the {side} database ({endpoint}): {reason}{}",
+            hint.map(|h| h.text(
+                &format!("the {side} connection string ({})", side_option(*side)),
+                worker.as_deref()
+            ))
+            .unwrap_or_default()
+        ),
         other => other.to_string(),
     }
 }

@@ -695,7 +695,7 @@ fn partition_leaves(tables: &[Table]) -> Vec<(usize, Vec<usize>)> {
 
 /// The partitioned ancestors (nearest first) of those of `tables` that are partitions, in one query;
 /// tables that are not partitions (or do not exist) are left out.
-pub async fn partition_ancestors(
+pub(crate) async fn partition_ancestors(
     client: &Client,
     side: Side,
     tables: &[QualifiedName],

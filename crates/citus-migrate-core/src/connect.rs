@@ -20,7 +20,7 @@ use tokio_postgres::{Client, Row};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::conninfo::{ConnInfo, SslMode};
-use crate::error::{db_message, Error, Result, Side};
+use crate::error::{db_message, ConnectHint, Error, Result, Side};
 
 /// Opens one connection, trying the hosts in order as libpq does; `connect_timeout` bounds each
 /// host's whole attempt (TCP, TLS, startup and authentication), not only the TCP connect. The
@@ -63,9 +63,8 @@ pub async fn connect(info: &ConnInfo) -> Result<Client> {
                         host.or(info.hostaddrs.get(i)).map(String::as_str).unwrap_or("?"),
                         info.ports.get(i).copied().unwrap_or(5432)
                     ),
-                    hint: ". Is a PostgreSQL server (or PgBouncer/PgCat) listening there, and is it overloaded? \
-                           Check host, port and firewalls, or raise connect_timeout"
-                        .into(),
+                    hint: Some(ConnectHint::NoHandshake),
+                    worker: None,
                     source: None,
                 }),
             },
@@ -379,77 +378,46 @@ fn connect_error(info: &ConnInfo, e: tokio_postgres::Error) -> Error {
     let reason = db_message(&e);
     let lower = reason.to_lowercase();
     let code = e.code().map(|c| c.code().to_string()).unwrap_or_default();
-    let what = format!("the {} connection string", info.side);
-    // A worker node is reached at the address pg_dist_node lists, with the target's other options.
-    let node = info.node_address();
-    let unreachable = |hint: String| {
-        if !info.worker_node {
-            return hint;
-        }
-        format!(
-            ". The coordinator's pg_dist_node lists this worker as {node}: this machine must reach it \
-             there too"
-        )
-    };
     let hint = if code == "28P01"
         || lower.contains("password authentication failed")
         || lower.contains("sasl authentication failed")
     {
-        match info.worker_node {
-            false => format!(
-                ". Check the user name and password ({what}, PGPASSWORD or the password file)"
-            ),
-            true => format!(
-                ". Workers are reached with the target's user and password ({what} or PGPASSWORD), \
-                 else with the password file's line for {node}: check that user's password on this \
-                 worker, or add such a line"
-            ),
-        }
+        Some(ConnectHint::WrongPassword)
     } else if lower.contains("password missing") || lower.contains("no password") {
-        match info.worker_node {
-            false => format!(
-                ". The server asks for a password: give one in {what}, PGPASSWORD or ~/.pgpass"
-            ),
-            true => format!(
-                ". The worker asks for a password: give one in {what} or PGPASSWORD (used for every \
-                 node), or a password-file line for {node}"
-            ),
-        }
+        Some(ConnectHint::PasswordMissing)
     } else if code == "3D000" {
-        format!(". The database does not exist on that server: check dbname in {what}")
+        Some(ConnectHint::NoDatabase)
     } else if code == "28000" && lower.contains("no encryption") {
-        format!(". The server accepts only TLS connections from here: use sslmode=require (or verify-ca / verify-full) in {what} or PGSSLMODE")
+        Some(ConnectHint::TlsRequired)
     } else if code == "28000" {
-        ". The server refused this user/host/database combination: check pg_hba.conf and the user name".to_string()
+        Some(ConnectHint::HbaRefused)
     } else if code == "42501" {
-        format!(". The user may not connect to this database: GRANT CONNECT ON DATABASE to it, or use another user in {what}")
+        Some(ConnectHint::NoConnectPrivilege)
     } else if code == "53300" {
-        ". The server has no free connection slots: use fewer parallel jobs or raise max_connections"
-            .to_string()
+        Some(ConnectHint::NoSlots)
     } else if lower.contains("connection refused") {
-        unreachable(format!(". Nothing accepts connections there: is the server running, and are host and port in {what} right?"))
+        Some(ConnectHint::Refused)
     } else if lower.contains("timed out") || lower.contains("timeout") {
-        unreachable(". The server did not answer in time: check host, port and firewalls, or raise connect_timeout".to_string())
+        Some(ConnectHint::TimedOut)
     } else if lower.contains("failed to lookup") || lower.contains("name or service not known") {
-        unreachable(format!(
-            ". The host name cannot be resolved: check host in {what}"
-        ))
+        Some(ConnectHint::UnknownHost)
     } else if lower.contains("ssl")
         || lower.contains("tls")
         || lower.contains("certificate")
         || lower.contains("fatal alert")
     {
-        ". TLS failed: check sslmode, sslrootcert (and sslcert/sslkey where the server asks for a client certificate) and that the server has TLS enabled".to_string()
+        Some(ConnectHint::Tls)
     } else if lower.contains("no such file") && info.hosts.iter().any(|h| h.starts_with('/')) {
-        ". No server socket in that directory: is the server running locally? Give host and port otherwise".to_string()
+        Some(ConnectHint::NoSocket)
     } else {
-        String::new()
+        None
     };
     Error::Connect {
         side: info.side,
         endpoint: info.endpoint(),
         reason,
         hint,
+        worker: info.worker_node.then(|| info.node_address()),
         source: Some(e),
     }
 }

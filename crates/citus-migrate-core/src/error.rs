@@ -35,12 +35,16 @@ pub enum Error {
     ConnString { side: Side, message: String },
 
     /// Could not open a connection. `endpoint` is the redacted `host:port/db user=…` description.
-    #[error("cannot connect to the {side} database ({endpoint}): {reason}{hint}")]
+    #[error("cannot connect to the {side} database ({endpoint}): {reason}{}",
+        .hint.map(|h| h.text(&format!("the {side} connection string"), .worker.as_deref())).unwrap_or_default())]
     Connect {
         side: Side,
         endpoint: String,
         reason: String,
-        hint: String,
+        /// What the failure most likely means and what to check, when it is recognised.
+        hint: Option<ConnectHint>,
+        /// For a Citus worker node, the address the coordinator's `pg_dist_node` lists it under.
+        worker: Option<String>,
         #[source]
         source: Option<tokio_postgres::Error>,
     },
@@ -107,6 +111,20 @@ pub enum Error {
         remedy: Remedy,
     },
 
+    /// A limit of the machine this runs on (open files, memory) that the run would exceed.
+    #[error("{message}; {remedy}")]
+    Limit { message: String, remedy: Remedy },
+
+    /// Rows went missing or were added on the way: a count one side reported differs from what was
+    /// sent. Never retried: it means a bug or an interfering process, not a transient failure.
+    #[error("{side}: {what} accepted {accepted} rows but {sent} were sent")]
+    RowCountMismatch {
+        side: Side,
+        what: String,
+        accepted: u64,
+        sent: u64,
+    },
+
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -117,6 +135,110 @@ pub enum Error {
     /// An internal failure (a thread that could not start, a report that could not be serialized…).
     #[error("{0}")]
     Other(String),
+}
+
+/// What a failed connection most likely means ([`Error::Connect`]); [`ConnectHint::text`] says what to
+/// check, with the words for where the connection's options were given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConnectHint {
+    /// The server rejected the password.
+    WrongPassword,
+    /// The server asks for a password and none was given.
+    PasswordMissing,
+    /// The database does not exist on that server.
+    NoDatabase,
+    /// The server accepts only TLS connections from here.
+    TlsRequired,
+    /// pg_hba.conf has no entry for this user/host/database.
+    HbaRefused,
+    /// The user lacks CONNECT on the database.
+    NoConnectPrivilege,
+    /// The server has no free connection slots.
+    NoSlots,
+    /// Nothing accepts connections at that address.
+    Refused,
+    /// No answer in time.
+    TimedOut,
+    /// The connection was not complete within connect_timeout.
+    NoHandshake,
+    /// The host name does not resolve.
+    UnknownHost,
+    /// The TLS handshake failed.
+    Tls,
+    /// No server socket in the given directory.
+    NoSocket,
+}
+
+impl ConnectHint {
+    /// The hint as a sentence (starting with ". "), `given_in` naming where the connection's options
+    /// come from ("the source connection string"), `worker` the address of a Citus worker node.
+    pub fn text(self, given_in: &str, worker: Option<&str>) -> String {
+        let unreachable = |hint: String| {
+            match worker {
+            None => hint,
+            Some(node) => format!(
+                ". The coordinator's pg_dist_node lists this worker as {node}: this machine must reach it \
+                 there too"
+            ),
+        }
+        };
+        match (self, worker) {
+            (ConnectHint::WrongPassword, None) => format!(
+                ". Check the user name and password ({given_in}, PGPASSWORD or the password file)"
+            ),
+            (ConnectHint::WrongPassword, Some(node)) => format!(
+                ". Workers are reached with the target's user and password ({given_in} or PGPASSWORD), \
+                 else with the password file's line for {node}: check that user's password on this \
+                 worker, or add such a line"
+            ),
+            (ConnectHint::PasswordMissing, None) => format!(
+                ". The server asks for a password: give one in {given_in}, PGPASSWORD or ~/.pgpass"
+            ),
+            (ConnectHint::PasswordMissing, Some(node)) => format!(
+                ". The worker asks for a password: give one in {given_in} or PGPASSWORD (used for every \
+                 node), or a password-file line for {node}"
+            ),
+            (ConnectHint::NoDatabase, _) => format!(
+                ". The database does not exist on that server: check dbname in {given_in}"
+            ),
+            (ConnectHint::TlsRequired, _) => format!(
+                ". The server accepts only TLS connections from here: use sslmode=require (or verify-ca / \
+                 verify-full) in {given_in} or PGSSLMODE"
+            ),
+            (ConnectHint::HbaRefused, _) => ". The server refused this user/host/database combination: \
+                check pg_hba.conf and the user name"
+                .to_string(),
+            (ConnectHint::NoConnectPrivilege, _) => format!(
+                ". The user may not connect to this database: GRANT CONNECT ON DATABASE to it, or use \
+                 another user in {given_in}"
+            ),
+            (ConnectHint::NoSlots, _) => ". The server has no free connection slots: use fewer \
+                parallel jobs or raise max_connections"
+                .to_string(),
+            (ConnectHint::Refused, _) => unreachable(format!(
+                ". Nothing accepts connections there: is the server running, and are host and port in \
+                 {given_in} right?"
+            )),
+            (ConnectHint::TimedOut, _) => unreachable(
+                ". The server did not answer in time: check host, port and firewalls, or raise \
+                 connect_timeout"
+                    .to_string(),
+            ),
+            (ConnectHint::NoHandshake, _) => ". Is a PostgreSQL server (or PgBouncer/PgCat) listening \
+                there, and is it overloaded? Check host, port and firewalls, or raise connect_timeout"
+                .to_string(),
+            (ConnectHint::UnknownHost, _) => unreachable(format!(
+                ". The host name cannot be resolved: check host in {given_in}"
+            )),
+            (ConnectHint::Tls, _) => ". TLS failed: check sslmode, sslrootcert (and sslcert/sslkey \
+                where the server asks for a client certificate) and that the server has TLS enabled"
+                .to_string(),
+            (ConnectHint::NoSocket, _) => ". No server socket in that directory: is the server \
+                running locally? Give host and port otherwise"
+                .to_string(),
+        }
+    }
 }
 
 /// What kind of wait ran out in an [`Error::Timeout`].
@@ -379,6 +501,7 @@ impl Error {
             | Error::Connect { side, .. }
             | Error::Db { side, .. }
             | Error::Precondition { side, .. }
+            | Error::RowCountMismatch { side, .. }
             | Error::Timeout { side, .. } => Some(*side),
             Error::Stopped { source, .. } => source.side(),
             Error::PlanBlocked { .. } => Some(Side::Source),
@@ -532,11 +655,65 @@ mod tests {
             after: std::time::Duration::from_secs(300),
             kind: TimeoutKind::NoProgress,
         });
+        errors.push(Error::Limit {
+            message: "sorting rows by shard needs about 900 open files".into(),
+            remedy: Remedy::FewerJobs,
+        });
+        for worker in [None, Some("10.0.0.2:5432".to_string())] {
+            for hint in [
+                ConnectHint::WrongPassword,
+                ConnectHint::PasswordMissing,
+                ConnectHint::NoDatabase,
+                ConnectHint::TlsRequired,
+                ConnectHint::HbaRefused,
+                ConnectHint::NoConnectPrivilege,
+                ConnectHint::NoSlots,
+                ConnectHint::Refused,
+                ConnectHint::TimedOut,
+                ConnectHint::NoHandshake,
+                ConnectHint::UnknownHost,
+                ConnectHint::Tls,
+                ConnectHint::NoSocket,
+            ] {
+                errors.push(Error::Connect {
+                    side: Side::Source,
+                    endpoint: "db.example:5432/app user=app".into(),
+                    reason: "refused".into(),
+                    hint: Some(hint),
+                    worker: worker.clone(),
+                    source: None,
+                });
+            }
+        }
         for e in &errors {
             let text = e.to_string();
             assert!(!text.contains("--"), "{text}");
         }
         assert!(errors.iter().filter(|e| e.is_usage()).count() == 9);
+    }
+
+    /// A connection hint says where the options came from in the caller's words (core: "the source
+    /// connection string"; the CLI adds its option), and names the worker's address for a worker node.
+    #[test]
+    fn connect_hints_take_the_callers_words() {
+        let e = Error::Connect {
+            side: Side::Source,
+            endpoint: "db:5432/app user=app".into(),
+            reason: "database \"app\" does not exist".into(),
+            hint: Some(ConnectHint::NoDatabase),
+            worker: None,
+            source: None,
+        };
+        assert_eq!(
+            e.to_string(),
+            "cannot connect to the source database (db:5432/app user=app): database \"app\" does not exist. \
+             The database does not exist on that server: check dbname in the source connection string"
+        );
+        assert!(ConnectHint::NoDatabase
+            .text("the source (--source)", None)
+            .ends_with("check dbname in the source (--source)"));
+        let worker = ConnectHint::Refused.text("x", Some("w1:5432"));
+        assert!(worker.contains("lists this worker as w1:5432"), "{worker}");
     }
 
     #[test]

@@ -271,7 +271,7 @@ impl Selection {
 /// The same rule for a list of tables that each move with their partitions (`copy` reads a partitioned
 /// table's rows through the table itself): a partition listed together with one of its partitioned
 /// ancestors (`ancestors`, per partition) is left out, so its rows are not moved twice.
-pub fn without_covered_partitions(
+pub(crate) fn without_covered_partitions(
     tables: &[QualifiedName],
     ancestors: &std::collections::HashMap<QualifiedName, Vec<QualifiedName>>,
 ) -> Vec<QualifiedName> {

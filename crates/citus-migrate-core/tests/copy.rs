@@ -289,3 +289,57 @@ async fn straight_to_the_workers_fresh_and_resumed_on_citus() {
     assert_eq!(misplaced(), "0");
     nothing_prepared("resumed");
 }
+
+/// The one listing of what a copy moves: named tables first, then each schema's tables largest first; a
+/// partition listed with its partitioned parent moves with it (once); an unknown schema is a usage
+/// problem of the source, a schema without tables a precondition on the source.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_to_copy_lists_named_tables_then_schemas_without_covered_partitions() {
+    let server = LocalServer::start(&ServerOptions::default()).unwrap();
+    server.create_database("src").unwrap();
+    server
+        .psql(
+            "src",
+            r#"CREATE SCHEMA shop; CREATE SCHEMA "Empty";
+               CREATE TABLE shop.small (id int); CREATE TABLE shop.big (id int, pad text);
+               INSERT INTO shop.big SELECT i, repeat('x', 200) FROM generate_series(1, 2000) i;
+               CREATE TABLE public.ev (at date, n int) PARTITION BY RANGE (at);
+               CREATE TABLE public.ev_2024 PARTITION OF public.ev FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+               CREATE TABLE public.other (id int);"#,
+        )
+        .unwrap();
+    let src = ConnInfo::parse(Side::Source, &server.url("src")).unwrap();
+    let q = |s: &str, n: &str| QualifiedName::new(s, n);
+    let names = |v: Vec<QualifiedName>| v.iter().map(|t| t.to_string()).collect::<Vec<_>>();
+
+    let listed = citus_migrate_core::copy::tables_to_copy(
+        &src,
+        &[
+            q("public", "ev_2024"),
+            q("public", "ev"),
+            q("public", "other"),
+        ],
+        &["shop".to_string()],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        names(listed),
+        ["public.ev", "public.other", "shop.big", "shop.small"]
+    );
+
+    let unknown = citus_migrate_core::copy::tables_to_copy(&src, &[], &["nope".to_string()])
+        .await
+        .unwrap_err();
+    assert!(unknown.is_usage(), "{unknown}");
+    assert!(
+        unknown.to_string().contains("schema nope not found"),
+        "{unknown}"
+    );
+
+    let empty = citus_migrate_core::copy::tables_to_copy(&src, &[], &["Empty".to_string()])
+        .await
+        .unwrap_err();
+    assert_eq!(empty.side(), Some(Side::Source));
+    assert_eq!(empty.to_string(), "source: no tables in schema \"Empty\"");
+}

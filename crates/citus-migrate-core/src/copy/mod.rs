@@ -36,7 +36,7 @@ mod worker_direct;
 
 pub use csv_export::{export_csv, CsvSummary};
 pub use csv_import::import_csv;
-pub use tables::tables_in_schemas;
+pub use tables::tables_to_copy;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};

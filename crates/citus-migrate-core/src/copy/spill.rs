@@ -11,7 +11,7 @@ use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 
 use bytes::{Bytes, BytesMut};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Remedy, Result};
 
 /// Write buffers of one stream, shared out among its shards' files (8–64 KiB each), so that memory
 /// per stream does not grow with the shard count.
@@ -42,12 +42,15 @@ pub(super) fn ensure_open_files(needed: u64, why: &str) -> Result<()> {
     if ok && want >= needed {
         return Ok(());
     }
-    Err(Error::Other(format!(
-        "{why} needs about {needed} open files, but this process may open at most {} \
-         (`ulimit -n`, hard limit {}): run fewer parallel jobs or raise the limit",
-        if ok { want } else { lim.rlim_cur },
-        lim.rlim_max
-    )))
+    Err(Error::Limit {
+        message: format!(
+            "{why} needs about {needed} open files, but this process may open at most {} \
+             (`ulimit -n`, hard limit {})",
+            if ok { want } else { lim.rlim_cur },
+            lim.rlim_max
+        ),
+        remedy: Remedy::FewerJobs,
+    })
 }
 
 /// The rows of one shard in the current chunk.

@@ -4,8 +4,11 @@
 use tokio_postgres::types::Type;
 use tokio_postgres::Client;
 
-use crate::connect::query;
+use crate::catalog::partition_ancestors;
+use crate::connect::{connect, query};
+use crate::conninfo::ConnInfo;
 use crate::error::{Error, Result, Side, UsageProblem};
+use crate::filter::without_covered_partitions;
 use crate::ident::{quote_ident, QualifiedName};
 
 const SQL_COPY_TABLES: &str = include_str!("../sql/copy_tables.sql");
@@ -170,10 +173,37 @@ pub(super) fn binary_compatible(
     })
 }
 
+/// The tables a copy of `named` tables and of every table of `schemas` moves, as one list for
+/// [`crate::copy::copy_tables`]: the named tables in their order, then each schema's tables (plain,
+/// partitioned and partitions) largest first. A partition listed together with one of its partitioned
+/// ancestors is left out: it moves with the ancestor, whose rows include it, and would otherwise be
+/// copied twice. An unknown schema, or a schema without tables, is an error about the source.
+pub async fn tables_to_copy(
+    source: &ConnInfo,
+    named: &[QualifiedName],
+    schemas: &[String],
+) -> Result<Vec<QualifiedName>> {
+    let client = connect(source).await?;
+    let mut tables = named.to_vec();
+    if !schemas.is_empty() {
+        let found = tables_in_schemas(&client, Side::Source, schemas).await?;
+        if found.is_empty() {
+            let names: Vec<String> = schemas.iter().map(|s| quote_ident(s)).collect();
+            return Err(Error::Precondition {
+                remedy: None,
+                side: Side::Source,
+                message: format!("no tables in schema {}", names.join(", ")),
+            });
+        }
+        tables.extend(found);
+    }
+    let ancestors = partition_ancestors(&client, Side::Source, &tables).await?;
+    Ok(without_covered_partitions(&tables, &ancestors))
+}
+
 /// The tables (plain, partitioned and partitions) of the given schemas, largest first; an unknown schema
-/// is an error. A partition whose partitioned ancestor is listed too moves with it: the caller leaves it
-/// out with [`crate::filter::without_covered_partitions`].
-pub async fn tables_in_schemas(
+/// is an error.
+async fn tables_in_schemas(
     client: &Client,
     side: Side,
     schemas: &[String],

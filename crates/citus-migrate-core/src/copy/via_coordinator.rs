@@ -121,9 +121,12 @@ async fn pump(
     )
     .await?;
     if accepted != rows {
-        return Err(Failure::from(Error::Other(format!(
-            "target: COPY reported {accepted} rows but {rows} rows were sent"
-        ))));
+        return Err(Failure::from(Error::RowCountMismatch {
+            side: Side::Target,
+            what: "COPY".into(),
+            accepted,
+            sent: rows,
+        }));
     }
     Ok((rows, bytes))
 }

@@ -612,10 +612,12 @@ async fn load_node(
         )
         .await?;
         if accepted != file.rows {
-            return Err(Failure::from(Error::Other(format!(
-                "target: shard {} accepted {accepted} rows but {} were sent",
-                shard.relation, file.rows
-            ))));
+            return Err(Failure::from(Error::RowCountMismatch {
+                side: Side::Target,
+                what: format!("shard {}", shard.relation),
+                accepted,
+                sent: file.rows,
+            }));
         }
         at.check_cancelled()?;
     }
