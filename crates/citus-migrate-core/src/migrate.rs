@@ -816,7 +816,7 @@ impl Run<'_> {
                                 skipped.fetch_add(1, Ordering::Relaxed);
                                 this.wd.log(&format!("post-data item {i} already existed (finished before the interruption)"));
                             }
-                            Err(e) => return Err(Error::Other(format!("{e}\n  statement: {}", first_line(&sql)))),
+                            Err(e) => return Err(e),
                         }
                         let first = {
                             let mut s = this.state.lock().unwrap();
@@ -965,8 +965,9 @@ async fn post_data_item(client: &tokio_postgres::Client, preamble: &str, sql: &s
     if !preamble.trim().is_empty() {
         execute(client, Side::Target, "post-data settings", preamble).await?;
     }
-    execute(client, Side::Target, "post-data", sql).await?;
-    execute(client, Side::Target, "post-data", "COMMIT").await
+    let context = format!("post-data statement `{}`", first_line(sql));
+    execute(client, Side::Target, &context, sql).await?;
+    execute(client, Side::Target, &context, "COMMIT").await
 }
 
 /// pg_dump's output without the psql meta-commands recent pg_dump versions write around it
