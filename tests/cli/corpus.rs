@@ -20,15 +20,19 @@ use crate::trials::analyze;
 /// Every entry of `fixtures/corpus/`, each with a test below.
 const ENTRIES: &[&str] = &[
     "citus_docs_multi_tenant",
+    "citus_docs_storefront",
+    "citus_readme_iot",
     "django_tenants",
     "github_events_timeseries",
     "github_realtime",
     "pagila",
+    "pgbench_citus",
     "rails_ad_analytics",
     "realtime_dashboard",
     "tpcc_benchbase_fk",
     "tpcc_hammerdb",
     "tpch",
+    "ycsb_citus_benchmark",
 ];
 
 const KINDS: &[&str] = &["distributed", "reference", "local", "schema"];
@@ -272,15 +276,19 @@ macro_rules! corpus_tests {
 
 corpus_tests!(
     citus_docs_multi_tenant,
+    citus_docs_storefront,
+    citus_readme_iot,
     django_tenants,
     github_events_timeseries,
     github_realtime,
     pagila,
+    pgbench_citus,
     rails_ad_analytics,
     realtime_dashboard,
     tpcc_benchbase_fk,
     tpcc_hammerdb,
     tpch,
+    ycsb_citus_benchmark,
 );
 
 /// Every folder of the corpus has a test, a baseline and a well-formed expert answer: at least two
