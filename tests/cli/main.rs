@@ -18,5 +18,6 @@ mod hostile_names;
 mod memory;
 mod migrate;
 mod resume;
+mod standby;
 mod trials;
 mod verify;

@@ -183,9 +183,7 @@ impl LocalServer {
         }
         conf.extend(opts.settings.iter().cloned());
 
-        let mut last_err = None;
-        for _ in 0..5 {
-            let port = free_port()?;
+        let port = launch(&bindir, &data, run_as_postgres, |port| {
             let mut text = String::new();
             for (k, v) in conf
                 .iter()
@@ -193,52 +191,104 @@ impl LocalServer {
             {
                 text.push_str(&format!("{k} = {v}\n"));
             }
-            std::fs::write(data.join("postgresql.auto.conf"), text)
-                .map_err(|e| Error::io("writing postgresql.auto.conf", e))?;
-            let log = dir.path().join("server.log");
-            let cmd = vec![
-                bindir.join("pg_ctl").display().to_string(),
+            Ok(text)
+        })?;
+        let server = LocalServer {
+            dir,
+            bindir,
+            port,
+            host: "127.0.0.1".into(),
+            superuser: "postgres".into(),
+            password: opts.password.clone(),
+            run_as_postgres,
+            stopped: false,
+        };
+        if opts.citus {
+            server.psql("postgres", "CREATE EXTENSION citus")?;
+        }
+        Ok(server)
+    }
+
+    /// A streaming hot standby of this server (`pg_basebackup -R -X stream`), started on a port of its
+    /// own and waited for until it accepts read-only connections. `settings` go into its
+    /// `postgresql.auto.conf` after the primary's (e.g. `recovery_min_apply_delay` for a lagging standby).
+    pub fn start_standby(&self, settings: &[(&str, &str)]) -> Result<LocalServer> {
+        let dir = tempfile::Builder::new()
+            .prefix("citus-migrate-standby-")
+            .tempdir()
+            .map_err(|e| Error::io("creating a temporary directory", e))?;
+        if self.run_as_postgres {
+            chown(dir.path(), postgres_ids()?)?;
+        }
+        let data = dir.path().join("data");
+        run(
+            &[
+                self.bindir.join("pg_basebackup").display().to_string(),
                 "-D".into(),
                 data.display().to_string(),
-                "-l".into(),
-                log.display().to_string(),
-                "-w".into(),
-                "-t".into(),
-                "60".into(),
-                "start".into(),
-            ];
-            match run(&cmd, run_as_postgres, "pg_ctl start") {
-                Ok(()) => {
-                    let server = LocalServer {
-                        dir,
-                        bindir,
-                        port,
-                        host: "127.0.0.1".into(),
-                        superuser: "postgres".into(),
-                        password: opts.password.clone(),
-                        run_as_postgres,
-                        stopped: false,
-                    };
-                    if opts.citus {
-                        server.psql("postgres", "CREATE EXTENSION citus")?;
-                    }
-                    return Ok(server);
-                }
-                Err(e) => {
-                    let log_text = std::fs::read_to_string(&log).unwrap_or_default();
-                    if !log_text.contains("could not bind")
-                        && !log_text.contains("Address already in use")
-                    {
-                        return Err(Error::Tool {
-                            program: "pg_ctl".into(),
-                            message: format!("{e}\nserver log:\n{log_text}"),
-                        });
-                    }
-                    last_err = Some(e);
-                }
+                "-h".into(),
+                self.dir.path().display().to_string(),
+                "-p".into(),
+                self.port.to_string(),
+                "-U".into(),
+                self.superuser.clone(),
+                "-R".into(),
+                "-X".into(),
+                "stream".into(),
+                "-c".into(),
+                "fast".into(),
+                "--no-sync".into(),
+            ],
+            self.run_as_postgres,
+            "pg_basebackup",
+        )?;
+        // The primary's settings came with the backup; later lines win.
+        let inherited = std::fs::read_to_string(data.join("postgresql.auto.conf"))
+            .map_err(|e| Error::io("reading the standby's postgresql.auto.conf", e))?;
+        let port = launch(&self.bindir, &data, self.run_as_postgres, |port| {
+            let mut conf = inherited.clone();
+            conf.push_str(&format!(
+                "port = {port}\nunix_socket_directories = '{}'\nhot_standby = on\n",
+                dir.path().display()
+            ));
+            for (k, v) in settings {
+                conf.push_str(&format!("{k} = {v}\n"));
             }
+            Ok(conf)
+        })?;
+        Ok(LocalServer {
+            dir,
+            bindir: self.bindir.clone(),
+            port,
+            host: self.host.clone(),
+            superuser: self.superuser.clone(),
+            password: self.password.clone(),
+            run_as_postgres: self.run_as_postgres,
+            stopped: false,
+        })
+    }
+
+    /// Waits until this standby has replayed everything `primary` has written so far.
+    pub fn catch_up_with(&self, primary: &LocalServer) -> Result<()> {
+        let lsn = primary.psql("postgres", "SELECT pg_current_wal_lsn()")?;
+        let caught_up = wait_until(Duration::from_secs(60), || {
+            self.psql(
+                "postgres",
+                &format!(
+                    "SELECT pg_last_wal_replay_lsn() >= {}::pg_lsn",
+                    crate::ident::quote_literal(&lsn)
+                ),
+            )
+            .is_ok_and(|r| r == "t")
+        });
+        if caught_up {
+            Ok(())
+        } else {
+            Err(Error::Tool {
+                program: "standby".into(),
+                message: format!("did not replay up to {lsn} within 60 s"),
+            })
         }
-        Err(last_err.unwrap())
     }
 
     /// A `postgresql://` URL for `dbname`, with the password when the server has one.
@@ -407,6 +457,52 @@ impl Drop for LocalServer {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Starts the server in `data` (whose log goes next to it, in `server.log`) on a free port, with the
+/// `postgresql.auto.conf` that `conf(port)` writes; tries other ports while the chosen one is taken.
+fn launch(
+    bindir: &Path,
+    data: &Path,
+    as_postgres: bool,
+    conf: impl Fn(u16) -> Result<String>,
+) -> Result<u16> {
+    let log = data.parent().unwrap_or(data).join("server.log");
+    let mut last_err = None;
+    for _ in 0..5 {
+        let port = free_port()?;
+        let path = data.join("postgresql.auto.conf");
+        std::fs::write(&path, conf(port)?)
+            .map_err(|e| Error::io("writing postgresql.auto.conf", e))?;
+        if as_postgres {
+            chown(&path, postgres_ids()?)?;
+        }
+        let cmd = vec![
+            bindir.join("pg_ctl").display().to_string(),
+            "-D".into(),
+            data.display().to_string(),
+            "-l".into(),
+            log.display().to_string(),
+            "-w".into(),
+            "-t".into(),
+            "60".into(),
+            "start".into(),
+        ];
+        match run(&cmd, as_postgres, "pg_ctl start") {
+            Ok(()) => return Ok(port),
+            Err(e) => {
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                if !text.contains("could not bind") && !text.contains("Address already in use") {
+                    return Err(Error::Tool {
+                        program: "pg_ctl".into(),
+                        message: format!("{e}\nserver log:\n{text}"),
+                    });
+                }
+                last_err = Some(e);
+            }
+        }
+    }
+    Err(last_err.unwrap())
 }
 
 fn run(argv: &[String], as_postgres: bool, what: &str) -> Result<()> {
