@@ -716,6 +716,139 @@ fn url_for(user: &str, password: Option<&str>, host: &str, port: u16, dbname: &s
     )
 }
 
+/// The `pgcat` program: `CITUS_MIGRATE_PGCAT`, else the first on `PATH`, else `/usr/local/bin`.
+pub fn pgcat_path() -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("CITUS_MIGRATE_PGCAT") {
+        return Ok(PathBuf::from(p));
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/local/bin"].map(PathBuf::from))
+        .map(|d| d.join("pgcat"))
+        .find(|p| p.is_file())
+        .ok_or_else(|| Error::Tool {
+            program: "pgcat".into(),
+            message:
+                "pgcat is not installed (looked in CITUS_MIGRATE_PGCAT, PATH and /usr/local/bin); \
+                      it is in no package registry: build it from github.com/postgresml/pgcat"
+                    .into(),
+        })
+}
+
+/// A PgCat in **transaction pooling** mode in front of one [`LocalServer`], with one pool per database
+/// given, on a free loopback port. PgCat checks the client's password itself (md5) against its own
+/// configuration: clients use the server's password, or `pgcat` for a server without one. Killed on
+/// drop.
+pub struct LocalPgCat {
+    dir: tempfile::TempDir,
+    child: std::process::Child,
+    pub port: u16,
+    pub host: String,
+    user: String,
+    password: String,
+}
+
+impl LocalPgCat {
+    /// Starts PgCat for `databases` of `server` and waits until it accepts connections.
+    pub fn start(server: &LocalServer, databases: &[&str]) -> Result<Self> {
+        let program = pgcat_path()?;
+        let dir = tempfile::Builder::new()
+            .prefix("citus-migrate-pgcat-")
+            .tempdir()
+            .map_err(|e| Error::io("creating a temporary directory", e))?;
+        let password = server.password.clone().unwrap_or_else(|| "pgcat".into());
+        let toml = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
+        let mut last_err = String::new();
+        for _ in 0..5 {
+            let port = free_port()?;
+            let mut conf = format!(
+                "[general]\nhost = \"127.0.0.1\"\nport = {port}\nadmin_username = \"pgcat_admin\"\n\
+                 admin_password = {pw}\nconnect_timeout = 5000\nhealthcheck_delay = 30000\n\
+                 ban_time = 1\nidle_client_in_transaction_timeout = 0\n\n",
+                pw = toml(&password)
+            );
+            for db in databases {
+                let pool = toml(db);
+                conf.push_str(&format!(
+                    "[pools.{pool}]\npool_mode = \"transaction\"\ndefault_role = \"primary\"\n\
+                     query_parser_enabled = false\nprimary_reads_enabled = true\n\n\
+                     [pools.{pool}.users.0]\nusername = {user}\npassword = {pw}\npool_size = 20\n\
+                     pool_mode = \"transaction\"\n\n\
+                     [pools.{pool}.shards.0]\nservers = [[{host}, {server_port}, \"primary\"]]\n\
+                     database = {pool}\n\n",
+                    user = toml(&server.superuser),
+                    pw = toml(&password),
+                    host = toml(&server.host),
+                    server_port = server.port,
+                ));
+            }
+            let conf_path = dir.path().join("pgcat.toml");
+            std::fs::write(&conf_path, conf).map_err(|e| Error::io("writing pgcat.toml", e))?;
+            let log = std::fs::File::create(dir.path().join("pgcat.log"))
+                .map_err(|e| Error::io("creating pgcat.log", e))?;
+            let mut cmd = Command::new(&program);
+            cmd.arg(&conf_path)
+                .current_dir(dir.path())
+                .env("RUST_LOG", "warn")
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().map_err(|e| Error::io("pgcat.log", e))?)
+                .stderr(log);
+            std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+            let mut child = cmd.spawn().map_err(|e| Error::Tool {
+                program: "pgcat".into(),
+                message: format!("cannot run {}: {e}", program.display()),
+            })?;
+            let up = wait_until(Duration::from_secs(20), || {
+                matches!(child.try_wait(), Ok(Some(_)))
+                    || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            });
+            if up && matches!(child.try_wait(), Ok(None)) {
+                return Ok(LocalPgCat {
+                    dir,
+                    child,
+                    port,
+                    host: "127.0.0.1".into(),
+                    user: server.superuser.clone(),
+                    password,
+                });
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            last_err = std::fs::read_to_string(dir.path().join("pgcat.log")).unwrap_or_default();
+            if !last_err.contains("Address already in use") && !last_err.contains("AddrInUse") {
+                break;
+            }
+        }
+        Err(Error::Tool {
+            program: "pgcat".into(),
+            message: format!("did not start; its log:\n{last_err}"),
+        })
+    }
+
+    /// A `postgresql://` URL for `dbname` through PgCat.
+    pub fn url(&self, dbname: &str) -> String {
+        url_for(
+            &self.user,
+            Some(&self.password),
+            &self.host,
+            self.port,
+            dbname,
+        )
+    }
+
+    /// The temporary directory holding `pgcat.toml` and `pgcat.log`.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for LocalPgCat {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A Citus coordinator with workers, all local. Stopped and deleted on drop.
 pub struct LocalCitus {
     pub coordinator: LocalServer,
