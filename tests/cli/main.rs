@@ -17,6 +17,8 @@ mod generate;
 mod hostile_names;
 mod memory;
 mod migrate;
+mod pgcat;
 mod resume;
+mod standby;
 mod trials;
 mod verify;

@@ -41,6 +41,19 @@ pub struct MigrateArgs {
     /// `copy`].
     #[arg(long, value_name = "SIZE", value_parser = crate::copy::parse_size)]
     pub chunk_size: Option<u64>,
+    /// When --source is a streaming hot standby: its primary. The run first waits until the standby has
+    /// replayed everything the primary has written, and reads the sequences' values there; nothing else
+    /// is read from the primary.
+    #[arg(
+        long,
+        env = "CITUS_MIGRATE_SOURCE_PRIMARY",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub source_primary: Option<String>,
+    /// How long to wait for the standby to catch up with --source-primary.
+    #[arg(long, default_value_t = 300, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub standby_wait: u64,
     /// Rehearse on a plain PostgreSQL target: show the distribution statements instead of running them.
     #[arg(long)]
     pub skip_distribution: bool,
@@ -84,6 +97,12 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<()> {
         jobs: args.jobs as usize,
         chunk_bytes: args.chunk_size,
         distribute: !args.skip_distribution,
+        source_primary: args
+            .source_primary
+            .as_deref()
+            .map(|p| citus_migrate_core::ConnInfo::parse(citus_migrate_core::Side::Source, p))
+            .transpose()?,
+        standby_wait: std::time::Duration::from_secs(args.standby_wait),
         test_crash: test_crash()?,
         test_pause: crate::args::test_pause(),
     };

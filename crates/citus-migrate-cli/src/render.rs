@@ -84,6 +84,18 @@ pub fn error(e: &Error) -> String {
     }
 }
 
+/// A source that is a hot standby, and how far its replay is behind.
+pub fn standby(s: &citus_migrate_core::catalog::Standby) -> String {
+    format!(
+        "The source is a hot standby: {} of received WAL not yet replayed{}. Changes its primary made \
+         after that are not read; migrate --source-primary waits for them.",
+        citus_migrate_core::util::human_bytes(s.unreplayed_bytes),
+        s.last_replay_age_seconds
+            .map(|a| format!(", last replayed transaction {a:.0} s old"))
+            .unwrap_or_default()
+    )
+}
+
 /// A failed migration: where it stopped, why, and how to go on.
 pub fn migrate_failure(f: &MigrateFailure) -> String {
     let stopped = match f.step {

@@ -60,7 +60,20 @@ pub struct Catalog {
     pub extensions: Vec<Extension>,
     pub current_user: String,
     pub database_bytes: i64,
+    /// Set when the server is a streaming hot standby (in recovery): how far its replay is behind.
+    #[serde(default)]
+    pub standby: Option<Standby>,
     pub tables: Vec<Table>,
+}
+
+/// How far a hot standby's replay is behind what it has received.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Standby {
+    /// WAL received from the primary but not yet replayed.
+    pub unreplayed_bytes: i64,
+    /// Seconds since the commit time of the last transaction replayed; `None` before the first one.
+    /// On an idle primary this grows without any lag.
+    pub last_replay_age_seconds: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -588,6 +601,10 @@ pub(crate) async fn read_on(clients: &[&Client], opts: &ReadOptions) -> Result<C
         extensions,
         current_user: s(db, "current_user"),
         database_bytes: db.get("database_bytes"),
+        standby: opt(db, "standby")
+            .map(|j| serde_json::from_str(&j))
+            .transpose()
+            .map_err(|e| Error::Other(format!("catalog: cannot read the standby's state: {e}")))?,
         tables,
     })
 }

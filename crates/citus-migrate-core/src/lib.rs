@@ -121,6 +121,7 @@ pub mod local;
 mod backup;
 mod child;
 mod sequences;
+mod standby;
 mod workdir;
 
 pub use conninfo::ConnInfo;

@@ -183,9 +183,7 @@ impl LocalServer {
         }
         conf.extend(opts.settings.iter().cloned());
 
-        let mut last_err = None;
-        for _ in 0..5 {
-            let port = free_port()?;
+        let port = launch(&bindir, &data, run_as_postgres, |port| {
             let mut text = String::new();
             for (k, v) in conf
                 .iter()
@@ -193,52 +191,104 @@ impl LocalServer {
             {
                 text.push_str(&format!("{k} = {v}\n"));
             }
-            std::fs::write(data.join("postgresql.auto.conf"), text)
-                .map_err(|e| Error::io("writing postgresql.auto.conf", e))?;
-            let log = dir.path().join("server.log");
-            let cmd = vec![
-                bindir.join("pg_ctl").display().to_string(),
+            Ok(text)
+        })?;
+        let server = LocalServer {
+            dir,
+            bindir,
+            port,
+            host: "127.0.0.1".into(),
+            superuser: "postgres".into(),
+            password: opts.password.clone(),
+            run_as_postgres,
+            stopped: false,
+        };
+        if opts.citus {
+            server.psql("postgres", "CREATE EXTENSION citus")?;
+        }
+        Ok(server)
+    }
+
+    /// A streaming hot standby of this server (`pg_basebackup -R -X stream`), started on a port of its
+    /// own and waited for until it accepts read-only connections. `settings` go into its
+    /// `postgresql.auto.conf` after the primary's (e.g. `recovery_min_apply_delay` for a lagging standby).
+    pub fn start_standby(&self, settings: &[(&str, &str)]) -> Result<LocalServer> {
+        let dir = tempfile::Builder::new()
+            .prefix("citus-migrate-standby-")
+            .tempdir()
+            .map_err(|e| Error::io("creating a temporary directory", e))?;
+        if self.run_as_postgres {
+            chown(dir.path(), postgres_ids()?)?;
+        }
+        let data = dir.path().join("data");
+        run(
+            &[
+                self.bindir.join("pg_basebackup").display().to_string(),
                 "-D".into(),
                 data.display().to_string(),
-                "-l".into(),
-                log.display().to_string(),
-                "-w".into(),
-                "-t".into(),
-                "60".into(),
-                "start".into(),
-            ];
-            match run(&cmd, run_as_postgres, "pg_ctl start") {
-                Ok(()) => {
-                    let server = LocalServer {
-                        dir,
-                        bindir,
-                        port,
-                        host: "127.0.0.1".into(),
-                        superuser: "postgres".into(),
-                        password: opts.password.clone(),
-                        run_as_postgres,
-                        stopped: false,
-                    };
-                    if opts.citus {
-                        server.psql("postgres", "CREATE EXTENSION citus")?;
-                    }
-                    return Ok(server);
-                }
-                Err(e) => {
-                    let log_text = std::fs::read_to_string(&log).unwrap_or_default();
-                    if !log_text.contains("could not bind")
-                        && !log_text.contains("Address already in use")
-                    {
-                        return Err(Error::Tool {
-                            program: "pg_ctl".into(),
-                            message: format!("{e}\nserver log:\n{log_text}"),
-                        });
-                    }
-                    last_err = Some(e);
-                }
+                "-h".into(),
+                self.dir.path().display().to_string(),
+                "-p".into(),
+                self.port.to_string(),
+                "-U".into(),
+                self.superuser.clone(),
+                "-R".into(),
+                "-X".into(),
+                "stream".into(),
+                "-c".into(),
+                "fast".into(),
+                "--no-sync".into(),
+            ],
+            self.run_as_postgres,
+            "pg_basebackup",
+        )?;
+        // The primary's settings came with the backup; later lines win.
+        let inherited = std::fs::read_to_string(data.join("postgresql.auto.conf"))
+            .map_err(|e| Error::io("reading the standby's postgresql.auto.conf", e))?;
+        let port = launch(&self.bindir, &data, self.run_as_postgres, |port| {
+            let mut conf = inherited.clone();
+            conf.push_str(&format!(
+                "port = {port}\nunix_socket_directories = '{}'\nhot_standby = on\n",
+                dir.path().display()
+            ));
+            for (k, v) in settings {
+                conf.push_str(&format!("{k} = {v}\n"));
             }
+            Ok(conf)
+        })?;
+        Ok(LocalServer {
+            dir,
+            bindir: self.bindir.clone(),
+            port,
+            host: self.host.clone(),
+            superuser: self.superuser.clone(),
+            password: self.password.clone(),
+            run_as_postgres: self.run_as_postgres,
+            stopped: false,
+        })
+    }
+
+    /// Waits until this standby has replayed everything `primary` has written so far.
+    pub fn catch_up_with(&self, primary: &LocalServer) -> Result<()> {
+        let lsn = primary.psql("postgres", "SELECT pg_current_wal_lsn()")?;
+        let caught_up = wait_until(Duration::from_secs(60), || {
+            self.psql(
+                "postgres",
+                &format!(
+                    "SELECT pg_last_wal_replay_lsn() >= {}::pg_lsn",
+                    crate::ident::quote_literal(&lsn)
+                ),
+            )
+            .is_ok_and(|r| r == "t")
+        });
+        if caught_up {
+            Ok(())
+        } else {
+            Err(Error::Tool {
+                program: "standby".into(),
+                message: format!("did not replay up to {lsn} within 60 s"),
+            })
         }
-        Err(last_err.unwrap())
     }
 
     /// A `postgresql://` URL for `dbname`, with the password when the server has one.
@@ -407,6 +457,52 @@ impl Drop for LocalServer {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Starts the server in `data` (whose log goes next to it, in `server.log`) on a free port, with the
+/// `postgresql.auto.conf` that `conf(port)` writes; tries other ports while the chosen one is taken.
+fn launch(
+    bindir: &Path,
+    data: &Path,
+    as_postgres: bool,
+    conf: impl Fn(u16) -> Result<String>,
+) -> Result<u16> {
+    let log = data.parent().unwrap_or(data).join("server.log");
+    let mut last_err = None;
+    for _ in 0..5 {
+        let port = free_port()?;
+        let path = data.join("postgresql.auto.conf");
+        std::fs::write(&path, conf(port)?)
+            .map_err(|e| Error::io("writing postgresql.auto.conf", e))?;
+        if as_postgres {
+            chown(&path, postgres_ids()?)?;
+        }
+        let cmd = vec![
+            bindir.join("pg_ctl").display().to_string(),
+            "-D".into(),
+            data.display().to_string(),
+            "-l".into(),
+            log.display().to_string(),
+            "-w".into(),
+            "-t".into(),
+            "60".into(),
+            "start".into(),
+        ];
+        match run(&cmd, as_postgres, "pg_ctl start") {
+            Ok(()) => return Ok(port),
+            Err(e) => {
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                if !text.contains("could not bind") && !text.contains("Address already in use") {
+                    return Err(Error::Tool {
+                        program: "pg_ctl".into(),
+                        message: format!("{e}\nserver log:\n{text}"),
+                    });
+                }
+                last_err = Some(e);
+            }
+        }
+    }
+    Err(last_err.unwrap())
 }
 
 fn run(argv: &[String], as_postgres: bool, what: &str) -> Result<()> {
@@ -618,6 +714,139 @@ fn url_for(user: &str, password: Option<&str>, host: &str, port: u16, dbname: &s
         "postgresql://{auth}@{host}:{port}/{}?sslmode=disable",
         utf8_percent_encode(dbname, NON_ALPHANUMERIC)
     )
+}
+
+/// The `pgcat` program: `CITUS_MIGRATE_PGCAT`, else the first on `PATH`, else `/usr/local/bin`.
+pub fn pgcat_path() -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("CITUS_MIGRATE_PGCAT") {
+        return Ok(PathBuf::from(p));
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/local/bin"].map(PathBuf::from))
+        .map(|d| d.join("pgcat"))
+        .find(|p| p.is_file())
+        .ok_or_else(|| Error::Tool {
+            program: "pgcat".into(),
+            message:
+                "pgcat is not installed (looked in CITUS_MIGRATE_PGCAT, PATH and /usr/local/bin); \
+                      it is in no package registry: build it from github.com/postgresml/pgcat"
+                    .into(),
+        })
+}
+
+/// A PgCat in **transaction pooling** mode in front of one [`LocalServer`], with one pool per database
+/// given, on a free loopback port. PgCat checks the client's password itself (md5) against its own
+/// configuration: clients use the server's password, or `pgcat` for a server without one. Killed on
+/// drop.
+pub struct LocalPgCat {
+    dir: tempfile::TempDir,
+    child: std::process::Child,
+    pub port: u16,
+    pub host: String,
+    user: String,
+    password: String,
+}
+
+impl LocalPgCat {
+    /// Starts PgCat for `databases` of `server` and waits until it accepts connections.
+    pub fn start(server: &LocalServer, databases: &[&str]) -> Result<Self> {
+        let program = pgcat_path()?;
+        let dir = tempfile::Builder::new()
+            .prefix("citus-migrate-pgcat-")
+            .tempdir()
+            .map_err(|e| Error::io("creating a temporary directory", e))?;
+        let password = server.password.clone().unwrap_or_else(|| "pgcat".into());
+        let toml = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
+        let mut last_err = String::new();
+        for _ in 0..5 {
+            let port = free_port()?;
+            let mut conf = format!(
+                "[general]\nhost = \"127.0.0.1\"\nport = {port}\nadmin_username = \"pgcat_admin\"\n\
+                 admin_password = {pw}\nconnect_timeout = 5000\nhealthcheck_delay = 30000\n\
+                 ban_time = 1\nidle_client_in_transaction_timeout = 0\n\n",
+                pw = toml(&password)
+            );
+            for db in databases {
+                let pool = toml(db);
+                conf.push_str(&format!(
+                    "[pools.{pool}]\npool_mode = \"transaction\"\ndefault_role = \"primary\"\n\
+                     query_parser_enabled = false\nprimary_reads_enabled = true\n\n\
+                     [pools.{pool}.users.0]\nusername = {user}\npassword = {pw}\npool_size = 20\n\
+                     pool_mode = \"transaction\"\n\n\
+                     [pools.{pool}.shards.0]\nservers = [[{host}, {server_port}, \"primary\"]]\n\
+                     database = {pool}\n\n",
+                    user = toml(&server.superuser),
+                    pw = toml(&password),
+                    host = toml(&server.host),
+                    server_port = server.port,
+                ));
+            }
+            let conf_path = dir.path().join("pgcat.toml");
+            std::fs::write(&conf_path, conf).map_err(|e| Error::io("writing pgcat.toml", e))?;
+            let log = std::fs::File::create(dir.path().join("pgcat.log"))
+                .map_err(|e| Error::io("creating pgcat.log", e))?;
+            let mut cmd = Command::new(&program);
+            cmd.arg(&conf_path)
+                .current_dir(dir.path())
+                .env("RUST_LOG", "warn")
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().map_err(|e| Error::io("pgcat.log", e))?)
+                .stderr(log);
+            std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+            let mut child = cmd.spawn().map_err(|e| Error::Tool {
+                program: "pgcat".into(),
+                message: format!("cannot run {}: {e}", program.display()),
+            })?;
+            let up = wait_until(Duration::from_secs(20), || {
+                matches!(child.try_wait(), Ok(Some(_)))
+                    || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            });
+            if up && matches!(child.try_wait(), Ok(None)) {
+                return Ok(LocalPgCat {
+                    dir,
+                    child,
+                    port,
+                    host: "127.0.0.1".into(),
+                    user: server.superuser.clone(),
+                    password,
+                });
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            last_err = std::fs::read_to_string(dir.path().join("pgcat.log")).unwrap_or_default();
+            if !last_err.contains("Address already in use") && !last_err.contains("AddrInUse") {
+                break;
+            }
+        }
+        Err(Error::Tool {
+            program: "pgcat".into(),
+            message: format!("did not start; its log:\n{last_err}"),
+        })
+    }
+
+    /// A `postgresql://` URL for `dbname` through PgCat.
+    pub fn url(&self, dbname: &str) -> String {
+        url_for(
+            &self.user,
+            Some(&self.password),
+            &self.host,
+            self.port,
+            dbname,
+        )
+    }
+
+    /// The temporary directory holding `pgcat.toml` and `pgcat.log`.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for LocalPgCat {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// A Citus coordinator with workers, all local. Stopped and deleted on drop.

@@ -62,6 +62,12 @@ pub struct MigrateOptions {
     /// Run the distribute step. Off for a rehearsal on a plain PostgreSQL target: the statements are
     /// shown, not run, and the layout is not verified.
     pub distribute: bool,
+    /// When the source is a streaming hot standby: its primary. The run then first waits until the
+    /// standby has replayed everything the primary had written, and reads the sequences' values there
+    /// (a standby's lag would leave them behind). Nothing else is read from the primary.
+    pub source_primary: Option<ConnInfo>,
+    /// How long to wait for the standby to catch up with `source_primary`.
+    pub standby_wait: std::time::Duration,
     /// Test hook: abort the process in or after a step, to test resuming.
     #[doc(hidden)]
     pub test_crash: Option<TestCrash>,
@@ -81,6 +87,8 @@ impl Default for MigrateOptions {
             jobs: 4,
             chunk_bytes: None,
             distribute: true,
+            source_primary: None,
+            standby_wait: std::time::Duration::from_secs(300),
             test_crash: None,
             test_pause: None,
         }
@@ -232,6 +240,21 @@ pub async fn migrate(
             drop(connect(target).await?);
         }
         let src = connect(source).await?;
+        if let Some(primary) = &opts.source_primary {
+            if !crate::standby::in_recovery(&src).await? {
+                return Err(Error::Precondition {
+                    side: Side::Source,
+                    message: "a primary was given for the source, but the source is not a standby \
+                              (it is not in recovery)"
+                        .into(),
+                    remedy: None,
+                });
+            }
+            let lsn = crate::standby::wait_for_primary(&src, primary, opts.standby_wait).await?;
+            progress.message(&format!(
+                "the source standby has replayed its primary's WAL up to {lsn}"
+            ));
+        }
         let catalog = catalog::read(
             &src,
             &ReadOptions {
@@ -243,6 +266,17 @@ pub async fn migrate(
         .await?;
         catalog::require_matches(&catalog, &filters)?;
         catalog::require_data(&catalog, &filters, "migrate")?;
+        if let (Some(st), None) = (&catalog.standby, &opts.source_primary) {
+            progress.message(&format!(
+                "warning: the source is a hot standby ({} of received WAL not yet replayed{}): what \
+                 its primary committed but the standby has not replayed is not copied, and sequences \
+                 may be behind; stop writes and let it catch up, or give its primary to wait for it",
+                crate::util::human_bytes(st.unreplayed_bytes),
+                st.last_replay_age_seconds
+                    .map(|s| format!(", last replayed transaction {s:.0} s old"))
+                    .unwrap_or_default()
+            ));
+        }
         Ok::<_, Error>((filters, catalog))
     }
     .await;
@@ -861,12 +895,24 @@ impl Run<'_> {
 
     async fn sequences(&mut self) -> Result<Outcome> {
         let (src, tgt) = futures::try_join!(connect(self.source), connect(self.target))?;
+        // A standby's sequences may lag behind its primary's: take the higher of the two.
+        let primary = match &self.opts.source_primary {
+            Some(p) => Some(connect(p).await?),
+            None => None,
+        };
         let mut first = true;
-        let n = crate::sequences::advance(&src, &tgt, &self.catalog, &self.filters, || {
-            if std::mem::take(&mut first) {
-                self.crash_point(Step::Sequences, true);
-            }
-        })
+        let n = crate::sequences::advance(
+            &src,
+            primary.as_ref(),
+            &tgt,
+            &self.catalog,
+            &self.filters,
+            || {
+                if std::mem::take(&mut first) {
+                    self.crash_point(Step::Sequences, true);
+                }
+            },
+        )
         .await?;
         Ok(Outcome::done(format!("{n} sequences set")))
     }

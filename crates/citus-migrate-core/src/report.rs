@@ -24,6 +24,9 @@ pub struct SourceSummary<'a> {
     pub server_version_num: i32,
     pub citus_version: Option<&'a str>,
     pub database_bytes: i64,
+    /// Set when the source is a hot standby.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub standby: Option<&'a crate::catalog::Standby>,
     pub table_count: usize,
     pub extensions: &'a [Extension],
 }
@@ -84,6 +87,7 @@ impl<'a> AnalyzeReport<'a> {
                 server_version_num: catalog.server_version_num,
                 citus_version: catalog.citus_version.as_deref(),
                 database_bytes: catalog.database_bytes,
+                standby: catalog.standby.as_ref(),
                 table_count: catalog.tables.len(),
                 extensions: &catalog.extensions,
             },

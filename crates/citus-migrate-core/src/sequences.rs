@@ -47,17 +47,27 @@ pub fn selected(
 }
 
 /// Sets every selected sequence on the target to the source's last value (so the next value handed
-/// out is past it). Sequences the source never used are left alone. Returns how many were set.
+/// out is past it), or, with `primary` (the source is its hot standby), to the higher of the two: a
+/// lagging standby's value is behind its primary's, a caught-up standby's may be ahead (a sequence logs
+/// values before it hands them out). Sequences the source never used are left alone. Returns how
+/// many were set.
 /// `setval` is pg_catalog's with exact argument types: the target has the source's functions by now,
 /// and a `public.setval(regclass, integer, boolean)` would match an untyped call better.
 pub async fn advance(
     source: &Client,
+    primary: Option<&Client>,
     target: &Client,
     catalog: &Catalog,
     filters: &Selection,
     mut after_each: impl FnMut(),
 ) -> Result<usize> {
-    let values = read(source, Side::Source).await?;
+    let mut values = read(source, Side::Source).await?;
+    if let Some(primary) = primary {
+        for (name, v) in read(primary, Side::Source).await? {
+            let e = values.entry(name).or_insert(None);
+            *e = (*e).max(v);
+        }
+    }
     let mut n = 0;
     for name in selected(catalog, filters, &values) {
         let Some(Some(v)) = values.get(&name) else {

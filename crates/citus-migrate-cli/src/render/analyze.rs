@@ -126,6 +126,9 @@ pub fn analyze_text(report: &AnalyzeReport) -> String {
         s.server_version,
         human_bytes(s.database_bytes)
     );
+    if let Some(st) = s.standby {
+        let _ = writeln!(out, "  {}", crate::render::standby(st));
+    }
     if let Some(v) = s.citus_version {
         let _ = writeln!(out, "  The source already has Citus {v} installed.");
     }

@@ -140,6 +140,7 @@ fn catalog(mut tables: Vec<Table>) -> Catalog {
         extensions: vec![],
         current_user: "u".into(),
         database_bytes: 0,
+        standby: None,
         tables,
     }
 }

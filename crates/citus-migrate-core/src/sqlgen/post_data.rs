@@ -176,6 +176,7 @@ mod tests {
             extensions: vec![],
             current_user: "u".into(),
             database_bytes: 0,
+            standby: None,
             tables: vec![],
         }
     }
