@@ -74,6 +74,9 @@ pub enum LayoutKind {
     Reference,
     /// A plain table on the coordinator (or a Citus-local table).
     Local,
+    /// A table of a distributed schema: a single-shard table, in the one co-location group of its
+    /// schema, which no other schema shares.
+    Schema,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -238,6 +241,7 @@ pub fn expected_layout(plan: &Plan) -> Vec<ExpectedLayout> {
         let kind = match t.kind {
             Kind::Reference => LayoutKind::Reference,
             Kind::Local => LayoutKind::Local,
+            Kind::Schema => LayoutKind::Schema,
             Kind::Distributed => match &t.distribution_column {
                 Some(c) => LayoutKind::Distributed {
                     column: c.clone(),
@@ -427,6 +431,9 @@ impl TargetLayout {
                 self.colocation_id
             ),
             ("n", "t") => "reference".into(),
+            ("n", "s") if self.colocation_id != 0 => {
+                format!("single-shard (co-location group {})", self.colocation_id)
+            }
             ("n", _) => "Citus-local".into(),
             (m, _) => format!("distributed with method {m:?}"),
         }
@@ -478,6 +485,21 @@ fn check_layout(
     diffs: &mut Vec<Difference>,
 ) -> Vec<LayoutCheck> {
     let mut out = Vec::new();
+    // The co-location groups of each distributed schema's tables, and the schemas of each group.
+    let mut schema_groups: HashMap<&str, std::collections::BTreeSet<i64>> = HashMap::new();
+    let mut group_schemas: HashMap<i64, std::collections::BTreeSet<&str>> = HashMap::new();
+    for e in expected.iter().filter(|e| e.kind == LayoutKind::Schema) {
+        if let Some(l) = actual.and_then(|m| m.get(&e.table)) {
+            schema_groups
+                .entry(&e.table.schema)
+                .or_default()
+                .insert(l.colocation_id);
+            group_schemas
+                .entry(l.colocation_id)
+                .or_default()
+                .insert(&e.table.schema);
+        }
+    }
     for e in expected {
         let a = actual.and_then(|m| m.get(&e.table));
         let actual_text = match (actual, a) {
@@ -487,7 +509,36 @@ fn check_layout(
         };
         let (equal, why) = match (&e.kind, a) {
             (LayoutKind::Local, None) => (true, String::new()),
-            (LayoutKind::Local, Some(l)) => (l.method == "n" && l.repmodel != "t", String::new()),
+            (LayoutKind::Local, Some(l)) => (
+                l.method == "n" && l.repmodel != "t" && l.colocation_id == 0,
+                String::new(),
+            ),
+            (LayoutKind::Schema, Some(l))
+                if l.method == "n" && l.repmodel == "s" && l.colocation_id != 0 =>
+            {
+                let groups = &schema_groups[e.table.schema.as_str()];
+                let schemas = &group_schemas[&l.colocation_id];
+                if groups.len() > 1 {
+                    (
+                        false,
+                        format!(
+                            "; the tables of schema {} are in {} co-location groups",
+                            crate::ident::quote_ident(&e.table.schema),
+                            groups.len()
+                        ),
+                    )
+                } else if schemas.len() > 1 {
+                    (
+                        false,
+                        format!(
+                            "; its co-location group is shared by {} schemas",
+                            schemas.len()
+                        ),
+                    )
+                } else {
+                    (true, String::new())
+                }
+            }
             (LayoutKind::Reference, Some(l)) => {
                 (l.method == "n" && l.repmodel == "t", String::new())
             }
@@ -551,6 +602,9 @@ fn describe_expected(k: &LayoutKind) -> String {
         } => format!("distributed on {column}"),
         LayoutKind::Reference => "reference".into(),
         LayoutKind::Local => "local".into(),
+        LayoutKind::Schema => {
+            "part of distributed schema (single-shard, co-located per schema)".into()
+        }
     }
 }
 
