@@ -19,4 +19,5 @@ mod memory;
 mod migrate;
 mod resume;
 mod trials;
+mod verdicts;
 mod verify;
