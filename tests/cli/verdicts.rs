@@ -61,6 +61,31 @@ fn verify_with_plan(source: &str, target: &str, plan: &Path) -> Vec<Value> {
     layout
 }
 
+/// `migrate` of database `db` onto a new database of the same name on `cluster`, with the plan file,
+/// in `work/run`: exits 0 with verify exact. Returns its output.
+fn migrate_exactly(
+    cluster: &LocalCitus,
+    source: &LocalServer,
+    db: &str,
+    work: &Path,
+    plan: &Path,
+) -> String {
+    cluster.create_database(db).unwrap();
+    let out = migrate(
+        &source.url(db),
+        &cluster.url(db),
+        &work.join("run"),
+        &["--plan", plan.to_str().unwrap()],
+    );
+    let text = stdout_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr_of(&out));
+    assert!(
+        text.contains("Verification: the target holds exactly the source's data."),
+        "{text}"
+    );
+    text
+}
+
 /// `schema.table` → rows, of every table of the source's schemas `schemas` (partitions counted in
 /// their parents).
 fn row_counts(server: &LocalServer, db: &str, schemas: &str) -> String {
@@ -138,21 +163,9 @@ fn a_schema_per_tenant_app_moves_by_schema_verifies_exactly_and_rolls_back() {
         8
     );
 
-    cluster.create_database("dj").unwrap();
     let (src, dst) = (source.url("dj"), cluster.url("dj"));
     let plan_path = gen.join("plan.json");
-    let out = migrate(
-        &src,
-        &dst,
-        &work.path().join("run"),
-        &["--plan", plan_path.to_str().unwrap()],
-    );
-    let text = stdout_of(&out);
-    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr_of(&out));
-    assert!(
-        text.contains("Verification: the target holds exactly the source's data."),
-        "{text}"
-    );
+    let text = migrate_exactly(&cluster, &source, "dj", work.path(), &plan_path);
     assert!(text.contains("in 8 distributed schema(s)"), "{text}");
     let layout = verify_with_plan(&src, &dst, &plan_path);
     assert_eq!(
@@ -290,21 +303,9 @@ fn a_small_single_business_database_stays_on_one_node_and_still_moves_exactly() 
         "{distribute}"
     );
 
-    cluster.create_database("pagila").unwrap();
     let (src, dst) = (source.url("pagila"), cluster.url("pagila"));
     let plan_path = gen.join("plan.json");
-    let out = migrate(
-        &src,
-        &dst,
-        &work.path().join("run"),
-        &["--plan", plan_path.to_str().unwrap()],
-    );
-    let text = stdout_of(&out);
-    assert_eq!(out.status.code(), Some(0), "{text}{}", stderr_of(&out));
-    assert!(
-        text.contains("Verification: the target holds exactly the source's data."),
-        "{text}"
-    );
+    let text = migrate_exactly(&cluster, &source, "pagila", work.path(), &plan_path);
     assert!(text.contains("verdict single_node"), "{text}");
     verify_with_plan(&src, &dst, &plan_path);
     let co = &cluster.coordinator;

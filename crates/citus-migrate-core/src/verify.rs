@@ -1011,4 +1011,74 @@ mod tests {
             diffs[1]
         );
     }
+
+    #[test]
+    fn a_distributed_schema_is_one_group_of_single_shard_tables_of_its_own() {
+        let single = |colocation_id| TargetLayout {
+            method: "n".into(),
+            repmodel: "s".into(),
+            column: None,
+            colocation_id,
+        };
+        let mut actual = HashMap::new();
+        for (s, n, g) in [
+            ("t1", "a", 5),
+            ("t1", "b", 5),
+            ("t2", "a", 6),
+            ("t2", "b", 7),
+            ("t3", "a", 5),
+        ] {
+            actual.insert(QualifiedName::new(s, n), single(g));
+        }
+        // A Citus-local table (co-location 0) is local, not part of a schema.
+        actual.insert(QualifiedName::new("t4", "a"), single(0));
+        actual.insert(QualifiedName::new("public", "l"), single(0));
+        let expected: Vec<ExpectedLayout> = [
+            ("t1", "a"),
+            ("t1", "b"),
+            ("t2", "a"),
+            ("t2", "b"),
+            ("t3", "a"),
+            ("t4", "a"),
+        ]
+        .iter()
+        .map(|(s, n)| ExpectedLayout {
+            table: QualifiedName::new(*s, *n),
+            kind: LayoutKind::Schema,
+        })
+        .chain(std::iter::once(ExpectedLayout {
+            table: QualifiedName::new("public", "l"),
+            kind: LayoutKind::Local,
+        }))
+        .collect();
+        let mut diffs = Vec::new();
+        let checks = check_layout(&expected, Some(&actual), &mut diffs);
+        // t1 shares its group with t3; t2's tables are in two groups; t4.a is Citus-local.
+        assert_eq!(
+            checks.iter().map(|c| c.equal).collect::<Vec<_>>(),
+            vec![false, false, false, false, false, false, true]
+        );
+        assert!(
+            diffs[0].message.contains("shared by 2 schemas"),
+            "{:?}",
+            diffs[0]
+        );
+        assert!(
+            diffs[2].message.contains("in 2 co-location groups"),
+            "{:?}",
+            diffs[2]
+        );
+        assert!(
+            diffs[5].message.contains("target has Citus-local"),
+            "{:?}",
+            diffs[5]
+        );
+        // Each schema in a group of its own: all as planned.
+        actual.insert(QualifiedName::new("t2", "b"), single(6));
+        actual.insert(QualifiedName::new("t3", "a"), single(8));
+        actual.insert(QualifiedName::new("t4", "a"), single(9));
+        let mut diffs = Vec::new();
+        let checks = check_layout(&expected, Some(&actual), &mut diffs);
+        assert!(checks.iter().all(|c| c.equal), "{diffs:?}");
+    }
 }

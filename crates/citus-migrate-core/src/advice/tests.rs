@@ -1838,3 +1838,154 @@ fn a_keyed_lookup_that_cannot_be_sharded_is_a_reference_table_at_every_size() {
         }
     }
 }
+
+/// `table` moved into `schema`, its foreign keys to tables of `public` pointed into the same schema
+/// unless named in `shared`.
+fn in_schema(mut t: Table, schema: &str, shared: &[&str]) -> Table {
+    t.schema = schema.into();
+    for f in &mut t.foreign_keys {
+        if !shared.contains(&f.referenced_table.name.as_str()) {
+            f.referenced_table.schema = schema.into();
+        }
+    }
+    t
+}
+
+/// A registry of tenants in `public` and, per tenant schema, the same two tables.
+fn schema_per_tenant(schemas: &[&str]) -> Catalog {
+    let mut tables = vec![
+        pk(
+            table("tenants", 10, &[("id", "int4"), ("schema_name", "text")]),
+            &["id"],
+        ),
+        pk(
+            table("settings", 5, &[("id", "int4"), ("v", "text")]),
+            &["id"],
+        ),
+    ];
+    for s in schemas {
+        tables.push(in_schema(
+            fk(
+                pk(
+                    table("projects", 100, &[("id", "int4"), ("setting_id", "int4")]),
+                    &["id"],
+                ),
+                &["setting_id"],
+                "settings",
+                &["id"],
+            ),
+            s,
+            &["settings"],
+        ));
+        tables.push(in_schema(
+            fk(
+                pk(
+                    table("tasks", 1000, &[("id", "int4"), ("project_id", "int4")]),
+                    &["id"],
+                ),
+                &["project_id"],
+                "projects",
+                &["id"],
+            ),
+            s,
+            &[],
+        ));
+    }
+    catalog(tables)
+}
+
+#[test]
+fn schemas_with_the_same_tables_are_sharded_by_schema() {
+    let cat = schema_per_tenant(&["t1", "t2", "t3", "public"]);
+    let a = advise(&cat, &AdviceOptions::default());
+    assert_eq!(a.verdict, Verdict::SchemaBased, "{:?}", a.verdict_reasons);
+    for s in ["t1", "t2", "t3"] {
+        for n in ["projects", "tasks"] {
+            let t = a.table(&QualifiedName::new(s, n)).unwrap();
+            assert_eq!(t.kind, Kind::Schema, "{s}.{n}");
+            assert_eq!(t.colocation_group.as_deref(), Some(s));
+            assert_eq!(t.distribution_column, None);
+        }
+    }
+    // public holds the same tables but Citus cannot distribute it: shared, like the registry.
+    assert_eq!(get(&a, "projects").kind, Kind::Reference);
+    assert_eq!(get(&a, "tenants").kind, Kind::Reference);
+    assert_eq!(get(&a, "settings").kind, Kind::Reference);
+    assert!(get(&a, "settings").reasons[0].contains("referenced by the tenant schemas"));
+    assert!(a.colocation_groups.is_empty());
+    let plan = Plan::from_advice(&a);
+    assert_eq!(plan.verdict, Verdict::SchemaBased);
+    assert_eq!(plan.distributed_schemas(), ["t1", "t2", "t3"]);
+    assert!(validate(&plan, &cat).unwrap().is_empty());
+    // The plan file round-trips its verdict.
+    assert_eq!(Plan::parse(&plan.to_json()).unwrap(), plan);
+
+    // Two schemas with the same tables are not yet a schema-per-tenant layout.
+    let a = advise(&schema_per_tenant(&["t1", "t2"]), &AdviceOptions::default());
+    assert_eq!(a.verdict, Verdict::Distributed);
+    assert!(a.tables.iter().all(|t| t.kind != Kind::Schema));
+    assert!(Plan::from_advice(&a).distributed_schemas().is_empty());
+}
+
+#[test]
+fn edited_plans_that_break_schema_distribution_name_the_rule() {
+    let cat = schema_per_tenant(&["t1", "t2", "t3"]);
+    let a = advise(&cat, &AdviceOptions::default());
+    let codes_of = |plan: &Plan| -> Vec<(String, Code)> {
+        checks::check(&cat, plan)
+            .into_iter()
+            .filter(|b| b.severity == Severity::Error)
+            .map(|b| (b.table.to_string(), b.code))
+            .collect()
+    };
+    // One table of a distributed schema planned otherwise: citus_schema_distribute takes them all.
+    let mut plan = Plan::from_advice(&a);
+    let t = plan
+        .tables
+        .iter_mut()
+        .find(|t| t.schema == "t2" && t.name == "tasks")
+        .unwrap();
+    t.kind = Kind::Local;
+    let found = codes_of(&plan);
+    assert!(
+        found.contains(&("t2.tasks".into(), Code::SchemaPartlyPlanned)),
+        "{found:?}"
+    );
+    // The local table's key into the distributed schema, too.
+    assert!(
+        found.contains(&("t2.tasks".into(), Code::FkAcrossDistributedSchema)),
+        "{found:?}"
+    );
+    // A shared table the tenants reference left local: their keys can point only to reference tables.
+    let mut plan = Plan::from_advice(&a);
+    plan.tables.retain(|t| t.name != "settings");
+    let found = codes_of(&plan);
+    assert!(
+        found.contains(&("t1.projects".into(), Code::FkAcrossDistributedSchema)),
+        "{found:?}"
+    );
+    // public cannot be a distributed schema.
+    let mut plan = Plan::from_advice(&a);
+    plan.tables
+        .iter_mut()
+        .find(|t| t.name == "tenants")
+        .unwrap()
+        .kind = Kind::Schema;
+    let found = codes_of(&plan);
+    assert!(
+        found.contains(&("public.tenants".into(), Code::SchemaNotDistributable)),
+        "{found:?}"
+    );
+    // single_node distributes nothing.
+    let mut plan = Plan::from_advice(&a);
+    plan.verdict = Verdict::SingleNode;
+    let found = codes_of(&plan);
+    assert!(
+        found.contains(&("public.tenants".into(), Code::SingleNodeNotLocal)),
+        "{found:?}"
+    );
+    assert!(
+        found.contains(&("t1.tasks".into(), Code::SingleNodeNotLocal)),
+        "{found:?}"
+    );
+}

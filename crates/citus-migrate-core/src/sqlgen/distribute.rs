@@ -196,6 +196,8 @@ mod tests {
                   "distribution_column": "id'); SELECT 1; --", "colocation_group": "g" },
                 { "schema": "s", "name": "m", "kind": "distributed",
                   "distribution_column": "t", "colocation_group": "g" },
+                { "schema": "Ten'ant\"1", "name": "a", "kind": "schema" },
+                { "schema": "Ten'ant\"1", "name": "b", "kind": "schema" },
             ]
         }))
         .unwrap();
@@ -203,7 +205,9 @@ mod tests {
             .into_iter()
             .chain(rollback(&plan))
             .collect();
-        assert_eq!(all.len(), 6);
+        // 02: the reference table, the schema (once for its two tables), the group; rollback: the group
+        // last first, the schema, the reference table.
+        assert_eq!(all.len(), 8);
         for sql in &all {
             let (calls, bare_eq) = calls_and_operators(sql);
             assert_eq!(bare_eq, 0, "{sql}");
@@ -215,10 +219,24 @@ mod tests {
         }
         assert_eq!(
             all[1].lines().next().unwrap(),
-            "SELECT pg_catalog.create_distributed_table('s.\"Lead\"\"er\"'::pg_catalog.regclass, 'id''); SELECT 1; --'::pg_catalog.text, colocate_with => 'none'::pg_catalog.text, shard_count => 4)"
+            "SELECT pg_catalog.citus_schema_distribute('\"Ten''ant\"\"1\"'::pg_catalog.regnamespace)"
         );
         assert_eq!(
             all[2].lines().next().unwrap(),
+            "SELECT pg_catalog.create_distributed_table('s.\"Lead\"\"er\"'::pg_catalog.regclass, 'id''); SELECT 1; --'::pg_catalog.text, colocate_with => 'none'::pg_catalog.text, shard_count => 4)"
+        );
+        assert!(
+            all[4].starts_with("SELECT pg_catalog.undistribute_table('s.m'"),
+            "{}",
+            all[4]
+        );
+        assert_eq!(
+            all[6].lines().next().unwrap(),
+            "SELECT pg_catalog.citus_schema_undistribute('\"Ten''ant\"\"1\"'::pg_catalog.regnamespace)"
+        );
+        assert!(all[7].contains("undistribute_table(E'public"), "{}", all[7]);
+        assert_eq!(
+            all[3].lines().next().unwrap(),
             "SELECT pg_catalog.create_distributed_table('s.m'::pg_catalog.regclass, 't'::pg_catalog.text, colocate_with => 's.\"Lead\"\"er\"'::pg_catalog.text)"
         );
     }
