@@ -126,7 +126,7 @@ fn score(expert: &Value, v: &Value) -> Vec<(String, bool)> {
     let verdict = &expert["verdict"];
     if verdict["firm"] == true {
         let want = verdict["value"].as_str().unwrap();
-        // Until the advisor reports a verdict, it distributes: "distributed" is met by its absence.
+        // A report without a verdict (no advice) counts as "distributed".
         let got = v["verdict"].as_str().unwrap_or("distributed");
         points.push((format!("verdict {want} (the advisor: {got})"), got == want));
     }

@@ -1989,3 +1989,143 @@ fn edited_plans_that_break_schema_distribution_name_the_rule() {
         "{found:?}"
     );
 }
+
+/// A small shop: rentals of items by customers, both kept per store, the stores (`owner` rows of
+/// table `owner_table`) referenced by customers and items.
+fn shop_of_stores(owner_table: &str, owners: i64) -> Catalog {
+    catalog(vec![
+        pk(
+            table(owner_table, owners, &[("id", "int4"), ("name", "text")]),
+            &["id"],
+        ),
+        fk(
+            pk(
+                table("customers", 600, &[("id", "int4"), ("store_id", "int4")]),
+                &["id"],
+            ),
+            &["store_id"],
+            owner_table,
+            &["id"],
+        ),
+        pk(
+            table("films", 1000, &[("id", "int4"), ("title", "text")]),
+            &["id"],
+        ),
+        fk(
+            pk(
+                table(
+                    "film_actors",
+                    5500,
+                    &[("film_id", "int4"), ("actor_id", "int4")],
+                ),
+                &["film_id", "actor_id"],
+            ),
+            &["film_id"],
+            "films",
+            &["id"],
+        ),
+        fk(
+            pk(
+                table(
+                    "film_categories",
+                    1000,
+                    &[("film_id", "int4"), ("category_id", "int4")],
+                ),
+                &["film_id", "category_id"],
+            ),
+            &["film_id"],
+            "films",
+            &["id"],
+        ),
+        fk(
+            fk(
+                pk(
+                    table(
+                        "items",
+                        4500,
+                        &[("id", "int4"), ("film_id", "int4"), ("store_id", "int4")],
+                    ),
+                    &["id"],
+                ),
+                &["film_id"],
+                "films",
+                &["id"],
+            ),
+            &["store_id"],
+            owner_table,
+            &["id"],
+        ),
+        fk(
+            fk(
+                pk(
+                    table(
+                        "rentals",
+                        16000,
+                        &[("id", "int4"), ("customer_id", "int4"), ("item_id", "int4")],
+                    ),
+                    &["id"],
+                ),
+                &["customer_id"],
+                "customers",
+                &["id"],
+            ),
+            &["item_id"],
+            "items",
+            &["id"],
+        ),
+        fk(
+            fk(
+                pk(
+                    table(
+                        "payments",
+                        16000,
+                        &[
+                            ("id", "int4"),
+                            ("customer_id", "int4"),
+                            ("rental_id", "int4"),
+                        ],
+                    ),
+                    &["id"],
+                ),
+                &["customer_id"],
+                "customers",
+                &["id"],
+            ),
+            &["rental_id"],
+            "rentals",
+            &["id"],
+        ),
+    ])
+}
+
+#[test]
+fn a_hierarchy_cut_around_a_store_with_few_rows_stays_on_one_node() {
+    let a = advise(&shop_of_stores("stores", 2), &AdviceOptions::default());
+    assert_eq!(a.verdict, Verdict::SingleNode, "{:?}", a.tables);
+    assert!(a.tables.iter().all(|t| t.kind == Kind::Local));
+    assert!(
+        a.verdict_reasons[1].contains("public.stores"),
+        "{:?}",
+        a.verdict_reasons
+    );
+    assert!(get(&a, "rentals").reasons[0].contains("row-based sharding would make it distributed"));
+    assert!(Plan::from_advice(&a)
+        .tables
+        .iter()
+        .all(|t| t.kind == Kind::Local));
+    // As many stores as shards: a tenant key that can spread the data.
+    let a = advise(&shop_of_stores("stores", 40), &AdviceOptions::default());
+    assert_eq!(a.verdict, Verdict::Distributed, "{:?}", a.verdict_reasons);
+    // A small lookup the groups share (a price plan) is no tenant.
+    let a = advise(&shop_of_stores("price_plans", 2), &AdviceOptions::default());
+    assert_eq!(a.verdict, Verdict::Distributed, "{:?}", a.verdict_reasons);
+    // More data than one node should hold: distributed whatever the shape.
+    let opts = AdviceOptions {
+        single_node_max_bytes: 1 << 20,
+        ..Default::default()
+    };
+    assert_eq!(
+        advise(&shop_of_stores("stores", 2), &opts).verdict,
+        Verdict::Distributed
+    );
+}

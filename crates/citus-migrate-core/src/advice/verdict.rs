@@ -203,7 +203,8 @@ pub(super) fn schema_based(
 /// Whether the database is better kept on one node, with the reasons: the foreign keys tie the tables
 /// into one hierarchy, row-based sharding would cut it into several co-location groups with foreign
 /// keys between them, and the entity those groups have in common (the tenant the hierarchy could be
-/// sharded by) has fewer rows than shards. The total size decides only above `single_node_max_bytes`
+/// sharded by: not a lookup the layout makes a reference table, unless its name says tenant) has fewer
+/// rows than shards. The total size decides only above `single_node_max_bytes`
 /// (then one node is no longer enough, whatever the shape).
 pub(super) fn single_node(
     cat: &Catalog,
@@ -273,10 +274,15 @@ pub(super) fn single_node(
     if crossing.is_empty() {
         return None;
     }
-    // The common entity: referenced from two or more groups, with fewer rows than shards.
+    // The common entity: referenced from two or more groups, with fewer rows than shards, and an entity
+    // rather than a lookup — one the row-based layout does not make a reference table (a status, a
+    // country, a plan), or one whose name says it is the tenant (a store, a company).
+    let entity = |j: usize| {
+        decided.tables[j].kind != Kind::Reference || super::column::tenant_like(&cat.tables[j].name)
+    };
     let (root, from) = referenced_from
         .iter()
-        .filter(|(j, gs)| gs.len() >= 2 && cat.tables[**j].rows() < shards as i64)
+        .filter(|(j, gs)| gs.len() >= 2 && cat.tables[**j].rows() < shards as i64 && entity(**j))
         .max_by(|a, b| {
             a.1.len().cmp(&b.1.len()).then_with(|| {
                 cat.tables[*b.0]
