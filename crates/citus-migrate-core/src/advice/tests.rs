@@ -1890,6 +1890,9 @@ fn schema_per_tenant(schemas: &[&str]) -> Catalog {
             s,
             &[],
         ));
+        let mut report = table("report", 10, &[("project_id", "int4"), ("tasks", "int8")]);
+        report.table_kind = TableKind::MaterializedView;
+        tables.push(in_schema(report, s, &[]));
     }
     catalog(tables)
 }
@@ -1907,6 +1910,10 @@ fn schemas_with_the_same_tables_are_sharded_by_schema() {
             assert_eq!(t.distribution_column, None);
         }
     }
+    // A tenant schema's materialized view stays on the coordinator (citus_schema_distribute takes
+    // tables only).
+    let report = a.table(&QualifiedName::new("t2", "report")).unwrap();
+    assert_eq!(report.kind, Kind::Local, "{:?}", report.reasons);
     // public holds the same tables but Citus cannot distribute it: shared, like the registry.
     assert_eq!(get(&a, "projects").kind, Kind::Reference);
     assert_eq!(get(&a, "tenants").kind, Kind::Reference);

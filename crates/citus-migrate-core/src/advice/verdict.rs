@@ -100,6 +100,16 @@ pub(super) fn schema_based(
     let count = tenants.len();
     for (i, t) in cat.tables.iter().enumerate() {
         let d = &mut decided.tables[i];
+        if tenant_set.contains(t.schema.as_str()) && t.table_kind == TableKind::MaterializedView {
+            // citus_schema_distribute takes tables only (and foreign tables, which it refuses).
+            *d = Decision {
+                kind: Kind::Local,
+                column: None,
+                group: None,
+                reasons: vec!["a materialized view of a tenant schema: citus_schema_distribute leaves it on the coordinator (refresh it there)".into()],
+            };
+            continue;
+        }
         if tenant_set.contains(t.schema.as_str()) {
             *d = Decision {
                 kind: Kind::Schema,

@@ -805,7 +805,13 @@ fn check_verdict_and_schemas(cx: &mut Ctx<'_>) {
         }
     }
     for t in &cx.catalog.tables {
-        if t.table_kind == TableKind::Partition || !schemas.contains(&t.schema.as_str()) {
+        // citus_schema_distribute takes the schema's tables (and refuses its foreign tables); its
+        // materialized views stay on the coordinator.
+        if matches!(
+            t.table_kind,
+            TableKind::Partition | TableKind::MaterializedView
+        ) || !schemas.contains(&t.schema.as_str())
+        {
             continue;
         }
         let name = t.qualified();
