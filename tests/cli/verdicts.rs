@@ -62,7 +62,7 @@ fn verify_with_plan(source: &str, target: &str, plan: &Path) -> Vec<Value> {
 }
 
 /// `migrate` of database `db` onto a new database of the same name on `cluster`, with the plan file,
-/// in `work/run`: exits 0 with verify exact. Returns its output.
+/// in `work/run`: exits 0 with verify exact. Returns its output (stdout, then stderr).
 fn migrate_exactly(
     cluster: &LocalCitus,
     source: &LocalServer,
@@ -83,7 +83,7 @@ fn migrate_exactly(
         text.contains("Verification: the target holds exactly the source's data."),
         "{text}"
     );
-    text
+    format!("{text}{}", stderr_of(&out))
 }
 
 /// `schema.table` → rows, of every table of the source's schemas `schemas` (partitions counted in
@@ -167,6 +167,12 @@ fn a_schema_per_tenant_app_moves_by_schema_verifies_exactly_and_rolls_back() {
     let plan_path = gen.join("plan.json");
     let text = migrate_exactly(&cluster, &source, "dj", work.path(), &plan_path);
     assert!(text.contains("in 8 distributed schema(s)"), "{text}");
+    // A distributed schema's tables are single-shard tables, not hash-distributed: their rows go
+    // through the coordinator, which routes them to the schema's node.
+    assert!(
+        text.contains("tenant03.tenant_only_tabletwo: rows go through the coordinator (it is not hash-distributed)"),
+        "{text}"
+    );
     let layout = verify_with_plan(&src, &dst, &plan_path);
     assert_eq!(
         layout
