@@ -138,6 +138,11 @@ fn a_schema_per_tenant_app_moves_by_schema_verifies_exactly_and_rolls_back() {
         "{}",
         stdout_of(&out)
     );
+    assert!(
+        stdout_of(&out).contains("5 reference table(s), 1 local, 56 in 8 distributed schema(s)"),
+        "{}",
+        stdout_of(&out)
+    );
     let plan: Value = serde_json::from_str(&read(&gen, "plan.json")).unwrap();
     assert_eq!(plan["verdict"], "schema_based");
     let distribute = read(&gen, "02-distribute.sql");

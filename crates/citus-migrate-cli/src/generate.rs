@@ -82,6 +82,7 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<()> {
             "colocation_groups": plan.groups().len(),
             "reference": count(Kind::Reference),
             "local": count(Kind::Local),
+            "schema": count(Kind::Schema),
             "verdict": plan.verdict,
             "distributed_schemas": plan.distributed_schemas(),
             "shard_count": plan.shard_count,
@@ -91,8 +92,12 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<()> {
         return write_output(None, &serde_json::to_string_pretty(&summary)?);
     }
     let mut text = crate::render::verdict_line(plan.verdict, plan.distributed_schemas().len());
+    let schemas = match plan.distributed_schemas().len() {
+        0 => String::new(),
+        n => format!(", {} in {n} distributed schema(s)", count(Kind::Schema)),
+    };
     text.push_str(&format!(
-        "Plan: {} distributed table(s) in {} co-location group(s), {} reference table(s), {} local; {} shards.\n",
+        "Plan: {} distributed table(s) in {} co-location group(s), {} reference table(s), {} local{schemas}; {} shards.\n",
         count(Kind::Distributed),
         plan.groups().len(),
         count(Kind::Reference),
