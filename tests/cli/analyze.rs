@@ -128,8 +128,11 @@ fn text_report_reads_well() {
     let out = run(&["--source", &server.url("shop")]);
     assert!(out.status.success(), "{}", stderr_of(&out));
     let text = stdout_of(&out);
+    // The verdict first (what the rest of the advice means), then the source.
     assert!(
-        text.starts_with("Source database \"shop\": PostgreSQL 1"),
+        text.starts_with(
+            "Verdict: row-based sharding (distributed).\n\nSource database \"shop\": PostgreSQL 1"
+        ),
         "{text}"
     );
     assert!(text.contains("18 tables"), "{text}");

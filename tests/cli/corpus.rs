@@ -38,7 +38,7 @@ const ENTRIES: &[&str] = &[
 const KINDS: &[&str] = &["distributed", "reference", "local", "schema"];
 const VERDICTS: &[&str] = &["distributed", "single_node", "schema_based"];
 
-fn corpus_dir() -> PathBuf {
+pub(crate) fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/corpus")
 }
 
@@ -56,7 +56,7 @@ fn strs(v: &Value) -> Vec<&str> {
 
 /// Loads the entry's schema and data into a new database `db` at `scale`, in one psql session (data.sql
 /// may `\ir` a file next to it).
-fn load(server: &LocalServer, db: &str, dir: &Path, scale: &str) {
+pub(crate) fn load(server: &LocalServer, db: &str, dir: &Path, scale: &str) {
     server.create_database(db).unwrap();
     let out = Command::new(server.bindir().join("psql"))
         .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-v"])
@@ -130,7 +130,7 @@ fn score(expert: &Value, v: &Value) -> Vec<(String, bool)> {
     let verdict = &expert["verdict"];
     if verdict["firm"] == true {
         let want = verdict["value"].as_str().unwrap();
-        // Until the advisor reports a verdict, it distributes: "distributed" is met by its absence.
+        // A report without a verdict (no advice) counts as "distributed".
         let got = v["verdict"].as_str().unwrap_or("distributed");
         points.push((format!("verdict {want} (the advisor: {got})"), got == want));
     }

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use crate::common::*;
 
 /// Runs a SQL file with psql on `db` of `server`, stopping on the first error.
-fn psql_file(server: &LocalServer, db: &str, file: &Path) -> String {
+pub(crate) fn psql_file(server: &LocalServer, db: &str, file: &Path) -> String {
     let out = Command::new(server.bindir().join("psql"))
         .args([
             "-X",

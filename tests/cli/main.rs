@@ -21,4 +21,5 @@ mod pgcat;
 mod resume;
 mod standby;
 mod trials;
+mod verdicts;
 mod verify;

@@ -7,7 +7,6 @@ use std::io::Write as _;
 use clap::Args;
 use tokio::signal::unix::{signal, SignalKind};
 
-use citus_migrate_core::advice::Kind;
 use citus_migrate_core::catalog::{self, ReadOptions};
 use citus_migrate_core::demo::{self, DemoServers, DemoTarget};
 use citus_migrate_core::filter::Selection;
@@ -207,11 +206,7 @@ fn print_plan(plan: &Plan) {
         "TABLE", "KIND", "COLUMN"
     ));
     for t in &plan.tables {
-        let kind = match t.kind {
-            Kind::Distributed => "distributed",
-            Kind::Reference => "reference",
-            Kind::Local => "local",
-        };
+        let kind = t.kind.to_string();
         say(&format!(
             "  {:<w$}  {:<12}  {:<14}  {}",
             t.qualified().to_string(),

@@ -82,20 +82,28 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<()> {
             "colocation_groups": plan.groups().len(),
             "reference": count(Kind::Reference),
             "local": count(Kind::Local),
+            "schema": count(Kind::Schema),
+            "verdict": plan.verdict,
+            "distributed_schemas": plan.distributed_schemas(),
             "shard_count": plan.shard_count,
             "plan_origin": generated.plan_origin,
             "files": written.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         });
         return write_output(None, &serde_json::to_string_pretty(&summary)?);
     }
-    let mut text = format!(
-        "Plan: {} distributed table(s) in {} co-location group(s), {} reference table(s), {} local; {} shards.\n",
+    let mut text = crate::render::verdict_line(plan.verdict, plan.distributed_schemas().len());
+    let schemas = match plan.distributed_schemas().len() {
+        0 => String::new(),
+        n => format!(", {} in {n} distributed schema(s)", count(Kind::Schema)),
+    };
+    text.push_str(&format!(
+        "Plan: {} distributed table(s) in {} co-location group(s), {} reference table(s), {} local{schemas}; {} shards.\n",
         count(Kind::Distributed),
         plan.groups().len(),
         count(Kind::Reference),
         count(Kind::Local),
         plan.shard_count
-    );
+    ));
     for p in written {
         text.push_str(&format!("wrote {}\n", p.display()));
     }

@@ -17,6 +17,16 @@ use citus_migrate_core::error::{
 use citus_migrate_core::migrate::MigrateFailure;
 use citus_migrate_core::{Error, Side};
 
+/// The verdict in words, one line: what the plan does with the database as a whole.
+pub fn verdict_line(verdict: citus_migrate_core::advice::Verdict, schemas: usize) -> String {
+    use citus_migrate_core::advice::Verdict;
+    match verdict {
+        Verdict::SingleNode => "Verdict: keep this database on one node for now (single_node): nothing is distributed.\n".into(),
+        Verdict::SchemaBased => format!("Verdict: schema-based sharding (schema_based): {schemas} tenant schema(s) distributed with citus_schema_distribute.\n"),
+        Verdict::Distributed => "Verdict: row-based sharding (distributed).\n".into(),
+    }
+}
+
 /// SQLSTATE 42501: the side's user lacks a privilege.
 const INSUFFICIENT_PRIVILEGE: &str = "42501";
 

@@ -14,6 +14,9 @@
 
 pub(crate) mod column;
 mod graph;
+mod verdict;
+
+pub use verdict::{Verdict, MIN_TENANT_SCHEMAS};
 
 use std::collections::HashSet;
 
@@ -33,6 +36,9 @@ pub enum Kind {
     Reference,
     /// Stays a plain PostgreSQL table on the coordinator.
     Local,
+    /// Belongs to a distributed schema (`citus_schema_distribute`): a single-shard table, co-located
+    /// with the other tables of its schema.
+    Schema,
 }
 
 impl std::fmt::Display for Kind {
@@ -41,6 +47,7 @@ impl std::fmt::Display for Kind {
             Kind::Distributed => "distributed",
             Kind::Reference => "reference",
             Kind::Local => "local",
+            Kind::Schema => "schema",
         })
     }
 }
@@ -98,6 +105,10 @@ pub struct Advice {
     pub tables: Vec<TableAdvice>,
     pub colocation_groups: Vec<ColocationGroup>,
     pub shard_count: ShardCountAdvice,
+    /// Row-based sharding, one node, or schema-based sharding.
+    pub verdict: Verdict,
+    /// Why, and what would change the answer (empty for `distributed`).
+    pub verdict_reasons: Vec<String>,
 }
 
 impl Advice {
@@ -117,6 +128,8 @@ pub struct AdviceOptions {
     /// A table may become a reference table only when it holds at most this share of the rows of
     /// the largest table.
     pub reference_max_share: f64,
+    /// Above this much table data (total bytes) the verdict is never `single_node`.
+    pub single_node_max_bytes: i64,
 }
 
 impl Default for AdviceOptions {
@@ -125,6 +138,7 @@ impl Default for AdviceOptions {
             shard_count: None,
             reference_max_bytes: 1 << 30,
             reference_max_share: 0.1,
+            single_node_max_bytes: 100 << 30,
         }
     }
 }
@@ -132,8 +146,18 @@ impl Default for AdviceOptions {
 /// Advises a distribution for every table of `catalog`.
 pub fn advise(catalog: &Catalog, opts: &AdviceOptions) -> Advice {
     let mut shard_count = shard_count(catalog, opts);
-    let decided = graph::decide(catalog, opts, shard_count.count);
-    if opts.shard_count.is_none() {
+    let mut decided = graph::decide(catalog, opts, shard_count.count);
+    let (verdict, verdict_reasons) = if let Some((tenants, each)) = verdict::tenant_schemas(catalog)
+    {
+        let why = verdict::schema_based(catalog, opts, &tenants, each, &mut decided);
+        (Verdict::SchemaBased, why)
+    } else if let Some(why) = verdict::single_node(catalog, opts, shard_count.count, &decided) {
+        verdict::all_local(catalog, &mut decided);
+        (Verdict::SingleNode, why)
+    } else {
+        (Verdict::Distributed, Vec::new())
+    };
+    if opts.shard_count.is_none() && verdict == Verdict::Distributed {
         shard_count
             .reason
             .push_str(&workload(catalog, &decided.groups));
@@ -184,7 +208,19 @@ pub fn advise(catalog: &Catalog, opts: &AdviceOptions) -> Advice {
         tables,
         colocation_groups: decided.groups,
         shard_count,
+        verdict,
+        verdict_reasons,
     }
+}
+
+/// The bytes of every table that holds rows (partitions, not their parents; no views).
+fn table_bytes(catalog: &Catalog) -> i64 {
+    catalog
+        .tables
+        .iter()
+        .filter(|t| t.holds_data())
+        .map(|t| t.total_bytes)
+        .sum()
 }
 
 /// Citus guidance: 32 shards (the default) suit multi-tenant apps and small clusters; analytics on
@@ -196,12 +232,7 @@ fn shard_count(catalog: &Catalog, opts: &AdviceOptions) -> ShardCountAdvice {
             reason: "the shard count given by the user".into(),
         };
     }
-    let bytes: i64 = catalog
-        .tables
-        .iter()
-        .filter(|t| t.holds_data())
-        .map(|t| t.total_bytes)
-        .sum();
+    let bytes = table_bytes(catalog);
     const GIB: i64 = 1 << 30;
     let (count, why) = if bytes >= 1024 * GIB {
         (128, "over 1 TB of data: 128 shards keep shards near 10 GB and let the cluster grow to many workers")

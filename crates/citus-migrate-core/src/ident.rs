@@ -317,7 +317,7 @@ pub(crate) fn lines_with_level(sql: &str) -> Vec<(&str, bool)> {
 }
 
 /// `sql` with `indent` put in front of every line but the first that starts at top level (see
-/// [`lines_with_level`]), for showing SQL indented under a label: a line break inside a quoted name
+/// `lines_with_level`), for showing SQL indented under a label: a line break inside a quoted name
 /// or string stays as it is, so the SQL shown is still the SQL meant.
 pub fn indent_sql(sql: &str, indent: &str) -> String {
     let mut out = String::with_capacity(sql.len());

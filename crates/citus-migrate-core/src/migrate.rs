@@ -613,11 +613,18 @@ impl Run<'_> {
         plan.save(&self.wd.plan_path())?;
         self.crash_point(Step::Plan, true);
         let count = |k: Kind| plan.count(&self.catalog, k);
+        let schemas = plan.distributed_schemas().len();
         Ok(Outcome::done(format!(
-            "{how}: {} distributed, {} reference, {} local",
+            "{how}: {} distributed, {} reference, {} local{}",
             count(Kind::Distributed),
             count(Kind::Reference),
-            count(Kind::Local)
+            count(Kind::Local),
+            match (plan.verdict, schemas) {
+                (crate::advice::Verdict::SingleNode, _) =>
+                    " (verdict single_node: nothing is distributed)".to_string(),
+                (_, 0) => String::new(),
+                (_, n) => format!(", {} in {n} distributed schema(s)", count(Kind::Schema)),
+            }
         )))
     }
 

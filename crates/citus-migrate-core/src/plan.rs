@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::advice::{advise, Advice, AdviceOptions, Kind};
+use crate::advice::{advise, Advice, AdviceOptions, Kind, Verdict};
 use crate::catalog::{Catalog, TableKind};
 use crate::error::{Error, Result};
 use crate::ident::QualifiedName;
@@ -28,6 +28,14 @@ pub struct Plan {
     pub format_version: u32,
     /// The database the plan was made for (informational; not checked).
     pub source: PlanSource,
+    /// `distributed` (row-based sharding; the default when absent), `single_node` (every table stays
+    /// local: nothing is distributed) or `schema_based` (tables of kind `schema`: their schemas are
+    /// distributed with `citus_schema_distribute`). Written only when not `distributed`.
+    #[serde(default, skip_serializing_if = "Verdict::is_distributed")]
+    pub verdict: Verdict,
+    /// Why the advisor gave this verdict (informational, ignored when reading).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub verdict_reasons: Vec<String>,
     /// Shards per co-location group, unless a group leader says otherwise.
     pub shard_count: u32,
     /// The tables in the order `02-distribute.sql` handles them: reference tables, then each
@@ -126,7 +134,11 @@ impl Plan {
                 name: t.name.clone(),
                 kind: t.kind,
                 distribution_column: t.distribution_column.clone(),
-                colocation_group: t.colocation_group.clone(),
+                // A distributed schema is its own co-location group: nothing to write down.
+                colocation_group: t
+                    .colocation_group
+                    .clone()
+                    .filter(|_| t.kind != Kind::Schema),
                 shard_count: None,
                 extend_keys: false,
                 reasons: t.reasons.clone(),
@@ -150,8 +162,9 @@ impl Plan {
             (
                 match t.kind {
                     Kind::Reference => 0,
-                    Kind::Distributed => 1,
-                    Kind::Local => 2,
+                    Kind::Schema => 1,
+                    Kind::Distributed => 2,
+                    Kind::Local => 3,
                 },
                 group_rank.get(g).copied().unwrap_or(usize::MAX),
                 !is_leader,
@@ -165,6 +178,8 @@ impl Plan {
                 database: advice.database.clone(),
                 server_version: advice.server_version.clone(),
             },
+            verdict: advice.verdict,
+            verdict_reasons: advice.verdict_reasons.clone(),
             shard_count: advice.shard_count.count,
             tables,
         }
@@ -296,6 +311,18 @@ impl Plan {
         out
     }
 
+    /// The schemas the plan distributes (`citus_schema_distribute`): those of its tables of kind
+    /// `schema`, in plan order.
+    pub fn distributed_schemas(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for t in self.tables.iter().filter(|t| t.kind == Kind::Schema) {
+            if !out.contains(&t.schema.as_str()) {
+                out.push(&t.schema);
+            }
+        }
+        out
+    }
+
     /// The group name of a distributed table (its own name when it has none).
     pub fn group_of(&self, name: &QualifiedName) -> Option<String> {
         let t = self.table(name).filter(|t| t.kind == Kind::Distributed)?;
@@ -311,6 +338,7 @@ impl Plan {
     pub fn fingerprint(&self) -> String {
         let mut v = self.clone();
         v.source.server_version.clear();
+        v.verdict_reasons.clear();
         for t in &mut v.tables {
             t.reasons.clear();
         }

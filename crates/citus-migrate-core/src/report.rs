@@ -8,7 +8,9 @@ use serde::Serialize;
 
 use std::collections::HashMap;
 
-use crate::advice::{Advice, Candidate, ColocationGroup, Kind, ShardCountAdvice, TableAdvice};
+use crate::advice::{
+    Advice, Candidate, ColocationGroup, Kind, ShardCountAdvice, TableAdvice, Verdict,
+};
 use crate::catalog::{Catalog, Extension, Table};
 use crate::error::{Error, Result};
 use crate::ident::QualifiedName;
@@ -36,6 +38,12 @@ pub struct SourceSummary<'a> {
 pub struct AnalyzeReport<'a> {
     pub format_version: u32,
     pub source: SourceSummary<'a>,
+    /// The advice's verdict: `distributed`, `single_node` or `schema_based` (with advice only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<Verdict>,
+    /// Why, and what would change the answer (with advice only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdict_reasons: Option<&'a [String]>,
     pub tables: Vec<ReportTable<'a>>,
     /// The advised co-location groups (with advice only).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -91,6 +99,8 @@ impl<'a> AnalyzeReport<'a> {
                 table_count: catalog.tables.len(),
                 extensions: &catalog.extensions,
             },
+            verdict: None,
+            verdict_reasons: None,
             tables: tables
                 .into_iter()
                 .map(|table| ReportTable {
@@ -138,6 +148,8 @@ impl<'a> AnalyzeReport<'a> {
                         .unwrap_or_default(),
                 });
         }
+        self.verdict = Some(advice.verdict);
+        self.verdict_reasons = Some(&advice.verdict_reasons);
         self.colocation_groups = Some(&advice.colocation_groups);
         self.shard_count = Some(&advice.shard_count);
         self

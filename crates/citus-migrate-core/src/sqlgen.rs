@@ -12,6 +12,7 @@ mod post_data;
 
 use std::path::{Path, PathBuf};
 
+use crate::advice::Verdict;
 use crate::catalog::Catalog;
 use crate::connect::connect;
 use crate::conninfo::ConnInfo;
@@ -115,6 +116,8 @@ pub struct Generated {
     pub plan_origin: String,
     pub plan_fingerprint: String,
     pub database: String,
+    /// The plan's verdict: `single_node` distributes nothing, `schema_based` distributes schemas.
+    pub verdict: Verdict,
 }
 
 /// Dumps the pre-data and post-data sections of the selected tables with pg_dump and writes the
@@ -149,6 +152,7 @@ pub async fn generate(catalog: &Catalog, plan: &Plan, opts: &GenerateOptions) ->
         plan_origin: opts.plan_origin.clone(),
         plan_fingerprint: plan.fingerprint(),
         database: catalog.database.clone(),
+        verdict: plan.verdict,
     })
 }
 
@@ -187,6 +191,15 @@ impl Generated {
         h
     }
 
+    /// What the plan's verdict means for 02 and the rollback, when it is not row-based sharding.
+    fn verdict_note(&self) -> String {
+        match self.verdict {
+            Verdict::SingleNode => "-- Verdict single_node: the database stays on one node. Nothing is distributed: every table\n-- stays a plain local table on the coordinator (01 and 03 create them, the copy fills them).\n\n".into(),
+            Verdict::SchemaBased => "-- Verdict schema_based: the shared tables become reference tables first, then every tenant\n-- schema is distributed whole (citus_schema_distribute: single-shard tables, co-located per schema).\n\n".into(),
+            Verdict::Distributed => String::new(),
+        }
+    }
+
     pub fn pre_data_sql(&self) -> String {
         let mut s = self.header(
             FILE_PRE_DATA,
@@ -203,6 +216,7 @@ impl Generated {
             "makes the planned tables reference tables, then distributes each co-location group (leader first). Safe to run again: tables already laid out as planned are skipped; a table laid out differently stops the script with Citus's error naming it.",
             "after 01-pre-data.sql, before copying the data (or after: Citus then moves the rows into shards), on the coordinator. Undo with rollback.sql.",
         );
+        s.push_str(&self.verdict_note());
         if self.distribute.is_empty() {
             s.push_str("-- The plan makes no table distributed or reference: nothing to do.\n");
         }
@@ -242,6 +256,7 @@ impl Generated {
             "turns every table 02-distribute.sql made distributed or reference back into a plain local table on the coordinator, with all its rows (undistribute_table, cascading through foreign keys). Safe to run twice.",
             "on the coordinator, to undo 02-distribute.sql. Needs room on the coordinator for all the rows of the tables it brings back.",
         );
+        s.push_str(&self.verdict_note());
         if self.rollback.is_empty() {
             s.push_str("-- The plan makes no table distributed or reference: nothing to undo.\n");
         }

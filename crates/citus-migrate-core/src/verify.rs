@@ -74,6 +74,9 @@ pub enum LayoutKind {
     Reference,
     /// A plain table on the coordinator (or a Citus-local table).
     Local,
+    /// A table of a distributed schema: a single-shard table, in the one co-location group of its
+    /// schema, which no other schema shares.
+    Schema,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -238,6 +241,7 @@ pub fn expected_layout(plan: &Plan) -> Vec<ExpectedLayout> {
         let kind = match t.kind {
             Kind::Reference => LayoutKind::Reference,
             Kind::Local => LayoutKind::Local,
+            Kind::Schema => LayoutKind::Schema,
             Kind::Distributed => match &t.distribution_column {
                 Some(c) => LayoutKind::Distributed {
                     column: c.clone(),
@@ -427,6 +431,9 @@ impl TargetLayout {
                 self.colocation_id
             ),
             ("n", "t") => "reference".into(),
+            ("n", "s") if self.colocation_id != 0 => {
+                format!("single-shard (co-location group {})", self.colocation_id)
+            }
             ("n", _) => "Citus-local".into(),
             (m, _) => format!("distributed with method {m:?}"),
         }
@@ -478,6 +485,21 @@ fn check_layout(
     diffs: &mut Vec<Difference>,
 ) -> Vec<LayoutCheck> {
     let mut out = Vec::new();
+    // The co-location groups of each distributed schema's tables, and the schemas of each group.
+    let mut schema_groups: HashMap<&str, std::collections::BTreeSet<i64>> = HashMap::new();
+    let mut group_schemas: HashMap<i64, std::collections::BTreeSet<&str>> = HashMap::new();
+    for e in expected.iter().filter(|e| e.kind == LayoutKind::Schema) {
+        if let Some(l) = actual.and_then(|m| m.get(&e.table)) {
+            schema_groups
+                .entry(&e.table.schema)
+                .or_default()
+                .insert(l.colocation_id);
+            group_schemas
+                .entry(l.colocation_id)
+                .or_default()
+                .insert(&e.table.schema);
+        }
+    }
     for e in expected {
         let a = actual.and_then(|m| m.get(&e.table));
         let actual_text = match (actual, a) {
@@ -487,7 +509,36 @@ fn check_layout(
         };
         let (equal, why) = match (&e.kind, a) {
             (LayoutKind::Local, None) => (true, String::new()),
-            (LayoutKind::Local, Some(l)) => (l.method == "n" && l.repmodel != "t", String::new()),
+            (LayoutKind::Local, Some(l)) => (
+                l.method == "n" && l.repmodel != "t" && l.colocation_id == 0,
+                String::new(),
+            ),
+            (LayoutKind::Schema, Some(l))
+                if l.method == "n" && l.repmodel == "s" && l.colocation_id != 0 =>
+            {
+                let groups = &schema_groups[e.table.schema.as_str()];
+                let schemas = &group_schemas[&l.colocation_id];
+                if groups.len() > 1 {
+                    (
+                        false,
+                        format!(
+                            "; the tables of schema {} are in {} co-location groups",
+                            crate::ident::quote_ident(&e.table.schema),
+                            groups.len()
+                        ),
+                    )
+                } else if schemas.len() > 1 {
+                    (
+                        false,
+                        format!(
+                            "; its co-location group is shared by {} schemas",
+                            schemas.len()
+                        ),
+                    )
+                } else {
+                    (true, String::new())
+                }
+            }
             (LayoutKind::Reference, Some(l)) => {
                 (l.method == "n" && l.repmodel == "t", String::new())
             }
@@ -551,6 +602,9 @@ fn describe_expected(k: &LayoutKind) -> String {
         } => format!("distributed on {column}"),
         LayoutKind::Reference => "reference".into(),
         LayoutKind::Local => "local".into(),
+        LayoutKind::Schema => {
+            "part of distributed schema (single-shard, co-located per schema)".into()
+        }
     }
 }
 
@@ -956,5 +1010,75 @@ mod tests {
             "{:?}",
             diffs[1]
         );
+    }
+
+    #[test]
+    fn a_distributed_schema_is_one_group_of_single_shard_tables_of_its_own() {
+        let single = |colocation_id| TargetLayout {
+            method: "n".into(),
+            repmodel: "s".into(),
+            column: None,
+            colocation_id,
+        };
+        let mut actual = HashMap::new();
+        for (s, n, g) in [
+            ("t1", "a", 5),
+            ("t1", "b", 5),
+            ("t2", "a", 6),
+            ("t2", "b", 7),
+            ("t3", "a", 5),
+        ] {
+            actual.insert(QualifiedName::new(s, n), single(g));
+        }
+        // A Citus-local table (co-location 0) is local, not part of a schema.
+        actual.insert(QualifiedName::new("t4", "a"), single(0));
+        actual.insert(QualifiedName::new("public", "l"), single(0));
+        let expected: Vec<ExpectedLayout> = [
+            ("t1", "a"),
+            ("t1", "b"),
+            ("t2", "a"),
+            ("t2", "b"),
+            ("t3", "a"),
+            ("t4", "a"),
+        ]
+        .iter()
+        .map(|(s, n)| ExpectedLayout {
+            table: QualifiedName::new(*s, *n),
+            kind: LayoutKind::Schema,
+        })
+        .chain(std::iter::once(ExpectedLayout {
+            table: QualifiedName::new("public", "l"),
+            kind: LayoutKind::Local,
+        }))
+        .collect();
+        let mut diffs = Vec::new();
+        let checks = check_layout(&expected, Some(&actual), &mut diffs);
+        // t1 shares its group with t3; t2's tables are in two groups; t4.a is Citus-local.
+        assert_eq!(
+            checks.iter().map(|c| c.equal).collect::<Vec<_>>(),
+            vec![false, false, false, false, false, false, true]
+        );
+        assert!(
+            diffs[0].message.contains("shared by 2 schemas"),
+            "{:?}",
+            diffs[0]
+        );
+        assert!(
+            diffs[2].message.contains("in 2 co-location groups"),
+            "{:?}",
+            diffs[2]
+        );
+        assert!(
+            diffs[5].message.contains("target has Citus-local"),
+            "{:?}",
+            diffs[5]
+        );
+        // Each schema in a group of its own: all as planned.
+        actual.insert(QualifiedName::new("t2", "b"), single(6));
+        actual.insert(QualifiedName::new("t3", "a"), single(8));
+        actual.insert(QualifiedName::new("t4", "a"), single(9));
+        let mut diffs = Vec::new();
+        let checks = check_layout(&expected, Some(&actual), &mut diffs);
+        assert!(checks.iter().all(|c| c.equal), "{diffs:?}");
     }
 }

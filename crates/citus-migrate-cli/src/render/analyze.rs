@@ -118,6 +118,20 @@ pub fn analyze_csv(report: &AnalyzeReport) -> Result<String> {
 /// The report as readable text.
 pub fn analyze_text(report: &AnalyzeReport) -> String {
     let mut out = String::new();
+    // The verdict first: it decides what the rest of the advice means.
+    if let Some(v) = report.verdict {
+        let schemas: std::collections::BTreeSet<&str> = report
+            .tables
+            .iter()
+            .filter(|t| t.advice.as_ref().is_some_and(|a| a.kind == Kind::Schema))
+            .map(|t| t.schema.as_str())
+            .collect();
+        out.push_str(&crate::render::verdict_line(v, schemas.len()));
+        for r in report.verdict_reasons.unwrap_or_default() {
+            let _ = writeln!(out, "  - {r}");
+        }
+        out.push('\n');
+    }
     let s = &report.source;
     let _ = writeln!(
         out,
@@ -290,6 +304,34 @@ fn advice_text(report: &AnalyzeReport, out: &mut String) {
                     let _ = writeln!(out, "      - {r}");
                 }
             }
+        }
+    }
+    let mut schemas: Vec<(&str, Vec<&str>)> = Vec::new();
+    for (t, _) in advised.iter().filter(|(_, a)| a.kind == Kind::Schema) {
+        match schemas.iter_mut().find(|(s, _)| *s == t.schema) {
+            Some((_, v)) => v.push(&t.name),
+            None => schemas.push((&t.schema, vec![&t.name])),
+        }
+    }
+    if !schemas.is_empty() {
+        schemas.sort();
+        let _ = writeln!(
+            out,
+            "\n  Distributed schemas (citus_schema_distribute; each a co-location group of single-shard tables):"
+        );
+        for (s, mut tables) in schemas {
+            tables.sort();
+            let _ = writeln!(
+                out,
+                "    {}: {} table(s): {}",
+                quote_ident(s),
+                tables.len(),
+                tables
+                    .iter()
+                    .map(|t| quote_ident(t))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
         }
     }
     for (kind, title) in [

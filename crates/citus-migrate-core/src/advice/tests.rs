@@ -1839,3 +1839,301 @@ fn a_keyed_lookup_that_cannot_be_sharded_is_a_reference_table_at_every_size() {
         }
     }
 }
+
+/// `table` moved into `schema`, its foreign keys to tables of `public` pointed into the same schema
+/// unless named in `shared`.
+fn in_schema(mut t: Table, schema: &str, shared: &[&str]) -> Table {
+    t.schema = schema.into();
+    for f in &mut t.foreign_keys {
+        if !shared.contains(&f.referenced_table.name.as_str()) {
+            f.referenced_table.schema = schema.into();
+        }
+    }
+    t
+}
+
+/// A registry of tenants in `public` and, per tenant schema, the same two tables.
+fn schema_per_tenant(schemas: &[&str]) -> Catalog {
+    let mut tables = vec![
+        pk(
+            table("tenants", 10, &[("id", "int4"), ("schema_name", "text")]),
+            &["id"],
+        ),
+        pk(
+            table("settings", 5, &[("id", "int4"), ("v", "text")]),
+            &["id"],
+        ),
+    ];
+    for s in schemas {
+        tables.push(in_schema(
+            fk(
+                pk(
+                    table("projects", 100, &[("id", "int4"), ("setting_id", "int4")]),
+                    &["id"],
+                ),
+                &["setting_id"],
+                "settings",
+                &["id"],
+            ),
+            s,
+            &["settings"],
+        ));
+        tables.push(in_schema(
+            fk(
+                pk(
+                    table("tasks", 1000, &[("id", "int4"), ("project_id", "int4")]),
+                    &["id"],
+                ),
+                &["project_id"],
+                "projects",
+                &["id"],
+            ),
+            s,
+            &[],
+        ));
+        let mut report = table("report", 10, &[("project_id", "int4"), ("tasks", "int8")]);
+        report.table_kind = TableKind::MaterializedView;
+        tables.push(in_schema(report, s, &[]));
+    }
+    catalog(tables)
+}
+
+#[test]
+fn schemas_with_the_same_tables_are_sharded_by_schema() {
+    let cat = schema_per_tenant(&["t1", "t2", "t3", "public"]);
+    let a = advise(&cat, &AdviceOptions::default());
+    assert_eq!(a.verdict, Verdict::SchemaBased, "{:?}", a.verdict_reasons);
+    for s in ["t1", "t2", "t3"] {
+        for n in ["projects", "tasks"] {
+            let t = a.table(&QualifiedName::new(s, n)).unwrap();
+            assert_eq!(t.kind, Kind::Schema, "{s}.{n}");
+            assert_eq!(t.colocation_group.as_deref(), Some(s));
+            assert_eq!(t.distribution_column, None);
+        }
+    }
+    // A tenant schema's materialized view stays on the coordinator (citus_schema_distribute takes
+    // tables only).
+    let report = a.table(&QualifiedName::new("t2", "report")).unwrap();
+    assert_eq!(report.kind, Kind::Local, "{:?}", report.reasons);
+    // public holds the same tables but Citus cannot distribute it: shared, like the registry.
+    assert_eq!(get(&a, "projects").kind, Kind::Reference);
+    assert_eq!(get(&a, "tenants").kind, Kind::Reference);
+    assert_eq!(get(&a, "settings").kind, Kind::Reference);
+    assert!(get(&a, "settings").reasons[0].contains("referenced by the tenant schemas"));
+    assert!(a.colocation_groups.is_empty());
+    let plan = Plan::from_advice(&a);
+    assert_eq!(plan.verdict, Verdict::SchemaBased);
+    assert_eq!(plan.distributed_schemas(), ["t1", "t2", "t3"]);
+    assert!(validate(&plan, &cat).unwrap().is_empty());
+    // The plan file round-trips its verdict.
+    assert_eq!(Plan::parse(&plan.to_json()).unwrap(), plan);
+
+    // Two schemas with the same tables are not yet a schema-per-tenant layout.
+    let a = advise(&schema_per_tenant(&["t1", "t2"]), &AdviceOptions::default());
+    assert_eq!(a.verdict, Verdict::Distributed);
+    assert!(a.tables.iter().all(|t| t.kind != Kind::Schema));
+    assert!(Plan::from_advice(&a).distributed_schemas().is_empty());
+}
+
+#[test]
+fn edited_plans_that_break_schema_distribution_name_the_rule() {
+    let cat = schema_per_tenant(&["t1", "t2", "t3"]);
+    let a = advise(&cat, &AdviceOptions::default());
+    let codes_of = |plan: &Plan| -> Vec<(String, Code)> {
+        checks::check(&cat, plan)
+            .into_iter()
+            .filter(|b| b.severity == Severity::Error)
+            .map(|b| (b.table.to_string(), b.code))
+            .collect()
+    };
+    // One table of a distributed schema planned otherwise: citus_schema_distribute takes them all.
+    let mut plan = Plan::from_advice(&a);
+    let t = plan
+        .tables
+        .iter_mut()
+        .find(|t| t.schema == "t2" && t.name == "tasks")
+        .unwrap();
+    t.kind = Kind::Local;
+    let found = codes_of(&plan);
+    assert!(
+        found.contains(&("t2.tasks".into(), Code::SchemaPartlyPlanned)),
+        "{found:?}"
+    );
+    // The local table's key into the distributed schema, too.
+    assert!(
+        found.contains(&("t2.tasks".into(), Code::FkAcrossDistributedSchema)),
+        "{found:?}"
+    );
+    // A shared table the tenants reference left local: their keys can point only to reference tables.
+    let mut plan = Plan::from_advice(&a);
+    plan.tables.retain(|t| t.name != "settings");
+    let found = codes_of(&plan);
+    assert!(
+        found.contains(&("t1.projects".into(), Code::FkAcrossDistributedSchema)),
+        "{found:?}"
+    );
+    // public cannot be a distributed schema.
+    let mut plan = Plan::from_advice(&a);
+    plan.tables
+        .iter_mut()
+        .find(|t| t.name == "tenants")
+        .unwrap()
+        .kind = Kind::Schema;
+    let found = codes_of(&plan);
+    assert!(
+        found.contains(&("public.tenants".into(), Code::SchemaNotDistributable)),
+        "{found:?}"
+    );
+    // single_node distributes nothing.
+    let mut plan = Plan::from_advice(&a);
+    plan.verdict = Verdict::SingleNode;
+    let found = codes_of(&plan);
+    assert!(
+        found.contains(&("public.tenants".into(), Code::SingleNodeNotLocal)),
+        "{found:?}"
+    );
+    assert!(
+        found.contains(&("t1.tasks".into(), Code::SingleNodeNotLocal)),
+        "{found:?}"
+    );
+}
+
+/// A small shop: rentals of items by customers, both kept per store, the stores (`owner` rows of
+/// table `owner_table`) referenced by customers and items.
+fn shop_of_stores(owner_table: &str, owners: i64) -> Catalog {
+    catalog(vec![
+        pk(
+            table(owner_table, owners, &[("id", "int4"), ("name", "text")]),
+            &["id"],
+        ),
+        fk(
+            pk(
+                table("customers", 600, &[("id", "int4"), ("store_id", "int4")]),
+                &["id"],
+            ),
+            &["store_id"],
+            owner_table,
+            &["id"],
+        ),
+        pk(
+            table("films", 1000, &[("id", "int4"), ("title", "text")]),
+            &["id"],
+        ),
+        fk(
+            pk(
+                table(
+                    "film_actors",
+                    5500,
+                    &[("film_id", "int4"), ("actor_id", "int4")],
+                ),
+                &["film_id", "actor_id"],
+            ),
+            &["film_id"],
+            "films",
+            &["id"],
+        ),
+        fk(
+            pk(
+                table(
+                    "film_categories",
+                    1000,
+                    &[("film_id", "int4"), ("category_id", "int4")],
+                ),
+                &["film_id", "category_id"],
+            ),
+            &["film_id"],
+            "films",
+            &["id"],
+        ),
+        fk(
+            fk(
+                pk(
+                    table(
+                        "items",
+                        4500,
+                        &[("id", "int4"), ("film_id", "int4"), ("store_id", "int4")],
+                    ),
+                    &["id"],
+                ),
+                &["film_id"],
+                "films",
+                &["id"],
+            ),
+            &["store_id"],
+            owner_table,
+            &["id"],
+        ),
+        fk(
+            fk(
+                pk(
+                    table(
+                        "rentals",
+                        16000,
+                        &[("id", "int4"), ("customer_id", "int4"), ("item_id", "int4")],
+                    ),
+                    &["id"],
+                ),
+                &["customer_id"],
+                "customers",
+                &["id"],
+            ),
+            &["item_id"],
+            "items",
+            &["id"],
+        ),
+        fk(
+            fk(
+                pk(
+                    table(
+                        "payments",
+                        16000,
+                        &[
+                            ("id", "int4"),
+                            ("customer_id", "int4"),
+                            ("rental_id", "int4"),
+                        ],
+                    ),
+                    &["id"],
+                ),
+                &["customer_id"],
+                "customers",
+                &["id"],
+            ),
+            &["rental_id"],
+            "rentals",
+            &["id"],
+        ),
+    ])
+}
+
+#[test]
+fn a_hierarchy_cut_around_a_store_with_few_rows_stays_on_one_node() {
+    let a = advise(&shop_of_stores("stores", 2), &AdviceOptions::default());
+    assert_eq!(a.verdict, Verdict::SingleNode, "{:?}", a.tables);
+    assert!(a.tables.iter().all(|t| t.kind == Kind::Local));
+    assert!(
+        a.verdict_reasons[1].contains("public.stores"),
+        "{:?}",
+        a.verdict_reasons
+    );
+    assert!(get(&a, "rentals").reasons[0].contains("row-based sharding would make it distributed"));
+    assert!(Plan::from_advice(&a)
+        .tables
+        .iter()
+        .all(|t| t.kind == Kind::Local));
+    // As many stores as shards: a tenant key that can spread the data.
+    let a = advise(&shop_of_stores("stores", 40), &AdviceOptions::default());
+    assert_eq!(a.verdict, Verdict::Distributed, "{:?}", a.verdict_reasons);
+    // A small lookup the groups share (a price plan) is no tenant.
+    let a = advise(&shop_of_stores("price_plans", 2), &AdviceOptions::default());
+    assert_eq!(a.verdict, Verdict::Distributed, "{:?}", a.verdict_reasons);
+    // More data than one node should hold: distributed whatever the shape.
+    let opts = AdviceOptions {
+        single_node_max_bytes: 1 << 20,
+        ..Default::default()
+    };
+    assert_eq!(
+        advise(&shop_of_stores("stores", 2), &opts).verdict,
+        Verdict::Distributed
+    );
+}

@@ -74,6 +74,10 @@ codes! {
     FkToLocalTable = "fk_to_local_table",
     LocalToDistributedFk = "local_to_distributed_fk",
     LocalToReferenceFk = "local_to_reference_fk",
+    SingleNodeNotLocal = "single_node_not_local",
+    SchemaNotDistributable = "schema_not_distributable",
+    SchemaPartlyPlanned = "schema_partly_planned",
+    FkAcrossDistributedSchema = "fk_across_distributed_schema",
 }
 
 impl std::fmt::Display for Code {

@@ -8,7 +8,7 @@ use crate::advice::column::{
 use std::collections::{HashMap, HashSet};
 
 use super::checks::{Blocker, Code, Severity};
-use crate::advice::Kind;
+use crate::advice::{Kind, Verdict};
 use crate::catalog::{Catalog, ForeignKey, Table, TableKind};
 use crate::ident::{comment_text, quote_ident, QualifiedName};
 use crate::plan::Plan;
@@ -144,6 +144,7 @@ pub fn check(catalog: &Catalog, plan: &Plan) -> Vec<Blocker> {
         check_shape(&mut cx, t, p);
     }
     check_groups(&mut cx);
+    check_verdict_and_schemas(&mut cx);
     for t in &catalog.tables {
         check_objects(&mut cx, t);
         for fk in &t.foreign_keys {
@@ -213,7 +214,7 @@ fn check_shape(cx: &mut Ctx<'_>, t: &Table, p: &crate::plan::PlanTable) {
             format!("{name} is planned as distributed but has no distribution_column"),
             None,
         ),
-        (Kind::Reference | Kind::Local, Some(c)) => cx.push(
+        (Kind::Reference | Kind::Local | Kind::Schema, Some(c)) => cx.push(
             &name,
             Code::UnexpectedDistributionColumn,
             Severity::Error,
@@ -252,6 +253,7 @@ fn kind_word(k: Kind) -> &'static str {
         Kind::Distributed => "distributed",
         Kind::Reference => "a reference table",
         Kind::Local => "local",
+        Kind::Schema => "part of a distributed schema",
     }
 }
 
@@ -737,6 +739,22 @@ fn check_fk(cx: &mut Ctx<'_>, t: &Table, fk: &ForeignKey) {
             format!("{a} stays local but its foreign key {fkname} references the distributed table {b}: Citus does not allow that"),
             Some(format!("{drop}  {}", comment(&format!("or distribute {a} with {b}")))),
         ),
+        (Kind::Schema, Kind::Schema) if a.schema == b.schema => {}
+        (Kind::Schema, Kind::Reference) => {}
+        (Kind::Schema, _) => cx.push(
+            &a,
+            Code::FkAcrossDistributedSchema,
+            Severity::Error,
+            format!("{a} is part of the distributed schema {} but its foreign key {fkname} references {b}, which is {}: Citus allows keys from a distributed schema only into the same schema or to reference tables", quote_ident(&a.schema), kind_word(kb)),
+            Some(format!("{drop}  {}", comment(&format!("or make {b} a reference table")))),
+        ),
+        (_, Kind::Schema) => cx.push(
+            &a,
+            Code::FkAcrossDistributedSchema,
+            Severity::Error,
+            format!("{a} is {} but its foreign key {fkname} references {b} of the distributed schema {}: Citus refuses keys into a distributed schema from another schema", kind_word(ka), quote_ident(&b.schema)),
+            Some(format!("{drop}  {}", comment(&format!("or move {a} into {}", quote_ident(&b.schema))))),
+        ),
         (Kind::Local, Kind::Reference) => cx.push(
             &a,
             Code::LocalToReferenceFk,
@@ -745,5 +763,71 @@ fn check_fk(cx: &mut Ctx<'_>, t: &Table, fk: &ForeignKey) {
             None,
         ),
         _ => {}
+    }
+}
+
+/// The verdict against the kinds (`single_node` distributes nothing), and every distributed schema as
+/// `citus_schema_distribute` needs it: a schema Citus may distribute, with every table planned as part
+/// of it (the function distributes the whole schema).
+fn check_verdict_and_schemas(cx: &mut Ctx<'_>) {
+    let plan = cx.plan;
+    if plan.verdict == Verdict::SingleNode {
+        for p in plan.tables.iter().filter(|p| p.kind != Kind::Local) {
+            cx.push(
+                &p.qualified(),
+                Code::SingleNodeNotLocal,
+                Severity::Error,
+                format!(
+                    "the plan's verdict is single_node (nothing is distributed) but {} is planned as {}",
+                    p.qualified(),
+                    kind_word(p.kind)
+                ),
+                Some(comment("set its \"kind\" to \"local\", or the plan's \"verdict\" to \"distributed\" (or \"schema_based\")")),
+            );
+        }
+    }
+    let schemas = plan.distributed_schemas();
+    for s in &schemas {
+        let first = plan
+            .tables
+            .iter()
+            .find(|p| p.kind == Kind::Schema && p.schema == *s)
+            .map(|p| p.qualified())
+            .expect("a distributed schema has a table of kind schema");
+        if *s == "public" || *s == "information_schema" || s.starts_with("pg_") {
+            cx.push(
+                &first,
+                Code::SchemaNotDistributable,
+                Severity::Error,
+                format!("{first} is planned as part of a distributed schema, but Citus cannot distribute the schema {}", quote_ident(s)),
+                Some(comment(&format!("move the tables of {} into a schema of their own, or plan them distributed or reference", quote_ident(s)))),
+            );
+        }
+    }
+    for t in &cx.catalog.tables {
+        // citus_schema_distribute takes the schema's tables (and refuses its foreign tables); its
+        // materialized views stay on the coordinator.
+        if matches!(
+            t.table_kind,
+            TableKind::Partition | TableKind::MaterializedView
+        ) || !schemas.contains(&t.schema.as_str())
+        {
+            continue;
+        }
+        let name = t.qualified();
+        let kind = cx.kind_of(&name);
+        if kind != Kind::Schema {
+            cx.push(
+                &name,
+                Code::SchemaPartlyPlanned,
+                Severity::Error,
+                format!(
+                    "{name} is planned as {}, but citus_schema_distribute distributes every table of the schema {}",
+                    kind_word(kind),
+                    quote_ident(&t.schema)
+                ),
+                Some(comment(&format!("plan {name} with \"kind\": \"schema\" too, or move it to another schema"))),
+            );
+        }
     }
 }

@@ -11,7 +11,7 @@
 //! which lives in `public` and asks every worker for the size of every table.
 
 use crate::advice::Kind;
-use crate::ident::{quote_literal, QualifiedName};
+use crate::ident::{quote_ident, quote_literal, QualifiedName};
 use crate::plan::Plan;
 
 /// PostgreSQL's `=`, whatever the source defined.
@@ -27,6 +27,23 @@ fn text(s: &str) -> String {
     format!("{}::pg_catalog.text", quote_literal(s))
 }
 
+/// `'schema'::pg_catalog.regnamespace`.
+fn regnamespace(schema: &str) -> String {
+    format!(
+        "{}::pg_catalog.regnamespace",
+        quote_literal(&quote_ident(schema))
+    )
+}
+
+/// The condition that schema `s` is a distributed schema (`pg_dist_schema`, Citus 12+); `to_regnamespace`
+/// so that a schema already gone is simply not distributed.
+fn schema_distributed(s: &str) -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM pg_catalog.pg_dist_schema d WHERE d.schemaid OPERATOR(pg_catalog.=) pg_catalog.to_regnamespace({}))",
+        text(&quote_ident(s))
+    )
+}
+
 /// The condition that `pg_dist_partition` row `p` is table `rel`, hash-distributed by column `col`.
 fn distributed_by(p: &str, rel: &str, col: &str) -> String {
     format!(
@@ -34,7 +51,9 @@ fn distributed_by(p: &str, rel: &str, col: &str) -> String {
     )
 }
 
-/// The statements of `02-distribute.sql`: reference tables first, then each co-location group's
+/// The statements of `02-distribute.sql`: reference tables first, then each distributed schema
+/// (`citus_schema_distribute`: its tables become single-shard tables, co-located per schema; their
+/// foreign keys may point to the reference tables made before), then each co-location group's
 /// leader (with `colocate_with => 'none'` and the shard count) and its members (`colocate_with` the
 /// leader).
 pub fn distribute(plan: &Plan) -> Vec<String> {
@@ -43,6 +62,13 @@ pub fn distribute(plan: &Plan) -> Vec<String> {
         let rel = regclass(&t.qualified());
         out.push(format!(
             "SELECT pg_catalog.create_reference_table({rel})\nWHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid {EQ} {rel} AND p.partmethod {EQ} 'n'::pg_catalog.\"char\" AND p.repmodel {EQ} 't'::pg_catalog.\"char\");"
+        ));
+    }
+    for schema in plan.distributed_schemas() {
+        out.push(format!(
+            "SELECT pg_catalog.citus_schema_distribute({})\nWHERE NOT {};",
+            regnamespace(schema),
+            schema_distributed(schema)
         ));
     }
     for g in plan.groups() {
@@ -67,36 +93,60 @@ pub fn distribute(plan: &Plan) -> Vec<String> {
     out
 }
 
-/// The tables 02 makes distributed or reference, in the order 02 handles them.
-pub fn moved_tables(plan: &Plan) -> Vec<QualifiedName> {
-    let mut v: Vec<QualifiedName> = plan
+/// The tables 02 makes distributed (row-based) or reference, each with whether it is a reference table,
+/// in the order 02 handles them.
+fn moved_tables(plan: &Plan) -> Vec<(QualifiedName, bool)> {
+    let mut v: Vec<(QualifiedName, bool)> = plan
         .tables
         .iter()
         .filter(|t| t.kind == Kind::Reference)
-        .map(|t| t.qualified())
+        .map(|t| (t.qualified(), true))
         .collect();
     for g in plan.groups() {
-        v.push(g.leader.qualified());
-        v.extend(g.members.iter().map(|m| m.qualified()));
+        v.push((g.leader.qualified(), false));
+        v.extend(g.members.iter().map(|m| (m.qualified(), false)));
     }
     v
 }
 
-/// The statements of `rollback.sql`: `undistribute_table(…, cascade_via_foreign_keys => true)` for
-/// every table 02 moved, last moved first, each only while the table is still a Citus table (a
-/// cascade may already have turned it back). Citus copies the rows back into a plain table.
+/// `undistribute_table(…, cascade_via_foreign_keys => true)` for `q`, only while it is a Citus table
+/// (a cascade may already have turned it back).
+fn undistribute(q: &QualifiedName) -> String {
+    format!(
+        "SELECT pg_catalog.undistribute_table({}, cascade_via_foreign_keys => true)\nWHERE EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid {EQ} pg_catalog.to_regclass({}));",
+        regclass(q),
+        text(&q.quoted())
+    )
+}
+
+/// The statements of `rollback.sql`, 02 undone last step first: `undistribute_table(…,
+/// cascade_via_foreign_keys => true)` for every row-distributed table, last moved first; then
+/// `citus_schema_undistribute` for every distributed schema (its tables become plain tables again);
+/// then the reference tables. Each runs only while there is something to undo. Citus copies the rows
+/// back into plain tables.
 pub fn rollback(plan: &Plan) -> Vec<String> {
-    moved_tables(plan)
+    let moved = moved_tables(plan);
+    let mut out: Vec<String> = moved
         .iter()
         .rev()
-        .map(|q| {
-            format!(
-                "SELECT pg_catalog.undistribute_table({}, cascade_via_foreign_keys => true)\nWHERE EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid {EQ} pg_catalog.to_regclass({}));",
-                regclass(q),
-                text(&q.quoted())
-            )
-        })
-        .collect()
+        .filter(|(_, reference)| !reference)
+        .map(|(q, _)| undistribute(q))
+        .collect();
+    for schema in plan.distributed_schemas().iter().rev() {
+        out.push(format!(
+            "SELECT pg_catalog.citus_schema_undistribute({})\nWHERE {};",
+            regnamespace(schema),
+            schema_distributed(schema)
+        ));
+    }
+    out.extend(
+        moved
+            .iter()
+            .rev()
+            .filter(|(_, reference)| *reference)
+            .map(|(q, _)| undistribute(q)),
+    );
+    out
 }
 
 #[cfg(test)]
@@ -146,6 +196,8 @@ mod tests {
                   "distribution_column": "id'); SELECT 1; --", "colocation_group": "g" },
                 { "schema": "s", "name": "m", "kind": "distributed",
                   "distribution_column": "t", "colocation_group": "g" },
+                { "schema": "Ten'ant\"1", "name": "a", "kind": "schema" },
+                { "schema": "Ten'ant\"1", "name": "b", "kind": "schema" },
             ]
         }))
         .unwrap();
@@ -153,7 +205,9 @@ mod tests {
             .into_iter()
             .chain(rollback(&plan))
             .collect();
-        assert_eq!(all.len(), 6);
+        // 02: the reference table, the schema (once for its two tables), the group; rollback: the group
+        // last first, the schema, the reference table.
+        assert_eq!(all.len(), 8);
         for sql in &all {
             let (calls, bare_eq) = calls_and_operators(sql);
             assert_eq!(bare_eq, 0, "{sql}");
@@ -165,10 +219,24 @@ mod tests {
         }
         assert_eq!(
             all[1].lines().next().unwrap(),
-            "SELECT pg_catalog.create_distributed_table('s.\"Lead\"\"er\"'::pg_catalog.regclass, 'id''); SELECT 1; --'::pg_catalog.text, colocate_with => 'none'::pg_catalog.text, shard_count => 4)"
+            "SELECT pg_catalog.citus_schema_distribute('\"Ten''ant\"\"1\"'::pg_catalog.regnamespace)"
         );
         assert_eq!(
             all[2].lines().next().unwrap(),
+            "SELECT pg_catalog.create_distributed_table('s.\"Lead\"\"er\"'::pg_catalog.regclass, 'id''); SELECT 1; --'::pg_catalog.text, colocate_with => 'none'::pg_catalog.text, shard_count => 4)"
+        );
+        assert!(
+            all[4].starts_with("SELECT pg_catalog.undistribute_table('s.m'"),
+            "{}",
+            all[4]
+        );
+        assert_eq!(
+            all[6].lines().next().unwrap(),
+            "SELECT pg_catalog.citus_schema_undistribute('\"Ten''ant\"\"1\"'::pg_catalog.regnamespace)"
+        );
+        assert!(all[7].contains("undistribute_table(E'public"), "{}", all[7]);
+        assert_eq!(
+            all[3].lines().next().unwrap(),
             "SELECT pg_catalog.create_distributed_table('s.m'::pg_catalog.regclass, 't'::pg_catalog.text, colocate_with => 's.\"Lead\"\"er\"'::pg_catalog.text)"
         );
     }
