@@ -56,6 +56,7 @@ fn table(i: usize, target: usize, fk_col: &str) -> Table {
         total_bytes: rows * 140 + 8192,
         rows_estimate: rows,
         rows_exact: None,
+        rewrites: 0,
         owner: "o".into(),
         access_method: None,
         comment: None,

@@ -103,6 +103,10 @@ pub struct Table {
     pub rows_estimate: i64,
     /// Real `count(*)`, with `--exact-counts`.
     pub rows_exact: Option<i64>,
+    /// Rows updated or deleted since the server's statistics were last reset (`pg_stat_user_tables`
+    /// `n_tup_upd + n_tup_del`): how often the application rewrites the table.
+    #[serde(default)]
+    pub rewrites: i64,
     pub owner: String,
     pub access_method: Option<String>,
     pub comment: Option<String>,
@@ -365,6 +369,7 @@ pub(crate) async fn read_on(clients: &[&Client], opts: &ReadOptions) -> Result<C
                 reltuples.round() as i64
             },
             rows_exact: None,
+            rewrites: r.get("rewrites"),
             owner: s(r, "owner"),
             access_method: opt(r, "access_method"),
             comment: opt(r, "comment"),

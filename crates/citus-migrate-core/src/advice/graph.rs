@@ -788,8 +788,10 @@ pub(super) fn decide(cat: &Catalog, opts: &AdviceOptions, shards: u32) -> Decide
             });
             continue;
         }
-        if g.small(i) {
-            let refs = referencing(&g, i);
+        // Small and linked to nothing: a copy on every node, unless the application rewrites its rows
+        // over and over (then every write would be a two-phase commit on every node).
+        let refs = referencing(&g, i);
+        if g.small(i) && !(refs.is_empty() && write_hot(t)) {
             let why = if refs.is_empty() {
                 format!("{size}: small and carries no distribution key of another table → reference table (joins with every table on any node)")
             } else {
@@ -1095,6 +1097,13 @@ fn referencing(g: &Graph<'_>, i: usize) -> String {
     v.join(", ")
 }
 
+/// True when the application rewrites the table's rows over and over: more than 1,000 updates and
+/// deletes since the statistics were reset, at least 10 per row. (Counts, not sizes: the same
+/// workload gives the same answer whatever the data's scale.)
+fn write_hot(t: &Table) -> bool {
+    t.rewrites >= 1_000 && t.rewrites >= 10 * t.rows().max(1)
+}
+
 /// A table distributed on its own best column, in a group of its own.
 fn alone(
     g: &Graph<'_>,
@@ -1131,10 +1140,11 @@ fn alone(
             reasons: vec![format!("{size}, too big for a reference table, but no column has a type that can be a distribution column: stays local")],
         };
     };
-    // Too few distinct values to spread over the shards: a copy on every node serves better, if it fits.
-    if column::distinct(t, c).is_some_and(|n| n < g.shards as f64)
-        && t.total_bytes <= g.opts.reference_max_bytes
-    {
+    // Too few distinct values to spread over the shards: a copy on every node serves better, if it fits
+    // and is not on the application's write path (every write to a reference table is a two-phase
+    // commit on every node; a table whose rows are rewritten over and over stays distributed).
+    let few = column::distinct(t, c).is_some_and(|n| n < g.shards as f64);
+    if few && !write_hot(t) && t.total_bytes <= g.opts.reference_max_bytes {
         return Decision {
             kind: Kind::Reference,
             column: None,
@@ -1159,11 +1169,25 @@ fn alone(
         kind: Kind::Distributed,
         column: Some(c.name.clone()),
         group: Some(name),
-        reasons: vec![format!(
-            "{size}: too big for a reference table and no shared key links it to a group → distributed on its best column {} ({})",
-            quote_ident(&c.name),
-            why.join(", ")
-        )],
+        reasons: vec![if few && write_hot(t) {
+            format!(
+                "{size}, its rows rewritten {} times since the statistics were reset (about {} times \
+                 each): on the write path, where a reference table would make every write a two-phase \
+                 commit on every node → distributed on its best column {} ({}), although it has too \
+                 few distinct values to fill {} shards",
+                thousands(t.rewrites),
+                thousands(t.rewrites / t.rows().max(1)),
+                quote_ident(&c.name),
+                why.join(", "),
+                g.shards
+            )
+        } else {
+            format!(
+                "{size}: too big for a reference table and no shared key links it to a group → distributed on its best column {} ({})",
+                quote_ident(&c.name),
+                why.join(", ")
+            )
+        }],
     }
 }
 

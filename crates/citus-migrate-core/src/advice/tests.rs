@@ -48,6 +48,7 @@ fn table(name: &str, rows: i64, cols: &[(&str, &str)]) -> Table {
         total_bytes: rows * 100 + 8192,
         rows_estimate: rows,
         rows_exact: None,
+        rewrites: 0,
         owner: "o".into(),
         access_method: None,
         comment: None,
@@ -2136,4 +2137,51 @@ fn a_hierarchy_cut_around_a_store_with_few_rows_stays_on_one_node() {
         advise(&shop_of_stores("stores", 2), &opts).verdict,
         Verdict::Distributed
     );
+}
+
+/// A small table whose key has too few values for the shards is a reference table while it is read,
+/// and stays distributed when the application rewrites its rows over and over (the workload's
+/// counters decide, not the size: the same at every scale).
+#[test]
+fn a_small_table_on_the_write_path_stays_distributed() {
+    let branches = |rewrites: i64| {
+        let mut t = stats(
+            pk(table("branches", 10, &[("bid", "int4")]), &["bid"]),
+            "bid",
+            -1.0,
+            0.0,
+            &[],
+        );
+        t.rewrites = rewrites;
+        t
+    };
+    let accounts = || {
+        pk(
+            table("accounts", 1_000_000, &[("aid", "int4"), ("bid", "int4")]),
+            &["aid"],
+        )
+    };
+    let read = advise(
+        &catalog(vec![accounts(), branches(0)]),
+        &AdviceOptions::default(),
+    );
+    assert_eq!(get(&read, "branches").kind, Kind::Reference);
+    let hot = advise(
+        &catalog(vec![accounts(), branches(20_000)]),
+        &AdviceOptions::default(),
+    );
+    let b = get(&hot, "branches");
+    assert_eq!(b.kind, Kind::Distributed, "{:?}", b.reasons);
+    assert_eq!(b.distribution_column.as_deref(), Some("bid"));
+    assert!(
+        b.reasons[0].contains("on the write path"),
+        "{:?}",
+        b.reasons
+    );
+    // A few updates are no write path.
+    let few = advise(
+        &catalog(vec![accounts(), branches(50)]),
+        &AdviceOptions::default(),
+    );
+    assert_eq!(get(&few, "branches").kind, Kind::Reference);
 }

@@ -23,7 +23,9 @@ SELECT c.oid::int8                                   AS oid,
        c.relhasindex                                 AS has_index,
        d.description                                 AS comment,
        pg_get_userbyid(c.relowner)::text             AS owner,
-       am.amname::text                               AS access_method
+       am.amname::text                               AS access_method,
+       -- Rows updated or deleted since the statistics were last reset: how hot the table's write path is.
+       (pg_stat_get_tuples_updated(c.oid) + pg_stat_get_tuples_deleted(c.oid))::int8 AS rewrites
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_am am ON am.oid = c.relam
