@@ -7,6 +7,7 @@ use crate::advice::column::{
 };
 use std::collections::{HashMap, HashSet};
 
+use super::changes;
 use super::checks::{Blocker, Code, Severity};
 use crate::advice::Kind;
 use crate::catalog::{Catalog, ForeignKey, Table, TableKind};
@@ -98,8 +99,87 @@ impl<'a> Ctx<'a> {
     }
 }
 
-/// Checks `plan` against `catalog`. Errors make the plan unusable; warnings are worth reading.
+/// Checks `plan` against `catalog`. Errors make the plan unusable; warnings are worth reading. Citus's
+/// rules are checked on the tables as the target will have them, after the plan's changes (which are
+/// listed as warnings, or errors where they do not fit the source).
 pub fn check(catalog: &Catalog, plan: &Plan) -> Vec<Blocker> {
+    let target = changes::target_catalog(catalog, plan);
+    let mut out = check_target(&target, plan);
+    out.extend(change_findings(catalog, plan));
+    out
+}
+
+/// The plan's changes: an error for each that does not fit the source, a warning for each other.
+fn change_findings(catalog: &Catalog, plan: &Plan) -> Vec<Blocker> {
+    let (added, mut problems) = changes::added_columns(catalog, plan);
+    problems.extend(changes::type_problems(catalog, plan));
+    let mut out: Vec<Blocker> = problems
+        .into_iter()
+        .map(|(table, message)| Blocker {
+            table,
+            code: Code::InvalidChange,
+            severity: Severity::Error,
+            message,
+            fix: None,
+        })
+        .collect();
+    for a in &added {
+        let parent = &a
+            .path
+            .last()
+            .expect("a path has a foreign key")
+            .0
+            .referenced_table;
+        out.push(Blocker {
+            table: a.table.clone(),
+            code: Code::ColumnAdded,
+            severity: Severity::Warning,
+            message: format!(
+                "{}: 01-pre-data.sql adds the column {} ({}) on the target; the copy fills it from {parent}.{} through the foreign key(s) {}",
+                a.table,
+                quote_ident(&a.column),
+                a.from.type_name,
+                quote_ident(&a.from.name),
+                a.path.iter().map(|(f, _)| quote_ident(&f.name)).collect::<Vec<_>>().join(", ")
+            ),
+            fix: None,
+        });
+    }
+    for p in &plan.tables {
+        for ch in &p.changes {
+            let (code, message) = match ch {
+                changes::TableChange::DropForeignKey { foreign_key, reason } => (
+                    Code::ForeignKeyDropped,
+                    format!(
+                        "{}: 03-post-data.sql does not create the foreign key {} on the target{}",
+                        p.qualified(),
+                        quote_ident(foreign_key),
+                        if reason.is_empty() { String::new() } else { format!(": {reason}") }
+                    ),
+                ),
+                changes::TableChange::ColumnType { column, type_name } => (
+                    Code::ColumnTypeChanged,
+                    format!(
+                        "{}.{} becomes {type_name} on the target, the type of its co-location group",
+                        p.qualified(),
+                        quote_ident(column)
+                    ),
+                ),
+                changes::TableChange::AddColumn { .. } => continue,
+            };
+            out.push(Blocker {
+                table: p.qualified(),
+                code,
+                severity: Severity::Warning,
+                message,
+                fix: None,
+            });
+        }
+    }
+    out
+}
+
+fn check_target(catalog: &Catalog, plan: &Plan) -> Vec<Blocker> {
     let mut cx = Ctx {
         catalog,
         plan,
