@@ -291,7 +291,7 @@ const NOT_APPLIED: &[(&str, &str)] = &[
 
 /// The keys of a database's tables, `table name definition` sorted: primary keys, unique and foreign
 /// keys, and unique indexes.
-fn keys(server: &LocalServer, db: &str) -> String {
+pub(crate) fn keys(server: &LocalServer, db: &str) -> String {
     server
         .psql(
             db,

@@ -160,6 +160,7 @@ pub async fn run(args: CopyArgs) -> anyhow::Result<()> {
         stall_timeout: Duration::from_secs(args.stall_timeout),
         via_coordinator: args.via_coordinator,
         test_pause: crate::args::test_pause(),
+        ..CopyOptions::default()
     };
     let progress = CliProgress::new();
     let result = copy::copy_tables(&source, &target, &tables, &opts, &progress).await;

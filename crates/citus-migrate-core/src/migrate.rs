@@ -724,6 +724,7 @@ impl Run<'_> {
             },
             work_dir: Some(self.wd.copy_dir()),
             test_pause: self.opts.test_pause,
+            computed_columns: self.computed_columns(),
             ..CopyOptions::default()
         };
         let crash = CrashOnProgress {
@@ -929,6 +930,14 @@ impl Run<'_> {
         Ok(Outcome::done(format!("{n} tables")))
     }
 
+    /// The columns the plan adds, computed on the source (for copy and verify).
+    fn computed_columns(&self) -> std::collections::HashMap<QualifiedName, Vec<(String, String)>> {
+        self.plan
+            .as_ref()
+            .map(|p| crate::plan::changes::computed_columns(&self.catalog, p))
+            .unwrap_or_default()
+    }
+
     /// The layout the plan asks for, as verify checks it.
     fn expected_layout(&self) -> Option<Vec<ExpectedLayout>> {
         if !self.distribute {
@@ -947,6 +956,7 @@ impl Run<'_> {
             check_sequences: true,
             ranges: Default::default(),
             copy_ranges: true,
+            computed_columns: self.computed_columns(),
         };
         let report = verify::verify(self.source, self.target, &opts, self.progress).await?;
         let rows: i64 = report.tables.iter().map(|t| t.source_rows).sum();

@@ -103,6 +103,29 @@ impl AddedColumn {
     }
 }
 
+/// The columns the plan adds, per table, each with the expression that computes it from a row of the
+/// source table: what the copy reads ([`crate::copy::CopyOptions::computed_columns`]) and verify
+/// compares ([`crate::verify::VerifyOptions::computed_columns`]).
+pub fn computed_columns(
+    catalog: &Catalog,
+    plan: &Plan,
+) -> HashMap<QualifiedName, Vec<(String, String)>> {
+    let mut out: HashMap<QualifiedName, Vec<(String, String)>> = HashMap::new();
+    for a in added_columns(catalog, plan).0 {
+        let e = a.expression(catalog);
+        out.entry(a.table).or_default().push((a.column, e));
+    }
+    out
+}
+
+/// Whether the plan adds a column to any table.
+pub fn adds_columns(plan: &Plan) -> bool {
+    plan.tables
+        .iter()
+        .flat_map(|p| &p.changes)
+        .any(|c| matches!(c, TableChange::AddColumn { .. }))
+}
+
 /// A change that does not fit the source: the table it is on, and what is wrong.
 pub type Problem = (QualifiedName, String);
 
