@@ -352,11 +352,40 @@ fn extend_keys_changes_the_keys_on_the_target_only() {
     };
     let source = server_with("app", EXTEND_KEYS_SCHEMA);
     let dir = tempfile::tempdir().unwrap();
+    // The advised plan extends the keys itself.
     let out = bin()
         .args(["generate", "--source", &source.url("app"), "--out-dir"])
         .arg(dir.path())
         .output()
         .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("public.orders [key_extended]"),
+        "{}",
+        stderr_of(&out)
+    );
+    let plan_path = dir.path().join("plan.json");
+    let mut plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&plan_path).unwrap()).unwrap();
+    // A plan file is used as written: without extend_keys, the keys block it, with the way out named.
+    for t in plan["tables"].as_array_mut().unwrap() {
+        if t["name"] == "orders" {
+            assert_eq!(t["distribution_column"], "tenant_id");
+            assert_eq!(t["extend_keys"], true);
+            t.as_object_mut().unwrap().remove("extend_keys");
+        }
+    }
+    std::fs::write(&plan_path, serde_json::to_string_pretty(&plan).unwrap()).unwrap();
+    let generate_with_plan = || {
+        bin()
+            .args(["generate", "--source", &source.url("app"), "--plan"])
+            .arg(&plan_path)
+            .arg("--out-dir")
+            .arg(dir.path())
+            .output()
+            .unwrap()
+    };
+    let out = generate_with_plan();
     assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
     let err = stderr_of(&out);
     assert!(
@@ -368,24 +397,13 @@ fn extend_keys_changes_the_keys_on_the_target_only() {
         err.contains("order_lines [fk_not_on_distribution_column]"),
         "{err}"
     );
-
-    let plan_path = dir.path().join("plan.json");
-    let mut plan: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&plan_path).unwrap()).unwrap();
     for t in plan["tables"].as_array_mut().unwrap() {
         if t["name"] == "orders" {
-            assert_eq!(t["distribution_column"], "tenant_id");
             t["extend_keys"] = true.into();
         }
     }
     std::fs::write(&plan_path, serde_json::to_string_pretty(&plan).unwrap()).unwrap();
-    let out = bin()
-        .args(["generate", "--source", &source.url("app"), "--plan"])
-        .arg(&plan_path)
-        .arg("--out-dir")
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let out = generate_with_plan();
     assert!(out.status.success(), "{}", stderr_of(&out));
     assert!(
         stderr_of(&out).contains("[key_extended]"),
