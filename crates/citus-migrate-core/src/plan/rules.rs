@@ -417,7 +417,7 @@ fn check_dist_column(cx: &mut Ctx<'_>, t: &Table, col: &str, extend: bool) {
                 &name,
                 Code::ExtendKeysPartitioned,
                 Severity::Error,
-                format!("{name} is partitioned: extend_keys cannot change the keys of its partitions; fix the keys on the source"),
+                format!("{name} is partitioned: extend_keys cannot change the keys of its partitions. Choose: put the distribution column {qcol} into the keys on the source, or distribute {name} on a column its keys contain, or make it a reference table (and remove extend_keys)"),
                 None,
             );
         } else {
@@ -439,8 +439,33 @@ fn check_dist_column(cx: &mut Ctx<'_>, t: &Table, col: &str, extend: bool) {
                 );
             }
         }
-        return;
+    } else {
+        keys_without_column(cx, t, col);
     }
+    for k in t
+        .exclusion_constraints
+        .iter()
+        .filter(|k| !k.columns.iter().any(|c| c == col))
+    {
+        cx.push(
+            &name,
+            Code::ExclusionMissingDistributionColumn,
+            Severity::Error,
+            format!("{name}: exclusion constraint {} does not include the distribution column {qcol} with the = operator, and the plan cannot extend it: drop it, or recreate it on the source with {qcol} WITH = (btree_gist), or distribute {name} on a column it compares with =, or make {name} a reference table", quote_ident(&k.name)),
+            Some(format!(
+                "ALTER TABLE {name} DROP CONSTRAINT {};  {}",
+                quote_ident(&k.name),
+                comment(&format!("or recreate it as EXCLUDE USING gist ({qcol} WITH =, …) with the btree_gist extension"))
+            )),
+        );
+    }
+}
+
+/// The primary key, unique constraints and unique indexes of `t` without `col` (the plan does not
+/// extend them), each an error with its fix on the source.
+fn keys_without_column(cx: &mut Ctx<'_>, t: &Table, col: &str) {
+    let name = t.qualified();
+    let qcol = quote_ident(col);
     for (code, what, keys) in [
         (
             Code::PkMissingDistributionColumn,
@@ -485,10 +510,17 @@ fn check_dist_column(cx: &mut Ctx<'_>, t: &Table, col: &str, extend: bool) {
                 quote_ident(&k.name),
                 cols(&newcols)
             ));
-            let extend_hint = format!(
-                "\n{}",
-                comment(&format!("or, to change the key on the target only, set \"extend_keys\": true for {name} in plan.json"))
-            );
+            let extend_hint = if t.table_kind == TableKind::PartitionedParent {
+                format!(
+                    "\n{}",
+                    comment(&format!("{name} is partitioned, so the plan cannot change its key on the target: change it on the source (above), or distribute {name} on a column of the key, or make it a reference table"))
+                )
+            } else {
+                format!(
+                    "\n{}",
+                    comment(&format!("or, to change the key on the target only, set \"extend_keys\": true for {name} in plan.json"))
+                )
+            };
             for (r, f) in &refs {
                 let rt = cx.table(r);
                 match rt.and_then(|rt| cx.dist_col(r).and_then(|d| rt.column(d))) {
@@ -550,23 +582,6 @@ fn check_dist_column(cx: &mut Ctx<'_>, t: &Table, col: &str, extend: bool) {
                     n = quote_ident(&i.name)
                 )
             }),
-        );
-    }
-    for k in t
-        .exclusion_constraints
-        .iter()
-        .filter(|k| !k.columns.iter().any(|c| c == col))
-    {
-        cx.push(
-            &name,
-            Code::ExclusionMissingDistributionColumn,
-            Severity::Error,
-            format!("{name}: exclusion constraint {} does not include the distribution column {qcol} with the = operator", quote_ident(&k.name)),
-            Some(format!(
-                "ALTER TABLE {name} DROP CONSTRAINT {};  {}",
-                quote_ident(&k.name),
-                comment(&format!("or recreate it as EXCLUDE USING gist ({qcol} WITH =, …) with the btree_gist extension"))
-            )),
         );
     }
 }
