@@ -129,7 +129,7 @@ pub fn adds_columns(plan: &Plan) -> bool {
 /// A change that does not fit the source: the table it is on, and what is wrong.
 pub type Problem = (QualifiedName, String);
 
-fn find_fk<'a>(t: &'a Table, name: &str) -> Option<&'a ForeignKey> {
+pub(crate) fn find_fk<'a>(t: &'a Table, name: &str) -> Option<&'a ForeignKey> {
     t.foreign_keys.iter().find(|f| f.name == name)
 }
 
@@ -230,7 +230,8 @@ fn resolve(
 }
 
 /// The `column_type` changes that do not fit the source: an unknown column, a type that is not an
-/// integer type, or one narrower than the source's.
+/// integer type, or one narrower than the source's. (A foreign key to drop that the source does not
+/// have is no problem: there is nothing to drop.)
 pub fn type_problems(catalog: &Catalog, plan: &Plan) -> Vec<Problem> {
     let mut out = Vec::new();
     for p in &plan.tables {
@@ -243,10 +244,9 @@ pub fn type_problems(catalog: &Catalog, plan: &Plan) -> Vec<Problem> {
                 .any(|ch| matches!(ch, TableChange::AddColumn { column, .. } if column == c))
         };
         for ch in &p.changes {
-            match ch {
-                TableChange::ColumnType { column, type_name } => {
-                    let width = int_type(type_name).map(|(w, _)| w);
-                    let problem = match (t.column(column), width) {
+            if let TableChange::ColumnType { column, type_name } = ch {
+                let width = int_type(type_name).map(|(w, _)| w);
+                let problem = match (t.column(column), width) {
                         (None, _) if added(column) => Some(format!(
                             "column_type: {} is added by the plan, with its parent's type",
                             quote_ident(column)
@@ -261,21 +261,7 @@ pub fn type_problems(catalog: &Catalog, plan: &Plan) -> Vec<Problem> {
                         )),
                         _ => None,
                     };
-                    out.extend(problem.map(|m| (t.qualified(), m)));
-                }
-                TableChange::DropForeignKey { foreign_key, .. }
-                    if find_fk(t, foreign_key).is_none() =>
-                {
-                    out.push((
-                        t.qualified(),
-                        format!(
-                            "drop_foreign_key: {} has no foreign key {}",
-                            t.qualified(),
-                            quote_ident(foreign_key)
-                        ),
-                    ));
-                }
-                _ => {}
+                out.extend(problem.map(|m| (t.qualified(), m)));
             }
         }
     }
@@ -377,8 +363,13 @@ fn canonical_int(base: &str) -> &'static str {
 /// Citus cannot keep dropped on the target with the reason. What is left for the checks needs a
 /// decision: NULL distribution values, keys of partitioned tables, exclusion constraints, other types.
 pub fn add_required(plan: &mut Plan, catalog: &Catalog) {
-    let tables: HashMap<QualifiedName, &Table> =
-        catalog.tables.iter().map(|t| (t.qualified(), t)).collect();
+    // With the columns the plan adds already.
+    let with_added = target_catalog(catalog, plan).into_owned();
+    let tables: HashMap<QualifiedName, &Table> = with_added
+        .tables
+        .iter()
+        .map(|t| (t.qualified(), t))
+        .collect();
     for p in plan
         .tables
         .iter_mut()

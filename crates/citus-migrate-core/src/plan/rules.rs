@@ -148,6 +148,20 @@ fn change_findings(catalog: &Catalog, plan: &Plan) -> Vec<Blocker> {
     for p in &plan.tables {
         for ch in &p.changes {
             let (code, message) = match ch {
+                changes::TableChange::DropForeignKey { foreign_key, .. }
+                    if catalog
+                        .table(&p.qualified())
+                        .is_some_and(|t| changes::find_fk(t, foreign_key).is_none()) =>
+                {
+                    (
+                        Code::InvalidChange,
+                        format!(
+                            "{}: drop_foreign_key: the source has no foreign key {} (any more): nothing to drop",
+                            p.qualified(),
+                            quote_ident(foreign_key)
+                        ),
+                    )
+                }
                 changes::TableChange::DropForeignKey { foreign_key, reason } => (
                     Code::ForeignKeyDropped,
                     format!(
