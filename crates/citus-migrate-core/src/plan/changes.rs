@@ -2,7 +2,7 @@
 //! `extend_keys`: foreign keys dropped on the target, key columns of one co-location group given one
 //! integer type, and a tenant column added to a table that reaches its tenant only through a parent,
 //! filled during the copy from the parent's row. [`target_catalog`] is the source's catalog as the
-//! target will have it, which the checks and the SQL read; [`required`] is what an advised plan needs.
+//! target will have it, which the checks and the SQL read; [`add_required`] is what an advised plan needs.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
