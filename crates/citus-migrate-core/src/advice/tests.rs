@@ -1940,6 +1940,21 @@ fn required_changes_replace_blockers() {
         expr,
         "(SELECT citus_migrate_p0.tenant_id FROM ONLY public.projects AS citus_migrate_p0 WHERE citus_migrate_p0.id OPERATOR(pg_catalog.=) public.tasks.project_id)"
     );
+    // Distributed on a column it lacks, a table whose parent has it is told how to add it.
+    let mut lacking = plan.clone();
+    lacking.tables[2].changes.clear();
+    let unknown = checks::check(&cat, &lacking)
+        .into_iter()
+        .find(|b| b.code == Code::UnknownColumn)
+        .unwrap();
+    assert!(unknown.message.contains("add_column"), "{unknown}");
+    assert!(
+        unknown.fix.as_deref().unwrap().starts_with(
+            r#""changes": [{"change": "add_column", "column": "tenant_id", "through": ["tasks_project_id_fkey"]}]"#
+        ),
+        "{:?}",
+        unknown.fix
+    );
     // A change that does not fit the source is an error naming it.
     let mut bad = plan.clone();
     bad.tables[2].changes = vec![TableChange::ColumnType {

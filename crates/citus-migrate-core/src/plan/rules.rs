@@ -353,15 +353,40 @@ fn check_dist_column(cx: &mut Ctx<'_>, t: &Table, col: &str, extend: bool) {
     let name = t.qualified();
     let Some(c) = t.column(col) else {
         let known: Vec<&str> = t.columns.iter().map(|c| c.name.as_str()).collect();
+        // A parent that has the column, reached by a foreign key: the plan can add it.
+        let through = t.foreign_keys.iter().find(|f| {
+            cx.table(&f.referenced_table)
+                .is_some_and(|p| p.column(col).is_some())
+        });
+        let fix = through.map(|f| {
+            format!(
+                "\"changes\": [{{\"change\": \"add_column\", \"column\": {}, \"through\": [{}]}}]  {}",
+                serde_json::Value::from(col),
+                serde_json::Value::from(f.name.as_str()),
+                comment(&format!(
+                    "in plan.json, for {name}: adds {} on the target, filled from {}",
+                    quote_ident(col),
+                    f.referenced_table
+                ))
+            )
+        });
         cx.push(
             &name,
             Code::UnknownColumn,
             Severity::Error,
             format!(
-                "{name} has no column {col:?} (its columns: {})",
-                known.join(", ")
+                "{name} has no column {col:?} (its columns: {}){}",
+                known.join(", "),
+                match through {
+                    Some(f) => format!(
+                        "; its foreign key {} leads to {}, which has it: add it with an add_column change, or choose one of its columns",
+                        quote_ident(&f.name),
+                        f.referenced_table
+                    ),
+                    None => String::new(),
+                }
             ),
-            None,
+            fix,
         );
         return;
     };
