@@ -612,6 +612,50 @@ fn plan_changes_apply_on_citus_copy_verify_and_roll_back() {
         "integer"
     );
 
+    // `copy --plan` alone fills the added column too.
+    cluster.create_database("app2").unwrap();
+    for f in ["01-pre-data.sql", "02-distribute.sql"] {
+        psql_file(co, "app2", &gen.join(f));
+    }
+    let out = bin()
+        .args([
+            "copy",
+            "--plan",
+            plan_s,
+            "--source",
+            &src,
+            "--target",
+            &cluster.url("app2"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout_of(&out),
+        stderr_of(&out)
+    );
+    let out = bin()
+        .args([
+            "verify",
+            "--plan",
+            plan_s,
+            "--source",
+            &src,
+            "--target",
+            &cluster.url("app2"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout_of(&out),
+        stderr_of(&out)
+    );
+
     // A task without a project has no tenant: that needs a person, and generate says so.
     source
         .psql("app", "INSERT INTO tasks VALUES (5001, NULL, 'orphan')")

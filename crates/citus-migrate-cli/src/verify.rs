@@ -42,20 +42,10 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<()> {
     print_warnings(&target);
     let filters = args.filters.selection()?;
     let plan = args.plan.as_deref().map(Plan::load).transpose()?;
-    // The columns the plan adds are computed on the source, which needs its catalog.
+    // The columns the plan adds are computed on the source.
     let computed_columns = match &plan {
-        Some(p) if changes::adds_columns(p) => {
-            let read = citus_migrate_core::catalog::ReadOptions {
-                filters: filters.clone(),
-                exact_counts: false,
-                jobs: 1,
-            };
-            changes::computed_columns(
-                &citus_migrate_core::catalog::analyze(&source, &read).await?,
-                p,
-            )
-        }
-        _ => Default::default(),
+        Some(p) => changes::computed_columns_on_source(&source, p, &filters).await?,
+        None => Default::default(),
     };
     let opts = VerifyOptions {
         filters,

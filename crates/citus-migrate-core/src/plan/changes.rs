@@ -118,6 +118,25 @@ pub fn computed_columns(
     out
 }
 
+/// [`computed_columns`] for a plan alone (`copy --plan`, `verify --plan`): empty when the plan adds no
+/// column, else read with the source's catalog (of the tables `filters` selects).
+pub async fn computed_columns_on_source(
+    source: &crate::conninfo::ConnInfo,
+    plan: &Plan,
+    filters: &crate::filter::Selection,
+) -> crate::error::Result<HashMap<QualifiedName, Vec<(String, String)>>> {
+    if !adds_columns(plan) {
+        return Ok(HashMap::new());
+    }
+    let read = crate::catalog::ReadOptions {
+        filters: filters.clone(),
+        exact_counts: false,
+        jobs: 1,
+    };
+    let catalog = crate::catalog::analyze(source, &read).await?;
+    Ok(computed_columns(&catalog, plan))
+}
+
 /// Whether the plan adds a column to any table.
 pub fn adds_columns(plan: &Plan) -> bool {
     plan.tables
