@@ -332,21 +332,13 @@ fn corpus_applies_on_citus_and_rolls_back() {
                     .total_cmp(&b.parse::<f64>().unwrap())
             })
             .unwrap();
+        say_uncaptured(&format!("corpus: {name} scale {scale}: onto Citus"));
         load(&source, name, &dir, scale);
         let (src, dst) = (source.url(name), cluster.url(name));
         cluster.create_database(name).unwrap();
         let gen = work.path().join(name).join("generated");
-        let out = bin()
-            .args(["generate", "--source", &src, "--out-dir"])
-            .arg(&gen)
-            .output()
-            .unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{name}: generate: {}",
-            stderr_of(&out)
-        );
+        let gen_s = gen.to_str().unwrap();
+        run_exit(&["generate", "--source", &src, "--out-dir", gen_s], 0);
         let plan = gen.join("plan.json");
         let plan = plan.to_str().unwrap();
         let out = crate::migrate::migrate(
@@ -355,28 +347,15 @@ fn corpus_applies_on_citus_and_rolls_back() {
             &work.path().join(name).join("work"),
             &["--plan", plan],
         );
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{name}: migrate: {}{}",
-            stdout_of(&out),
-            stderr_of(&out)
-        );
+        assert_exit(&out, 0);
         assert!(
             stdout_of(&out).contains("Verification: the target holds exactly the source's data."),
             "{name}: {}",
             stdout_of(&out)
         );
-        let out = bin()
-            .args(["verify", "--plan", plan, "--source", &src, "--target", &dst])
-            .output()
-            .unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{name}: verify: {}{}",
-            stdout_of(&out),
-            stderr_of(&out)
+        run_exit(
+            &["verify", "--plan", plan, "--source", &src, "--target", &dst],
+            0,
         );
         let co = &cluster.coordinator;
         let distributed: i64 = co
@@ -386,16 +365,7 @@ fn corpus_applies_on_citus_and_rolls_back() {
             .unwrap();
         assert!(distributed > 0, "{name}: no Citus table after migrate");
         for _ in 0..2 {
-            let out = std::process::Command::new(co.bindir().join("psql"))
-                .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &dst, "-f"])
-                .arg(gen.join("rollback.sql"))
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{name}: rollback.sql: {}",
-                stderr_of(&out)
-            );
+            crate::generate::psql_file(co, name, &gen.join("rollback.sql"));
         }
         assert_eq!(
             co.psql(name, "SELECT count(*) FROM pg_dist_partition")
@@ -403,17 +373,7 @@ fn corpus_applies_on_citus_and_rolls_back() {
             "0",
             "{name}: Citus tables left after rollback.sql"
         );
-        let out = bin()
-            .args(["verify", "--source", &src, "--target", &dst])
-            .output()
-            .unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{name}: verify after rollback: {}{}",
-            stdout_of(&out),
-            stderr_of(&out)
-        );
+        run_exit(&["verify", "--source", &src, "--target", &dst], 0);
         assert_eq!(
             keys(co, name),
             keys(&source, name),

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use crate::common::*;
 
 /// Runs a SQL file with psql on `db` of `server`, stopping on the first error.
-fn psql_file(server: &LocalServer, db: &str, file: &Path) -> String {
+pub(crate) fn psql_file(server: &LocalServer, db: &str, file: &Path) -> String {
     let out = Command::new(server.bindir().join("psql"))
         .args([
             "-X",
@@ -526,13 +526,7 @@ fn plan_changes_apply_on_citus_copy_verify_and_roll_back() {
     let (src, dst) = (source.url("app"), cluster.url("app"));
     let plan_s = plan.to_str().unwrap();
     let out = crate::migrate::migrate(&src, &dst, &work.path().join("work"), &["--plan", plan_s]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout_of(&out),
-        stderr_of(&out)
-    );
+    assert_exit(&out, 0);
     assert!(stdout_of(&out).contains("Verification: the target holds exactly the source's data."));
     let co = &cluster.coordinator;
     // Every task got its project's tenant, and lives on that tenant's shard.
@@ -557,29 +551,14 @@ fn plan_changes_apply_on_citus_copy_verify_and_roll_back() {
         "bigint"
     );
     // verify --plan computes the added column on the source.
-    let out = bin()
-        .args([
-            "verify", "--plan", plan_s, "--source", &src, "--target", &dst,
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout_of(&out),
-        stderr_of(&out)
-    );
+    let verify = [
+        "verify", "--plan", plan_s, "--source", &src, "--target", &dst,
+    ];
+    run_exit(&verify, 0);
     // A row changed on the target is found.
     co.psql("app", "UPDATE tasks SET title = 'changed' WHERE id = 7")
         .unwrap();
-    let out = bin()
-        .args([
-            "verify", "--plan", plan_s, "--source", &src, "--target", &dst,
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", stdout_of(&out));
+    run_exit(&verify, 1);
     co.psql("app", "UPDATE tasks SET title = 't7' WHERE id = 7")
         .unwrap();
 
@@ -596,17 +575,7 @@ fn plan_changes_apply_on_citus_copy_verify_and_roll_back() {
         crate::corpus::keys(co, "app"),
         crate::corpus::keys(&source, "app")
     );
-    let out = bin()
-        .args(["verify", "--source", &src, "--target", &dst])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout_of(&out),
-        stderr_of(&out)
-    );
+    run_exit(&["verify", "--source", &src, "--target", &dst], 0);
     assert_eq!(
         co.psql("app", "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'tenants'::regclass AND attname = 'id'").unwrap(),
         "integer"
@@ -617,44 +586,15 @@ fn plan_changes_apply_on_citus_copy_verify_and_roll_back() {
     for f in ["01-pre-data.sql", "02-distribute.sql"] {
         psql_file(co, "app2", &gen.join(f));
     }
-    let out = bin()
-        .args([
-            "copy",
-            "--plan",
-            plan_s,
-            "--source",
-            &src,
-            "--target",
-            &cluster.url("app2"),
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout_of(&out),
-        stderr_of(&out)
-    );
-    let out = bin()
-        .args([
-            "verify",
-            "--plan",
-            plan_s,
-            "--source",
-            &src,
-            "--target",
-            &cluster.url("app2"),
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout_of(&out),
-        stderr_of(&out)
-    );
+    let dst2 = cluster.url("app2");
+    for command in ["copy", "verify"] {
+        run_exit(
+            &[
+                command, "--plan", plan_s, "--source", &src, "--target", &dst2,
+            ],
+            0,
+        );
+    }
 
     // A task without a project has no tenant: that needs a person, and generate says so.
     source
