@@ -125,3 +125,10 @@ pub fn verified_tables(out: &std::process::Output) -> (Vec<String>, i64) {
         .sum();
     (names, rows)
 }
+
+/// Runs the binary with `args` and asserts its exit code, showing both outputs when it differs.
+pub fn run_exit(args: &[&str], code: i32) -> std::process::Output {
+    let out = bin().args(args).output().unwrap();
+    assert_exit(&out, code);
+    out
+}

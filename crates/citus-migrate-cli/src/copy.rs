@@ -1,6 +1,6 @@
 //! `citus-migrate copy`: table data from the source into the target, parallel and resumable.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
@@ -99,16 +99,6 @@ fn schema_name(s: &str) -> Result<String, Error> {
     }
 }
 
-/// The tables named in a plan.json, read with the plan's own loader (clear errors with line and column).
-pub fn tables_of_plan(path: &Path) -> anyhow::Result<Vec<QualifiedName>> {
-    let plan = citus_migrate_core::plan::Plan::load(path)?;
-    Ok(plan
-        .tables
-        .iter()
-        .map(|t| QualifiedName::new(&t.schema, &t.name))
-        .collect())
-}
-
 pub async fn run(args: CopyArgs) -> anyhow::Result<()> {
     let source = args.source.conninfo()?;
     let target = args.target.conninfo()?;
@@ -119,8 +109,18 @@ pub async fn run(args: CopyArgs) -> anyhow::Result<()> {
         .iter()
         .map(|t| QualifiedName::parse(t))
         .collect::<Result<Vec<_>, _>>()?;
+    let mut computed_columns = Default::default();
     if let Some(plan) = &args.plan {
-        tables.extend(tables_of_plan(plan)?);
+        // The plan's tables, read with the plan's own loader (clear errors with line and column); the
+        // columns it adds are read on the source from the parents' rows.
+        let plan = citus_migrate_core::plan::Plan::load(plan)?;
+        tables.extend(plan.tables.iter().map(|t| t.qualified()));
+        computed_columns = citus_migrate_core::plan::changes::computed_columns_on_source(
+            &source,
+            &plan,
+            &Default::default(),
+        )
+        .await?;
     }
     let schemas = args
         .schemas
@@ -141,6 +141,7 @@ pub async fn run(args: CopyArgs) -> anyhow::Result<()> {
         stall_timeout: Duration::from_secs(args.stall_timeout),
         via_coordinator: args.via_coordinator,
         test_pause: crate::args::test_pause(),
+        computed_columns,
     };
     let progress = CliProgress::new();
     let result = copy::copy_tables(&source, &target, &tables, &opts, &progress).await;

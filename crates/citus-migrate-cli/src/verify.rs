@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use citus_migrate_core::plan::Plan;
+use citus_migrate_core::plan::{changes, Plan};
 use citus_migrate_core::verify::{self, VerifyOptions};
 
 use crate::args::{
@@ -40,16 +40,21 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<()> {
     let target = args.target.conninfo()?;
     print_warnings(&source);
     print_warnings(&target);
+    let filters = args.filters.selection()?;
+    let plan = args.plan.as_deref().map(Plan::load).transpose()?;
+    // The columns the plan adds are computed on the source.
+    let computed_columns = match &plan {
+        Some(p) => changes::computed_columns_on_source(&source, p, &filters).await?,
+        None => Default::default(),
+    };
     let opts = VerifyOptions {
-        filters: args.filters.selection()?,
-        expected_layout: match &args.plan {
-            Some(p) => Some(verify::expected_layout(&Plan::load(p)?)),
-            None => None,
-        },
+        filters,
+        expected_layout: plan.as_ref().map(verify::expected_layout),
         jobs: args.jobs as usize,
         check_sequences: true,
         ranges: Default::default(),
         copy_ranges: true,
+        computed_columns,
     };
     let report = verify::verify(
         &source,

@@ -765,6 +765,7 @@ impl Run<'_> {
             },
             work_dir: Some(self.wd.copy_dir()),
             test_pause: self.opts.test_pause,
+            computed_columns: self.computed_columns(),
             ..CopyOptions::default()
         };
         let crash = CrashOnProgress {
@@ -925,13 +926,22 @@ impl Run<'_> {
     }
 
     async fn analyze(&mut self) -> Result<Outcome> {
+        use crate::catalog::TableKind;
+        // A partitioned table's ANALYZE covers its partitions: analyzing them too, at the same time,
+        // deadlocks on Citus (each takes the same shards' locks in another order).
+        let partitioned: std::collections::HashSet<QualifiedName> = self
+            .catalog
+            .tables
+            .iter()
+            .filter(|t| t.table_kind == TableKind::PartitionedParent)
+            .map(|t| t.qualified())
+            .collect();
         let names: Vec<String> = self
             .catalog
             .tables
             .iter()
-            .filter(|t| {
-                t.holds_data() || t.table_kind == crate::catalog::TableKind::PartitionedParent
-            })
+            .filter(|t| t.holds_data() || t.table_kind == TableKind::PartitionedParent)
+            .filter(|t| !t.parent.as_ref().is_some_and(|p| partitioned.contains(p)))
             .map(|t| t.qualified().quoted())
             .collect();
         if names.is_empty() {
@@ -973,6 +983,14 @@ impl Run<'_> {
         Ok(Outcome::done(format!("{n} tables")))
     }
 
+    /// The columns the plan adds, computed on the source (for copy and verify).
+    fn computed_columns(&self) -> std::collections::HashMap<QualifiedName, Vec<(String, String)>> {
+        self.plan
+            .as_ref()
+            .map(|p| crate::plan::changes::computed_columns(&self.catalog, p))
+            .unwrap_or_default()
+    }
+
     /// The layout the plan asks for, as verify checks it.
     fn expected_layout(&self) -> Option<Vec<ExpectedLayout>> {
         if !self.distribute {
@@ -991,6 +1009,7 @@ impl Run<'_> {
             check_sequences: true,
             ranges: Default::default(),
             copy_ranges: true,
+            computed_columns: self.computed_columns(),
         };
         let report = verify::verify(self.source, self.target, &opts, self.progress).await?;
         let rows: i64 = report.tables.iter().map(|t| t.source_rows).sum();

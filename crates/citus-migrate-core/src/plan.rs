@@ -4,6 +4,7 @@
 //! A [`Plan`] comes from the advice ([`Plan::from_advice`]) or a file ([`Plan::load`]); [`PlanChoice`]
 //! says which, for [`crate::sqlgen::prepare`]; [`checks`] finds what stands in its way.
 
+pub mod changes;
 pub mod checks;
 pub(crate) mod extend;
 /// Citus's rules, for [`checks`] (nothing in this file uses them: a plan knows nothing of its checks).
@@ -73,6 +74,10 @@ pub struct PlanTable {
     /// target only. Uniqueness then holds per distribution value.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub extend_keys: bool,
+    /// Other changes to the table on the target ([`changes::TableChange`]): foreign keys dropped,
+    /// integer types unified, a tenant column added and filled from a parent's row.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<changes::TableChange>,
     /// Why the advisor chose this (informational, ignored when reading).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reasons: Vec<String>,
@@ -111,7 +116,7 @@ impl PlanChoice {
                 shard_count: self.shard_count,
                 ..Default::default()
             };
-            let plan = Plan::from_advice(&advise(catalog, &opts));
+            let plan = Plan::from_advice(&advise(catalog, &opts)).with_required_changes(catalog);
             return Ok((plan, "advised by citus-migrate".into()));
         };
         let mut plan = Plan::load(path)?;
@@ -141,6 +146,7 @@ impl Plan {
                     .filter(|_| t.kind != Kind::Schema),
                 shard_count: None,
                 extend_keys: false,
+                changes: Vec::new(),
                 reasons: t.reasons.clone(),
             })
             .collect();
@@ -183,6 +189,14 @@ impl Plan {
             shard_count: advice.shard_count.count,
             tables,
         }
+    }
+
+    /// The plan with the changes it needs to apply on Citus set ([`changes::add_required`]):
+    /// `extend_keys`, one integer type per co-location group, foreign keys Citus cannot keep dropped
+    /// on the target. What is still in the way needs a person's decision (the checks say which).
+    pub fn with_required_changes(mut self, catalog: &Catalog) -> Plan {
+        changes::add_required(&mut self, catalog);
+        self
     }
 
     /// Reads a plan file; unparsable JSON gets an error with the line and column.

@@ -108,9 +108,12 @@ pub struct Generated {
     pub post_data: Vec<PostDataItem>,
     /// One statement per moved table, last moved first; each safe to run again.
     pub rollback: Vec<String>,
-    /// How many post-data statements the plan changed (`extend_keys`); each starts with a
-    /// `-- changed by the plan (…)` comment.
+    /// How many post-data statements the plan changed (`extend_keys`; each starts with a
+    /// `-- changed by the plan (…)` comment) or left out (foreign keys it drops).
     pub plan_changes: usize,
+    /// The foreign keys of the source that the plan leaves out (Citus cannot keep them), one line
+    /// each with the reason; listed at the top of `03-post-data.sql`.
+    pub dropped_foreign_keys: Vec<String>,
     /// `pg_dump --version`'s version.
     pub pg_dump_version: String,
     pub plan_origin: String,
@@ -140,14 +143,22 @@ pub async fn generate(catalog: &Catalog, plan: &Plan, opts: &GenerateOptions) ->
         pg_dump::dump(&program, &opts.source, "post-data", &selection),
     )?;
     let (post_data_preamble, mut post_data) = post_data::split(&post, catalog);
-    let plan_changes = plan_changes::apply(catalog, plan, &mut post_data);
+    let target = crate::plan::changes::target_catalog(catalog, plan);
+    let (plan_changes, dropped_foreign_keys) = plan_changes::apply(&target, plan, &mut post_data);
+    let mut undo = rollback(plan);
+    undo.extend(plan_changes::rollback(catalog, &target, plan));
     Ok(Generated {
-        pre_data: format!("{}{pre}", create_schemas(&opts.filters, catalog)),
+        pre_data: format!(
+            "{}{pre}{}",
+            create_schemas(&opts.filters, catalog),
+            plan_changes::pre_data(catalog, plan)
+        ),
         distribute: distribute(plan),
         post_data_preamble,
         post_data,
-        rollback: rollback(plan),
+        rollback: undo,
         plan_changes,
+        dropped_foreign_keys,
         pg_dump_version: version,
         plan_origin: opts.plan_origin.clone(),
         plan_fingerprint: plan.fingerprint(),
@@ -236,10 +247,19 @@ impl Generated {
                 match self.plan_changes {
                     0 => "The plan changes none of them.".to_string(),
                     n => format!("The plan changes {n} of them (marked \"changed by the plan\")."),
+                } + &match self.dropped_foreign_keys.len() {
+                    0 => String::new(),
+                    n => format!(" It leaves out {n} foreign key(s) Citus cannot keep (listed below; rollback.sql creates them again)."),
                 }
             ),
             "after 02-distribute.sql and after the data is copied (building indexes and checking keys once is faster than keeping them up to date during the copy).",
         );
+        for d in &self.dropped_foreign_keys {
+            s.push_str(&format!("-- left out by the plan: {}\n", comment_text(d)));
+        }
+        if !self.dropped_foreign_keys.is_empty() {
+            s.push('\n');
+        }
         if !self.post_data_preamble.is_empty() {
             s.push_str(&self.post_data_preamble);
             s.push_str("\n\n");
@@ -253,7 +273,7 @@ impl Generated {
     pub fn rollback_sql(&self) -> String {
         let mut s = self.header(
             FILE_ROLLBACK,
-            "turns every table 02-distribute.sql made distributed or reference back into a plain local table on the coordinator, with all its rows (undistribute_table, cascading through foreign keys). Safe to run twice.",
+            "turns every table 02-distribute.sql made distributed or reference back into a plain local table on the coordinator, with all its rows (undistribute_table, cascading through foreign keys), then undoes the plan's changes to the tables (keys, foreign keys, added columns, column types back as on the source). Safe to run twice.",
             "on the coordinator, to undo 02-distribute.sql. Needs room on the coordinator for all the rows of the tables it brings back.",
         );
         s.push_str(&self.verdict_note());

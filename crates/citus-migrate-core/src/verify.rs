@@ -122,6 +122,10 @@ pub struct VerifyOptions {
     /// bookkeeping table), so a difference names the chunk; tables the copy split by pages (ctid,
     /// meaningful on the source only) are compared whole.
     pub copy_ranges: bool,
+    /// Columns only the target stores, per table: `(column, expression)`, the expression computing
+    /// the column from a row of the source table (a plan's added tenant column:
+    /// [`crate::plan::changes::computed_columns`]). Compared like the others.
+    pub computed_columns: HashMap<QualifiedName, Vec<(String, String)>>,
 }
 
 /// Count and checksum of one range on one side.
@@ -282,9 +286,16 @@ pub(crate) fn checksum_sql(
     hash: RowHash,
     table: &QualifiedName,
     columns: &[String],
+    computed: &[(String, String)],
     predicate: Option<&str>,
 ) -> String {
-    let cols: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
+    let cols: Vec<String> = columns
+        .iter()
+        .map(|c| match computed.iter().find(|(n, _)| n == c) {
+            Some((_, e)) => e.clone(),
+            None => quote_ident(c),
+        })
+        .collect();
     let template = match hash {
         RowHash::Hashtextextended => SQL_CHECKSUM,
         RowHash::Md5 => SQL_CHECKSUM_MD5,
@@ -322,8 +333,21 @@ pub async fn checksum(
     columns: &[String],
     predicate: Option<&str>,
 ) -> Result<Checksum> {
+    checksum_computed(client, side, hash, table, columns, &[], predicate).await
+}
+
+/// [`checksum`], with some columns computed by an expression (`(column, expression)`).
+async fn checksum_computed(
+    client: &Client,
+    side: Side,
+    hash: RowHash,
+    table: &QualifiedName,
+    columns: &[String],
+    computed: &[(String, String)],
+    predicate: Option<&str>,
+) -> Result<Checksum> {
     begin_pinned(client, side).await?;
-    let sql = checksum_sql(hash, table, columns, predicate);
+    let sql = checksum_sql(hash, table, columns, computed, predicate);
     let res = query(
         client,
         side,
@@ -636,6 +660,8 @@ pub async fn verify(
     struct Job {
         table: QualifiedName,
         columns: Vec<String>,
+        /// Source-side expressions of computed columns.
+        computed: Vec<(String, String)>,
         ranges: Vec<Range>,
         expected_bytes: u64,
         expected_rows: u64,
@@ -649,10 +675,18 @@ pub async fn verify(
     let mut missing: Vec<(QualifiedName, i64)> = Vec::new();
     for t in catalog.tables.iter().filter(|t| t.holds_data()) {
         let name = t.qualified();
+        let computed = opts
+            .computed_columns
+            .get(&name)
+            .cloned()
+            .unwrap_or_default();
         let s: BTreeSet<&str> = src_cols
             .get(&name)
-            .map(|v| v.iter().map(|(c, _)| c.as_str()).collect())
-            .unwrap_or_default();
+            .map(|v| v.iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>())
+            .unwrap_or_default()
+            .into_iter()
+            .chain(computed.iter().map(|(c, _)| c.as_str()))
+            .collect();
         let Some(tc) = tgt_cols.get(&name) else {
             missing.push((name, t.rows()));
             continue;
@@ -695,6 +729,7 @@ pub async fn verify(
         jobs.push(Job {
             table: name,
             columns,
+            computed,
             ranges,
             expected_bytes: t.total_bytes.max(0) as u64,
             expected_rows: t.rows().max(0) as u64,
@@ -724,7 +759,15 @@ pub async fn verify(
                 for r in &job.ranges {
                     let p = r.predicate.as_deref();
                     match futures::try_join!(
-                        checksum(&s, Side::Source, hash, &job.table, &job.columns, p),
+                        checksum_computed(
+                            &s,
+                            Side::Source,
+                            hash,
+                            &job.table,
+                            &job.columns,
+                            &job.computed,
+                            p
+                        ),
                         checksum(&t, Side::Target, hash, &job.table, &job.columns, p)
                     ) {
                         Ok((a, b)) => {
@@ -923,6 +966,7 @@ mod tests {
             RowHash::Hashtextextended,
             &QualifiedName::new("My Schema", "t"),
             &["a".into(), "Weird\"Col".into()],
+            &[],
             Some("id >= 10"),
         );
         assert!(sql.contains("ROW(a, \"Weird\"\"Col\")::text"), "{sql}");
@@ -936,6 +980,15 @@ mod tests {
             RowHash::Md5,
             &QualifiedName::new("s", "t"),
             &["a".into()],
+            &[("a".into(), "(SELECT 1)".into())],
+            None,
+        );
+        assert!(md5.contains("md5(ROW((SELECT 1))::text)"), "{md5}");
+        let md5 = checksum_sql(
+            RowHash::Md5,
+            &QualifiedName::new("s", "t"),
+            &["a".into()],
+            &[],
             None,
         );
         assert!(

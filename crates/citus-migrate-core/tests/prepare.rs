@@ -44,16 +44,33 @@ async fn a_blocked_plan_is_a_typed_error_and_a_fixed_one_is_generated() {
     assert!(!err.is_usage());
     let text = err.to_string();
     assert!(
-        text.starts_with("source: the plan cannot be applied on Citus: 9 blocker(s)\n  - "),
+        text.starts_with("source: the plan cannot be applied on Citus: 4 blocker(s)\n  - "),
         "{text}"
     );
     let Error::PlanBlocked { plan, blockers } = err else {
         panic!("not PlanBlocked: {text}");
     };
-    // The plan checked is the advisor's, and the error keeps it (generate saves it for editing).
+    // The plan checked is the advisor's with the changes that need no decision, and the error keeps
+    // it (generate saves it for editing); what is left needs a person.
     assert_eq!(
         *plan,
         Plan::from_advice(&advise(&catalog, &AdviceOptions::default()))
+            .with_required_changes(&catalog)
+    );
+    let mut errors: Vec<&str> = blockers
+        .iter()
+        .filter(|b| b.severity == Severity::Error)
+        .map(|b| b.code.as_str())
+        .collect();
+    errors.sort_unstable();
+    assert_eq!(
+        errors,
+        [
+            "exclusion_missing_distribution_column",
+            "nulls_in_distribution_column",
+            "rule_on_distributed_table",
+            "trigger_on_distributed_table"
+        ]
     );
     // The NULLs were counted in the data: an error with the count, in place of the estimate.
     let nulls: Vec<_> = blockers

@@ -2,8 +2,9 @@
 SET client_encoding = 'UTF8';
 -- citus-migrate generate: rollback.sql
 -- What: turns every table 02-distribute.sql made distributed or reference back into a plain local table
---       on the coordinator, with all its rows (undistribute_table, cascading through foreign keys). Safe
---       to run twice.
+--       on the coordinator, with all its rows (undistribute_table, cascading through foreign keys), then
+--       undoes the plan's changes to the tables (keys, foreign keys, added columns, column types back as
+--       on the source). Safe to run twice.
 -- When: on the coordinator, to undo 02-distribute.sql. Needs room on the coordinator for all the rows of
 --       the tables it brings back.
 -- Plan:  advised by citus-migrate (fingerprint 92214c97aee8e9f1), for source database 'saas'.

@@ -2185,3 +2185,134 @@ fn a_small_table_on_the_write_path_stays_distributed() {
     );
     assert_eq!(get(&few, "branches").kind, Kind::Reference);
 }
+
+/// What an advised plan needs to apply becomes changes of the plan, not blockers: the group's integer
+/// type, keys extended (and the foreign keys to them made composite), and a key that crosses tenants
+/// dropped with its reason; a tenant column added through a parent reads the parent's row.
+#[test]
+fn required_changes_replace_blockers() {
+    use crate::plan::changes::{self, TableChange};
+    let cat = catalog(vec![
+        pk(
+            table("tenants", 10, &[("id", "int4"), ("name", "text")]),
+            &["id"],
+        ),
+        fk(
+            pk(
+                table("projects", 100, &[("id", "int8"), ("tenant_id", "int8")]),
+                &["id"],
+            ),
+            &["tenant_id"],
+            "tenants",
+            &["id"],
+        ),
+        fk(
+            pk(
+                table("tasks", 1000, &[("id", "int8"), ("project_id", "int8")]),
+                &["id"],
+            ),
+            &["project_id"],
+            "projects",
+            &["id"],
+        ),
+        pk(
+            table("stock", 100, &[("w_id", "int8"), ("i_id", "int8")]),
+            &["w_id", "i_id"],
+        ),
+        fk(
+            pk(
+                table(
+                    "lines",
+                    1000,
+                    &[
+                        ("w_id", "int8"),
+                        ("id", "int8"),
+                        ("supply_w_id", "int8"),
+                        ("i_id", "int8"),
+                    ],
+                ),
+                &["w_id", "id"],
+            ),
+            &["supply_w_id", "i_id"],
+            "stock",
+            &["w_id", "i_id"],
+        ),
+    ]);
+    let plan = Plan::parse(
+        r#"{"format_version": 1, "source": {"database": "test"}, "shard_count": 4, "tables": [
+        {"schema": "public", "name": "tenants", "kind": "distributed", "distribution_column": "id", "colocation_group": "t"},
+        {"schema": "public", "name": "projects", "kind": "distributed", "distribution_column": "tenant_id", "colocation_group": "t"},
+        {"schema": "public", "name": "tasks", "kind": "distributed", "distribution_column": "tenant_id", "colocation_group": "t",
+         "changes": [{"change": "add_column", "column": "tenant_id", "through": ["tasks_project_id_fkey"]}]},
+        {"schema": "public", "name": "stock", "kind": "distributed", "distribution_column": "w_id", "colocation_group": "w"},
+        {"schema": "public", "name": "lines", "kind": "distributed", "distribution_column": "w_id", "colocation_group": "w"}
+    ]}"#,
+    )
+    .unwrap();
+    let errors = |p: &Plan| -> Vec<String> {
+        checks::check(&cat, p)
+            .iter()
+            .filter(|b| b.severity == Severity::Error)
+            .map(|b| b.to_string())
+            .collect()
+    };
+    assert!(!errors(&plan).is_empty());
+    let plan = plan.with_required_changes(&cat);
+    assert_eq!(errors(&plan), Vec::<String>::new());
+    let of = |n: &str| plan.table(&QualifiedName::new("public", n)).unwrap();
+    assert_eq!(
+        of("tenants").changes,
+        vec![TableChange::ColumnType {
+            column: "id".into(),
+            type_name: "bigint".into()
+        }]
+    );
+    assert!(of("projects").extend_keys && of("tasks").extend_keys && !of("tenants").extend_keys);
+    match &of("lines").changes[..] {
+        [TableChange::DropForeignKey {
+            foreign_key,
+            reason,
+        }] => {
+            assert_eq!(foreign_key, "lines_supply_w_id_i_id_fkey");
+            assert!(reason.contains("another tenant's row"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // The tasks' key to projects becomes composite instead of dropped.
+    assert!(of("tasks").changes.len() == 1);
+    let computed = changes::computed_columns(&cat, &plan);
+    let (column, expr) = &computed[&QualifiedName::new("public", "tasks")][0];
+    assert_eq!(column, "tenant_id");
+    assert_eq!(
+        expr,
+        "(SELECT citus_migrate_p0.tenant_id FROM ONLY public.projects AS citus_migrate_p0 WHERE citus_migrate_p0.id OPERATOR(pg_catalog.=) public.tasks.project_id)"
+    );
+    // Distributed on a column it lacks, a table whose parent has it is told how to add it.
+    let mut lacking = plan.clone();
+    lacking.tables[2].changes.clear();
+    let unknown = checks::check(&cat, &lacking)
+        .into_iter()
+        .find(|b| b.code == Code::UnknownColumn)
+        .unwrap();
+    assert!(unknown.message.contains("add_column"), "{unknown}");
+    assert!(
+        unknown.fix.as_deref().unwrap().starts_with(
+            r#""changes": [{"change": "add_column", "column": "tenant_id", "through": ["tasks_project_id_fkey"]}]"#
+        ),
+        "{:?}",
+        unknown.fix
+    );
+    // A change that does not fit the source is an error naming it.
+    let mut bad = plan.clone();
+    bad.tables[2].changes = vec![TableChange::ColumnType {
+        column: "id".into(),
+        type_name: "smallint".into(),
+    }];
+    assert!(
+        errors(&bad)
+            .iter()
+            .any(|e| e.contains("[invalid_change]") && e.contains("smallint")),
+        "{:?}",
+        errors(&bad)
+    );
+}

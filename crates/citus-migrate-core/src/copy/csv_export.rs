@@ -46,7 +46,7 @@ pub async fn export_csv(
         .filter(|(_, g)| !g)
         .map(|(c, _)| c.clone())
         .collect();
-    let sql = copy_out(table, facts.plain, &columns, None, Format::CsvHeader);
+    let sql = copy_out(table, facts.plain, &columns, &[], None, Format::CsvHeader);
     execute(
         &client,
         Side::Source,

@@ -221,6 +221,7 @@ impl ChunkAttempt<'_> {
             &job.name,
             job.source.plain,
             &job.columns,
+            &job.source.computed,
             self.chunk.predicate().as_deref(),
             job.format(),
         );

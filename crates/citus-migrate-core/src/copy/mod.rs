@@ -87,6 +87,10 @@ pub struct CopyOptions {
     /// interrupt a copy part-way. Set by the CLI from `CITUS_MIGRATE_TEST_PAUSE_MS`.
     #[doc(hidden)]
     pub test_pause: Option<Duration>,
+    /// Columns the target has and the source has not, per table: `(column, expression)`, the
+    /// expression computing the column's value from a row of the source table, which it names by its
+    /// quoted qualified name (a plan's added tenant column, read from the parent's row).
+    pub computed_columns: HashMap<QualifiedName, Vec<(String, String)>>,
 }
 
 impl Default for CopyOptions {
@@ -100,6 +104,7 @@ impl Default for CopyOptions {
             stall_timeout: Duration::from_secs(300),
             via_coordinator: false,
             test_pause: None,
+            computed_columns: Default::default(),
         }
     }
 }
@@ -180,6 +185,12 @@ pub async fn copy_tables(
     .await?;
     let mut jobs = src
         .into_iter()
+        .map(|mut s| {
+            if let Some(c) = opts.computed_columns.get(&s.name) {
+                s.add_computed(c);
+            }
+            s
+        })
         .zip(dst)
         .enumerate()
         .map(|(index, (s, d))| TableJob::new(index, s, d))

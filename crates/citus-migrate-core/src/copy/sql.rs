@@ -91,28 +91,35 @@ pub(super) fn rows_of(table: &QualifiedName, plain: bool) -> String {
 }
 
 /// `COPY … TO STDOUT` of `columns` of the rows of `table` (see [`rows_of`]) that `predicate` selects
-/// (all without one).
+/// (all without one); a column in `computed` is its expression.
 pub(super) fn copy_out(
     table: &QualifiedName,
     plain: bool,
     columns: &[String],
+    computed: &[(String, String)],
     predicate: Option<&str>,
     format: Format,
 ) -> String {
     let with = format.with();
     match predicate {
         // The fastest form, which only a plain table allows.
-        None if plain => format!(
+        None if plain && computed.is_empty() => format!(
             "COPY {} {} TO STDOUT{with}",
             table.quoted(),
             column_list(columns)
         ),
         _ => {
-            let list = column_list(columns);
+            let list: Vec<String> = columns
+                .iter()
+                .map(|c| match computed.iter().find(|(n, _)| n == c) {
+                    Some((_, e)) => format!("{e} AS {}", quote_ident(c)),
+                    None => quote_ident(c),
+                })
+                .collect();
             let filter = predicate.map(|p| format!(" WHERE {p}")).unwrap_or_default();
             format!(
                 "COPY (SELECT {} FROM {}{filter}) TO STDOUT{with}",
-                &list[1..list.len() - 1],
+                list.join(", "),
                 rows_of(table, plain)
             )
         }
@@ -137,16 +144,21 @@ mod tests {
         let t = QualifiedName::new("s", "T x");
         let cols = vec!["a".to_string(), "B c".to_string()];
         assert_eq!(
-            copy_out(&t, true, &cols, None, Format::Binary),
+            copy_out(&t, true, &cols, &[], None, Format::Binary),
             "COPY s.\"T x\" (a, \"B c\") TO STDOUT WITH (FORMAT binary)"
         );
         assert_eq!(
-            copy_out(&t, true, &cols, Some("a < 3"), Format::Text),
+            copy_out(&t, true, &cols, &[], Some("a < 3"), Format::Text),
             "COPY (SELECT a, \"B c\" FROM ONLY s.\"T x\" WHERE a < 3) TO STDOUT"
         );
         assert_eq!(
-            copy_out(&t, false, &cols, None, Format::CsvHeader),
+            copy_out(&t, false, &cols, &[], None, Format::CsvHeader),
             "COPY (SELECT a, \"B c\" FROM s.\"T x\") TO STDOUT WITH (FORMAT csv, HEADER true)"
+        );
+        let computed = vec![("B c".to_string(), "(SELECT 1)".to_string())];
+        assert_eq!(
+            copy_out(&t, true, &cols, &computed, None, Format::Text),
+            "COPY (SELECT a, (SELECT 1) AS \"B c\" FROM ONLY s.\"T x\") TO STDOUT"
         );
         assert_eq!(
             copy_in("s.t_102008", &cols, Format::Binary),

@@ -29,6 +29,22 @@ pub(super) struct TableFacts {
     pub binary_types: Vec<Option<String>>,
     /// A NOT NULL integer column that is a single-column primary key or unique constraint.
     pub key_column: Option<String>,
+    /// Columns the source computes rather than stores: `(column, expression)` (see
+    /// [`super::CopyOptions::computed_columns`]).
+    pub computed: Vec<(String, String)>,
+}
+
+impl TableFacts {
+    /// Adds columns the source computes (in text: their type is the target's to read).
+    pub fn add_computed(&mut self, computed: &[(String, String)]) {
+        for (c, e) in computed {
+            if !self.columns.iter().any(|(n, _)| n == c) {
+                self.columns.push((c.clone(), false));
+                self.binary_types.push(None);
+                self.computed.push((c.clone(), e.clone()));
+            }
+        }
+    }
 }
 
 /// Reads the facts of `tables` on one side; a missing table is an error naming the side.
@@ -74,6 +90,7 @@ pub(super) async fn read(
             columns: cols.into_iter().zip(generated).collect(),
             binary_types,
             key_column: row.get("key_column"),
+            computed: Vec::new(),
         });
     }
     if !missing.is_empty() {
@@ -290,6 +307,7 @@ mod tests {
                 .map(|(n, _)| Some(format!("type of {n}")))
                 .collect(),
             key_column: None,
+            computed: Vec::new(),
         }
     }
 

@@ -78,6 +78,10 @@ codes! {
     SchemaNotDistributable = "schema_not_distributable",
     SchemaPartlyPlanned = "schema_partly_planned",
     FkAcrossDistributedSchema = "fk_across_distributed_schema",
+    InvalidChange = "invalid_change",
+    ForeignKeyDropped = "foreign_key_dropped",
+    ColumnTypeChanged = "column_type_changed",
+    ColumnAdded = "column_added",
 }
 
 impl std::fmt::Display for Code {
@@ -120,9 +124,29 @@ impl std::fmt::Display for Blocker {
 /// there are NULLs (a NULL distribution value makes COPY into Citus fail).
 pub async fn check_source(client: &Client, catalog: &Catalog, plan: &Plan) -> Result<Vec<Blocker>> {
     let mut blockers = check(catalog, plan);
-    let columns = nullable_columns(catalog, plan);
+    let mut columns: Vec<(QualifiedName, String, String)> = nullable_columns(catalog, plan)
+        .into_iter()
+        .map(|(t, c)| {
+            let e = quote_ident(&c);
+            (t, c, e)
+        })
+        .collect();
+    // An added column is NULL where the path to its parent's row is.
+    let (added, _) = super::changes::added_columns(catalog, plan);
+    columns.extend(
+        added
+            .iter()
+            .filter(|a| {
+                !a.not_null
+                    && plan
+                        .table(&a.table)
+                        .and_then(|p| p.distribution_column.as_deref())
+                        == Some(&a.column)
+            })
+            .map(|a| (a.table.clone(), a.column.clone(), a.expression(catalog))),
+    );
     let found = count_column_nulls(client, &columns).await?;
-    let counted: HashSet<&QualifiedName> = columns.iter().map(|(t, _)| t).collect();
+    let counted: HashSet<&QualifiedName> = columns.iter().map(|(t, _, _)| t).collect();
     blockers.retain(|b| !(b.code == Code::NullsInDistributionColumn && counted.contains(&b.table)));
     blockers.extend(found.iter().map(|(t, c, n)| Blocker {
         table: t.clone(),
@@ -150,10 +174,11 @@ pub(crate) fn applicable(plan: &Plan, blockers: Vec<Blocker>) -> Result<Vec<Bloc
     Ok(blockers)
 }
 
-/// Counts NULLs in `(table, column)` pairs with one query; returns the pairs that have some, with the count.
+/// Counts NULLs in `(table, column, expression)` with one query; returns the columns that have some,
+/// with the count.
 async fn count_column_nulls(
     client: &Client,
-    columns: &[(QualifiedName, String)],
+    columns: &[(QualifiedName, String, String)],
 ) -> Result<Vec<(QualifiedName, String, i64)>> {
     if columns.is_empty() {
         return Ok(Vec::new());
@@ -161,11 +186,10 @@ async fn count_column_nulls(
     let sql = columns
         .iter()
         .enumerate()
-        .map(|(i, (t, c))| {
+        .map(|(i, (t, _, e))| {
             format!(
-                "SELECT {i}::int4 AS i, count(*)::int8 AS n FROM {} WHERE {} IS NULL",
-                t.quoted(),
-                quote_ident(c)
+                "SELECT {i}::int4 AS i, count(*)::int8 AS n FROM {} WHERE {e} IS NULL",
+                t.quoted()
             )
         })
         .collect::<Vec<_>>()
@@ -182,7 +206,7 @@ async fn count_column_nulls(
     for r in rows {
         let (i, n): (i32, i64) = (r.get(0), r.get(1));
         if n > 0 {
-            let (t, c) = &columns[i as usize];
+            let (t, c, _) = &columns[i as usize];
             out.push((t.clone(), c.clone(), n));
         }
     }

@@ -7,6 +7,7 @@ use crate::advice::column::{
 };
 use std::collections::{HashMap, HashSet};
 
+use super::changes;
 use super::checks::{Blocker, Code, Severity};
 use crate::advice::{Kind, Verdict};
 use crate::catalog::{Catalog, ForeignKey, Table, TableKind};
@@ -98,8 +99,101 @@ impl<'a> Ctx<'a> {
     }
 }
 
-/// Checks `plan` against `catalog`. Errors make the plan unusable; warnings are worth reading.
+/// Checks `plan` against `catalog`. Errors make the plan unusable; warnings are worth reading. Citus's
+/// rules are checked on the tables as the target will have them, after the plan's changes (which are
+/// listed as warnings, or errors where they do not fit the source).
 pub fn check(catalog: &Catalog, plan: &Plan) -> Vec<Blocker> {
+    let target = changes::target_catalog(catalog, plan);
+    let mut out = check_target(&target, plan);
+    out.extend(change_findings(catalog, plan));
+    out
+}
+
+/// The plan's changes: an error for each that does not fit the source, a warning for each other.
+fn change_findings(catalog: &Catalog, plan: &Plan) -> Vec<Blocker> {
+    let (added, mut problems) = changes::added_columns(catalog, plan);
+    problems.extend(changes::type_problems(catalog, plan));
+    let mut out: Vec<Blocker> = problems
+        .into_iter()
+        .map(|(table, message)| Blocker {
+            table,
+            code: Code::InvalidChange,
+            severity: Severity::Error,
+            message,
+            fix: None,
+        })
+        .collect();
+    for a in &added {
+        let parent = &a
+            .path
+            .last()
+            .expect("a path has a foreign key")
+            .0
+            .referenced_table;
+        out.push(Blocker {
+            table: a.table.clone(),
+            code: Code::ColumnAdded,
+            severity: Severity::Warning,
+            message: format!(
+                "{}: 01-pre-data.sql adds the column {} ({}) on the target; the copy fills it from {parent}.{} through the foreign key(s) {}",
+                a.table,
+                quote_ident(&a.column),
+                a.from.type_name,
+                quote_ident(&a.from.name),
+                a.path.iter().map(|(f, _)| quote_ident(&f.name)).collect::<Vec<_>>().join(", ")
+            ),
+            fix: None,
+        });
+    }
+    for p in &plan.tables {
+        for ch in &p.changes {
+            let (code, message) = match ch {
+                changes::TableChange::DropForeignKey { foreign_key, .. }
+                    if catalog
+                        .table(&p.qualified())
+                        .is_some_and(|t| changes::find_fk(t, foreign_key).is_none()) =>
+                {
+                    (
+                        Code::InvalidChange,
+                        format!(
+                            "{}: drop_foreign_key: the source has no foreign key {} (any more): nothing to drop",
+                            p.qualified(),
+                            quote_ident(foreign_key)
+                        ),
+                    )
+                }
+                changes::TableChange::DropForeignKey { foreign_key, reason } => (
+                    Code::ForeignKeyDropped,
+                    format!(
+                        "{}: 03-post-data.sql does not create the foreign key {} on the target{}",
+                        p.qualified(),
+                        quote_ident(foreign_key),
+                        if reason.is_empty() { String::new() } else { format!(": {reason}") }
+                    ),
+                ),
+                changes::TableChange::ColumnType { column, type_name } => (
+                    Code::ColumnTypeChanged,
+                    format!(
+                        "{}.{} becomes {type_name} on the target, the type of its co-location group",
+                        p.qualified(),
+                        quote_ident(column)
+                    ),
+                ),
+                changes::TableChange::AddColumn { .. } => continue,
+            };
+            out.push(Blocker {
+                table: p.qualified(),
+                code,
+                severity: Severity::Warning,
+                message,
+                fix: None,
+            });
+        }
+    }
+    out
+}
+
+fn check_target(catalog: &Catalog, plan: &Plan) -> Vec<Blocker> {
     let mut cx = Ctx {
         catalog,
         plan,
@@ -261,15 +355,40 @@ fn check_dist_column(cx: &mut Ctx<'_>, t: &Table, col: &str, extend: bool) {
     let name = t.qualified();
     let Some(c) = t.column(col) else {
         let known: Vec<&str> = t.columns.iter().map(|c| c.name.as_str()).collect();
+        // A parent that has the column, reached by a foreign key: the plan can add it.
+        let through = t.foreign_keys.iter().find(|f| {
+            cx.table(&f.referenced_table)
+                .is_some_and(|p| p.column(col).is_some())
+        });
+        let fix = through.map(|f| {
+            format!(
+                "\"changes\": [{{\"change\": \"add_column\", \"column\": {}, \"through\": [{}]}}]  {}",
+                serde_json::Value::from(col),
+                serde_json::Value::from(f.name.as_str()),
+                comment(&format!(
+                    "in plan.json, for {name}: adds {} on the target, filled from {}",
+                    quote_ident(col),
+                    f.referenced_table
+                ))
+            )
+        });
         cx.push(
             &name,
             Code::UnknownColumn,
             Severity::Error,
             format!(
-                "{name} has no column {col:?} (its columns: {})",
-                known.join(", ")
+                "{name} has no column {col:?} (its columns: {}){}",
+                known.join(", "),
+                match through {
+                    Some(f) => format!(
+                        "; its foreign key {} leads to {}, which has it: add it with an add_column change, or choose one of its columns",
+                        quote_ident(&f.name),
+                        f.referenced_table
+                    ),
+                    None => String::new(),
+                }
             ),
-            None,
+            fix,
         );
         return;
     };
@@ -339,7 +458,7 @@ fn check_dist_column(cx: &mut Ctx<'_>, t: &Table, col: &str, extend: bool) {
                 &name,
                 Code::ExtendKeysPartitioned,
                 Severity::Error,
-                format!("{name} is partitioned: extend_keys cannot change the keys of its partitions; fix the keys on the source"),
+                format!("{name} is partitioned: extend_keys cannot change the keys of its partitions. Choose: put the distribution column {qcol} into the keys on the source, or distribute {name} on a column its keys contain, or make it a reference table (and remove extend_keys)"),
                 None,
             );
         } else {
@@ -361,8 +480,33 @@ fn check_dist_column(cx: &mut Ctx<'_>, t: &Table, col: &str, extend: bool) {
                 );
             }
         }
-        return;
+    } else {
+        keys_without_column(cx, t, col);
     }
+    for k in t
+        .exclusion_constraints
+        .iter()
+        .filter(|k| !k.columns.iter().any(|c| c == col))
+    {
+        cx.push(
+            &name,
+            Code::ExclusionMissingDistributionColumn,
+            Severity::Error,
+            format!("{name}: exclusion constraint {} does not include the distribution column {qcol} with the = operator, and the plan cannot extend it: drop it, or recreate it on the source with {qcol} WITH = (btree_gist), or distribute {name} on a column it compares with =, or make {name} a reference table", quote_ident(&k.name)),
+            Some(format!(
+                "ALTER TABLE {name} DROP CONSTRAINT {};  {}",
+                quote_ident(&k.name),
+                comment(&format!("or recreate it as EXCLUDE USING gist ({qcol} WITH =, …) with the btree_gist extension"))
+            )),
+        );
+    }
+}
+
+/// The primary key, unique constraints and unique indexes of `t` without `col` (the plan does not
+/// extend them), each an error with its fix on the source.
+fn keys_without_column(cx: &mut Ctx<'_>, t: &Table, col: &str) {
+    let name = t.qualified();
+    let qcol = quote_ident(col);
     for (code, what, keys) in [
         (
             Code::PkMissingDistributionColumn,
@@ -407,10 +551,17 @@ fn check_dist_column(cx: &mut Ctx<'_>, t: &Table, col: &str, extend: bool) {
                 quote_ident(&k.name),
                 cols(&newcols)
             ));
-            let extend_hint = format!(
-                "\n{}",
-                comment(&format!("or, to change the key on the target only, set \"extend_keys\": true for {name} in plan.json"))
-            );
+            let extend_hint = if t.table_kind == TableKind::PartitionedParent {
+                format!(
+                    "\n{}",
+                    comment(&format!("{name} is partitioned, so the plan cannot change its key on the target: change it on the source (above), or distribute {name} on a column of the key, or make it a reference table"))
+                )
+            } else {
+                format!(
+                    "\n{}",
+                    comment(&format!("or, to change the key on the target only, set \"extend_keys\": true for {name} in plan.json"))
+                )
+            };
             for (r, f) in &refs {
                 let rt = cx.table(r);
                 match rt.and_then(|rt| cx.dist_col(r).and_then(|d| rt.column(d))) {
@@ -472,23 +623,6 @@ fn check_dist_column(cx: &mut Ctx<'_>, t: &Table, col: &str, extend: bool) {
                     n = quote_ident(&i.name)
                 )
             }),
-        );
-    }
-    for k in t
-        .exclusion_constraints
-        .iter()
-        .filter(|k| !k.columns.iter().any(|c| c == col))
-    {
-        cx.push(
-            &name,
-            Code::ExclusionMissingDistributionColumn,
-            Severity::Error,
-            format!("{name}: exclusion constraint {} does not include the distribution column {qcol} with the = operator", quote_ident(&k.name)),
-            Some(format!(
-                "ALTER TABLE {name} DROP CONSTRAINT {};  {}",
-                quote_ident(&k.name),
-                comment(&format!("or recreate it as EXCLUDE USING gist ({qcol} WITH =, …) with the btree_gist extension"))
-            )),
         );
     }
 }
