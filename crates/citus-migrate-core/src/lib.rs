@@ -104,6 +104,9 @@ pub mod report;
 pub mod sqlgen;
 pub mod verify;
 
+// After the migration: the cluster's status, rebalancing, nodes, health checks.
+pub mod cluster;
+
 // What the stages share.
 pub mod error;
 pub mod filter;

@@ -1,0 +1,194 @@
+//! `citus-migrate cluster` end to end on real Citus: the shop migrated onto a coordinator with two
+//! workers, a third worker added with `--rebalance` (every row still there exactly once), refused
+//! removal while it holds shards, drained and removed; a rebalance refused up front for a table
+//! without a replica identity, with the fix; `check` passing, then failing with a worker stopped.
+
+use crate::common::*;
+use crate::migrate::{migrate, verify_equal};
+
+fn cluster_cmd(target: &str, args: &[&str]) -> std::process::Output {
+    bin()
+        .arg("cluster")
+        .args(args)
+        .args(["--target", target])
+        .env("CITUS_MIGRATE_PLAIN_PROGRESS", "1")
+        .output()
+        .unwrap()
+}
+
+fn status(target: &str) -> serde_json::Value {
+    let out = cluster_cmd(target, &["status", "--format", "json"]);
+    assert_exit(&out, 0);
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The node at `port` in a status document.
+fn node(status: &serde_json::Value, port: u16) -> Option<serde_json::Value> {
+    status["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["address"]["port"] == port)
+        .cloned()
+}
+
+#[test]
+fn add_rebalance_drain_remove_and_check_on_citus() {
+    let Some(mut cluster) = citus_or_skip("add_rebalance_drain_remove_and_check_on_citus") else {
+        return;
+    };
+    let shop = server_with("shop", &fixture("shop.sql"));
+    cluster.create_database("shop").unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let plan = work.path().join("shop.plan.json");
+    std::fs::write(&plan, fixture("shop.plan.json")).unwrap();
+    let (source, target) = (shop.url("shop"), cluster.url("shop"));
+    let out = migrate(
+        &source,
+        &target,
+        &work.path().join("run"),
+        &["--plan", plan.to_str().unwrap()],
+    );
+    assert_exit(&out, 0);
+
+    // Before: coordinator and two workers, the shop's tables spread over the workers.
+    let before = status(&target);
+    assert_eq!(before["nodes"].as_array().unwrap().len(), 3, "{before}");
+    let tables = before["tables"].as_array().unwrap();
+    assert!(
+        tables
+            .iter()
+            .any(|t| t["table"]["name"] == "Orders" && t["kind"] == "distributed"),
+        "{before}"
+    );
+    let out = cluster_cmd(&target, &["status"]);
+    assert_exit(&out, 0);
+    let text = stdout_of(&out);
+    assert!(text.contains("Imbalance") && text.contains("shop.currencies"), "{text}");
+    let out = cluster_cmd(&target, &["check"]);
+    assert_exit(&out, 0);
+    assert!(stdout_of(&out).contains("All checks passed."), "{}", stdout_of(&out));
+
+    // A third worker. shop.events has no primary key: the rebalance onto the new worker is refused
+    // before anything moves, naming the table, with the fix and the other transfer modes.
+    let spare = cluster.start_spare_worker(&["shop"]).unwrap();
+    let addr = format!("127.0.0.1:{}", spare.port);
+    let out = cluster_cmd(&target, &["add-node", &addr, "--rebalance"]);
+    assert_exit(&out, 1);
+    let err = stderr_of(&out);
+    let fix = "ALTER TABLE shop.events REPLICA IDENTITY FULL;";
+    assert!(
+        err.contains(&format!("added {addr} as node"))
+            && err.contains("have no primary key or REPLICA IDENTITY")
+            && err.contains("shop.events")
+            && err.contains(fix)
+            && err.contains("--shard-transfer-mode block_writes")
+            && err.contains("Nothing was moved"),
+        "{err}"
+    );
+    let refused = status(&target);
+    assert_eq!(node(&refused, spare.port).unwrap()["shards"], 0, "{refused}");
+    assert!(refused["rebalance"].is_null(), "no job started: {refused}");
+    // With a transfer mode that needs no replica identity, the plan goes through.
+    let out = cluster_cmd(
+        &target,
+        &["rebalance", "--dry-run", "--shard-transfer-mode", "block_writes"],
+    );
+    assert_exit(&out, 0);
+    let text = stdout_of(&out);
+    assert!(
+        text.contains("Rebalance plan:") && text.contains(&format!("-> {addr}")) && text.contains("Dry run"),
+        "{text}"
+    );
+    let out = cluster_cmd(&target, &["rebalance", "--dry-run", "--table", "shop.\"Orders\"", "--format", "json"]);
+    assert_exit(&out, 1);
+    assert!(stderr_of(&out).contains(fix), "{}", stderr_of(&out));
+    let out = cluster_cmd(&target, &["rebalance", "--table", "shop.nope"]);
+    assert_exit(&out, 2);
+    assert!(stderr_of(&out).contains("shop.nope is not a Citus table"), "{}", stderr_of(&out));
+
+    // The fix applied; the empty node removed and added again, with the rebalance this time.
+    cluster.coordinator.psql("shop", fix).unwrap();
+    let out = cluster_cmd(&target, &["remove-node", &addr]);
+    assert_exit(&out, 0);
+    let out = cluster_cmd(&target, &["add-node", &addr, "--rebalance"]);
+    assert_exit(&out, 0);
+    let text = stdout_of(&out);
+    assert!(text.contains("Rebalance finished (background job"), "{text}{}", stderr_of(&out));
+    assert!(stderr_of(&out).contains("Rebalance plan:"), "{}", stderr_of(&out));
+    let after = status(&target);
+    let third = node(&after, spare.port).expect("the third worker is listed");
+    assert!(third["shards"].as_i64().unwrap() > 0, "{after}");
+    assert_eq!(after["rebalance"]["state"], "finished", "{after}");
+    verify_equal(&source, &target);
+    let out = cluster_cmd(&target, &["check", "--format", "json"]);
+    assert_exit(&out, 0);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["passed"], true, "{report}");
+
+    // It holds shards: removing it is refused, saying to drain it first.
+    let out = cluster_cmd(&target, &["remove-node", &addr]);
+    assert_exit(&out, 1);
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("still holds") && err.contains(&format!("citus-migrate cluster drain {addr}")),
+        "{err}"
+    );
+    // An unknown node is a usage error naming the nodes there are.
+    let out = cluster_cmd(&target, &["drain", "127.0.0.1:1"]);
+    assert_exit(&out, 2);
+    assert!(stderr_of(&out).contains("no node 127.0.0.1:1"), "{}", stderr_of(&out));
+
+    // Drained, then removed: back to two workers, every row still there once.
+    let out = cluster_cmd(&target, &["drain", &addr]);
+    assert_exit(&out, 0);
+    let drained = status(&target);
+    let third = node(&drained, spare.port).unwrap();
+    assert_eq!(third["shards"], 0, "{drained}");
+    assert_eq!(third["should_have_shards"], false, "{drained}");
+    let out = cluster_cmd(&target, &["remove-node", &addr]);
+    assert_exit(&out, 0);
+    assert!(node(&status(&target), spare.port).is_none());
+    verify_equal(&source, &target);
+    let out = cluster_cmd(&target, &["check"]);
+    assert_exit(&out, 0);
+
+    // A worker stopped: check fails, naming it.
+    let stopped = format!("127.0.0.1:{}", cluster.workers[1].port);
+    cluster.workers[1].stop();
+    let out = cluster_cmd(&target, &["check"]);
+    assert_exit(&out, 1);
+    let text = stdout_of(&out);
+    assert!(
+        text.contains("FAIL  workers_reachable")
+            && text.contains(&format!("worker {stopped} is not reachable")),
+        "{text}{}",
+        stderr_of(&out)
+    );
+    assert!(stderr_of(&out).contains("cluster check failed: "), "{}", stderr_of(&out));
+}
+
+#[test]
+fn not_a_coordinator_and_no_citus_are_clear_errors() {
+    let plain = server_with("postgres", "SELECT 1");
+    let out = cluster_cmd(&plain.url("postgres"), &["status"]);
+    assert_exit(&out, 1);
+    assert!(
+        stderr_of(&out).contains("has no citus extension"),
+        "{}",
+        stderr_of(&out)
+    );
+    let out = cluster_cmd(&plain.url("postgres"), &["add-node", "nonsense"]);
+    assert_exit(&out, 2);
+    assert!(stderr_of(&out).contains("write HOST:PORT"), "{}", stderr_of(&out));
+    let Some(cluster) = citus_or_skip("not_a_coordinator_and_no_citus_are_clear_errors") else {
+        return;
+    };
+    let out = cluster_cmd(&cluster.workers[0].url("postgres"), &["check"]);
+    assert_exit(&out, 1);
+    assert!(
+        stderr_of(&out).contains("not the Citus coordinator"),
+        "{}",
+        stderr_of(&out)
+    );
+}
