@@ -62,11 +62,8 @@ pub struct StatusArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 #[value(rename_all = "snake_case")]
 pub enum ShardTransferMode {
-    /// Logical replication; refused up front for tables without a replica identity.
     Auto,
-    /// Logical replication even without a replica identity (UPDATE/DELETE on them fail meanwhile).
     ForceLogical,
-    /// Writes to a moving shard wait until it has moved.
     BlockWrites,
 }
 
@@ -82,8 +79,10 @@ impl From<ShardTransferMode> for TransferMode {
 
 #[derive(Debug, Args)]
 pub struct MoveArgs {
-    /// How Citus copies the shards.
-    #[arg(long, value_enum, default_value_t = ShardTransferMode::Auto)]
+    /// How Citus copies the shards: auto (logical replication, refused up front for a table without a
+    /// replica identity), force_logical (UPDATE/DELETE on such tables fail while they move),
+    /// block_writes (writes to a moving shard wait).
+    #[arg(long, value_enum, value_name = "MODE", default_value_t = ShardTransferMode::Auto)]
     pub shard_transfer_mode: ShardTransferMode,
     /// A rebalance strategy of pg_dist_rebalance_strategy (default: Citus's default one).
     #[arg(long, value_name = "NAME")]
