@@ -630,7 +630,9 @@ fn help_describes_every_option_and_version_works() {
         let c = words.join(" ");
         let listed_in = run(&[&words[..words.len() - 1], &["--help"]].concat());
         assert!(
-            listed_in.stdout.contains(&format!("  {} ", words[words.len() - 1])),
+            listed_in
+                .stdout
+                .contains(&format!("  {} ", words[words.len() - 1])),
             "{c} missing from --help: {}",
             listed_in.stdout
         );

@@ -263,8 +263,14 @@ async fn run_status(a: StatusArgs) -> anyhow::Result<()> {
         return write_output(None, &render(&s, false)?);
     };
     let in_place = a.format == SummaryFormat::Text && std::io::stdout().is_terminal();
+    // One Ctrl-C listener for the whole watch: a signal while a status is read is not lost.
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
     loop {
-        let s = status::status(&target).await?;
+        let s = tokio::select! {
+            s = status::status(&target) => s?,
+            _ = &mut interrupted => return Ok(()),
+        };
         let text = render(&s, true)?;
         if in_place {
             // Home and clear, then the new status: refreshed in place.
@@ -273,7 +279,7 @@ async fn run_status(a: StatusArgs) -> anyhow::Result<()> {
         write_output(None, &text)?;
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(every.max(1))) => {}
-            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = &mut interrupted => return Ok(()),
         }
     }
 }

@@ -494,7 +494,9 @@ mod tests {
             Remedy::InstallPgDump,
             Remedy::NewerPgDump,
             Remedy::ShardTransferMode,
-            Remedy::DrainFirst { node: "w:5432".into() },
+            Remedy::DrainFirst {
+                node: "w:5432".into(),
+            },
         ]
     }
 

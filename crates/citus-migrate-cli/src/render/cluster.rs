@@ -4,7 +4,9 @@
 use std::fmt::Write as _;
 
 use citus_migrate_core::cluster::check::CheckReport;
-use citus_migrate_core::cluster::rebalance::{RebalancePlan, RebalanceSummary, STATUS_SQL, STOP_SQL};
+use citus_migrate_core::cluster::rebalance::{
+    RebalancePlan, RebalanceSummary, STATUS_SQL, STOP_SQL,
+};
 use citus_migrate_core::cluster::status::ClusterStatus;
 use citus_migrate_core::util::{human_bytes, thousands};
 

@@ -144,14 +144,30 @@ pub async fn check(info: &ConnInfo, opts: &CheckOptions) -> Result<CheckReport> 
             .collect(),
     });
     checks.push(
-        run(CheckName::WorkersReachable, "every worker answers the coordinator", || async {
-            let rows = query(&client, Side::Target, "checking the workers' connections", SQL_REACHABLE, &[]).await?;
-            Ok(rows
-                .iter()
-                .filter(|r| r.get::<_, Option<bool>>("reachable") == Some(false))
-                .map(|r| format!("worker {} is not reachable from the coordinator", r.get::<_, String>("node")))
-                .collect())
-        })
+        run(
+            CheckName::WorkersReachable,
+            "every worker answers the coordinator",
+            || async {
+                let rows = query(
+                    &client,
+                    Side::Target,
+                    "checking the workers' connections",
+                    SQL_REACHABLE,
+                    &[],
+                )
+                .await?;
+                Ok(rows
+                    .iter()
+                    .filter(|r| r.get::<_, Option<bool>>("reachable") == Some(false))
+                    .map(|r| {
+                        format!(
+                            "worker {} is not reachable from the coordinator",
+                            r.get::<_, String>("node")
+                        )
+                    })
+                    .collect())
+            },
+        )
         .await,
     );
     checks.push(
@@ -172,18 +188,22 @@ pub async fn check(info: &ConnInfo, opts: &CheckOptions) -> Result<CheckReport> 
         .await,
     );
     checks.push(
-        run(CheckName::Colocation, "co-located shards on the same nodes", || async {
-            Ok(status::colocation_groups(&client)
-                .await?
-                .into_iter()
-                .flat_map(|g| {
-                    let id = g.colocation_id;
-                    g.inconsistent
-                        .into_iter()
-                        .map(move |p| format!("co-location group {id}: {p}"))
-                })
-                .collect())
-        })
+        run(
+            CheckName::Colocation,
+            "co-located shards on the same nodes",
+            || async {
+                Ok(status::colocation_groups(&client)
+                    .await?
+                    .into_iter()
+                    .flat_map(|g| {
+                        let id = g.colocation_id;
+                        g.inconsistent
+                            .into_iter()
+                            .map(move |p| format!("co-location group {id}: {p}"))
+                    })
+                    .collect())
+            },
+        )
         .await,
     );
     let age = opts.prepared_age.as_secs() as i64;

@@ -248,7 +248,10 @@ mod tests {
         assert_eq!((a.host.as_str(), a.port), ("10.0.0.7", 5432));
         assert_eq!(a.to_string(), "10.0.0.7:5432");
         let v6 = NodeAddress::parse("[::1]:6432").unwrap();
-        assert_eq!((v6.host.as_str(), v6.to_string()), ("::1", "[::1]:6432".into()));
+        assert_eq!(
+            (v6.host.as_str(), v6.to_string()),
+            ("::1", "[::1]:6432".into())
+        );
         for bad in ["worker", "worker:", ":5432", "w:0", "w:99999", "w:x"] {
             let e = NodeAddress::parse(bad).unwrap_err();
             assert!(e.is_usage() && e.to_string().contains(bad), "{e}");

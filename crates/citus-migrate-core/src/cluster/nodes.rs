@@ -7,7 +7,7 @@ use tokio_postgres::types::Type;
 
 use super::rebalance::{check_replica_identity, run_following_moves, RebalanceOptions};
 use super::{coordinator, find_node, node_list, NodeAddress};
-use crate::connect::query;
+use crate::connect::{execute, query};
 use crate::conninfo::ConnInfo;
 use crate::error::{Error, Remedy, Result, Side};
 use crate::progress::Progress;
@@ -16,6 +16,9 @@ const SQL_ADD: &str = "SELECT citus_add_node($1::text, $2::int4)::int8";
 const SQL_DRAIN: &str = "SELECT citus_drain_node($1::text, $2::int4, \
      shard_transfer_mode => $3::text::citus.shard_transfer_mode, rebalance_strategy => $4::text::name)";
 const SQL_REMOVE: &str = "SELECT citus_remove_node($1::text, $2::int4)";
+const SQL_CLEANUP: &str = "CALL citus_cleanup_orphaned_resources()";
+const SQL_LEFT_TO_CLEAN: &str =
+    "SELECT count(*)::int8 FROM pg_dist_cleanup WHERE node_group_id = $1::int4";
 const SQL_SHARDS_ON_NODE: &str = "SELECT pl.shardid::int8 FROM pg_dist_placement pl \
      JOIN pg_dist_shard s ON s.shardid = pl.shardid \
      JOIN pg_dist_partition p ON p.logicalrelid = s.logicalrelid \
@@ -33,11 +36,7 @@ pub struct AddedNode {
 /// reference tables) there.
 pub async fn add_node(info: &ConnInfo, addr: &NodeAddress) -> Result<AddedNode> {
     let client = coordinator(info).await?;
-    if node_list(&client)
-        .await?
-        .iter()
-        .any(|n| &n.address == addr)
-    {
+    if node_list(&client).await?.iter().any(|n| &n.address == addr) {
         return Err(Error::Precondition {
             side: Side::Target,
             message: format!("{addr} is already a node of the cluster"),
@@ -105,7 +104,9 @@ pub async fn drain_node(
 }
 
 /// Removes a node (`citus_remove_node`); refused while it holds shards of distributed tables (drain
-/// it first). Its reference-table placements go with it.
+/// it first). The copies earlier moves left on it are dropped first
+/// (`citus_cleanup_orphaned_resources`), so that it can be added again later; its reference-table
+/// placements go with it.
 pub async fn remove_node(info: &ConnInfo, addr: &NodeAddress) -> Result<()> {
     let client = coordinator(info).await?;
     let node = find_node(&client, addr).await?;
@@ -128,6 +129,36 @@ pub async fn remove_node(info: &ConnInfo, addr: &NodeAddress) -> Result<()> {
             }),
         });
     }
+    // The copies a move (a drain) left on the node are dropped later by Citus, through
+    // pg_dist_cleanup; once the node is removed nothing drops them, and adding it again would fail
+    // on them. Drop them now.
+    execute(
+        &client,
+        Side::Target,
+        "dropping the shard copies earlier moves left behind (citus_cleanup_orphaned_resources)",
+        SQL_CLEANUP,
+    )
+    .await?;
+    let group = node.group_id as i32;
+    let left: i64 = query(
+        &client,
+        Side::Target,
+        "reading pg_dist_cleanup",
+        SQL_LEFT_TO_CLEAN,
+        &[(&group, Type::INT4)],
+    )
+    .await?
+    .first()
+    .map_or(0, |r| r.get(0));
+    if left > 0 {
+        return Err(Error::Precondition {
+            side: Side::Target,
+            message: format!(
+                "{addr} still holds {left} shard copy(ies) that earlier moves left behind and Citus could not drop yet (pg_dist_cleanup); nothing was removed: try again in a moment, or see what holds them with CALL citus_cleanup_orphaned_resources()"
+            ),
+            remedy: None,
+        });
+    }
     let port = i32::from(addr.port);
     query(
         &client,
@@ -139,7 +170,6 @@ pub async fn remove_node(info: &ConnInfo, addr: &NodeAddress) -> Result<()> {
     .await?;
     Ok(())
 }
-
 
 /// The shards of distributed tables with a placement in node group `group`.
 async fn distributed_shards_on(client: &tokio_postgres::Client, group: i64) -> Result<Vec<i64>> {

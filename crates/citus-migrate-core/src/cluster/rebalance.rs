@@ -320,10 +320,8 @@ pub async fn follow(
                 });
             }
             "failed" | "cancelled" => {
-                let failed: Vec<&String> = errors
-                    .iter()
-                    .filter(|e| e.starts_with("error"))
-                    .collect();
+                let failed: Vec<&String> =
+                    errors.iter().filter(|e| e.starts_with("error")).collect();
                 let why = match failed.is_empty() {
                     true => errors.join("; "),
                     false => failed
@@ -404,7 +402,8 @@ impl MoveTracker {
         let mut now = HashMap::new();
         for r in &rows {
             let shard: i64 = r.get("shard_id");
-            let table = QualifiedName::new(r.get::<_, String>("schema"), r.get::<_, String>("name"));
+            let table =
+                QualifiedName::new(r.get::<_, String>("schema"), r.get::<_, String>("name"));
             let bytes: i64 = r.get("bytes");
             let moved: i64 = r.get::<_, i64>("moved").min(bytes);
             match self.running.remove(&shard) {
