@@ -137,7 +137,7 @@ fn add_rebalance_drain_remove_and_check_on_citus() {
 
     // A third worker. shop.events has no primary key: the rebalance onto the new worker is refused
     // before anything moves, naming the table, with the fix and the other transfer modes.
-    let spare = cluster.start_spare_worker(&["shop"]).unwrap();
+    let mut spare = cluster.start_spare_worker(&["shop"]).unwrap();
     let addr = format!("127.0.0.1:{}", spare.port);
     let out = cluster_cmd(&target, &["add-node", &addr, "--rebalance"]);
     assert_exit(&out, 1);
@@ -298,18 +298,9 @@ fn add_rebalance_drain_remove_and_check_on_citus() {
         "{}",
         stdout_of(&watched)
     );
-    let followed = interrupt(follower);
-    assert_exit(&followed, 1);
-    let err = stderr_of(&followed);
-    assert!(
-        err.contains("Rebalance plan:")
-            && err.contains("the rebalance goes on in the background")
-            && err.contains("citus-migrate cluster status --watch")
-            && err.contains("SELECT citus_rebalance_stop();"),
-        "{err}"
-    );
-    let s = status(&target);
-    assert_eq!(s["rebalance"], running["rebalance"], "still running: {s}");
+    // The new worker goes down and the moves are let go: they fail, and the follower shows Citus's
+    // error of every failed attempt (Citus retries them).
+    spare.stop();
     // The lock's session ends (its backend would outlive a killed psql until its sleep ends).
     cluster
         .coordinator
@@ -319,6 +310,36 @@ fn add_rebalance_drain_remove_and_check_on_citus() {
         )
         .unwrap();
     let _ = lock.wait();
+    let job = running["rebalance"]["job_id"].as_i64().unwrap();
+    for _ in 0..240 {
+        let retried = cluster
+            .coordinator
+            .psql(
+                "shop",
+                &format!("SELECT count(*) FROM pg_dist_background_task WHERE job_id = {job} AND coalesce(retry_count, 0) > 0"),
+            )
+            .unwrap();
+        if retried != "0" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(2000));
+    let followed = interrupt(follower);
+    assert_exit(&followed, 1);
+    let err = stderr_of(&followed);
+    assert!(
+        err.contains("Rebalance plan:")
+            && err.contains(&format!("rebalance job {job}: task runnable (retried 1): SELECT pg_catalog.citus_move_shard_placement("))
+            && err.contains("ERROR:")
+            && err.contains("the rebalance goes on in the background")
+            && err.contains("citus-migrate cluster status --watch")
+            && err.contains("SELECT citus_rebalance_stop();"),
+        "{err}"
+    );
+    spare.restart().unwrap();
+    let s = status(&target);
+    assert_eq!(s["rebalance"], running["rebalance"], "still running: {s}");
     let s = wait_for("the rebalance to end", &target, || {
         let s = status(&target);
         (s["rebalance"]["state"] != "running").then_some(s)
