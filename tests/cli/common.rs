@@ -78,6 +78,20 @@ pub fn workers_with_own_passwords(cluster: &LocalCitus, db: &str) -> Vec<String>
     passwords
 }
 
+/// psql on `server`'s socket as its superuser, connected to `db`, without ~/.psqlrc; add the rest.
+pub fn psql_command(server: &LocalServer, db: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new(server.bindir().join("psql"));
+    cmd.args(["-X", "-q", "-h"]).arg(server.dir()).args([
+        "-p",
+        &server.port.to_string(),
+        "-U",
+        &server.superuser,
+        "-d",
+        db,
+    ]);
+    cmd
+}
+
 /// Reads a fixture file from the repository's fixtures/ folder.
 pub fn fixture(name: &str) -> String {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

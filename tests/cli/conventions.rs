@@ -199,6 +199,27 @@ fn commands(src: &str, dst: &str, dir: &Path) -> Vec<(String, Vec<String>)> {
     ]
 }
 
+/// The `cluster` commands, each with --target (they need a Citus coordinator, so they are only run
+/// where the connection fails before Citus is looked for).
+fn cluster_commands(dst: &str) -> Vec<(String, Vec<String>)> {
+    [
+        &["status", "--format", "json"][..],
+        &["check", "--format", "json"],
+        &["rebalance", "--dry-run"],
+        &["add-node", "127.0.0.1:1"],
+        &["drain", "127.0.0.1:1"],
+        &["remove-node", "127.0.0.1:1"],
+    ]
+    .iter()
+    .map(|args| {
+        let mut v = argv(&["cluster"]);
+        v.extend(argv(args));
+        v.extend(argv(&["--target", dst]));
+        (format!("cluster {}", args[0]), v)
+    })
+    .collect()
+}
+
 #[test]
 fn bad_connections_fail_the_same_way_on_every_command() {
     let server = servers();
@@ -250,7 +271,10 @@ fn bad_connections_fail_the_same_way_on_every_command() {
             } else {
                 (good_src.clone(), bad_url("dst"))
             };
-            for (name, args) in commands(&src, &dst, dir.path()) {
+            for (name, args) in commands(&src, &dst, dir.path())
+                .into_iter()
+                .chain(cluster_commands(&dst))
+            {
                 let takes = |flag: &str| args.iter().any(|a| a == flag);
                 if !takes(&format!("--{side}")) {
                     continue;
@@ -588,14 +612,31 @@ fn help_describes_every_option_and_version_works() {
         "migrate",
         "demo",
         "completions",
+        "cluster",
     ];
-    for c in commands {
+    let cluster = [
+        "status",
+        "rebalance",
+        "add-node",
+        "drain",
+        "remove-node",
+        "check",
+    ];
+    let subcommands = commands
+        .iter()
+        .map(|c| vec![*c])
+        .chain(cluster.iter().map(|c| vec!["cluster", *c]));
+    for words in subcommands {
+        let c = words.join(" ");
+        let listed_in = run(&[&words[..words.len() - 1], &["--help"]].concat());
         assert!(
-            top.stdout.contains(&format!("  {c} ")),
+            listed_in
+                .stdout
+                .contains(&format!("  {} ", words[words.len() - 1])),
             "{c} missing from --help: {}",
-            top.stdout
+            listed_in.stdout
         );
-        let r = run(&[c, "--help"]);
+        let r = run(&[&words[..], &["--help"]].concat());
         assert_eq!(r.code, Some(0), "{c}: {}", r.stderr);
         // Every option line has a description.
         for line in r
@@ -675,8 +716,26 @@ fn help_describes_every_option_and_version_works() {
             ][..],
         ),
         ("demo", &["--scale", "--jobs"][..]),
+        ("cluster status", &["--target", "--format", "--watch"][..]),
+        (
+            "cluster rebalance",
+            &[
+                "--target",
+                "--table",
+                "--strategy",
+                "--dry-run",
+                "--shard-transfer-mode",
+            ][..],
+        ),
+        ("cluster add-node", &["--target", "--rebalance"][..]),
+        ("cluster drain", &["--target", "--shard-transfer-mode"][..]),
+        (
+            "cluster check",
+            &["--target", "--format", "--max-shard-size", "--max-skew"][..],
+        ),
     ] {
-        let r = run(&[c, "--help"]);
+        let words: Vec<&str> = c.split(' ').collect();
+        let r = run(&[&words[..], &["--help"]].concat());
         for o in opts {
             assert!(r.stdout.contains(o), "{c} --help lacks {o}: {}", r.stdout);
         }

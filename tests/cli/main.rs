@@ -7,6 +7,7 @@ mod advice;
 mod analyze;
 mod backup;
 mod basics;
+mod cluster;
 mod connections;
 mod conventions;
 mod copy;

@@ -24,7 +24,7 @@ pub(crate) fn migrate(source: &str, target: &str, dir: &Path, extra: &[&str]) ->
         .unwrap()
 }
 
-fn verify_equal(source: &str, target: &str) {
+pub(crate) fn verify_equal(source: &str, target: &str) {
     let out = bin()
         .args(["verify", "--source", source, "--target", target])
         .output()

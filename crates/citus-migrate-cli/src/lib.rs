@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 pub mod analyze;
 pub mod args;
+pub mod cluster;
 pub mod completions;
 pub mod copy;
 pub mod demo;
@@ -52,6 +53,8 @@ pub enum Command {
     Migrate(migrate::MigrateArgs),
     /// A first run on throwaway local servers: a sample multi-tenant database migrated into Citus.
     Demo(demo::DemoArgs),
+    /// The Citus cluster after the migration: status, rebalance, add-node, drain, remove-node, check.
+    Cluster(cluster::ClusterArgs),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -65,6 +68,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import(a) => import::run(a).await,
         Command::Migrate(a) => migrate::run(a).await,
         Command::Demo(a) => demo::run(a).await,
+        Command::Cluster(a) => cluster::run(a).await,
     }
 }
 

@@ -3,10 +3,12 @@
 //! option; this module is where its typed problems and remedies become `--flag` text.
 
 mod analyze;
+mod cluster;
 mod migrate;
 mod verify;
 
 pub use analyze::{analyze_csv, analyze_text};
+pub use cluster::{check_text, interrupted_text, rebalance_plan_text, rebalance_text, status_text};
 pub use migrate::migrate_text;
 pub use verify::verify_text;
 
@@ -138,6 +140,8 @@ pub fn remedy(r: &Remedy) -> String {
             "install the PostgreSQL client programs or give --pg-dump PATH".into()
         }
         Remedy::NewerPgDump => "install a newer PostgreSQL client or give --pg-dump PATH".into(),
+        Remedy::ShardTransferMode => "or pass --shard-transfer-mode block_writes (writes to a moving shard wait) or --shard-transfer-mode force_logical (UPDATE and DELETE on those tables fail while their shards move)".into(),
+        Remedy::DrainFirst { node } => format!("run `citus-migrate cluster drain {node}` first, then remove it"),
     }
 }
 

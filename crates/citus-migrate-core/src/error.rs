@@ -297,6 +297,10 @@ pub enum Remedy {
     InstallPgDump,
     /// Install a newer PostgreSQL client, or point to a newer pg_dump.
     NewerPgDump,
+    /// Choose a shard transfer mode that needs no replica identity (`block_writes`, `force_logical`).
+    ShardTransferMode,
+    /// Drain the node (move its shards away) before removing it.
+    DrainFirst { node: String },
 }
 
 impl fmt::Display for Remedy {
@@ -333,6 +337,10 @@ impl fmt::Display for Remedy {
             Remedy::NewerPgDump => f.write_str(
                 "install a newer PostgreSQL client or give the path of a newer pg_dump",
             ),
+            Remedy::ShardTransferMode => f.write_str(
+                "or choose the shard transfer mode block_writes (writes to a moving shard wait) or force_logical (its UPDATE and DELETE fail)",
+            ),
+            Remedy::DrainFirst { node } => write!(f, "drain {node} first, then remove it"),
         }
     }
 }
@@ -608,6 +616,10 @@ mod tests {
             Remedy::ResumeOrEmptyWorkDir,
             Remedy::InstallPgDump,
             Remedy::NewerPgDump,
+            Remedy::ShardTransferMode,
+            Remedy::DrainFirst {
+                node: "w:5432".into(),
+            },
         ]
     }
 

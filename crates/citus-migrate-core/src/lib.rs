@@ -20,6 +20,10 @@
 //! | [`report`]: the `analyze` report | [`report::AnalyzeReport::new`] | | text, JSON, CSV |
 //! | [`migrate`]: all of them, resumable | [`migrate::migrate`] | [`migrate::MigrateOptions`] | [`migrate::MigrateSummary`] |
 //!
+//! After the migration, [`cluster`] operates the Citus cluster with Citus's own functions: where the
+//! shards are ([`cluster::status`]), rebalancing ([`cluster::rebalance`]), adding, draining and
+//! removing workers ([`cluster::nodes`]), health checks ([`cluster::check`]).
+//!
 //! What they share: [`ConnInfo`] (libpq-style connection options, [`conninfo`]) and
 //! [`connect::connect`] (TLS; [`connect::query`] and [`connect::execute`] run statements in a way
 //! that works behind PgBouncer in transaction pooling mode); [`Progress`], which the long stages call
@@ -103,6 +107,9 @@ pub mod plan;
 pub mod report;
 pub mod sqlgen;
 pub mod verify;
+
+// After the migration: the cluster's status, rebalancing, nodes, health checks.
+pub mod cluster;
 
 // What the stages share.
 pub mod error;

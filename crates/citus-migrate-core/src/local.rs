@@ -911,6 +911,21 @@ impl LocalCitus {
     pub fn url(&self, dbname: &str) -> String {
         self.coordinator.url(dbname)
     }
+
+    /// Starts one more Citus server, with `databases` created (each with the citus extension), that
+    /// is not part of the cluster: a worker for a test to add (`citus_add_node`), drain and remove.
+    /// The caller owns it; it stops on drop.
+    pub fn start_spare_worker(&self, databases: &[&str]) -> Result<LocalServer> {
+        let node = LocalServer::start(&ServerOptions {
+            citus: true,
+            ..Default::default()
+        })?;
+        for db in databases.iter().filter(|d| **d != "postgres") {
+            node.create_database(db)?;
+            node.psql(db, "CREATE EXTENSION citus")?;
+        }
+        Ok(node)
+    }
 }
 
 /// Waits until `f` returns true or `timeout` passes.
