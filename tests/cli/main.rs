@@ -17,6 +17,7 @@ mod generate;
 mod hostile_names;
 mod memory;
 mod migrate;
+mod online;
 mod resume;
 mod trials;
 mod verify;

@@ -14,6 +14,7 @@ pub mod export;
 pub mod generate;
 pub mod import;
 pub mod migrate;
+pub mod online;
 pub mod progress;
 pub mod render;
 pub mod verify;
@@ -50,6 +51,13 @@ pub enum Command {
     /// The whole migration in one resumable command: plan, schema, distribution, copy, indexes and
     /// constraints, sequences, ANALYZE, verification.
     Migrate(migrate::MigrateArgs),
+    /// End an online migration (`migrate --online`): apply the source's last changes, set the sequences,
+    /// verify, and drop the replication slot and publication.
+    Cutover(online::CutoverArgs),
+    /// Drop an online migration's replication slot and publication, at any stage.
+    Abort(online::AbortArgs),
+    /// Show an online migration's catch-up: lag, changes/s, retained WAL.
+    Status(online::StatusArgs),
     /// A first run on throwaway local servers: a sample multi-tenant database migrated into Citus.
     Demo(demo::DemoArgs),
 }
@@ -65,6 +73,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import(a) => import::run(a).await,
         Command::Migrate(a) => migrate::run(a).await,
         Command::Demo(a) => demo::run(a).await,
+        Command::Cutover(a) => online::cutover(a).await,
+        Command::Abort(a) => online::abort(a).await,
+        Command::Status(a) => online::status(a),
     }
 }
 

@@ -4,10 +4,12 @@
 
 mod analyze;
 mod migrate;
+mod online;
 mod verify;
 
 pub use analyze::{analyze_csv, analyze_text};
 pub use migrate::migrate_text;
+pub use online::{abort_text, cutover_text, online_line, status_text};
 pub use verify::verify_text;
 
 use citus_migrate_core::error::{
