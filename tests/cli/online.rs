@@ -239,8 +239,10 @@ fn online_migration_under_a_write_load_cuts_over_exactly() {
     assert_eq!(status.status.code(), Some(0), "{}", stderr_of(&status));
     let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(status["stage"], "following", "{status}");
+    // At least one round with a TRUNCATE (every 25th).
+    assert!(wait_until(Duration::from_secs(120), || load.rounds.load(Ordering::SeqCst) >= 30));
     let rounds = load.stop();
-    assert!(rounds > 5, "the load ran {rounds} rounds");
+    assert!(rounds >= 30, "the load ran {rounds} rounds");
     let out = cutover(&s, db, &dir, &[]);
     assert_eq!(out.status.code(), Some(0), "cutover: {}{}\nmigrate: {}", stdout_of(&out), stderr_of(&out), log_of(&dir));
     assert!(stdout_of(&out).contains("replication slot and publication dropped"), "{}", stdout_of(&out));
@@ -257,34 +259,50 @@ fn online_migration_under_a_write_load_cuts_over_exactly() {
     assert_eq!(moved, "t");
 }
 
+/// Crashes (the process aborts as `kill -9` would end it) in the copy, in the catch-up between a target
+/// commit and the slot's advance, and in the cutover's drain with the source's writes blocked; each
+/// time the same command with `--resume` (or cutover again) continues, and every change lands once.
 #[test]
-fn online_crash_between_target_commit_and_slot_advance_resumes_exactly_once() {
+fn online_crashes_in_copy_catch_up_and_cutover_resume_exactly_once() {
     let db = "online_crash";
-    let Some(s) = setup("online_crash_between_target_commit_and_slot_advance_resumes_exactly_once", db) else {
+    let Some(s) = setup("online_crashes_in_copy_catch_up_and_cutover_resume_exactly_once", db) else {
         return;
     };
     let dir = s.work.path().join("w");
     let load = Load::start(&s.source);
+    let (src, dst) = (s.source.url("src"), s.cluster.url(db));
+    let mut child = spawn_migrate(&src, &dst, &dir, &s.plan, &[], &[("CITUS_MIGRATE_TEST_CRASH_IN_STEP", "copy")]);
+    assert!(!child.wait().unwrap().success(), "the copy crash hook did not fire: {}", log_of(&dir));
+    // The interrupted online copy starts over from a new snapshot; the slot from before it stays.
     let mut child = spawn_migrate(
-        &s.source.url("src"),
-        &s.cluster.url(db),
+        &src,
+        &dst,
         &dir,
         &s.plan,
-        &[],
+        &["--resume"],
         &[("CITUS_MIGRATE_TEST_ONLINE_CRASH_AFTER_COMMITS", "3")],
     );
-    let status = child.wait().unwrap();
-    assert!(!status.success(), "the crash hook did not fire: {}", log_of(&dir));
-    // The slot was not advanced past the last target commit: the resumed run sees those transactions
-    // again and must skip them.
-    let mut child = spawn_migrate(&s.source.url("src"), &s.cluster.url(db), &dir, &s.plan, &["--resume"], &[]);
+    assert!(!child.wait().unwrap().success(), "the catch-up crash hook did not fire: {}", log_of(&dir));
+    // The slot was not advanced past the last target commit: the resumed run reads those
+    // transactions again and must skip them.
+    let mut child = spawn_migrate(&src, &dst, &dir, &s.plan, &["--resume"], &[]);
     wait_following(&dir, &mut child);
     std::thread::sleep(Duration::from_secs(3));
     load.stop();
-    let out = cutover(&s, db, &dir, &["--block-writes"]);
-    assert_eq!(out.status.code(), Some(0), "cutover: {}{}\nmigrate: {}", stdout_of(&out), stderr_of(&out), log_of(&dir));
-    assert!(stdout_of(&out).contains("writes blocked on the source for"), "{}", stdout_of(&out));
+    let out = bin()
+        .args(["cutover", "--block-writes", "--source", &src, "--target", &dst, "--work-dir"])
+        .arg(&dir)
+        .env("CITUS_MIGRATE_TEST_ONLINE_CRASH_AFTER_COMMITS", "1")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the cutover crash hook did not fire: {}", stdout_of(&out));
     assert!(child.wait().unwrap().success(), "{}", log_of(&dir));
+    // The crash left the source read-only; the next cutover takes over and restores it.
+    let read_only = s.source.psql("src", "SHOW default_transaction_read_only").unwrap();
+    assert_eq!(read_only, "on");
+    let out = cutover(&s, db, &dir, &["--block-writes"]);
+    assert_eq!(out.status.code(), Some(0), "cutover: {}{}", stdout_of(&out), stderr_of(&out));
+    assert!(stdout_of(&out).contains("writes blocked on the source for"), "{}", stdout_of(&out));
     same_rows(&s.source, &s.cluster, db);
     assert_eq!(slots_and_publications(&s.source), "0/0");
     // The source takes writes again.

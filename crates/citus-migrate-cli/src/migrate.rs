@@ -91,9 +91,7 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<()> {
         distribute: !args.skip_distribution,
         online: args.online,
         follow: citus_migrate_core::online::FollowOptions {
-            test_crash_after_commits: std::env::var("CITUS_MIGRATE_TEST_ONLINE_CRASH_AFTER_COMMITS")
-                .ok()
-                .and_then(|n| n.parse().ok()),
+            test_crash_after_commits: crate::online::crash_after_commits(),
         },
         test_crash: test_crash()?,
         test_pause: crate::args::test_pause(),

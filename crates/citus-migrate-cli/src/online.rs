@@ -55,6 +55,14 @@ pub struct StatusArgs {
     pub format: SummaryFormat,
 }
 
+/// Test hook (not for users, docs/online.md): abort the process after the n-th target commit of the
+/// catch-up or the drain, before the slot advances.
+pub fn crash_after_commits() -> Option<u64> {
+    std::env::var("CITUS_MIGRATE_TEST_ONLINE_CRASH_AFTER_COMMITS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+}
+
 pub async fn cutover(args: CutoverArgs) -> anyhow::Result<()> {
     let source = args.source.conninfo()?;
     let target = args.target.conninfo()?;
@@ -64,6 +72,7 @@ pub async fn cutover(args: CutoverArgs) -> anyhow::Result<()> {
         block_writes: args.block_writes,
         jobs: args.jobs as usize,
         wait: Duration::from_secs(args.wait),
+        test_crash_after_commits: crash_after_commits(),
     };
     let progress = crate::progress::CliProgress::new();
     let result = online::cutover(&source, &target, &args.work_dir, &opts, &progress).await;

@@ -12,7 +12,7 @@ use super::follow::Follower;
 use super::slot;
 use super::state::{BlockedWrites, Files, OnlineState, Stage};
 use crate::catalog::{self, ReadOptions};
-use crate::connect::{connect, execute, query};
+use crate::connect::{connect, execute_script, query};
 use crate::conninfo::ConnInfo;
 use crate::error::{Error, Result, Side};
 use crate::ident::{quote_ident, quote_literal};
@@ -30,6 +30,10 @@ pub struct CutoverOptions {
     pub jobs: usize,
     /// How long to wait for a following run to stop.
     pub wait: Duration,
+    /// Test hook: abort the process after the drain's n-th target commit (see
+    /// [`super::FollowOptions`]).
+    #[doc(hidden)]
+    pub test_crash_after_commits: Option<u64>,
 }
 
 impl Default for CutoverOptions {
@@ -38,6 +42,7 @@ impl Default for CutoverOptions {
             block_writes: false,
             jobs: 4,
             wait: Duration::from_secs(120),
+            test_crash_after_commits: None,
         }
     }
 }
@@ -188,7 +193,10 @@ async fn drain_and_verify(
     progress: &dyn Progress,
 ) -> Result<(u64, u64, String, usize, VerifyReport)> {
     let files = Files::new(work_dir);
-    let mut f = Follower::start(source, target, files, Default::default()).await?;
+    let hooks = super::follow::Hooks {
+        crash_after_commits: opts.test_crash_after_commits,
+    };
+    let mut f = Follower::start(source, target, files, hooks).await?;
     let upto = f.written_and_flushed_lsn().await?;
     progress.step("drain");
     loop {
@@ -269,12 +277,13 @@ async fn block_writes(source: &ConnInfo, files: &Files, state: &mut OnlineState)
         files.save(state)?;
     }
     let at = Instant::now();
-    execute(
+    execute_script(
         &client,
         Side::Source,
         "making the source database read-only",
         &format!(
-            "ALTER DATABASE {} SET default_transaction_read_only = on",
+            // READ WRITE: after an interrupted cutover new sessions are read-only already.
+            "BEGIN READ WRITE; ALTER DATABASE {} SET default_transaction_read_only = on; COMMIT",
             quote_ident(&database)
         ),
     )
@@ -302,7 +311,7 @@ async fn restore_writes(source: &ConnInfo, files: &Files, state: &mut OnlineStat
         Some(v) => format!("SET default_transaction_read_only = {}", quote_literal(v)),
         None => "RESET default_transaction_read_only".into(),
     };
-    execute(
+    execute_script(
         &client,
         Side::Source,
         "making the source database writable again",
