@@ -103,7 +103,7 @@ impl Load {
 }
 
 /// One round of the write load: every kind of change, in a few transactions (psql -c runs each
-/// statement outside BEGIN/COMMIT in its own).
+/// statement outside BEGIN/COMMIT in its own); round 10 adds a transaction of 30,000 rows.
 fn load_sql(n: u64) -> String {
     let t = n % 20 + 1;
     format!(
@@ -117,7 +117,10 @@ fn load_sql(n: u64) -> String {
         i = n % 100 + 1,
         j = (n * 7) % 100 + 1,
         k = (n * 13) % 100 + 1,
-        truncate = if n % 25 == 24 {
+        truncate = if n == 10 {
+            // One large transaction: it streams through the cursor and the target in pieces.
+            "INSERT INTO events (tenant, kind) SELECT i % 20 + 1, 'bulk' FROM generate_series(1, 30000) i;".to_string()
+        } else if n % 25 == 24 {
             format!("BEGIN; TRUNCATE scratch; INSERT INTO scratch VALUES ({n}, 'after truncate'); COMMIT;")
         } else {
             format!("INSERT INTO scratch VALUES (1000 + {n}, 'x') ON CONFLICT DO NOTHING;")
