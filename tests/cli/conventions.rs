@@ -586,6 +586,9 @@ fn help_describes_every_option_and_version_works() {
         "import",
         "verify",
         "migrate",
+        "cutover",
+        "abort",
+        "status",
         "demo",
         "completions",
     ];

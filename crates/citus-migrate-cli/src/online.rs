@@ -30,6 +30,7 @@ pub struct CutoverArgs {
     /// Seconds to wait for the running `migrate --online` to stop following.
     #[arg(long, default_value_t = 120, value_name = "SECONDS")]
     pub wait: u64,
+    /// Output format of the closing report (progress goes to stderr).
     #[arg(long, value_enum, default_value_t = SummaryFormat::Text)]
     pub format: SummaryFormat,
 }
@@ -51,6 +52,7 @@ pub struct StatusArgs {
     /// The work directory of the `migrate --online` run.
     #[arg(long, value_name = "DIR")]
     pub work_dir: PathBuf,
+    /// Output format.
     #[arg(long, value_enum, default_value_t = SummaryFormat::Text)]
     pub format: SummaryFormat,
 }
