@@ -267,6 +267,9 @@ pub async fn migrate(
         .await?;
         catalog::require_matches(&catalog, &filters)?;
         catalog::require_data(&catalog, &filters, "migrate")?;
+        if online && !crate::online::is_online(&opts.work_dir) {
+            crate::online::check_source(source, &catalog.data_tables(), progress).await?;
+        }
         Ok::<_, Error>((filters, catalog))
     }
     .await;

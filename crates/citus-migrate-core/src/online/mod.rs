@@ -49,8 +49,20 @@ pub(crate) fn snapshot_file(work_dir: &Path) -> PathBuf {
     Files::new(work_dir).snapshot_path()
 }
 
+/// The up-front checks of an online migration of `tables` (before anything is created anywhere):
+/// `wal_level`, a free slot, the rights, each table's replica identity; each problem with its fix.
+pub(crate) async fn check_source(
+    source: &ConnInfo,
+    tables: &[QualifiedName],
+    progress: &dyn Progress,
+) -> Result<()> {
+    let client = connect(source).await?;
+    slot::check(&client, tables, progress).await.map(|_| ())
+}
+
 /// Checks the source and creates the publication and the slot for `tables`, unless the work directory
-/// already has them (a resumed run): then the slot must still exist.
+/// already has them (a resumed run): then the slot must still exist, or no copy may have started
+/// after it was to be made (then both are made again).
 pub(crate) async fn prepare(
     source: &ConnInfo,
     target: &ConnInfo,
@@ -60,31 +72,39 @@ pub(crate) async fn prepare(
 ) -> Result<()> {
     let files = Files::new(work_dir);
     let client = connect(source).await?;
-    if files.exists() {
+    let name = if files.exists() {
         let state = files.load()?;
         if slot::exists(&client, &state.slot).await? {
             return Ok(());
         }
-        return Err(Error::Precondition {
-            side: Side::Source,
-            message: format!(
-                "the replication slot {} of this online migration is gone from the source (dropped, or \
-                 invalidated by max_slot_wal_keep_size), so changes since the copy may be lost; abort the \
-                 online migration and start over",
-                state.slot
-            ),
-            remedy: None,
-        });
-    }
-    let columns = slot::check(&client, tables, progress).await?;
-    let name = format!(
-        "citus_migrate_{}_{:x}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or(0)
-    );
+        if files.snapshot_path().exists() {
+            return Err(Error::Precondition {
+                side: Side::Source,
+                message: format!(
+                    "the replication slot {} of this online migration is gone from the source (dropped, or \
+                     invalidated by max_slot_wal_keep_size), so changes since the copy may be lost; abort the \
+                     online migration and start over",
+                    state.slot
+                ),
+                remedy: None,
+            });
+        }
+        // An earlier run stopped before the slot existed (e.g. it may not create the publication):
+        // no copy has read anything yet, so start from scratch with the same names.
+        slot::drop_both(&client, &state.slot, &state.publication).await?;
+        state.slot
+    } else {
+        format!(
+            "citus_migrate_{}_{:x}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis())
+                .unwrap_or(0)
+        )
+    };
+    // The warnings were given by the checks before the first step.
+    let columns = slot::check(&client, tables, &crate::progress::NoProgress).await?;
     let state = OnlineState {
         slot: name.clone(),
         publication: name.clone(),
