@@ -86,7 +86,11 @@ impl Load {
                     .arg(load_sql(n))
                     .output()
                     .unwrap();
-                assert!(out.status.success(), "load: {}", String::from_utf8_lossy(&out.stderr));
+                assert!(
+                    out.status.success(),
+                    "load: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
             }
         });
         Load {
@@ -125,18 +129,33 @@ fn load_sql(n: u64) -> String {
     )
 }
 
-fn spawn_migrate(source: &str, target: &str, dir: &Path, plan: &Path, extra: &[&str], envs: &[(&str, &str)]) -> Child {
+fn spawn_migrate(
+    source: &str,
+    target: &str,
+    dir: &Path,
+    plan: &Path,
+    extra: &[&str],
+    envs: &[(&str, &str)],
+) -> Child {
     let log = std::fs::File::create(dir.with_extension("log")).unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_citus-migrate"));
-    cmd.args(["migrate", "--online", "--source", source, "--target", target, "--work-dir"])
-        .arg(dir)
-        .arg("--plan")
-        .arg(plan)
-        .args(["--jobs", "2", "--chunk-size", "256kB"])
-        .args(extra)
-        .env("CITUS_MIGRATE_PLAIN_PROGRESS", "1")
-        .stdout(Stdio::null())
-        .stderr(log);
+    cmd.args([
+        "migrate",
+        "--online",
+        "--source",
+        source,
+        "--target",
+        target,
+        "--work-dir",
+    ])
+    .arg(dir)
+    .arg("--plan")
+    .arg(plan)
+    .args(["--jobs", "2", "--chunk-size", "256kB"])
+    .args(extra)
+    .env("CITUS_MIGRATE_PLAIN_PROGRESS", "1")
+    .stdout(Stdio::null())
+    .stderr(log);
     for (k, v) in envs {
         cmd.env(k, v);
     }
@@ -152,7 +171,11 @@ fn wait_following(dir: &Path, child: &mut Child) {
     let ok = wait_until(Duration::from_secs(240), || {
         dir.join("online/status.json").exists() || child.try_wait().unwrap().is_some()
     });
-    assert!(ok && child.try_wait().unwrap().is_none(), "not following: {}", log_of(dir));
+    assert!(
+        ok && child.try_wait().unwrap().is_none(),
+        "not following: {}",
+        log_of(dir)
+    );
 }
 
 fn citus_migrate(args: &[&str]) -> std::process::Output {
@@ -231,7 +254,14 @@ fn online_migration_under_a_write_load_cuts_over_exactly() {
     };
     let dir = s.work.path().join("w");
     let load = Load::start(&s.source);
-    let mut child = spawn_migrate(&s.source.url("src"), &s.cluster.url(db), &dir, &s.plan, &[], &[]);
+    let mut child = spawn_migrate(
+        &s.source.url("src"),
+        &s.cluster.url(db),
+        &dir,
+        &s.plan,
+        &[],
+        &[],
+    );
     wait_following(&dir, &mut child);
     // One large transaction while following: it streams through the cursor and into the target in
     // pieces (the target transaction stays open across them).
@@ -243,17 +273,37 @@ fn online_migration_under_a_write_load_cuts_over_exactly() {
         .unwrap();
     // Let the catch-up apply under load for a while.
     std::thread::sleep(Duration::from_secs(5));
-    let status = citus_migrate(&["status", "--work-dir", dir.to_str().unwrap(), "--format", "json"]);
+    let status = citus_migrate(&[
+        "status",
+        "--work-dir",
+        dir.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
     assert_eq!(status.status.code(), Some(0), "{}", stderr_of(&status));
     let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(status["stage"], "following", "{status}");
     // At least one round with a TRUNCATE (every 25th).
-    assert!(wait_until(Duration::from_secs(120), || load.rounds.load(Ordering::SeqCst) >= 30));
+    assert!(wait_until(Duration::from_secs(120), || load
+        .rounds
+        .load(Ordering::SeqCst)
+        >= 30));
     let rounds = load.stop();
     assert!(rounds >= 30, "the load ran {rounds} rounds");
     let out = cutover(&s, db, &dir, &[]);
-    assert_eq!(out.status.code(), Some(0), "cutover: {}{}\nmigrate: {}", stdout_of(&out), stderr_of(&out), log_of(&dir));
-    assert!(stdout_of(&out).contains("replication slot and publication dropped"), "{}", stdout_of(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "cutover: {}{}\nmigrate: {}",
+        stdout_of(&out),
+        stderr_of(&out),
+        log_of(&dir)
+    );
+    assert!(
+        stdout_of(&out).contains("replication slot and publication dropped"),
+        "{}",
+        stdout_of(&out)
+    );
     let code = child.wait().unwrap();
     assert!(code.success(), "migrate --online: {}", log_of(&dir));
     same_rows(&s.source, &s.cluster, db);
@@ -273,14 +323,28 @@ fn online_migration_under_a_write_load_cuts_over_exactly() {
 #[test]
 fn online_crashes_in_copy_catch_up_and_cutover_resume_exactly_once() {
     let db = "online_crash";
-    let Some(s) = setup("online_crashes_in_copy_catch_up_and_cutover_resume_exactly_once", db) else {
+    let Some(s) = setup(
+        "online_crashes_in_copy_catch_up_and_cutover_resume_exactly_once",
+        db,
+    ) else {
         return;
     };
     let dir = s.work.path().join("w");
     let load = Load::start(&s.source);
     let (src, dst) = (s.source.url("src"), s.cluster.url(db));
-    let mut child = spawn_migrate(&src, &dst, &dir, &s.plan, &[], &[("CITUS_MIGRATE_TEST_CRASH_IN_STEP", "copy")]);
-    assert!(!child.wait().unwrap().success(), "the copy crash hook did not fire: {}", log_of(&dir));
+    let mut child = spawn_migrate(
+        &src,
+        &dst,
+        &dir,
+        &s.plan,
+        &[],
+        &[("CITUS_MIGRATE_TEST_CRASH_IN_STEP", "copy")],
+    );
+    assert!(
+        !child.wait().unwrap().success(),
+        "the copy crash hook did not fire: {}",
+        log_of(&dir)
+    );
     // The interrupted online copy starts over from a new snapshot; the slot from before it stays.
     let mut child = spawn_migrate(
         &src,
@@ -290,7 +354,11 @@ fn online_crashes_in_copy_catch_up_and_cutover_resume_exactly_once() {
         &["--resume"],
         &[("CITUS_MIGRATE_TEST_ONLINE_CRASH_AFTER_COMMITS", "3")],
     );
-    assert!(!child.wait().unwrap().success(), "the catch-up crash hook did not fire: {}", log_of(&dir));
+    assert!(
+        !child.wait().unwrap().success(),
+        "the catch-up crash hook did not fire: {}",
+        log_of(&dir)
+    );
     // The slot was not advanced past the last target commit: the resumed run reads those
     // transactions again and must skip them.
     let mut child = spawn_migrate(&src, &dst, &dir, &s.plan, &["--resume"], &[]);
@@ -298,19 +366,44 @@ fn online_crashes_in_copy_catch_up_and_cutover_resume_exactly_once() {
     std::thread::sleep(Duration::from_secs(3));
     load.stop();
     let out = bin()
-        .args(["cutover", "--block-writes", "--source", &src, "--target", &dst, "--work-dir"])
+        .args([
+            "cutover",
+            "--block-writes",
+            "--source",
+            &src,
+            "--target",
+            &dst,
+            "--work-dir",
+        ])
         .arg(&dir)
         .env("CITUS_MIGRATE_TEST_ONLINE_CRASH_AFTER_COMMITS", "1")
         .output()
         .unwrap();
-    assert!(!out.status.success(), "the cutover crash hook did not fire: {}", stdout_of(&out));
+    assert!(
+        !out.status.success(),
+        "the cutover crash hook did not fire: {}",
+        stdout_of(&out)
+    );
     assert!(child.wait().unwrap().success(), "{}", log_of(&dir));
     // The crash left the source read-only; the next cutover takes over and restores it.
-    let read_only = s.source.psql("src", "SHOW default_transaction_read_only").unwrap();
+    let read_only = s
+        .source
+        .psql("src", "SHOW default_transaction_read_only")
+        .unwrap();
     assert_eq!(read_only, "on");
     let out = cutover(&s, db, &dir, &["--block-writes"]);
-    assert_eq!(out.status.code(), Some(0), "cutover: {}{}", stdout_of(&out), stderr_of(&out));
-    assert!(stdout_of(&out).contains("writes blocked on the source for"), "{}", stdout_of(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "cutover: {}{}",
+        stdout_of(&out),
+        stderr_of(&out)
+    );
+    assert!(
+        stdout_of(&out).contains("writes blocked on the source for"),
+        "{}",
+        stdout_of(&out)
+    );
     same_rows(&s.source, &s.cluster, db);
     assert_eq!(slots_and_publications(&s.source), "0/0");
     // The source takes writes again.
@@ -327,18 +420,28 @@ fn online_abort_and_ddl_during_catch_up() {
     };
     // DDL while following: the run stops naming the table and the change; what came before is applied.
     let dir = s.work.path().join("ddl");
-    let mut child = spawn_migrate(&s.source.url("src"), &s.cluster.url(db), &dir, &s.plan, &[], &[]);
+    let mut child = spawn_migrate(
+        &s.source.url("src"),
+        &s.cluster.url(db),
+        &dir,
+        &s.plan,
+        &[],
+        &[],
+    );
     wait_following(&dir, &mut child);
     load_round(&s.source, 1);
     s.source
         .psql("src", "ALTER TABLE accounts ADD COLUMN flag int; INSERT INTO accounts VALUES (1, 99999, 1, 'x', 1)")
         .unwrap();
-    let ok = wait_until(Duration::from_secs(60), || child.try_wait().unwrap().is_some());
+    let ok = wait_until(Duration::from_secs(60), || {
+        child.try_wait().unwrap().is_some()
+    });
     assert!(ok, "migrate kept running after DDL: {}", log_of(&dir));
     assert!(!child.wait().unwrap().success());
     let log = log_of(&dir);
     assert!(
-        log.contains("the structure of public.accounts changed on the source") && log.contains("flag"),
+        log.contains("the structure of public.accounts changed on the source")
+            && log.contains("flag"),
         "{log}"
     );
     // Nothing of the DDL's transaction reached the target.
@@ -350,22 +453,53 @@ fn online_abort_and_ddl_during_catch_up() {
     assert_eq!(n, "0");
     assert_eq!(slots_and_publications(&s.source), "1/1");
     // Abort: slot and publication gone.
-    let out = citus_migrate(&["abort", "--source", &s.source.url("src"), "--work-dir", dir.to_str().unwrap()]);
+    let out = citus_migrate(&[
+        "abort",
+        "--source",
+        &s.source.url("src"),
+        "--work-dir",
+        dir.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
     assert!(stdout_of(&out).contains("dropped"), "{}", stdout_of(&out));
     assert_eq!(slots_and_publications(&s.source), "0/0");
     // A second abort is refused: it is over.
-    let out = citus_migrate(&["abort", "--source", &s.source.url("src"), "--work-dir", dir.to_str().unwrap()]);
+    let out = citus_migrate(&[
+        "abort",
+        "--source",
+        &s.source.url("src"),
+        "--work-dir",
+        dir.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
-    assert!(stderr_of(&out).contains("was aborted"), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("was aborted"),
+        "{}",
+        stderr_of(&out)
+    );
 
     // Abort of a run that is following: it stops the run, which exits 0.
-    s.source.psql("src", "ALTER TABLE accounts DROP COLUMN flag").unwrap();
+    s.source
+        .psql("src", "ALTER TABLE accounts DROP COLUMN flag")
+        .unwrap();
     s.cluster.create_database("online_abort").unwrap();
     let dir = s.work.path().join("abort");
-    let mut child = spawn_migrate(&s.source.url("src"), &s.cluster.url("online_abort"), &dir, &s.plan, &[], &[]);
+    let mut child = spawn_migrate(
+        &s.source.url("src"),
+        &s.cluster.url("online_abort"),
+        &dir,
+        &s.plan,
+        &[],
+        &[],
+    );
     wait_following(&dir, &mut child);
-    let out = citus_migrate(&["abort", "--source", &s.source.url("src"), "--work-dir", dir.to_str().unwrap()]);
+    let out = citus_migrate(&[
+        "abort",
+        "--source",
+        &s.source.url("src"),
+        "--work-dir",
+        dir.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
     assert!(child.wait().unwrap().success(), "{}", log_of(&dir));
     assert_eq!(slots_and_publications(&s.source), "0/0");
@@ -373,19 +507,32 @@ fn online_abort_and_ddl_during_catch_up() {
 
 #[test]
 fn online_refuses_a_source_without_logical_decoding_with_the_fix() {
-    let Some(cluster) = citus_or_skip("online_refuses_a_source_without_logical_decoding_with_the_fix") else {
+    let Some(cluster) =
+        citus_or_skip("online_refuses_a_source_without_logical_decoding_with_the_fix")
+    else {
         return;
     };
     cluster.create_database("nolog").unwrap();
     let source = server_with("src", "CREATE TABLE t (a int); INSERT INTO t VALUES (1);");
     let work = tempfile::tempdir().unwrap();
     let out = bin()
-        .args(["migrate", "--online", "--source", &source.url("src"), "--target", &cluster.url("nolog"), "--work-dir"])
+        .args([
+            "migrate",
+            "--online",
+            "--source",
+            &source.url("src"),
+            "--target",
+            &cluster.url("nolog"),
+            "--work-dir",
+        ])
         .arg(work.path().join("w"))
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
     let err = stderr_of(&out);
-    assert!(err.contains("ALTER SYSTEM SET wal_level = logical"), "{err}");
+    assert!(
+        err.contains("ALTER SYSTEM SET wal_level = logical"),
+        "{err}"
+    );
     assert!(err.contains("REPLICA IDENTITY FULL"), "{err}");
 }

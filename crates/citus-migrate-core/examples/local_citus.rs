@@ -12,10 +12,7 @@ use citus_migrate_core::local::{LocalCitus, LocalServer, ServerOptions};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let workers = args
-        .iter()
-        .find_map(|w| w.parse().ok())
-        .unwrap_or(2);
+    let workers = args.iter().find_map(|w| w.parse().ok()).unwrap_or(2);
     let logical = args.iter().any(|a| a == "--logical");
     let cluster = LocalCitus::start(workers).unwrap_or_else(|e| {
         eprintln!("error: {e}");

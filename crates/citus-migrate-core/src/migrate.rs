@@ -379,10 +379,9 @@ pub async fn migrate(
 
     let online = if run.online {
         run.wd.log("online: following the source's changes");
-        let summary =
-            crate::online::follow(source, target, &opts.work_dir, &opts.follow, progress)
-                .await
-                .map_err(fail(None))?;
+        let summary = crate::online::follow(source, target, &opts.work_dir, &opts.follow, progress)
+            .await
+            .map_err(fail(None))?;
         run.wd.log(&format!(
             "online: following stopped after {} transactions",
             summary.transactions

@@ -343,7 +343,10 @@ impl WorkDir {
         let text = std::fs::read_to_string(&path)
             .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
         let s: State = serde_json::from_str(&text).map_err(|e| {
-            Error::usage(format!("{} is not a citus-migrate state file: {e}", path.display()))
+            Error::usage(format!(
+                "{} is not a citus-migrate state file: {e}",
+                path.display()
+            ))
         })?;
         Ok(((), s))
     }

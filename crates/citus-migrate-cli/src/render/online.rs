@@ -31,10 +31,18 @@ pub fn online_line(s: &OnlineStatus) -> String {
 pub fn status_text(r: &StatusReport) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "stage:        {}", stage(r.stage));
-    let _ = writeln!(out, "slot:         {} (publication {})", r.slot, r.publication);
+    let _ = writeln!(
+        out,
+        "slot:         {} (publication {})",
+        r.slot, r.publication
+    );
     match &r.catch_up {
         Some(s) => {
-            let _ = writeln!(out, "applied up to {} (as of {})", s.applied_lsn, s.updated_at);
+            let _ = writeln!(
+                out,
+                "applied up to {} (as of {})",
+                s.applied_lsn, s.updated_at
+            );
             let _ = writeln!(
                 out,
                 "lag:          {} of WAL, {:.1} s",
@@ -93,7 +101,11 @@ pub fn abort_text(s: &AbortSummary) -> String {
     format!(
         "online migration aborted: replication slot {} {}, publication {}\n",
         s.slot,
-        if s.slot_dropped { "dropped" } else { "was already gone" },
+        if s.slot_dropped {
+            "dropped"
+        } else {
+            "was already gone"
+        },
         if s.publication_dropped {
             "dropped"
         } else {

@@ -42,7 +42,8 @@ impl Snapshot {
         let id: String = rows[0].get(0);
         if let Some(path) = record {
             let snapshot = CopySnapshot::parse(rows[0].get(1), rows[0].get(2))?;
-            let text = serde_json::to_vec_pretty(&snapshot).map_err(|e| Error::Other(e.to_string()))?;
+            let text =
+                serde_json::to_vec_pretty(&snapshot).map_err(|e| Error::Other(e.to_string()))?;
             crate::workdir::write_atomic(path, &text)?;
         }
         Ok(Snapshot { client, id })

@@ -37,7 +37,10 @@ pub(super) enum UpdatePlan {
     /// The row moves to another distribution value and some of its values were not sent (unchanged
     /// TOAST): read them from the target's row first (`SELECT` returning those columns as text), then
     /// plan again with them filled in.
-    NeedsValues { select: String, missing: Vec<usize> },
+    NeedsValues {
+        select: String,
+        missing: Vec<usize>,
+    },
 }
 
 fn literal(v: &Value) -> String {
@@ -223,7 +226,10 @@ mod tests {
             panic!()
         };
         assert_eq!(s.len(), 2);
-        assert_eq!(s[0].sql, r#"DELETE FROM s."Odd""t" WHERE id = '1' AND tenant = 'a'"#);
+        assert_eq!(
+            s[0].sql,
+            r#"DELETE FROM s."Odd""t" WHERE id = '1' AND tenant = 'a'"#
+        );
         assert_eq!(s[0].expect, Expect::One);
         assert!(s[1].sql.starts_with("INSERT INTO"));
         // A moved row whose TOASTed value was not sent: read it first.
@@ -240,7 +246,11 @@ mod tests {
             panic!()
         };
         assert_eq!(s.len(), 1);
-        assert!(s[0].sql.ends_with("WHERE id = '1' AND tenant = 'a'"), "{}", s[0].sql);
+        assert!(
+            s[0].sql.ends_with("WHERE id = '1' AND tenant = 'a'"),
+            "{}",
+            s[0].sql
+        );
     }
 
     #[test]

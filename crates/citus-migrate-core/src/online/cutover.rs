@@ -169,7 +169,11 @@ pub async fn cutover(
     }
     wd.log(&format!(
         "cutover {}: drained to {drained_to}, {transactions} transactions",
-        if equal { "done" } else { "verified differences" }
+        if equal {
+            "done"
+        } else {
+            "verified differences"
+        }
     ));
     Ok(CutoverSummary {
         transactions,
@@ -254,7 +258,11 @@ async fn drain_and_verify(
 
 /// `ALTER DATABASE … SET default_transaction_read_only = on` and ends the database's other sessions
 /// (their open transactions could still write). What to restore is recorded first.
-async fn block_writes(source: &ConnInfo, files: &Files, state: &mut OnlineState) -> Result<Instant> {
+async fn block_writes(
+    source: &ConnInfo,
+    files: &Files,
+    state: &mut OnlineState,
+) -> Result<Instant> {
     let client = connect(source).await?;
     let rows = query(
         &client,
@@ -346,7 +354,11 @@ pub async fn abort(
     progress.message(&format!(
         "online: slot {} {}, publication {}",
         state.slot,
-        if slot_dropped { "dropped" } else { "was already gone" },
+        if slot_dropped {
+            "dropped"
+        } else {
+            "was already gone"
+        },
         if publication_dropped {
             "dropped"
         } else {

@@ -34,6 +34,9 @@ const BATCH_TIME: Duration = Duration::from_millis(500);
 const SEND_STATEMENTS: usize = 500;
 /// Changes decoded per round at most (checked by PostgreSQL at transaction ends).
 const ROUND_CHANGES: i64 = 100_000;
+/// A round stops reading at the first commit after this long, so that the figures (and the checks
+/// for a stop request) come at least this often even while a large backlog is applied.
+const ROUND_TIME: Duration = Duration::from_secs(2);
 
 /// Test hook: abort the process right after the n-th target commit, before the slot is advanced.
 #[derive(Debug, Clone, Copy, Default)]
@@ -235,8 +238,8 @@ impl Follower {
             self.open = false;
             self.pending.clear();
         }
-        let (round, rows) = result?;
-        let exhausted = limit.is_none_or(|l| rows < l as u64);
+        let (round, rows, cut_short) = result?;
+        let exhausted = !cut_short && limit.is_none_or(|l| rows < l as u64);
         // Everything that committed before `upto` is applied: the target may say so, and the slot
         // may move there, even when none of it was for the selected tables.
         if exhausted && upto > self.last_end {
@@ -246,13 +249,17 @@ impl Follower {
             self.commit_batch().await?;
         }
         self.refresh_status(started, exhausted, &round).await?;
-        Ok(Round {
-            exhausted,
-            ..round
-        })
+        Ok(Round { exhausted, ..round })
     }
 
-    async fn read_and_apply(&mut self, upto: u64, limit: Option<i64>) -> Result<(Round, u64)> {
+    /// Returns the round's figures, the rows read, and whether it stopped early (at a transaction's
+    /// end, after [`ROUND_TIME`]).
+    async fn read_and_apply(
+        &mut self,
+        upto: u64,
+        limit: Option<i64>,
+    ) -> Result<(Round, u64, bool)> {
+        let started = Instant::now();
         let mut round = Round {
             transactions: 0,
             changes: 0,
@@ -277,7 +284,8 @@ impl Follower {
         let mut relations: HashMap<u32, Target> = HashMap::new();
         let mut txn: Option<Txn> = None;
         let mut rows_read = 0u64;
-        loop {
+        let mut cut_short = false;
+        'fetch: loop {
             let rows = query(
                 &self.src,
                 Side::Source,
@@ -297,12 +305,19 @@ impl Follower {
                     message: format!("cannot read the slot's changes: {e}"),
                     remedy: None,
                 })?;
+                let commit = matches!(msg, Message::Commit { .. });
                 self.handle(msg, &mut relations, &mut txn, &mut round)
                     .await?;
+                if commit && started.elapsed() >= ROUND_TIME {
+                    // Safe at a transaction's end: the next round peeks again from the slot.
+                    cut_short = true;
+                    break 'fetch;
+                }
             }
         }
+        // Closing the cursor early leaves the rest in the slot for the next round.
         execute(&self.src, Side::Source, "ending the slot read", "COMMIT").await?;
-        Ok((round, rows_read))
+        Ok((round, rows_read, cut_short))
     }
 
     async fn handle(
@@ -314,9 +329,7 @@ impl Follower {
     ) -> Result<()> {
         let skip = txn.as_ref().is_none_or(|t| t.skip);
         match msg {
-            Message::Begin {
-                final_lsn, xid, ..
-            } => {
+            Message::Begin { final_lsn, xid, .. } => {
                 let skip = final_lsn < self.applied || self.snapshot.saw(xid, final_lsn);
                 *txn = Some(Txn { skip });
             }
@@ -374,7 +387,9 @@ impl Follower {
                 self.push(vec![s]).await?;
                 round.changes += 1;
             }
-            Message::Truncate { relations: oids, .. } if !skip => {
+            Message::Truncate {
+                relations: oids, ..
+            } if !skip => {
                 let tables = oids
                     .iter()
                     .map(|o| known(relations, *o).map(|t| &t.table))
@@ -404,7 +419,12 @@ impl Follower {
         };
         let names: Vec<&str> = rel.columns.iter().map(|c| c.name.as_str()).collect();
         let types: Vec<u32> = rel.columns.iter().map(|c| c.type_oid).collect();
-        if names != expected.columns.iter().map(String::as_str).collect::<Vec<_>>()
+        if names
+            != expected
+                .columns
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
             || types != expected.types
         {
             return Err(Error::Precondition {
@@ -424,7 +444,9 @@ impl Follower {
             .distribution
             .get(&table)
             .and_then(|d| rel.columns.iter().position(|c| &c.name == d));
-        if matches!(rel.replica_identity, b'n') || (rel.replica_identity == b'd' && !rel.columns.iter().any(|c| c.key)) {
+        if matches!(rel.replica_identity, b'n')
+            || (rel.replica_identity == b'd' && !rel.columns.iter().any(|c| c.key))
+        {
             return Err(Error::Precondition {
                 side: Side::Source,
                 message: format!(
@@ -448,7 +470,10 @@ impl Follower {
         let rows = query(
             &self.tgt,
             Side::Target,
-            &format!("reading the unchanged values of a row of {} that moves", t.table),
+            &format!(
+                "reading the unchanged values of a row of {} that moves",
+                t.table
+            ),
             select,
             &[],
         )
@@ -501,7 +526,13 @@ impl Follower {
             .map(|s| s.sql.as_str())
             .collect::<Vec<_>>()
             .join(";\n");
-        let counts = execute_counted(&self.tgt, Side::Target, "applying the source's changes", &sql).await?;
+        let counts = execute_counted(
+            &self.tgt,
+            Side::Target,
+            "applying the source's changes",
+            &sql,
+        )
+        .await?;
         for (s, n) in self.pending.iter().zip(counts) {
             let ok = match s.expect {
                 Expect::One => n == 1,
@@ -548,7 +579,12 @@ impl Follower {
         advance_slot(&self.control, &self.state.slot, self.applied).await
     }
 
-    async fn refresh_status(&mut self, started: Instant, exhausted: bool, round: &Round) -> Result<()> {
+    async fn refresh_status(
+        &mut self,
+        started: Instant,
+        exhausted: bool,
+        round: &Round,
+    ) -> Result<()> {
         let rows = query(
             &self.control,
             Side::Source,

@@ -29,8 +29,17 @@ pub(super) async fn check(
     tables: &[QualifiedName],
     progress: &dyn Progress,
 ) -> Result<Vec<TableColumns>> {
-    let rows = query(client, Side::Source, "checking the source for an online migration", SQL_SOURCE, &[]).await?;
-    let row = rows.first().ok_or_else(|| refused("the current role is not in pg_roles".into()))?;
+    let rows = query(
+        client,
+        Side::Source,
+        "checking the source for an online migration",
+        SQL_SOURCE,
+        &[],
+    )
+    .await?;
+    let row = rows
+        .first()
+        .ok_or_else(|| refused("the current role is not in pg_roles".into()))?;
     let wal_level: String = row.get("wal_level");
     let role: String = row.get("role");
     let database: String = row.get("database");
@@ -162,7 +171,11 @@ pub(super) async fn exists(client: &Client, slot: &str) -> Result<bool> {
 }
 
 /// Drops the slot and the publication where they exist. Returns what was dropped.
-pub(super) async fn drop_both(client: &Client, slot: &str, publication: &str) -> Result<(bool, bool)> {
+pub(super) async fn drop_both(
+    client: &Client,
+    slot: &str,
+    publication: &str,
+) -> Result<(bool, bool)> {
     let slot_dropped = !query(
         client,
         Side::Source,

@@ -60,8 +60,10 @@ pub fn parse_lsn(text: &str) -> Result<u64> {
     let (hi, lo) = text
         .split_once('/')
         .ok_or_else(|| Error::Other(format!("unexpected LSN {text:?}")))?;
-    let hi = u64::from_str_radix(hi, 16).map_err(|_| Error::Other(format!("unexpected LSN {text:?}")))?;
-    let lo = u64::from_str_radix(lo, 16).map_err(|_| Error::Other(format!("unexpected LSN {text:?}")))?;
+    let hi = u64::from_str_radix(hi, 16)
+        .map_err(|_| Error::Other(format!("unexpected LSN {text:?}")))?;
+    let lo = u64::from_str_radix(lo, 16)
+        .map_err(|_| Error::Other(format!("unexpected LSN {text:?}")))?;
     Ok(hi << 32 | lo)
 }
 

@@ -144,8 +144,12 @@ impl Files {
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
-    serde_json::from_str(&text)
-        .map_err(|e| Error::usage(format!("{} is not what citus-migrate wrote: {e}", path.display())))
+    serde_json::from_str(&text).map_err(|e| {
+        Error::usage(format!(
+            "{} is not what citus-migrate wrote: {e}",
+            path.display()
+        ))
+    })
 }
 
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
