@@ -6,7 +6,9 @@
 # catch-up; then `cutover --block-writes`. Prints changes/s written on the source vs applied on the
 # target while following, the lag's p50/p99 (seconds and bytes, sampled every second from `status`),
 # the write-blocked time of the cutover, and verify's verdict. With pgcopydb on PATH, its
-# `clone --follow` into a second database of the same Citus cluster under the same load is the baseline.
+# `clone --follow` into a second database of the same Citus coordinator under the same load is the
+# baseline (pgcopydb 0.10 decodes with wal2json, which the source must have; it is not Citus-aware, so
+# its tables stay local on the coordinator); its log's last lines are printed.
 #
 # Usage: bench/online.sh [SCALE] [RATE] [DURATION]
 #   BENCH_PROFILE=dev  use the debug build (target/debug) instead of building the release one.
@@ -102,7 +104,7 @@ if command -v pgcopydb > /dev/null; then
   pgbench -n -c 4 -j 2 -R "$rate" -T $((duration + 600)) "$src" > "$work/pgbench2.log" 2>&1 &
   load_pid=$!
   b0=$(date +%s.%N)
-  timeout $((duration + 300)) pgcopydb clone --follow --plugin test_decoding --source "$src" --target "$base" --dir "$work/pgcopydb" \
+  timeout $((duration + 300)) pgcopydb clone --follow --source "$src" --target "$base" --dir "$work/pgcopydb" \
     > "$work/pgcopydb.log" 2>&1 &
   pc_pid=$!
   sleep "$duration"

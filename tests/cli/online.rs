@@ -216,6 +216,28 @@ struct Setup {
     plan: PathBuf,
 }
 
+impl Setup {
+    /// `migrate --online` into database `db` of the cluster, in the background.
+    fn migrate(&self, db: &str, dir: &Path, extra: &[&str], envs: &[(&str, &str)]) -> Child {
+        spawn_migrate(
+            &self.source.url("src"),
+            &self.cluster.url(db),
+            dir,
+            &self.plan,
+            extra,
+            envs,
+        )
+    }
+
+    fn abort(&self, dir: &Path) -> std::process::Output {
+        bin()
+            .args(["abort", "--source", &self.source.url("src"), "--work-dir"])
+            .arg(dir)
+            .output()
+            .unwrap()
+    }
+}
+
 fn setup(test: &str, db: &str) -> Option<Setup> {
     let cluster = citus_or_skip(test)?;
     cluster.create_database(db).unwrap();
@@ -254,14 +276,7 @@ fn online_migration_under_a_write_load_cuts_over_exactly() {
     };
     let dir = s.work.path().join("w");
     let load = Load::start(&s.source);
-    let mut child = spawn_migrate(
-        &s.source.url("src"),
-        &s.cluster.url(db),
-        &dir,
-        &s.plan,
-        &[],
-        &[],
-    );
+    let mut child = s.migrate(db, &dir, &[], &[]);
     wait_following(&dir, &mut child);
     // One large transaction while following: it streams through the cursor and into the target in
     // pieces (the target transaction stays open across them).
@@ -332,11 +347,9 @@ fn online_crashes_in_copy_catch_up_and_cutover_resume_exactly_once() {
     let dir = s.work.path().join("w");
     let load = Load::start(&s.source);
     let (src, dst) = (s.source.url("src"), s.cluster.url(db));
-    let mut child = spawn_migrate(
-        &src,
-        &dst,
+    let mut child = s.migrate(
+        db,
         &dir,
-        &s.plan,
         &[],
         &[("CITUS_MIGRATE_TEST_CRASH_IN_STEP", "copy")],
     );
@@ -346,11 +359,9 @@ fn online_crashes_in_copy_catch_up_and_cutover_resume_exactly_once() {
         log_of(&dir)
     );
     // The interrupted online copy starts over from a new snapshot; the slot from before it stays.
-    let mut child = spawn_migrate(
-        &src,
-        &dst,
+    let mut child = s.migrate(
+        db,
         &dir,
-        &s.plan,
         &["--resume"],
         &[("CITUS_MIGRATE_TEST_ONLINE_CRASH_AFTER_COMMITS", "3")],
     );
@@ -361,7 +372,7 @@ fn online_crashes_in_copy_catch_up_and_cutover_resume_exactly_once() {
     );
     // The slot was not advanced past the last target commit: the resumed run reads those
     // transactions again and must skip them.
-    let mut child = spawn_migrate(&src, &dst, &dir, &s.plan, &["--resume"], &[]);
+    let mut child = s.migrate(db, &dir, &["--resume"], &[]);
     wait_following(&dir, &mut child);
     std::thread::sleep(Duration::from_secs(3));
     load.stop();
@@ -420,14 +431,7 @@ fn online_abort_and_ddl_during_catch_up() {
     };
     // DDL while following: the run stops naming the table and the change; what came before is applied.
     let dir = s.work.path().join("ddl");
-    let mut child = spawn_migrate(
-        &s.source.url("src"),
-        &s.cluster.url(db),
-        &dir,
-        &s.plan,
-        &[],
-        &[],
-    );
+    let mut child = s.migrate(db, &dir, &[], &[]);
     wait_following(&dir, &mut child);
     load_round(&s.source, 1);
     s.source
@@ -453,24 +457,12 @@ fn online_abort_and_ddl_during_catch_up() {
     assert_eq!(n, "0");
     assert_eq!(slots_and_publications(&s.source), "1/1");
     // Abort: slot and publication gone.
-    let out = citus_migrate(&[
-        "abort",
-        "--source",
-        &s.source.url("src"),
-        "--work-dir",
-        dir.to_str().unwrap(),
-    ]);
+    let out = s.abort(&dir);
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
     assert!(stdout_of(&out).contains("dropped"), "{}", stdout_of(&out));
     assert_eq!(slots_and_publications(&s.source), "0/0");
     // A second abort is refused: it is over.
-    let out = citus_migrate(&[
-        "abort",
-        "--source",
-        &s.source.url("src"),
-        "--work-dir",
-        dir.to_str().unwrap(),
-    ]);
+    let out = s.abort(&dir);
     assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
     assert!(
         stderr_of(&out).contains("was aborted"),
@@ -484,22 +476,9 @@ fn online_abort_and_ddl_during_catch_up() {
         .unwrap();
     s.cluster.create_database("online_abort").unwrap();
     let dir = s.work.path().join("abort");
-    let mut child = spawn_migrate(
-        &s.source.url("src"),
-        &s.cluster.url("online_abort"),
-        &dir,
-        &s.plan,
-        &[],
-        &[],
-    );
+    let mut child = s.migrate("online_abort", &dir, &[], &[]);
     wait_following(&dir, &mut child);
-    let out = citus_migrate(&[
-        "abort",
-        "--source",
-        &s.source.url("src"),
-        "--work-dir",
-        dir.to_str().unwrap(),
-    ]);
+    let out = s.abort(&dir);
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
     assert!(child.wait().unwrap().success(), "{}", log_of(&dir));
     assert_eq!(slots_and_publications(&s.source), "0/0");
