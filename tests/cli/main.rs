@@ -18,6 +18,7 @@ mod generate;
 mod hostile_names;
 mod memory;
 mod migrate;
+mod online;
 mod pgcat;
 mod resume;
 mod standby;

@@ -253,7 +253,7 @@ async fn run_status(a: StatusArgs) -> anyhow::Result<()> {
     let target = coordinator(&a.target)?;
     let render = |s: &status::ClusterStatus, compact: bool| -> anyhow::Result<String> {
         Ok(match a.format {
-            SummaryFormat::Text => render::status_text(s),
+            SummaryFormat::Text => render::cluster_status_text(s),
             SummaryFormat::Json if compact => serde_json::to_string(s)?,
             SummaryFormat::Json => s.to_json()?,
         })

@@ -140,6 +140,7 @@ pub async fn run(args: CopyArgs) -> anyhow::Result<()> {
         max_retries: args.max_retries,
         stall_timeout: Duration::from_secs(args.stall_timeout),
         via_coordinator: args.via_coordinator,
+        snapshot_file: None,
         test_pause: crate::args::test_pause(),
         computed_columns,
     };

@@ -15,6 +15,7 @@ pub mod export;
 pub mod generate;
 pub mod import;
 pub mod migrate;
+pub mod online;
 pub mod progress;
 pub mod render;
 pub mod verify;
@@ -51,6 +52,13 @@ pub enum Command {
     /// The whole migration in one resumable command: plan, schema, distribution, copy, indexes and
     /// constraints, sequences, ANALYZE, verification.
     Migrate(migrate::MigrateArgs),
+    /// End an online migration (`migrate --online`): apply the source's last changes, set the sequences,
+    /// verify, and drop the replication slot and publication.
+    Cutover(online::CutoverArgs),
+    /// Drop an online migration's replication slot and publication, at any stage.
+    Abort(online::AbortArgs),
+    /// Show an online migration's catch-up: lag, changes/s, retained WAL.
+    Status(online::StatusArgs),
     /// A first run on throwaway local servers: a sample multi-tenant database migrated into Citus.
     Demo(demo::DemoArgs),
     /// The Citus cluster after the migration: status, rebalance, add-node, drain, remove-node, check.
@@ -69,6 +77,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate(a) => migrate::run(a).await,
         Command::Demo(a) => demo::run(a).await,
         Command::Cluster(a) => cluster::run(a).await,
+        Command::Cutover(a) => online::cutover(a).await,
+        Command::Abort(a) => online::abort(a).await,
+        Command::Status(a) => online::status(a),
     }
 }
 

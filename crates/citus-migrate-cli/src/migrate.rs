@@ -57,6 +57,11 @@ pub struct MigrateArgs {
     /// Rehearse on a plain PostgreSQL target: show the distribution statements instead of running them.
     #[arg(long)]
     pub skip_distribution: bool,
+    /// Keep the source writable: take a replication slot before the copy, and after the last step keep
+    /// applying the source's changes (live lag on stderr) until `citus-migrate cutover` (or `abort`) is
+    /// run on the same --work-dir. See docs/online.md.
+    #[arg(long)]
+    pub online: bool,
     /// Output format of the closing summary (progress goes to stderr).
     #[arg(long, value_enum, default_value_t = SummaryFormat::Text)]
     pub format: SummaryFormat,
@@ -103,6 +108,10 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<()> {
             .map(|p| citus_migrate_core::ConnInfo::parse(citus_migrate_core::Side::Source, p))
             .transpose()?,
         standby_wait: std::time::Duration::from_secs(args.standby_wait),
+        online: args.online,
+        follow: citus_migrate_core::online::FollowOptions {
+            test_crash_after_commits: crate::online::crash_after_commits(),
+        },
         test_crash: test_crash()?,
         test_pause: crate::args::test_pause(),
     };
@@ -120,11 +129,21 @@ pub fn report(
     output: Option<&std::path::Path>,
 ) -> anyhow::Result<()> {
     let text = match format {
-        SummaryFormat::Text => crate::render::migrate_text(summary),
+        SummaryFormat::Text => {
+            let mut text = crate::render::migrate_text(summary);
+            if let Some(o) = &summary.online {
+                text.push_str(&format!(
+                    "online: following stopped for the cutover; {}\n",
+                    crate::render::online_line(&o.status)
+                ));
+            }
+            text
+        }
         SummaryFormat::Json => summary.to_json()?,
     };
     write_output(output, &text)?;
-    if summary.equal {
+    // An online run's verification is the cutover's.
+    if summary.equal || summary.online.is_some() {
         Ok(())
     } else {
         let n = summary

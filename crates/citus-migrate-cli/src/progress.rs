@@ -18,6 +18,8 @@ const PLAIN_EVERY: Duration = Duration::from_secs(5);
 
 pub struct CliProgress {
     inner: Inner,
+    /// The online catch-up's live line (a bar) or when its last plain line was printed.
+    online: Mutex<(Option<ProgressBar>, Option<Instant>)>,
 }
 
 enum Inner {
@@ -55,6 +57,7 @@ impl CliProgress {
         } else {
             CliProgress {
                 inner: Inner::Plain(Mutex::new(Plain::default())),
+                online: Mutex::new((None, None)),
             }
         }
     }
@@ -73,6 +76,7 @@ impl CliProgress {
                 tables: Mutex::new(HashMap::new()),
                 total_bytes: Mutex::new(0),
             }),
+            online: Mutex::new((None, None)),
         }
     }
 }
@@ -239,6 +243,28 @@ impl Progress for CliProgress {
         }
     }
 
+    fn online(&self, status: &citus_migrate_core::online::OnlineStatus) {
+        let line = crate::render::online_line(status);
+        let mut online = self.online.lock().unwrap();
+        match &self.inner {
+            Inner::Bars(b) => {
+                let bar = online.0.get_or_insert_with(|| {
+                    let bar = b.multi.add(ProgressBar::new_spinner());
+                    bar.set_style(style("{spinner} {msg}"));
+                    bar.enable_steady_tick(Duration::from_millis(250));
+                    bar
+                });
+                bar.set_message(line);
+            }
+            Inner::Plain(_) => {
+                if online.1.is_none_or(|t| t.elapsed() >= PLAIN_EVERY) {
+                    online.1 = Some(Instant::now());
+                    eprintln!("{line}");
+                }
+            }
+        }
+    }
+
     fn message(&self, text: &str) {
         match &self.inner {
             Inner::Bars(b) => {
@@ -255,6 +281,9 @@ impl Progress for CliProgress {
 impl CliProgress {
     /// Removes the bars before a summary is printed.
     pub fn finish(&self) {
+        if let Some(bar) = self.online.lock().unwrap().0.take() {
+            bar.finish_and_clear();
+        }
         if let Inner::Bars(b) = &self.inner {
             b.total.finish();
             let _ = b.multi.clear();

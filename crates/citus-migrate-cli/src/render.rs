@@ -5,11 +5,15 @@
 mod analyze;
 mod cluster;
 mod migrate;
+mod online;
 mod verify;
 
 pub use analyze::{analyze_csv, analyze_text};
-pub use cluster::{check_text, interrupted_text, rebalance_plan_text, rebalance_text, status_text};
+pub use cluster::{
+    check_text, cluster_status_text, interrupted_text, rebalance_plan_text, rebalance_text,
+};
 pub use migrate::migrate_text;
+pub use online::{abort_text, cutover_text, online_line, status_text};
 pub use verify::verify_text;
 
 use citus_migrate_core::error::{

@@ -444,3 +444,34 @@ pub async fn execute(client: &Client, side: Side, context: &str, sql: &str) -> R
         .await
         .map_err(|e| Error::db(side, context, e))
 }
+
+/// Runs a script that holds its own `BEGIN … COMMIT` with the simple protocol; when it fails, rolls
+/// back what it left open, so the connection is usable again.
+pub async fn execute_script(client: &Client, side: Side, context: &str, sql: &str) -> Result<()> {
+    let result = execute(client, side, context, sql).await;
+    if result.is_err() {
+        let _ = client.batch_execute("ROLLBACK").await;
+    }
+    result
+}
+
+/// Runs statements with the simple protocol and returns the row count of each (`INSERT`, `UPDATE`,
+/// `DELETE`; 0 for the others), in order.
+pub async fn execute_counted(
+    client: &Client,
+    side: Side,
+    context: &str,
+    sql: &str,
+) -> Result<Vec<u64>> {
+    let messages = client
+        .simple_query(sql)
+        .await
+        .map_err(|e| Error::db(side, context, e))?;
+    Ok(messages
+        .into_iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::CommandComplete(n) => Some(n),
+            _ => None,
+        })
+        .collect())
+}

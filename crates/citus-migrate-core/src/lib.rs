@@ -103,6 +103,7 @@ pub mod advice;
 pub mod catalog;
 pub mod copy;
 pub mod migrate;
+pub mod online;
 pub mod plan;
 pub mod report;
 pub mod sqlgen;

@@ -68,6 +68,13 @@ pub struct MigrateOptions {
     pub source_primary: Option<ConnInfo>,
     /// How long to wait for the standby to catch up with `source_primary`.
     pub standby_wait: std::time::Duration,
+    /// Online: create a replication slot before the copy, and after the last step keep applying the
+    /// source's changes until a cutover or an abort ([`crate::online`]); verification is the cutover's.
+    /// A resumed online migration stays online.
+    pub online: bool,
+    /// The catch-up's test hooks.
+    #[doc(hidden)]
+    pub follow: crate::online::FollowOptions,
     /// Test hook: abort the process in or after a step, to test resuming.
     #[doc(hidden)]
     pub test_crash: Option<TestCrash>,
@@ -89,6 +96,8 @@ impl Default for MigrateOptions {
             distribute: true,
             source_primary: None,
             standby_wait: std::time::Duration::from_secs(300),
+            online: false,
+            follow: Default::default(),
             test_crash: None,
             test_pause: None,
         }
@@ -113,6 +122,9 @@ pub struct MigrateSummary {
     pub verify: Option<VerifyReport>,
     /// True when verification found the target equal to the source.
     pub equal: bool,
+    /// An online migration: what the catch-up did before it was asked to stop (the verification is
+    /// the cutover's).
+    pub online: Option<crate::online::FollowSummary>,
 }
 
 impl MigrateSummary {
@@ -192,6 +204,8 @@ struct Run<'a> {
     verify: Option<VerifyReport>,
     /// Rows and bytes the copy step copied in this run.
     copied: (u64, u64),
+    /// An online migration ([`MigrateOptions::online`], or recorded in the work directory).
+    online: bool,
 }
 
 /// Runs (or resumes) a migration.
@@ -230,6 +244,16 @@ pub async fn migrate(
     ));
     // A resume keeps the recorded choice: a rehearsal stays a rehearsal.
     let distribute = !state.skip_distribution;
+    // An online run stays online; a run whose copy started offline cannot become online (its copy
+    // was taken without a slot before it).
+    let online = crate::online::is_online(&opts.work_dir)
+        || (opts.online && state.record(Step::Copy).is_none());
+    if opts.online && !online {
+        return Err(fail(None)(Error::usage(format!(
+            "the migration in {} started its copy without the online option, so it cannot continue              online: resume it as it was, or start a new online migration in an empty work directory",
+            opts.work_dir.display()
+        ))));
+    }
     let checked = async {
         let filters = state.selection.clone().unwrap_or_default();
         // Both sides are checked before anything is recorded: a wrong --target stops here, not
@@ -277,6 +301,9 @@ pub async fn migrate(
                     .unwrap_or_default()
             ));
         }
+        if online && !crate::online::is_online(&opts.work_dir) {
+            crate::online::check_source(source, &catalog.data_tables(), progress).await?;
+        }
         Ok::<_, Error>((filters, catalog))
     }
     .await;
@@ -303,6 +330,7 @@ pub async fn migrate(
         distribute,
         verify: None,
         copied: (0, 0),
+        online,
     };
     run.save().map_err(fail(None))?;
     if resumed {
@@ -383,6 +411,19 @@ pub async fn migrate(
         }
     }
 
+    let online = if run.online {
+        run.wd.log("online: following the source's changes");
+        let summary = crate::online::follow(source, target, &opts.work_dir, &opts.follow, progress)
+            .await
+            .map_err(fail(None))?;
+        run.wd.log(&format!(
+            "online: following stopped after {} transactions",
+            summary.transactions
+        ));
+        Some(summary)
+    } else {
+        None
+    };
     let state = run.state.into_inner().unwrap();
     let copy = state.record(Step::Copy);
     let verify = run.verify;
@@ -402,6 +443,7 @@ pub async fn migrate(
             .map_or(state.is_finished(Step::Verify), |v| v.equal),
         verify,
         steps: state.steps,
+        online,
     })
 }
 
@@ -755,14 +797,31 @@ impl Run<'_> {
             return Ok(Outcome::done("no tables hold rows"));
         }
         let resume = self.attempts(Step::Copy) > 1;
+        if self.online {
+            // The slot exists before the copy's snapshot is taken: every change after the snapshot
+            // is in the slot.
+            crate::online::prepare(
+                self.source,
+                self.target,
+                &self.opts.work_dir,
+                &tables,
+                self.progress,
+            )
+            .await?;
+        }
         let opts = CopyOptions {
             jobs: self.opts.jobs,
             chunk_bytes: self.opts.chunk_bytes,
-            mode: if resume {
-                CopyMode::Resume
-            } else {
-                CopyMode::Fresh
+            // An interrupted online copy starts over: its chunks must all come from the one snapshot
+            // the catch-up starts at.
+            mode: match (resume, self.online) {
+                (true, true) => CopyMode::Truncate,
+                (true, false) => CopyMode::Resume,
+                (false, _) => CopyMode::Fresh,
             },
+            snapshot_file: self
+                .online
+                .then(|| crate::online::snapshot_file(&self.opts.work_dir)),
             work_dir: Some(self.wd.copy_dir()),
             test_pause: self.opts.test_pause,
             computed_columns: self.computed_columns(),
@@ -1002,6 +1061,10 @@ impl Run<'_> {
 
     async fn verify(&mut self) -> Result<Outcome> {
         self.crash_point(Step::Verify, true);
+        if self.online {
+            // The source is still writing: the cutover verifies, once the writes have stopped.
+            return Ok(Outcome::done("online: verified at the cutover"));
+        }
         let opts = VerifyOptions {
             filters: self.filters.clone(),
             expected_layout: self.expected_layout(),

@@ -41,6 +41,8 @@ pub trait Progress: Send + Sync {
     fn table_finished(&self, _table: &QualifiedName) {}
     /// A line worth showing (a retry, a skipped chunk, a warning).
     fn message(&self, _text: &str) {}
+    /// The online catch-up's figures after each of its rounds (lag, changes/s).
+    fn online(&self, _status: &crate::online::OnlineStatus) {}
 }
 
 /// Shows nothing.

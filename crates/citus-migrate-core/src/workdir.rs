@@ -328,6 +328,29 @@ impl WorkDir {
         ))
     }
 
+    /// Whether another process holds the lock of the work directory at `root`.
+    pub fn is_locked(root: &Path) -> bool {
+        let Ok(f) = OpenOptions::new().write(true).open(root.join("lock")) else {
+            return false;
+        };
+        // SAFETY: flock on a file descriptor we own; released when `f` is closed below.
+        unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) != 0 }
+    }
+
+    /// The recorded state of the run at `root`, read without the lock (for a caller that holds it).
+    pub fn open_state(root: &Path) -> Result<((), State)> {
+        let path = root.join("state.json");
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
+        let s: State = serde_json::from_str(&text).map_err(|e| {
+            Error::usage(format!(
+                "{} is not a citus-migrate state file: {e}",
+                path.display()
+            ))
+        })?;
+        Ok(((), s))
+    }
+
     /// Undoes `open` for a new run that stopped before recording anything (no state.json yet, e.g.
     /// the source was unreachable): removes what `open` created, so that the same command can simply
     /// be run again. Does nothing for a resumed run or once state.json exists.

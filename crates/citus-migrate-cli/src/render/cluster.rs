@@ -11,7 +11,7 @@ use citus_migrate_core::cluster::status::ClusterStatus;
 use citus_migrate_core::util::{human_bytes, thousands};
 
 /// Nodes, imbalance, tables per node, co-location groups, reference tables, the latest rebalance.
-pub fn status_text(s: &ClusterStatus) -> String {
+pub fn cluster_status_text(s: &ClusterStatus) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,

@@ -9,7 +9,7 @@ use tokio_postgres::{Client, SimpleQueryMessage};
 
 use super::chunk::{Chunk, ChunkRange};
 use super::sql::DURABLE_COMMIT;
-use crate::connect::{execute, query};
+use crate::connect::{execute, execute_script, query};
 use crate::error::{Error, Result, Side};
 use crate::ident::{quote_literal, QualifiedName};
 
@@ -28,17 +28,13 @@ pub(crate) struct PlannedChunk {
 
 /// Creates the schema and table when missing.
 pub(super) async fn ensure(client: &Client) -> Result<()> {
-    let result = execute(
+    execute_script(
         client,
         Side::Target,
         "creating the copy bookkeeping table",
         SQL_PROGRESS_TABLE,
     )
-    .await;
-    if result.is_err() {
-        let _ = client.batch_execute("ROLLBACK").await;
-    }
-    result
+    .await
 }
 
 /// The recorded plans of `tables` (tables without a plan are absent from the map).

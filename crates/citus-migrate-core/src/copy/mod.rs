@@ -28,7 +28,7 @@ mod retry;
 mod shard_route;
 mod snapshot;
 mod spill;
-mod sql;
+pub(crate) mod sql;
 mod stream;
 mod tables;
 mod via_coordinator;
@@ -83,6 +83,9 @@ pub struct CopyOptions {
     /// Send every row through the Citus coordinator, even where sending rows straight to the shard
     /// placements on the workers would be safe.
     pub via_coordinator: bool,
+    /// Write the snapshot the copy reads from to this file (see [`crate::online::CopySnapshot`]), for an
+    /// online migration's catch-up.
+    pub snapshot_file: Option<PathBuf>,
     /// Test hook: every stream pauses this long before and after each chunk's commit, so a test can
     /// interrupt a copy part-way. Set by the CLI from `CITUS_MIGRATE_TEST_PAUSE_MS`.
     #[doc(hidden)]
@@ -103,6 +106,7 @@ impl Default for CopyOptions {
             max_retries: 3,
             stall_timeout: Duration::from_secs(300),
             via_coordinator: false,
+            snapshot_file: None,
             test_pause: None,
             computed_columns: Default::default(),
         }
@@ -166,7 +170,7 @@ pub async fn copy_tables(
     }
 
     // Everything is checked before any data moves.
-    let snapshot = Snapshot::export(source).await?;
+    let snapshot = Snapshot::export(source, opts.snapshot_file.as_deref()).await?;
     let control = connect(target).await?;
     let stall = opts.stall_timeout;
     let src = within(

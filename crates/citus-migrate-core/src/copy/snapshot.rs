@@ -2,12 +2,15 @@
 //! its snapshot (`pg_export_snapshot`) and stays open until the last chunk is read; every reading
 //! connection imports it (`SET TRANSACTION SNAPSHOT`) inside `REPEATABLE READ READ ONLY`.
 
+use std::path::Path;
+
 use tokio_postgres::Client;
 
 use super::sql::begin_source;
 use crate::connect::{connect, execute, query};
 use crate::conninfo::ConnInfo;
 use crate::error::{Error, Result, Side};
+use crate::online::CopySnapshot;
 
 /// The exporting transaction. Keep it alive until every chunk has been read.
 pub(super) struct Snapshot {
@@ -16,8 +19,10 @@ pub(super) struct Snapshot {
 }
 
 impl Snapshot {
-    /// Opens the exporting connection and transaction.
-    pub async fn export(info: &ConnInfo) -> Result<Self> {
+    /// Opens the exporting connection and transaction. With `record`, writes the snapshot as
+    /// `pg_current_snapshot()` shows it and the WAL insert position read right after it to that file
+    /// (JSON, [`crate::online::CopySnapshot`]), for the online catch-up to start exactly there.
+    pub async fn export(info: &ConnInfo, record: Option<&Path>) -> Result<Self> {
         let client = connect(info).await?;
         execute(
             &client,
@@ -30,11 +35,17 @@ impl Snapshot {
             &client,
             Side::Source,
             "exporting a snapshot",
-            "SELECT pg_export_snapshot()",
+            "SELECT pg_export_snapshot(), pg_current_snapshot()::text, pg_current_wal_insert_lsn()::text",
             &[],
         )
         .await?;
         let id: String = rows[0].get(0);
+        if let Some(path) = record {
+            let snapshot = CopySnapshot::parse(rows[0].get(1), rows[0].get(2))?;
+            let text =
+                serde_json::to_vec_pretty(&snapshot).map_err(|e| Error::Other(e.to_string()))?;
+            crate::workdir::write_atomic(path, &text)?;
+        }
         Ok(Snapshot { client, id })
     }
 

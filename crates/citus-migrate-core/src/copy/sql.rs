@@ -27,7 +27,7 @@ const CITUS_SETTINGS: &str = "SET LOCAL citus.max_adaptive_executor_pool_size = 
 /// Makes the transaction's commit durable before it returns (and, on Citus, before its `COMMIT
 /// PREPARED`s go out), whatever `synchronous_commit` the server runs with. Every transaction that
 /// records a decision in the bookkeeping runs it.
-pub(super) const DURABLE_COMMIT: &str = "SET LOCAL synchronous_commit = on";
+pub(crate) const DURABLE_COMMIT: &str = "SET LOCAL synchronous_commit = on";
 
 /// The transaction of a worker-direct chunk's decision, which may wait for the chunk's lock and stays
 /// open while the nodes load their parts.
@@ -38,7 +38,7 @@ pub(super) const BEGIN_CSV_IMPORT: &str =
     "BEGIN; SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL xmloption = content";
 
 /// The start of a transaction reading the source, in `snapshot` when given (an exported snapshot).
-pub(super) fn begin_source(snapshot: Option<&str>) -> String {
+pub(crate) fn begin_source(snapshot: Option<&str>) -> String {
     let import = snapshot
         .map(|id| format!("SET TRANSACTION SNAPSHOT {}; ", quote_literal(id)))
         .unwrap_or_default();
@@ -46,7 +46,7 @@ pub(super) fn begin_source(snapshot: Option<&str>) -> String {
 }
 
 /// The start of every chunk transaction on the target (its coordinator and, on Citus, its workers).
-pub(super) fn begin_target(citus: bool) -> String {
+pub(crate) fn begin_target(citus: bool) -> String {
     let mut sql = format!("BEGIN; {TARGET_SETTINGS}");
     if citus {
         sql.push_str("; ");

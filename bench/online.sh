@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Benchmark of `migrate --online` under a steady pgbench write load: a plain PostgreSQL source
+# (wal_level = logical, pgbench -i -s SCALE, default 10) into a local Citus cluster (coordinator + 2
+# workers, built like the test harness). pgbench runs rate-limited (RATE transactions/s, default 200;
+# each is 3 updates and an insert) through the whole migration and DURATION seconds (default 60) of
+# catch-up; then `cutover --block-writes`. Prints changes/s written on the source vs applied on the
+# target while following, the lag's p50/p99 (seconds and bytes, sampled every second from `status`),
+# the write-blocked time of the cutover, and verify's verdict. With pgcopydb on PATH, its
+# `clone --follow` into a second database of the same Citus coordinator under the same load is the
+# baseline (pgcopydb 0.10 decodes with wal2json, which the source must have; it is not Citus-aware, so
+# its tables stay local on the coordinator); its log's last lines are printed.
+#
+# Usage: bench/online.sh [SCALE] [RATE] [DURATION]
+#   BENCH_PROFILE=dev  use the debug build (target/debug) instead of building the release one.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scale=${1:-10}
+rate=${2:-200}
+duration=${3:-60}
+profile=${BENCH_PROFILE:-release}
+out=${CARGO_TARGET_DIR:-$PWD/target}/$([ "$profile" = dev ] && echo debug || echo "$profile")
+
+cargo build --profile "$profile" -q -p citus-migrate-cli
+cargo build --profile "$profile" -q -p citus-migrate-core --example local_citus
+bin=$out/citus-migrate
+echo "build: $profile"
+
+work=$(mktemp -d)
+fifo=$work/keepalive
+mkfifo "$fifo"
+cleanup() {
+  [ -n "${load_pid:-}" ] && kill "$load_pid" 2>/dev/null || true
+  [ -n "${mig_pid:-}" ] && kill "$mig_pid" 2>/dev/null || true
+  exec 3>&- 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+"$out/examples/local_citus" 2 --logical < "$fifo" > "$work/urls" &
+exec 3> "$fifo"
+for _ in $(seq 1 1200); do [ "$(wc -l < "$work/urls" 2>/dev/null || echo 0)" -ge 2 ] && break; sleep 0.5; done
+coord=$(awk '/^coordinator/ {print $2}' "$work/urls")
+src=$(awk '/^source/ {print $2}' "$work/urls")
+[ -n "$coord" ] && [ -n "$src" ] || { echo "the servers did not start" >&2; exit 1; }
+dst=$coord
+
+pgbench -q -i -s "$scale" "$src" > /dev/null 2>&1
+# pgbench_history has no key: the catch-up needs its whole old row.
+psql -X -q "$src" -c "ALTER TABLE pgbench_history REPLICA IDENTITY FULL"
+rows=$(psql -X -At "$src" -c "SELECT count(*) FROM pgbench_accounts")
+echo "source: pgbench scale $scale ($rows accounts), load $rate tx/s (4 changes each), $duration s of catch-up"
+
+changes_written() {
+  psql -X -At "$src" -c "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_stat_user_tables WHERE relname LIKE 'pgbench%'"
+}
+
+pgbench -n -c 4 -j 2 -R "$rate" -T $((duration + 600)) "$src" > "$work/pgbench.log" 2>&1 &
+load_pid=$!
+dir=$work/mig
+CITUS_MIGRATE_PLAIN_PROGRESS=1 "$bin" migrate --online --source "$src" --target "$dst" --work-dir "$dir" \
+  > "$work/migrate.out" 2> "$work/migrate.err" &
+mig_pid=$!
+t0=$(date +%s.%N)
+until [ -s "$dir/online/status.json" ]; do
+  kill -0 "$mig_pid" 2>/dev/null || { cat "$work/migrate.err" >&2; exit 1; }
+  sleep 0.5
+done
+t1=$(date +%s.%N)
+echo "bulk phase (plan, schema, copy, indexes) done in $(echo "$t1 - $t0" | bc) s; following"
+
+w0=$(changes_written)
+a0=$(jq .changes "$dir/online/status.json")
+s0=$(date +%s.%N)
+: > "$work/lag"
+for _ in $(seq 1 "$duration"); do
+  sleep 1
+  jq -r '"\(.lag_seconds) \(.lag_bytes)"' "$dir/online/status.json" >> "$work/lag"
+done
+w1=$(changes_written)
+a1=$(jq .changes "$dir/online/status.json")
+s1=$(date +%s.%N)
+kill "$load_pid"; wait "$load_pid" 2>/dev/null || true; load_pid=
+
+elapsed=$(echo "$s1 - $s0" | bc -l)
+printf 'changes/s written on the source:  %8.0f\n' "$(echo "($w1 - $w0) / $elapsed" | bc -l)"
+printf 'changes/s applied on the target:  %8.0f\n' "$(echo "($a1 - $a0) / $elapsed" | bc -l)"
+pct() { sort -n | awk -v p="$1" '{v[NR]=$1} END {i=int(NR*p/100); if (i<1) i=1; print v[i]}'; }
+echo "lag p50 / p99: $(cut -d' ' -f1 "$work/lag" | pct 50) s / $(cut -d' ' -f1 "$work/lag" | pct 99) s," \
+     "$(cut -d' ' -f2 "$work/lag" | pct 50) / $(cut -d' ' -f2 "$work/lag" | pct 99) bytes"
+
+out=$("$bin" cutover --block-writes --source "$src" --target "$dst" --work-dir "$dir" 2> "$work/cutover.err") || {
+  echo "$out"; cat "$work/cutover.err" >&2; exit 1; }
+wait "$mig_pid"; mig_pid=
+echo "$out" | grep -E '^cutover:|replication slot'
+echo "$out" | grep -q 'writes blocked on the source for' || { echo "no write-blocked time" >&2; exit 1; }
+
+if command -v pgcopydb > /dev/null; then
+  echo "baseline: pgcopydb $(pgcopydb --version 2>&1 | head -1) clone --follow under the same load"
+  psql -X -q "$coord" -c "CREATE DATABASE pgcopydb_target"
+  base=${coord%/*}/pgcopydb_target
+  psql -X -q "$base" -c "CREATE EXTENSION citus"
+  psql -X -q "$src" -c "ALTER DATABASE $(psql -X -At "$src" -c 'SELECT current_database()') RESET default_transaction_read_only"
+  pgbench -n -c 4 -j 2 -R "$rate" -T $((duration + 600)) "$src" > "$work/pgbench2.log" 2>&1 &
+  load_pid=$!
+  b0=$(date +%s.%N)
+  timeout $((duration + 300)) pgcopydb clone --follow --source "$src" --target "$base" --dir "$work/pgcopydb" \
+    > "$work/pgcopydb.log" 2>&1 &
+  pc_pid=$!
+  sleep "$duration"
+  psql -X -At "$src" -c "SELECT slot_name, pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn) FROM pg_replication_slots" \
+    | sed 's/^/pgcopydb slot lag (bytes): /'
+  kill "$load_pid"; wait "$load_pid" 2>/dev/null || true; load_pid=
+  kill "$pc_pid" 2>/dev/null || true; wait "$pc_pid" 2>/dev/null || true
+  echo "pgcopydb ran $(echo "$(date +%s.%N) - $b0" | bc) s; last lines of its log:"
+  tail -3 "$work/pgcopydb.log"
+else
+  echo "baseline: pgcopydb is not installed here, no baseline measured"
+fi

@@ -1,0 +1,215 @@
+//! Online migration: the source keeps writing while the copy runs; afterwards its changes are caught
+//! up into the target until the cutover.
+//!
+//! Before the copy takes its snapshot, a publication for the selected tables and a logical replication
+//! slot (`pgoutput`) are created on the source through PostgreSQL's SQL functions; the copy records its
+//! snapshot (`pg_current_snapshot()`, [`CopySnapshot`]). The catch-up ([`follow`]) reads the slot's
+//! transactions in commit order and skips exactly those the copy's snapshot already saw, so every change
+//! is in the target once: no gap, no overlap. Each target transaction applies whole source transactions
+//! and records the position reached in `citus_migrate.online_progress`; the slot advances only after
+//! that commit. [`cutover`] drains to the source's current position, sets the sequences, verifies, and
+//! drops slot and publication; [`abort`] drops them at any stage. [`status`] reads the catch-up's last
+//! figures from the work directory. docs/online.md has the design and its guarantees.
+//!
+//! Inside: `slot` (checks, publication, slot), `pgoutput` (the messages), `snapshot` (the copy's
+//! snapshot, visibility), `apply` (a change as SQL), `follow` (the catch-up loop), `state` (the files
+//! in the work directory), `cutover` (cutover and abort).
+
+mod apply;
+mod cutover;
+mod follow;
+mod pgoutput;
+mod slot;
+mod snapshot;
+mod state;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+pub use cutover::{abort, cutover, AbortSummary, CutoverOptions, CutoverSummary};
+pub use snapshot::CopySnapshot;
+pub use state::{OnlineStatus, Stage};
+
+use crate::connect::connect;
+use crate::conninfo::ConnInfo;
+use crate::error::{Error, Result, Side};
+use crate::ident::QualifiedName;
+use crate::progress::Progress;
+use state::{Files, OnlineState};
+
+/// Whether `work_dir` holds an online migration.
+pub fn is_online(work_dir: &Path) -> bool {
+    Files::new(work_dir).exists()
+}
+
+/// Where the copy of an online migration records its snapshot.
+pub(crate) fn snapshot_file(work_dir: &Path) -> PathBuf {
+    Files::new(work_dir).snapshot_path()
+}
+
+/// The up-front checks of an online migration of `tables` (before anything is created anywhere):
+/// `wal_level`, a free slot, the rights, each table's replica identity; each problem with its fix.
+pub(crate) async fn check_source(
+    source: &ConnInfo,
+    tables: &[QualifiedName],
+    progress: &dyn Progress,
+) -> Result<()> {
+    let client = connect(source).await?;
+    slot::check(&client, tables, progress).await.map(|_| ())
+}
+
+/// Checks the source and creates the publication and the slot for `tables`, unless the work directory
+/// already has them (a resumed run): then the slot must still exist, or no copy may have started
+/// after it was to be made (then both are made again).
+pub(crate) async fn prepare(
+    source: &ConnInfo,
+    target: &ConnInfo,
+    work_dir: &Path,
+    tables: &[QualifiedName],
+    progress: &dyn Progress,
+) -> Result<()> {
+    let files = Files::new(work_dir);
+    let client = connect(source).await?;
+    let name = if files.exists() {
+        let state = files.load()?;
+        if slot::exists(&client, &state.slot).await? {
+            return Ok(());
+        }
+        if files.snapshot_path().exists() {
+            return Err(Error::Precondition {
+                side: Side::Source,
+                message: format!(
+                    "the replication slot {} of this online migration is gone from the source (dropped, or \
+                     invalidated by max_slot_wal_keep_size), so changes since the copy may be lost; abort the \
+                     online migration and start over",
+                    state.slot
+                ),
+                remedy: None,
+            });
+        }
+        // An earlier run stopped before the slot existed (e.g. it may not create the publication):
+        // no copy has read anything yet, so start from scratch with the same names.
+        slot::drop_both(&client, &state.slot, &state.publication).await?;
+        state.slot
+    } else {
+        format!(
+            "citus_migrate_{}_{:x}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis())
+                .unwrap_or(0)
+        )
+    };
+    // The warnings were given by the checks before the first step.
+    let columns = slot::check(&client, tables, &crate::progress::NoProgress).await?;
+    let state = OnlineState {
+        slot: name.clone(),
+        publication: name.clone(),
+        stage: Stage::Following,
+        tables: columns,
+        blocked_writes: None,
+    };
+    // Recorded first: an abort after a crash right after the CREATEs still knows what to drop.
+    files.save(&state)?;
+    slot::create(&client, &name, &name, tables).await?;
+    let tgt = connect(target).await?;
+    follow::ensure_progress_table(&tgt).await?;
+    progress.message(&format!(
+        "online: publication and replication slot {name} created on the source"
+    ));
+    Ok(())
+}
+
+/// Test hooks of the catch-up.
+#[derive(Debug, Clone, Default)]
+pub struct FollowOptions {
+    /// Abort the process right after the n-th target commit, before the slot advances (the window a
+    /// crash must not turn into a duplicate). Set by the CLI from
+    /// `CITUS_MIGRATE_TEST_ONLINE_CRASH_AFTER_COMMITS`.
+    #[doc(hidden)]
+    pub test_crash_after_commits: Option<u64>,
+}
+
+/// What a catch-up run did.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct FollowSummary {
+    pub transactions: u64,
+    pub changes: u64,
+    pub seconds: f64,
+    pub status: OnlineStatus,
+}
+
+/// Applies the source's changes and keeps following them until a cutover or an abort asks it to stop
+/// (or an error). Reports its figures through [`Progress::online`] after every round and in
+/// `DIR/online/status.json`.
+pub async fn follow(
+    source: &ConnInfo,
+    target: &ConnInfo,
+    work_dir: &Path,
+    opts: &FollowOptions,
+    progress: &dyn Progress,
+) -> Result<FollowSummary> {
+    let files = Files::new(work_dir);
+    files.clear_stop()?;
+    let started = Instant::now();
+    let mut f = follow::Follower::start(
+        source,
+        target,
+        files,
+        follow::Hooks {
+            crash_after_commits: opts.test_crash_after_commits,
+        },
+    )
+    .await?;
+    let stop = Files::new(work_dir);
+    loop {
+        let upto = f.flushed_lsn().await?;
+        let round = f.round(upto, false).await?;
+        progress.online(&f.status);
+        if stop.stop_requested() {
+            break;
+        }
+        if round.exhausted && round.changes == 0 {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+    Ok(FollowSummary {
+        transactions: f.status.transactions,
+        changes: f.status.changes,
+        seconds: started.elapsed().as_secs_f64(),
+        status: f.status.clone(),
+    })
+}
+
+/// What `status` shows.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct StatusReport {
+    pub stage: Stage,
+    pub slot: String,
+    pub publication: String,
+    /// The catch-up's last figures (None before its first round).
+    pub catch_up: Option<OnlineStatus>,
+}
+
+/// The online migration recorded in `work_dir`.
+pub fn status(work_dir: &Path) -> Result<StatusReport> {
+    let files = Files::new(work_dir);
+    if !files.exists() {
+        return Err(Error::usage(format!(
+            "{} holds no online migration",
+            work_dir.display()
+        )));
+    }
+    let state = files.load()?;
+    Ok(StatusReport {
+        stage: state.stage,
+        slot: state.slot,
+        publication: state.publication,
+        catch_up: files.status().ok(),
+    })
+}

@@ -1,0 +1,517 @@
+//! `migrate --online`, `cutover`, `abort` and `status` end to end on real Citus: a write load on the
+//! source through the copy and the catch-up (inserts, updates of other columns with a TOASTed column
+//! left unchanged, updates of the distribution column, deletes, a table without a key, TRUNCATE), then
+//! the cutover, verified exact and row for row; a crash between a target commit and the slot's advance,
+//! then `--resume`; abort; DDL during catch-up.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+use citus_migrate_core::local::wait_until;
+
+const SCHEMA: &str = "
+CREATE TABLE accounts (tenant int NOT NULL, id int NOT NULL, balance int NOT NULL, doc text,
+                       PRIMARY KEY (tenant, id));
+CREATE TABLE events (tenant int NOT NULL, id bigserial, kind text, PRIMARY KEY (tenant, id));
+CREATE TABLE notes (author text, body text);
+ALTER TABLE notes REPLICA IDENTITY FULL;
+CREATE TABLE scratch (id int PRIMARY KEY, v text);
+-- Values TOAST keeps out of line (not compressible): an update of another column sends them as unchanged.
+CREATE FUNCTION big_text(seed int) RETURNS text LANGUAGE sql AS
+  $$ SELECT string_agg(md5((seed * 1000 + i)::text), '') FROM generate_series(1, 150) i $$;
+INSERT INTO accounts SELECT t, i, 100, big_text(t * 10000 + i) FROM generate_series(1, 20) t, generate_series(1, 100) i;
+INSERT INTO events (tenant, kind) SELECT i % 20 + 1, 'seed' FROM generate_series(1, 3000) i;
+INSERT INTO notes SELECT 'a' || i % 7, 'note ' || i FROM generate_series(1, 500) i;
+INSERT INTO scratch SELECT i, 'v' || i FROM generate_series(1, 100) i;
+";
+
+const PLAN: &str = r#"{
+  "format_version": 1,
+  "source": { "database": "src", "server_version": "15" },
+  "shard_count": 8,
+  "tables": [
+    { "schema": "public", "name": "accounts", "kind": "distributed", "distribution_column": "tenant",
+      "colocation_group": "tenants" },
+    { "schema": "public", "name": "events", "kind": "distributed", "distribution_column": "tenant",
+      "colocation_group": "tenants" },
+    { "schema": "public", "name": "notes", "kind": "reference" },
+    { "schema": "public", "name": "scratch", "kind": "reference" }
+  ]
+}"#;
+
+fn logical_source() -> LocalServer {
+    let server = LocalServer::start(&ServerOptions {
+        settings: vec![
+            ("wal_level".into(), "logical".into()),
+            ("max_replication_slots".into(), "8".into()),
+        ],
+        ..ServerOptions::default()
+    })
+    .expect("start a local PostgreSQL with wal_level=logical");
+    server.create_database("src").unwrap();
+    server.psql("src", SCHEMA).unwrap();
+    server
+}
+
+/// One round of the write load, through psql.
+fn load_round(source: &LocalServer, n: u64) {
+    source.psql("src", &load_sql(n)).unwrap();
+}
+
+/// Runs the load on its own thread until stopped; counts its rounds.
+struct Load {
+    stop: Arc<AtomicBool>,
+    rounds: Arc<AtomicU64>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(source: &LocalServer) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let rounds = Arc::new(AtomicU64::new(0));
+        // psql through the server's socket directory; a second handle on the same server.
+        let url = source.url("src");
+        let (s, r) = (stop.clone(), rounds.clone());
+        let bindir = source.bindir().to_path_buf();
+        let handle = std::thread::spawn(move || {
+            let started = Instant::now();
+            while !s.load(Ordering::SeqCst) && started.elapsed() < Duration::from_secs(300) {
+                let n = r.fetch_add(1, Ordering::SeqCst);
+                let out = Command::new(bindir.join("psql"))
+                    .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", &url, "-c"])
+                    .arg(load_sql(n))
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "load: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        });
+        Load {
+            stop,
+            rounds,
+            handle: Some(handle),
+        }
+    }
+    fn stop(mut self) -> u64 {
+        self.stop.store(true, Ordering::SeqCst);
+        self.handle.take().unwrap().join().unwrap();
+        self.rounds.load(Ordering::SeqCst)
+    }
+}
+
+/// One round of the write load: every kind of change, in a few transactions (psql -c runs each
+/// statement outside BEGIN/COMMIT in its own).
+fn load_sql(n: u64) -> String {
+    let t = n % 20 + 1;
+    format!(
+        "BEGIN; INSERT INTO accounts VALUES ({t}, {id}, 1, big_text({id})); \
+         UPDATE accounts SET balance = balance + 1 WHERE tenant = {t} AND id = {i}; \
+         INSERT INTO events (tenant, kind) VALUES ({t}, 'load'); COMMIT; \
+         UPDATE accounts SET tenant = tenant + 100 WHERE tenant = {t} AND id = {j}; \
+         DELETE FROM accounts WHERE tenant = {t} AND id = {k}; \
+         INSERT INTO notes VALUES ('load', 'n{n}'); DELETE FROM notes WHERE body = 'note {n}'; {truncate}",
+        id = 1000 + n,
+        i = n % 100 + 1,
+        j = (n * 7) % 100 + 1,
+        k = (n * 13) % 100 + 1,
+        truncate = if n % 25 == 24 {
+            format!("BEGIN; TRUNCATE scratch; INSERT INTO scratch VALUES ({n}, 'after truncate'); COMMIT;")
+        } else {
+            format!("INSERT INTO scratch VALUES (1000 + {n}, 'x') ON CONFLICT DO NOTHING;")
+        }
+    )
+}
+
+fn spawn_migrate(
+    source: &str,
+    target: &str,
+    dir: &Path,
+    plan: &Path,
+    extra: &[&str],
+    envs: &[(&str, &str)],
+) -> Child {
+    let log = std::fs::File::create(dir.with_extension("log")).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_citus-migrate"));
+    cmd.args([
+        "migrate",
+        "--online",
+        "--source",
+        source,
+        "--target",
+        target,
+        "--work-dir",
+    ])
+    .arg(dir)
+    .arg("--plan")
+    .arg(plan)
+    .args(["--jobs", "2", "--chunk-size", "256kB"])
+    .args(extra)
+    .env("CITUS_MIGRATE_PLAIN_PROGRESS", "1")
+    .stdout(Stdio::null())
+    .stderr(log);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd.spawn().unwrap()
+}
+
+fn log_of(dir: &Path) -> String {
+    std::fs::read_to_string(dir.with_extension("log")).unwrap_or_default()
+}
+
+/// Waits until the catch-up has written its figures at least once.
+fn wait_following(dir: &Path, child: &mut Child) {
+    let ok = wait_until(Duration::from_secs(240), || {
+        dir.join("online/status.json").exists() || child.try_wait().unwrap().is_some()
+    });
+    assert!(
+        ok && child.try_wait().unwrap().is_none(),
+        "not following: {}",
+        log_of(dir)
+    );
+}
+
+fn citus_migrate(args: &[&str]) -> std::process::Output {
+    bin().args(args).output().unwrap()
+}
+
+/// Row-for-row comparison, independent of verify: each table's rows as text, sorted, hashed on both
+/// sides.
+fn same_rows(source: &LocalServer, cluster: &LocalCitus, db: &str) {
+    for (table, order) in [
+        ("accounts", "tenant, id"),
+        ("events", "tenant, id"),
+        ("notes", "author, body"),
+        ("scratch", "id"),
+    ] {
+        let sql = format!(
+            "SELECT count(*) || ':' || md5(coalesce(string_agg(t::text, '|' ORDER BY {order}), '')) FROM {table} t"
+        );
+        let a = source.psql("src", &sql).unwrap();
+        let b = cluster.coordinator.psql(db, &sql).unwrap();
+        assert_eq!(a, b, "{table}: source and target differ row for row");
+    }
+}
+
+fn slots_and_publications(source: &LocalServer) -> String {
+    source
+        .psql(
+            "src",
+            "SELECT (SELECT count(*) FROM pg_replication_slots) || '/' || (SELECT count(*) FROM pg_publication)",
+        )
+        .unwrap()
+}
+
+struct Setup {
+    cluster: LocalCitus,
+    source: LocalServer,
+    work: tempfile::TempDir,
+    plan: PathBuf,
+}
+
+impl Setup {
+    /// `migrate --online` into database `db` of the cluster, in the background.
+    fn migrate(&self, db: &str, dir: &Path, extra: &[&str], envs: &[(&str, &str)]) -> Child {
+        spawn_migrate(
+            &self.source.url("src"),
+            &self.cluster.url(db),
+            dir,
+            &self.plan,
+            extra,
+            envs,
+        )
+    }
+
+    fn abort(&self, dir: &Path) -> std::process::Output {
+        bin()
+            .args(["abort", "--source", &self.source.url("src"), "--work-dir"])
+            .arg(dir)
+            .output()
+            .unwrap()
+    }
+}
+
+fn setup(test: &str, db: &str) -> Option<Setup> {
+    let cluster = citus_or_skip(test)?;
+    cluster.create_database(db).unwrap();
+    let source = logical_source();
+    let work = tempfile::tempdir().unwrap();
+    let plan = work.path().join("plan.json");
+    std::fs::write(&plan, PLAN).unwrap();
+    Some(Setup {
+        cluster,
+        source,
+        work,
+        plan,
+    })
+}
+
+fn cutover(s: &Setup, db: &str, dir: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "cutover".to_string(),
+        "--source".into(),
+        s.source.url("src"),
+        "--target".into(),
+        s.cluster.url(db),
+        "--work-dir".into(),
+        dir.display().to_string(),
+    ];
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    citus_migrate(&args)
+}
+
+#[test]
+fn online_migration_under_a_write_load_cuts_over_exactly() {
+    let db = "online";
+    let Some(s) = setup("online_migration_under_a_write_load_cuts_over_exactly", db) else {
+        return;
+    };
+    let dir = s.work.path().join("w");
+    let load = Load::start(&s.source);
+    let mut child = s.migrate(db, &dir, &[], &[]);
+    wait_following(&dir, &mut child);
+    // One large transaction while following: it streams through the cursor and into the target in
+    // pieces (the target transaction stays open across them).
+    s.source
+        .psql(
+            "src",
+            "INSERT INTO events (tenant, kind) SELECT i % 20 + 1, 'bulk' FROM generate_series(1, 30000) i",
+        )
+        .unwrap();
+    // Let the catch-up apply under load for a while.
+    std::thread::sleep(Duration::from_secs(5));
+    let status = citus_migrate(&[
+        "status",
+        "--work-dir",
+        dir.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(status.status.code(), Some(0), "{}", stderr_of(&status));
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["stage"], "following", "{status}");
+    // At least one round with a TRUNCATE (every 25th).
+    assert!(wait_until(Duration::from_secs(120), || load
+        .rounds
+        .load(Ordering::SeqCst)
+        >= 30));
+    let rounds = load.stop();
+    assert!(rounds >= 30, "the load ran {rounds} rounds");
+    let out = cutover(&s, db, &dir, &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "cutover: {}{}\nmigrate: {}",
+        stdout_of(&out),
+        stderr_of(&out),
+        log_of(&dir)
+    );
+    assert!(
+        stdout_of(&out).contains("replication slot and publication dropped"),
+        "{}",
+        stdout_of(&out)
+    );
+    let code = child.wait().unwrap();
+    assert!(code.success(), "migrate --online: {}", log_of(&dir));
+    same_rows(&s.source, &s.cluster, db);
+    assert_eq!(slots_and_publications(&s.source), "0/0");
+    // Moved rows are on the shard of their new tenant: Citus finds them by it.
+    let moved = s
+        .cluster
+        .coordinator
+        .psql(db, "SELECT count(*) > 0 FROM accounts WHERE tenant > 100")
+        .unwrap();
+    assert_eq!(moved, "t");
+}
+
+/// Crashes (the process aborts as `kill -9` would end it) in the copy, in the catch-up between a target
+/// commit and the slot's advance, and in the cutover's drain with the source's writes blocked; each
+/// time the same command with `--resume` (or cutover again) continues, and every change lands once.
+#[test]
+fn online_crashes_in_copy_catch_up_and_cutover_resume_exactly_once() {
+    let db = "online_crash";
+    let Some(s) = setup(
+        "online_crashes_in_copy_catch_up_and_cutover_resume_exactly_once",
+        db,
+    ) else {
+        return;
+    };
+    let dir = s.work.path().join("w");
+    let load = Load::start(&s.source);
+    let (src, dst) = (s.source.url("src"), s.cluster.url(db));
+    let mut child = s.migrate(
+        db,
+        &dir,
+        &[],
+        &[("CITUS_MIGRATE_TEST_CRASH_IN_STEP", "copy")],
+    );
+    assert!(
+        !child.wait().unwrap().success(),
+        "the copy crash hook did not fire: {}",
+        log_of(&dir)
+    );
+    // The interrupted online copy starts over from a new snapshot; the slot from before it stays.
+    let mut child = s.migrate(
+        db,
+        &dir,
+        &["--resume"],
+        &[("CITUS_MIGRATE_TEST_ONLINE_CRASH_AFTER_COMMITS", "3")],
+    );
+    assert!(
+        !child.wait().unwrap().success(),
+        "the catch-up crash hook did not fire: {}",
+        log_of(&dir)
+    );
+    // The slot was not advanced past the last target commit: the resumed run reads those
+    // transactions again and must skip them.
+    let mut child = s.migrate(db, &dir, &["--resume"], &[]);
+    wait_following(&dir, &mut child);
+    std::thread::sleep(Duration::from_secs(3));
+    load.stop();
+    let out = bin()
+        .args([
+            "cutover",
+            "--block-writes",
+            "--source",
+            &src,
+            "--target",
+            &dst,
+            "--work-dir",
+        ])
+        .arg(&dir)
+        .env("CITUS_MIGRATE_TEST_ONLINE_CRASH_AFTER_COMMITS", "1")
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "the cutover crash hook did not fire: {}",
+        stdout_of(&out)
+    );
+    assert!(child.wait().unwrap().success(), "{}", log_of(&dir));
+    // The crash left the source read-only; the next cutover takes over and restores it.
+    let read_only = s
+        .source
+        .psql("src", "SHOW default_transaction_read_only")
+        .unwrap();
+    assert_eq!(read_only, "on");
+    let out = cutover(&s, db, &dir, &["--block-writes"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "cutover: {}{}",
+        stdout_of(&out),
+        stderr_of(&out)
+    );
+    assert!(
+        stdout_of(&out).contains("writes blocked on the source for"),
+        "{}",
+        stdout_of(&out)
+    );
+    same_rows(&s.source, &s.cluster, db);
+    assert_eq!(slots_and_publications(&s.source), "0/0");
+    // The source takes writes again.
+    s.source
+        .psql("src", "INSERT INTO scratch VALUES (-1, 'after cutover')")
+        .unwrap();
+}
+
+#[test]
+fn online_abort_and_ddl_during_catch_up() {
+    let db = "online_ddl";
+    let Some(s) = setup("online_abort_and_ddl_during_catch_up", db) else {
+        return;
+    };
+    // DDL while following: the run stops naming the table and the change; what came before is applied.
+    let dir = s.work.path().join("ddl");
+    let mut child = s.migrate(db, &dir, &[], &[]);
+    wait_following(&dir, &mut child);
+    load_round(&s.source, 1);
+    s.source
+        .psql("src", "ALTER TABLE accounts ADD COLUMN flag int; INSERT INTO accounts VALUES (1, 99999, 1, 'x', 1)")
+        .unwrap();
+    let ok = wait_until(Duration::from_secs(60), || {
+        child.try_wait().unwrap().is_some()
+    });
+    assert!(ok, "migrate kept running after DDL: {}", log_of(&dir));
+    assert!(!child.wait().unwrap().success());
+    let log = log_of(&dir);
+    assert!(
+        log.contains("the structure of public.accounts changed on the source")
+            && log.contains("flag"),
+        "{log}"
+    );
+    // Nothing of the DDL's transaction reached the target.
+    let n = s
+        .cluster
+        .coordinator
+        .psql(db, "SELECT count(*) FROM accounts WHERE id = 99999")
+        .unwrap();
+    assert_eq!(n, "0");
+    assert_eq!(slots_and_publications(&s.source), "1/1");
+    // Abort: slot and publication gone.
+    let out = s.abort(&dir);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert!(stdout_of(&out).contains("dropped"), "{}", stdout_of(&out));
+    assert_eq!(slots_and_publications(&s.source), "0/0");
+    // A second abort is refused: it is over.
+    let out = s.abort(&dir);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("was aborted"),
+        "{}",
+        stderr_of(&out)
+    );
+
+    // Abort of a run that is following: it stops the run, which exits 0.
+    s.source
+        .psql("src", "ALTER TABLE accounts DROP COLUMN flag")
+        .unwrap();
+    s.cluster.create_database("online_abort").unwrap();
+    let dir = s.work.path().join("abort");
+    let mut child = s.migrate("online_abort", &dir, &[], &[]);
+    wait_following(&dir, &mut child);
+    let out = s.abort(&dir);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert!(child.wait().unwrap().success(), "{}", log_of(&dir));
+    assert_eq!(slots_and_publications(&s.source), "0/0");
+}
+
+#[test]
+fn online_refuses_a_source_without_logical_decoding_with_the_fix() {
+    let Some(cluster) =
+        citus_or_skip("online_refuses_a_source_without_logical_decoding_with_the_fix")
+    else {
+        return;
+    };
+    cluster.create_database("nolog").unwrap();
+    let source = server_with("src", "CREATE TABLE t (a int); INSERT INTO t VALUES (1);");
+    let work = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args([
+            "migrate",
+            "--online",
+            "--source",
+            &source.url("src"),
+            "--target",
+            &cluster.url("nolog"),
+            "--work-dir",
+        ])
+        .arg(work.path().join("w"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("ALTER SYSTEM SET wal_level = logical"),
+        "{err}"
+    );
+    assert!(err.contains("REPLICA IDENTITY FULL"), "{err}");
+}
