@@ -50,6 +50,7 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<()> {
     let choice = PlanChoice {
         file: args.plan.clone(),
         shard_count: args.shard_count,
+        ..Default::default()
     };
     let pg_dump = args.pg_dump.as_deref();
     let prepared = sqlgen::prepare(&source, &catalog, &filters, &choice, pg_dump).await;

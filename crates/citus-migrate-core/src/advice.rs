@@ -117,6 +117,19 @@ pub struct AdviceOptions {
     /// A table may become a reference table only when it holds at most this share of the rows of
     /// the largest table.
     pub reference_max_share: f64,
+    /// Joins and filters of the application's queries (`crate::workload`), weighed next to the
+    /// foreign keys; empty: the schema alone decides.
+    pub workload: WorkloadWeights,
+}
+
+/// What an application's queries join and filter on, each edge with its share (0–1) of the
+/// workload's weight ([`crate::workload::Workload::weights`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WorkloadWeights {
+    /// `a.x = b.y` joins: (a, x, b, y, share).
+    pub joins: Vec<(QualifiedName, String, QualifiedName, String, f64)>,
+    /// `a.x = value` filters: (a, x, share).
+    pub filters: Vec<(QualifiedName, String, f64)>,
 }
 
 impl Default for AdviceOptions {
@@ -125,6 +138,7 @@ impl Default for AdviceOptions {
             shard_count: None,
             reference_max_bytes: 1 << 30,
             reference_max_share: 0.1,
+            workload: WorkloadWeights::default(),
         }
     }
 }

@@ -103,6 +103,7 @@ pub mod plan;
 pub mod report;
 pub mod sqlgen;
 pub mod verify;
+pub mod workload;
 
 // What the stages share.
 pub mod error;
