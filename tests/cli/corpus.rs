@@ -34,7 +34,7 @@ const ENTRIES: &[&str] = &[
 const KINDS: &[&str] = &["distributed", "reference", "local", "schema"];
 const VERDICTS: &[&str] = &["distributed", "single_node", "schema_based"];
 
-fn corpus_dir() -> PathBuf {
+pub fn corpus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/corpus")
 }
 
@@ -52,7 +52,7 @@ fn strs(v: &Value) -> Vec<&str> {
 
 /// Loads the entry's schema and data into a new database `db` at `scale`, in one psql session (data.sql
 /// may `\ir` a file next to it).
-fn load(server: &LocalServer, db: &str, dir: &Path, scale: &str) {
+pub fn load(server: &LocalServer, db: &str, dir: &Path, scale: &str) {
     server.create_database(db).unwrap();
     let out = Command::new(server.bindir().join("psql"))
         .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-v"])

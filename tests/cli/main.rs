@@ -20,3 +20,4 @@ mod migrate;
 mod resume;
 mod trials;
 mod verify;
+mod workload;

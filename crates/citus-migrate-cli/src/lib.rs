@@ -17,6 +17,7 @@ pub mod migrate;
 pub mod progress;
 pub mod render;
 pub mod verify;
+pub mod workload;
 
 #[derive(Debug, Parser)]
 #[command(

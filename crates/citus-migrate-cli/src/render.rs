@@ -5,10 +5,12 @@
 mod analyze;
 mod migrate;
 mod verify;
+mod workload;
 
 pub use analyze::{analyze_csv, analyze_text};
 pub use migrate::migrate_text;
 pub use verify::verify_text;
+pub use workload::{routing_check_text, workload_text};
 
 use citus_migrate_core::error::{
     db_message, privilege_text, quoted_list, remedy_separator, Remedy, ResumeMismatch,
