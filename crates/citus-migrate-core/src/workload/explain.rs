@@ -326,6 +326,7 @@ pub async fn check(
             .map(|m| m.weight)
             .sum::<f64>()
             / total
+            + 0.0 // an empty sum is -0.0
     };
     Ok(RoutingCheck {
         agreement: agreeing as f64 / n,

@@ -63,6 +63,22 @@ pub(crate) struct Shape {
     /// The table references inside each CTE that PostgreSQL does not inline (read twice, or
     /// `MATERIALIZED`): Citus plans such a CTE on its own first.
     pub materialized: Vec<std::ops::Range<usize>>,
+    /// Every subquery (derived table, CTE, subquery in an expression), for Citus's pushdown rules.
+    pub subqueries: Vec<Sub>,
+}
+
+/// A subquery: the table references read inside it, and what keeps Citus from pushing it down with
+/// the rest of the query unless it is grouped by the distribution column.
+#[derive(Debug, Clone)]
+pub(crate) struct Sub {
+    pub refs: std::ops::Range<usize>,
+    /// LIMIT, OFFSET or FETCH.
+    pub limit: bool,
+    /// An aggregate in its select list.
+    pub aggregate: bool,
+    pub group_by: Vec<Node>,
+    /// It refers to columns of the query around it.
+    pub correlated: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -150,6 +166,7 @@ pub(crate) fn parse(sql: &str, names: &Names<'_>) -> Result<Shape, String> {
         names,
         shape: Shape::default(),
         frames: Vec::new(),
+        open_subqueries: Vec::new(),
         ctes: Vec::new(),
     };
     w.statement(stmt)?;
@@ -170,6 +187,9 @@ struct Walker<'n, 'a> {
     shape: Shape,
     /// FROM lists, innermost last (outer ones serve correlated references).
     frames: Vec<Vec<(String, Entry)>>,
+    /// The subqueries being read: the depth of the FROM lists outside each, and whether it refers to
+    /// them (correlated).
+    open_subqueries: Vec<(usize, bool)>,
     ctes: Vec<Cte>,
 }
 
@@ -333,7 +353,7 @@ impl Walker<'_, '_> {
                     materialized: false,
                 });
             }
-            let mut cols = self.query(&cte.query);
+            let mut cols = self.subquery(&cte.query);
             rename(
                 &mut cols,
                 &cte.alias
@@ -364,6 +384,32 @@ impl Walker<'_, '_> {
                 self.shape.materialized.push(cte.refs);
             }
         }
+    }
+
+    /// A query inside the statement: read as [`Self::query`], and noted for the pushdown rules.
+    fn subquery(&mut self, q: &Query) -> Columns {
+        let refs = self.shape.refs.len();
+        let group_by = self.shape.group_by.len();
+        self.open_subqueries.push((self.frames.len(), false));
+        let cols = self.query(q);
+        let (_, correlated) = self.open_subqueries.pop().expect("pushed above");
+        let aggregate = match q.body.as_ref() {
+            SetExpr::Select(sel) => sel.projection.iter().any(|item| match item {
+                SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => {
+                    has_aggregate(e)
+                }
+                _ => false,
+            }),
+            _ => false,
+        };
+        self.shape.subqueries.push(Sub {
+            refs: refs..self.shape.refs.len(),
+            limit: q.limit_clause.is_some() || q.fetch.is_some(),
+            aggregate,
+            group_by: self.shape.group_by[group_by..].to_vec(),
+            correlated,
+        });
+        cols
     }
 
     fn query(&mut self, q: &Query) -> Columns {
@@ -558,7 +604,7 @@ impl Walker<'_, '_> {
             TableFactor::Derived {
                 subquery, alias, ..
             } => {
-                let mut cols = self.query(subquery);
+                let mut cols = self.subquery(subquery);
                 if let Some(a) = alias {
                     rename(
                         &mut cols,
@@ -616,27 +662,42 @@ impl Walker<'_, '_> {
         }
     }
 
-    /// A column reference, innermost FROM list first.
-    fn resolve(&self, parts: &[String]) -> Option<Node> {
+    /// A column reference, innermost FROM list first; a reference to a FROM list outside an open
+    /// subquery makes that subquery correlated.
+    fn resolve(&mut self, parts: &[String]) -> Option<Node> {
+        let (depth, node) = self.find(parts)?;
+        for open in &mut self.open_subqueries {
+            if depth < open.0 {
+                open.1 = true;
+            }
+        }
+        node
+    }
+
+    /// The FROM list (by depth) where a column reference resolves, and its node.
+    fn find(&self, parts: &[String]) -> Option<(usize, Option<Node>)> {
         match parts {
             [col] => {
-                for frame in self.frames.iter().rev() {
+                for (depth, frame) in self.frames.iter().enumerate().rev() {
                     if let Some((_, e)) = frame.iter().find(|(_, e)| self.has_column(e, col)) {
-                        return self.column_of(e, col);
+                        return Some((depth, self.column_of(e, col)));
                     }
                 }
                 None
             }
             [.., alias, col] => {
-                for frame in self.frames.iter().rev() {
+                for (depth, frame) in self.frames.iter().enumerate().rev() {
                     if let Some((_, e)) = frame.iter().find(|(a, _)| a == alias) {
-                        return match e {
-                            // A table not in the catalog: the column is taken on trust.
-                            Entry::Table(r) if !self.shape.refs[*r].known => {
-                                Some(Node::Col(*r, col.clone()))
-                            }
-                            _ => self.column_of(e, col),
-                        };
+                        return Some((
+                            depth,
+                            match e {
+                                // A table not in the catalog: the column is taken on trust.
+                                Entry::Table(r) if !self.shape.refs[*r].known => {
+                                    Some(Node::Col(*r, col.clone()))
+                                }
+                                _ => self.column_of(e, col),
+                            },
+                        ));
                     }
                 }
                 None
@@ -674,7 +735,7 @@ impl Walker<'_, '_> {
                 negated: false,
             } => {
                 let a = self.operand(expr);
-                let cols = self.query(subquery);
+                let cols = self.subquery(subquery);
                 if let (Some(a), Some((_, Some(b)))) = (a, cols.into_iter().next()) {
                     self.shape.equal.push((a, b));
                 }
@@ -746,14 +807,14 @@ impl Walker<'_, '_> {
             | Expr::IsTrue(expr)
             | Expr::IsFalse(expr) => self.expr(expr),
             Expr::Subquery(q) => {
-                self.query(q);
+                self.subquery(q);
             }
             Expr::Exists { subquery, .. } => {
-                self.query(subquery);
+                self.subquery(subquery);
             }
             Expr::InSubquery { expr, subquery, .. } => {
                 self.expr(expr);
-                self.query(subquery);
+                self.subquery(subquery);
             }
             Expr::InList { expr, list, .. } => {
                 self.expr(expr);
@@ -815,6 +876,51 @@ impl Walker<'_, '_> {
             }
             _ => {}
         }
+    }
+}
+
+/// An aggregate call (outside a window) in an expression.
+fn has_aggregate(e: &Expr) -> bool {
+    match e {
+        Expr::Function(f) => {
+            let name = name_parts(&f.name).pop().unwrap_or_default();
+            let agg = matches!(
+                name.as_str(),
+                "count"
+                    | "sum"
+                    | "avg"
+                    | "min"
+                    | "max"
+                    | "array_agg"
+                    | "string_agg"
+                    | "bool_and"
+                    | "bool_or"
+                    | "every"
+                    | "json_agg"
+                    | "jsonb_agg"
+                    | "stddev"
+                    | "variance"
+                    | "percentile_cont"
+                    | "percentile_disc"
+                    | "mode"
+            );
+            agg && f.over.is_none()
+        }
+        Expr::BinaryOp { left, right, .. } => has_aggregate(left) || has_aggregate(right),
+        Expr::UnaryOp { expr, .. } | Expr::Nested(expr) | Expr::Cast { expr, .. } => {
+            has_aggregate(expr)
+        }
+        Expr::Case {
+            conditions,
+            else_result,
+            ..
+        } => {
+            conditions
+                .iter()
+                .any(|c| has_aggregate(&c.condition) || has_aggregate(&c.result))
+                || else_result.as_deref().is_some_and(has_aggregate)
+        }
+        _ => false,
     }
 }
 

@@ -122,6 +122,14 @@ impl Layout {
     }
 }
 
+/// The distribution column of a distributed table.
+fn layout_column(layout: &Layout, t: &QualifiedName) -> Option<String> {
+    match layout.placement(t) {
+        Placement::Distributed { column, .. } => Some(column),
+        _ => None,
+    }
+}
+
 /// A query's predicted routing, why, and what would improve it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Prediction {
@@ -330,6 +338,29 @@ pub(crate) fn predict(shape: &Shape, layout: &Layout, names: &Names<'_>) -> Pred
             Some(format!("make {t} a reference table")),
         );
     }
+    // A correlated subquery over distributed tables must be correlated on their distribution column
+    // with a co-located table outside it: Citus cannot plan it on its own first.
+    for sub in shape.subqueries.iter().filter(|s| s.correlated) {
+        let inside: Vec<&(usize, String, String)> =
+            dist.iter().filter(|d| sub.refs.contains(&d.0)).collect();
+        let Some(d) = inside.first() else { continue };
+        let pushed = inside.iter().any(|d| {
+            let c = classes.class(&Node::Col(d.0, d.1.clone()));
+            c.is_some()
+                && dist
+                    .iter()
+                    .filter(|o| !sub.refs.contains(&o.0))
+                    .any(|o| o.2 == d.2 && classes.class(&Node::Col(o.0, o.1.clone())) == c)
+        });
+        if !pushed {
+            let t = &shape.refs[d.0].table;
+            return p(
+                Routing::Unsupported,
+                format!("a correlated subquery over {t} is not correlated on its distribution column {} with a co-located table outside it: Citus cannot plan it", quote_ident(&d.1)),
+                Some(format!("correlate the subquery on {}, or write it as a join", quote_ident(&d.1))),
+            );
+        }
+    }
     // Every distributed table in one co-location group, all joined on the distribution column.
     let groups: BTreeSet<&str> = dist.iter().map(|d| d.2.as_str()).collect();
     let first = &dist[0];
@@ -383,7 +414,18 @@ pub(crate) fn predict(shape: &Shape, layout: &Layout, names: &Names<'_>) -> Pred
             )),
             _ => None,
         };
-        return if modifies {
+        // One of the two inside a subquery (not correlated: that was above): planned on its own first.
+        let in_subquery = shape
+            .subqueries
+            .iter()
+            .any(|s| s.refs.contains(&d.0) != s.refs.contains(&first.0));
+        return if in_subquery {
+            p(
+                Routing::Repartition,
+                format!("{why}: Citus plans the subquery on its own first (a subplan) and sends its rows through the coordinator"),
+                fix,
+            )
+        } else if modifies {
             p(
                 Routing::Unsupported,
                 format!("{why}: Citus refuses a multi-shard UPDATE/DELETE that needs data moved"),
@@ -433,6 +475,44 @@ pub(crate) fn predict(shape: &Shape, layout: &Layout, names: &Names<'_>) -> Pred
             format!("a CTE over {t} is read more than once (or MATERIALIZED): Citus plans it first as a subplan and sends its rows through the coordinator"),
             Some("read the CTE once, or write it as a subquery joined on the distribution column".into()),
         );
+    }
+    // A subquery over distributed tables that Citus cannot push down with the rest: with LIMIT, or
+    // aggregating without grouping by (or being correlated on) the distribution column.
+    for sub in &shape.subqueries {
+        let inside: Vec<&(usize, String, String)> =
+            dist.iter().filter(|d| sub.refs.contains(&d.0)).collect();
+        let Some(d) = inside.first() else { continue };
+        let t = &shape.refs[d.0].table;
+        if sub.limit {
+            return p(
+                Routing::Repartition,
+                format!("a subquery over {t} has a LIMIT: Citus runs it first as a subplan and sends its rows through the coordinator"),
+                None,
+            );
+        }
+        if sub.aggregate || !sub.group_by.is_empty() {
+            let pushed = inside.iter().any(|d| {
+                let c = classes.class(&Node::Col(d.0, d.1.clone()));
+                c.is_some()
+                    && (sub.group_by.iter().any(|g| classes.class(g) == c)
+                        || shape
+                            .refs
+                            .iter()
+                            .enumerate()
+                            .filter(|(i, _)| !sub.refs.contains(i))
+                            .any(|(i, r)| {
+                                let col = layout_column(layout, &r.table);
+                                col.is_some_and(|col| classes.class(&Node::Col(i, col)) == c)
+                            }))
+            });
+            if !pushed {
+                return p(
+                    Routing::Repartition,
+                    format!("a subquery aggregates {t} without grouping by its distribution column {}: Citus computes it first as a subplan and sends its rows through the coordinator", quote_ident(&d.1)),
+                    Some(format!("group the subquery by {}", quote_ident(&d.1))),
+                );
+            }
+        }
     }
     // Not filtered on the distribution column: a filter on another column names a better one.
     let filtered: Option<String> = shape.equal.iter().find_map(|(x, y)| match (x, y) {
