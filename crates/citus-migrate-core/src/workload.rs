@@ -117,12 +117,14 @@ pub struct Workload {
     pub unparsed: Vec<Unparsed>,
 }
 
-/// Parses every statement against the catalog (names without a schema resolve to `public` first).
+/// Parses every statement against the catalog (names without a schema resolve to `public` first), on
+/// all cores.
 pub fn analyze(raw: Vec<RawQuery>, catalog: &Catalog) -> Workload {
     let names = Names::new(catalog);
+    let parsed = parallel(&raw, |r| parse::parse(&r.query, &names));
     let mut w = Workload::default();
-    for r in raw {
-        match parse::parse(&r.query, &names) {
+    for (r, p) in raw.into_iter().zip(parsed) {
+        match p {
             Ok(shape) => w.queries.push(facts(r, shape)),
             Err(error) => w.unparsed.push(Unparsed {
                 query: r.query,
@@ -133,6 +135,28 @@ pub fn analyze(raw: Vec<RawQuery>, catalog: &Catalog) -> Workload {
         }
     }
     w
+}
+
+/// `f` over `items` on every core, results in order.
+fn parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads < 2 || items.len() < 256 {
+        return items.iter().map(f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|c| {
+                let f = &f;
+                s.spawn(move || c.iter().map(f).collect::<Vec<R>>())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a workload thread panicked"))
+            .collect()
+    })
 }
 
 fn facts(r: RawQuery, shape: Shape) -> Query {
@@ -314,10 +338,9 @@ impl Workload {
     pub fn predict(&self, plan: &Plan, catalog: &Catalog) -> Vec<Prediction> {
         let names = Names::new(catalog);
         let layout = routing::Layout::from_plan(plan);
-        self.queries
-            .iter()
-            .map(|q| routing::predict(&q.shape, &layout, &names))
-            .collect()
+        parallel(&self.queries, |q| {
+            routing::predict(&q.shape, &layout, &names)
+        })
     }
 
     /// The predicted routing of the whole workload under `plan` (the advised one, or an edited one).

@@ -266,40 +266,36 @@ pub async fn check(
                 .all(|r| matches!(layout.placement(&r.table), Placement::Reference));
         // Never executed (EXPLAIN without ANALYZE), and rolled back all the same.
         connect::execute(target, Side::Target, "starting a transaction", "BEGIN").await?;
-        let result = target.simple_query(&sql).await;
+        let result = connect::query(target, Side::Target, "explaining a query", &sql, &[]).await;
         connect::execute(target, Side::Target, "rolling back", "ROLLBACK").await?;
         let (measured, task_count, evidence) = match result {
-            Ok(msgs) => {
-                let lines: Vec<String> = msgs
+            Ok(rows) => {
+                let lines: Vec<String> = rows
                     .iter()
-                    .filter_map(|m| match m {
-                        tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
-                        _ => None,
-                    })
+                    .filter_map(|r| r.get::<_, Option<String>>(0))
                     .collect();
                 let (r, n, e) = read_plan(&lines, all_reference);
                 (Some(r), n, e)
             }
-            Err(e) => {
-                let msg = e
-                    .as_db_error()
-                    .map(|d| d.message().to_string())
-                    .unwrap_or_else(|| e.to_string());
+            // The server refused the query: what it says is the measurement.
+            Err(Error::Db { source, .. }) if source.as_db_error().is_some() => {
+                let d = source.as_db_error().expect("checked");
+                let msg = d.message().to_string();
                 let lower = msg.to_lowercase();
                 let r = if lower.contains("repartition") {
                     Some(Routing::Repartition)
-                } else if e.as_db_error().is_some_and(|d| {
-                    d.code().code() == "0A000"
-                        || lower.contains("citus")
-                        || lower.contains("distribut")
-                        || lower.contains("shard")
-                }) {
+                } else if d.code().code() == "0A000"
+                    || lower.contains("citus")
+                    || lower.contains("distribut")
+                    || lower.contains("shard")
+                {
                     Some(Routing::Unsupported)
                 } else {
                     None
                 };
                 (r, None, format!("error: {msg}"))
             }
+            Err(e) => return Err(e),
         };
         out.push(Measured {
             query: q.query.clone(),

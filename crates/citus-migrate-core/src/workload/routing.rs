@@ -252,7 +252,7 @@ pub(crate) fn predict(shape: &Shape, layout: &Layout, names: &Names<'_>) -> Pred
                 );
             }
             Placement::Distributed { column, .. } => {
-                if w.kind == WriteKind::Update && w.set_columns.iter().any(|c| *c == column) {
+                if w.kind == WriteKind::Update && w.set_columns.contains(&column) {
                     return p(
                         Routing::Unsupported,
                         format!("updates the distribution column {}: Citus does not move rows between shards", col_name(w.target, &column)),
