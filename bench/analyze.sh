@@ -31,20 +31,7 @@ work=$(mktemp -d)
 cleanup() { exec 3>&- 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-cat > "$work/schema.sql" <<SQL
-CREATE SCHEMA bench;
-CREATE TABLE bench.t0 (id bigint PRIMARY KEY, name text NOT NULL, created_at timestamptz DEFAULT now());
-DO \$\$
-BEGIN
-  FOR i IN 1..${n_tables} - 1 LOOP
-    EXECUTE format('CREATE TABLE bench.t%s (id bigint PRIMARY KEY, parent_id bigint REFERENCES bench.t%s (id),'
-                   ' name text NOT NULL, amount numeric(12,2), created_at timestamptz DEFAULT now())', i, ${parent});
-    EXECUTE format('CREATE INDEX ON bench.t%s (parent_id)', i);
-  END LOOP;
-END
-\$\$;
-ANALYZE;
-SQL
+bench_schema "$n_tables" "$parent" > "$work/schema.sql"
 
 bench_server "$work" "$work/schema.sql"
 tables=$(psql -X -At "$url" -c "SELECT count(*) FROM pg_class WHERE relkind = 'r' AND relnamespace = 'bench'::regnamespace")

@@ -23,20 +23,7 @@ work=$(mktemp -d)
 cleanup() { exec 3>&- 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-cat > "$work/schema.sql" <<SQL
-CREATE SCHEMA bench;
-CREATE TABLE bench.t0 (id bigint PRIMARY KEY, name text NOT NULL, created_at timestamptz DEFAULT now());
-DO \$\$
-BEGIN
-  FOR i IN 1..${n_tables} - 1 LOOP
-    EXECUTE format('CREATE TABLE bench.t%s (id bigint PRIMARY KEY, parent_id bigint REFERENCES bench.t%s (id),'
-                   ' name text NOT NULL, amount numeric(12,2), created_at timestamptz DEFAULT now())', i, (i - 1) / 10);
-    EXECUTE format('CREATE INDEX ON bench.t%s (parent_id)', i);
-  END LOOP;
-END
-\$\$;
-ANALYZE;
-SQL
+bench_schema "$n_tables" '(i - 1) / 10' > "$work/schema.sql"
 
 # The workload: query k touches table 1 + k mod (N-1) (and its parent), in one of eight shapes.
 awk -v n="$n_tables" -v q="$n_queries" 'BEGIN {
