@@ -26,45 +26,17 @@ bin=target/release/citus-migrate
 pg_dump=$(pg_config --bindir 2>/dev/null)/pg_dump
 [ -x "$pg_dump" ] || pg_dump=$(command -v pg_dump)
 
+. bench/lib.sh
 work=$(mktemp -d)
-fifo=$work/keepalive
-mkfifo "$fifo"
 cleanup() { exec 3>&- 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-cat > "$work/schema.sql" <<SQL
-CREATE SCHEMA bench;
-CREATE TABLE bench.t0 (id bigint PRIMARY KEY, name text NOT NULL, created_at timestamptz DEFAULT now());
-DO \$\$
-BEGIN
-  FOR i IN 1..${n_tables} - 1 LOOP
-    EXECUTE format('CREATE TABLE bench.t%s (id bigint PRIMARY KEY, parent_id bigint REFERENCES bench.t%s (id),'
-                   ' name text NOT NULL, amount numeric(12,2), created_at timestamptz DEFAULT now())', i, ${parent});
-    EXECUTE format('CREATE INDEX ON bench.t%s (parent_id)', i);
-  END LOOP;
-END
-\$\$;
-ANALYZE;
-SQL
+bench_schema "$n_tables" "$parent" > "$work/schema.sql"
 
-# A throwaway server (the test harness's LocalServer), kept alive while the fifo stays open.
-target/release/examples/local_server --db bench "$work/schema.sql" < "$fifo" > "$work/url" &
-exec 3> "$fifo"
-for _ in $(seq 1 1200); do [ -s "$work/url" ] && break; sleep 0.5; done
-url=$(cat "$work/url")
-[ -n "$url" ] || { echo "the server did not start" >&2; exit 1; }
+bench_server "$work" "$work/schema.sql"
 tables=$(psql -X -At "$url" -c "SELECT count(*) FROM pg_class WHERE relkind = 'r' AND relnamespace = 'bench'::regnamespace")
 fks=$(psql -X -At "$url" -c "SELECT count(*) FROM pg_constraint WHERE contype = 'f'")
 echo "schema ($shape): $tables tables, $fks foreign keys, PostgreSQL $(psql -X -At "$url" -c 'SHOW server_version')"
-
-secs() { # wall-clock seconds of one run of the command
-  local t0 t1
-  t0=$(date +%s.%N)
-  "$@" > /dev/null
-  t1=$(date +%s.%N)
-  echo "$t1 - $t0" | bc -l
-}
-min() { if [ -z "$1" ] || [ "$(echo "$2 < $1" | bc -l)" = 1 ]; then echo "$2"; else echo "$1"; fi; }
 
 # Check that the output is complete before timing it.
 target/release/examples/catalog_json "$url" --output "$work/catalog.json"

@@ -25,3 +25,4 @@ mod standby;
 mod trials;
 mod verdicts;
 mod verify;
+mod workload;

@@ -129,6 +129,7 @@ async fn demo(args: &DemoArgs, slot: &mut Option<DemoServers>) -> anyhow::Result
             let edited = PlanChoice {
                 file: Some(plan_path.clone()),
                 shard_count: None,
+                ..Default::default()
             };
             prepare(&source, &catalog, &filters, &edited, None).await?
         }

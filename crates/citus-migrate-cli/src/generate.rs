@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 
-use citus_migrate_core::advice::Kind;
+use citus_migrate_core::advice::{advise, AdviceOptions, Kind};
 use citus_migrate_core::catalog::{self, ReadOptions};
-use citus_migrate_core::plan::PlanChoice;
+use citus_migrate_core::plan::{Plan, PlanChoice};
 use citus_migrate_core::sqlgen::{self, Prepared};
 use citus_migrate_core::Error;
 
@@ -35,6 +35,12 @@ pub struct GenerateArgs {
     /// Format of the summary on stdout.
     #[arg(long, value_enum, default_value_t = SummaryFormat::Text)]
     pub format: SummaryFormat,
+    /// The application's queries: `pg_stat_statements` (read from the source) or a file (SQL with
+    /// `-- calls: N` weights, or a CSV export of pg_stat_statements). They weigh in the advice, and the
+    /// summary predicts how Citus routes each one under the plan; with --plan, a what-if of the edited
+    /// plan next to the advised one.
+    #[arg(long, value_name = "WORKLOAD")]
+    pub workload: Option<String>,
 }
 
 pub async fn run(args: GenerateArgs) -> anyhow::Result<()> {
@@ -47,9 +53,15 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<()> {
         jobs: 1,
     };
     let catalog = catalog::analyze(&source, &opts).await?;
+    let workload = match &args.workload {
+        Some(w) => Some(crate::workload::load(w, &source, &catalog).await?),
+        None => None,
+    };
+    let weights = workload.as_ref().map(|w| w.weights()).unwrap_or_default();
     let choice = PlanChoice {
         file: args.plan.clone(),
         shard_count: args.shard_count,
+        workload: weights.clone(),
     };
     let pg_dump = args.pg_dump.as_deref();
     let prepared = sqlgen::prepare(&source, &catalog, &filters, &choice, pg_dump).await;
@@ -76,8 +88,24 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<()> {
 
     let written = generated.write(&args.out_dir, &plan)?;
     let count = |k: Kind| plan.count(&catalog, k);
+    let routed = workload.as_ref().map(|w| w.route(&plan, &catalog));
+    // What-if: an edited plan's routing next to the advised plan's.
+    let advised = match (&workload, &args.plan) {
+        (Some(w), Some(_)) => {
+            let advice = advise(
+                &catalog,
+                &AdviceOptions {
+                    shard_count: args.shard_count,
+                    workload: weights,
+                    ..Default::default()
+                },
+            );
+            Some(w.route(&Plan::from_advice(&advice), &catalog))
+        }
+        _ => None,
+    };
     if args.format == SummaryFormat::Json {
-        let summary = serde_json::json!({
+        let mut summary = serde_json::json!({
             "distributed": count(Kind::Distributed),
             "colocation_groups": plan.groups().len(),
             "reference": count(Kind::Reference),
@@ -89,6 +117,15 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<()> {
             "plan_origin": generated.plan_origin,
             "files": written.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
         });
+        if let Some(r) = &routed {
+            summary["workload"] = serde_json::to_value(r)?;
+        }
+        if let Some(a) = &advised {
+            summary["workload_advised"] = serde_json::json!({
+                "single_shard_share": a.single_shard_share,
+                "colocated_share": a.colocated_share,
+            });
+        }
         return write_output(None, &serde_json::to_string_pretty(&summary)?);
     }
     let mut text = crate::render::verdict_line(plan.verdict, plan.distributed_schemas().len());
@@ -108,5 +145,17 @@ pub async fn run(args: GenerateArgs) -> anyhow::Result<()> {
         text.push_str(&format!("wrote {}\n", p.display()));
     }
     text.push_str("Run on the Citus coordinator with psql, in order: 01-pre-data.sql, 02-distribute.sql, (copy the data), 03-post-data.sql. rollback.sql undoes 02.\n");
+    if let Some(r) = &routed {
+        text.push_str(&crate::render::workload_text(r));
+    }
+    if let (Some(r), Some(a)) = (&routed, &advised) {
+        text.push_str(&format!(
+            "What-if: this plan routes {:.1}% of the workload's weight to one shard and {:.1}% co-located; the advised plan {:.1}% and {:.1}%.\n",
+            100.0 * r.single_shard_share,
+            100.0 * r.colocated_share,
+            100.0 * a.single_shard_share,
+            100.0 * a.colocated_share
+        ));
+    }
     write_output(None, &text)
 }

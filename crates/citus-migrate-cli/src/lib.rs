@@ -19,6 +19,7 @@ pub mod online;
 pub mod progress;
 pub mod render;
 pub mod verify;
+pub mod workload;
 
 #[derive(Debug, Parser)]
 #[command(

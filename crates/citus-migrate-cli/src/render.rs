@@ -7,6 +7,7 @@ mod cluster;
 mod migrate;
 mod online;
 mod verify;
+mod workload;
 
 pub use analyze::{analyze_csv, analyze_text};
 pub use cluster::{
@@ -15,6 +16,7 @@ pub use cluster::{
 pub use migrate::migrate_text;
 pub use online::{abort_text, cutover_text, online_line, status_text};
 pub use verify::verify_text;
+pub use workload::{routing_check_text, workload_text};
 
 use citus_migrate_core::error::{
     db_message, privilege_text, quoted_list, remedy_separator, Remedy, ResumeMismatch,

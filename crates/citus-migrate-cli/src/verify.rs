@@ -33,6 +33,14 @@ pub struct VerifyArgs {
     /// Tables compared at the same time (each on one connection per side).
     #[arg(long, short = 'j', default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub jobs: u16,
+    /// Check the routing of the application's queries instead of the data: EXPLAIN each one on the
+    /// target (never executed; $n from the source's data) and set Citus's plan next to the routing
+    /// predicted for the layout the target holds. `pg_stat_statements` (the source's) or a file.
+    #[arg(long, value_name = "WORKLOAD", conflicts_with = "plan")]
+    pub workload: Option<String>,
+    /// With --workload: exit 1 when a measured routing differs from the prediction.
+    #[arg(long, requires = "workload")]
+    pub strict: bool,
 }
 
 pub async fn run(args: VerifyArgs) -> anyhow::Result<()> {
@@ -40,6 +48,9 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<()> {
     let target = args.target.conninfo()?;
     print_warnings(&source);
     print_warnings(&target);
+    if let Some(w) = &args.workload {
+        return routing(&args, w, &source, &target).await;
+    }
     let filters = args.filters.selection()?;
     let plan = args.plan.as_deref().map(Plan::load).transpose()?;
     // The columns the plan adds are computed on the source.
@@ -76,4 +87,36 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<()> {
             report.differences.len()
         ))
     }
+}
+
+/// `verify --workload`: measured routing next to the prediction.
+async fn routing(
+    args: &VerifyArgs,
+    workload: &str,
+    source: &citus_migrate_core::ConnInfo,
+    target: &citus_migrate_core::ConnInfo,
+) -> anyhow::Result<()> {
+    let opts = citus_migrate_core::catalog::ReadOptions {
+        filters: args.filters.selection()?,
+        exact_counts: false,
+        jobs: 1,
+    };
+    let catalog = citus_migrate_core::catalog::analyze(source, &opts).await?;
+    let w = crate::workload::load(workload, source, &catalog).await?;
+    let src = citus_migrate_core::connect::connect(source).await?;
+    let tgt = citus_migrate_core::connect::connect(target).await?;
+    let check = citus_migrate_core::workload::explain::check(&src, &tgt, &catalog, &w).await?;
+    let text = match args.format {
+        SummaryFormat::Text => crate::render::routing_check_text(&check),
+        SummaryFormat::Json => serde_json::to_string_pretty(&check)?,
+    };
+    write_output(args.output.as_deref(), &text)?;
+    if args.strict && check.disagreements > 0 {
+        return Err(anyhow::anyhow!(
+            "verify: the measured routing differs from the prediction for {} of {} queries",
+            check.disagreements,
+            check.queries.len()
+        ));
+    }
+    Ok(())
 }

@@ -130,6 +130,19 @@ pub struct AdviceOptions {
     pub reference_max_share: f64,
     /// Above this much table data (total bytes) the verdict is never `single_node`.
     pub single_node_max_bytes: i64,
+    /// Joins and filters of the application's queries (`crate::workload`), weighed next to the
+    /// foreign keys; empty: the schema alone decides.
+    pub workload: WorkloadWeights,
+}
+
+/// What an application's queries join and filter on, each edge with its share (0–1) of the
+/// workload's weight ([`crate::workload::Workload::weights`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WorkloadWeights {
+    /// `a.x = b.y` joins: (a, x, b, y, share).
+    pub joins: Vec<(QualifiedName, String, QualifiedName, String, f64)>,
+    /// `a.x = value` filters: (a, x, share).
+    pub filters: Vec<(QualifiedName, String, f64)>,
 }
 
 impl Default for AdviceOptions {
@@ -139,6 +152,7 @@ impl Default for AdviceOptions {
             reference_max_bytes: 1 << 30,
             reference_max_share: 0.1,
             single_node_max_bytes: 100 << 30,
+            workload: WorkloadWeights::default(),
         }
     }
 }

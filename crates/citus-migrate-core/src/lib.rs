@@ -17,6 +17,7 @@
 //! | [`sqlgen`]: plan choice → checked plan → SQL | [`sqlgen::prepare`] | [`plan::PlanChoice`] | [`sqlgen::Prepared`] |
 //! | [`copy`]: the rows, exactly once, resumable | [`copy::copy_tables`] | [`copy::CopyOptions`] | [`copy::CopySummary`] |
 //! | [`verify`]: the target against the source | [`verify::verify`] | [`verify::VerifyOptions`] | [`verify::VerifyReport`] |
+//! | [`workload`]: the application's queries, their routing | [`workload::analyze`] | [`workload::WorkloadSource`] | [`workload::Workload`], [`workload::WorkloadReport`] |
 //! | [`report`]: the `analyze` report | [`report::AnalyzeReport::new`] | | text, JSON, CSV |
 //! | [`migrate`]: all of them, resumable | [`migrate::migrate`] | [`migrate::MigrateOptions`] | [`migrate::MigrateSummary`] |
 //!
@@ -108,6 +109,7 @@ pub mod plan;
 pub mod report;
 pub mod sqlgen;
 pub mod verify;
+pub mod workload;
 
 // After the migration: the cluster's status, rebalancing, nodes, health checks.
 pub mod cluster;

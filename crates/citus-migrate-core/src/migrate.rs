@@ -622,6 +622,7 @@ impl Run<'_> {
         let choice = PlanChoice {
             file: Some(self.wd.plan_path()),
             shard_count: None,
+            ..Default::default()
         };
         self.use_plan(&choice, false).await.map(drop)
     }
@@ -648,6 +649,7 @@ impl Run<'_> {
         let choice = PlanChoice {
             file: self.opts.plan_file.clone(),
             shard_count: None,
+            ..Default::default()
         };
         // Stops here with every blocker listed when the plan cannot be applied.
         let how = self.use_plan(&choice, true).await?;

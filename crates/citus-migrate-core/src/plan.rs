@@ -105,6 +105,8 @@ pub struct PlanChoice {
     pub file: Option<PathBuf>,
     /// Overrides the shard count of the advice, or of the file's plan.
     pub shard_count: Option<u32>,
+    /// The application's joins and filters, for the advice (not used with a plan file).
+    pub workload: crate::advice::WorkloadWeights,
 }
 
 impl PlanChoice {
@@ -114,6 +116,7 @@ impl PlanChoice {
         let Some(path) = &self.file else {
             let opts = AdviceOptions {
                 shard_count: self.shard_count,
+                workload: self.workload.clone(),
                 ..Default::default()
             };
             let plan = Plan::from_advice(&advise(catalog, &opts)).with_required_changes(catalog);

@@ -15,6 +15,7 @@ use crate::catalog::{Catalog, Extension, Table};
 use crate::error::{Error, Result};
 use crate::ident::QualifiedName;
 use crate::plan::checks::{Blocker, Code, Severity};
+use crate::workload::WorkloadReport;
 
 /// Version of the JSON layout; bumped on incompatible changes.
 pub const REPORT_FORMAT_VERSION: u32 = 1;
@@ -50,6 +51,9 @@ pub struct AnalyzeReport<'a> {
     pub colocation_groups: Option<&'a [ColocationGroup]>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shard_count: Option<&'a ShardCountAdvice>,
+    /// The workload's predicted routing under the advised plan (with a workload only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workload: Option<&'a WorkloadReport>,
 }
 
 /// One table of the report: the catalog's facts, plus the advice's fields when there is advice.
@@ -110,6 +114,7 @@ impl<'a> AnalyzeReport<'a> {
                 .collect(),
             colocation_groups: None,
             shard_count: None,
+            workload: None,
         }
     }
 
@@ -152,6 +157,12 @@ impl<'a> AnalyzeReport<'a> {
         self.verdict_reasons = Some(&advice.verdict_reasons);
         self.colocation_groups = Some(&advice.colocation_groups);
         self.shard_count = Some(&advice.shard_count);
+        self
+    }
+
+    /// Adds the workload's predicted routing ([`crate::workload::Workload::route`]).
+    pub fn with_workload(mut self, workload: &'a WorkloadReport) -> Self {
+        self.workload = Some(workload);
         self
     }
 

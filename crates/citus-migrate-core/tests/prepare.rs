@@ -103,6 +103,7 @@ async fn a_blocked_plan_is_a_typed_error_and_a_fixed_one_is_generated() {
     let choice = PlanChoice {
         file: Some(file.clone()),
         shard_count: Some(8),
+        ..Default::default()
     };
     let prepared = prepare(&source, &catalog, &filters, &choice, None)
         .await

@@ -39,6 +39,9 @@ struct Graph<'a> {
     /// For each table, the root of each of its columns and whether a name made a link on the way
     /// ([`Self::root`]), `None` for tables not eligible.
     roots: Vec<Vec<Option<(Key, bool)>>>,
+    /// The workload's joins and filters by table index ([`super::WorkloadWeights`]).
+    workload_joins: Vec<(Key, Key, f64)>,
+    workload_filters: Vec<(Key, f64)>,
 }
 
 /// What [`Graph::implied_link`] looks up, built once: eligible tables by their key column's name
@@ -92,7 +95,26 @@ impl<'a> Graph<'a> {
             fk_targets,
             implied: Vec::new(),
             roots: Vec::new(),
+            workload_joins: Vec::new(),
+            workload_filters: Vec::new(),
         };
+        let w = &opts.workload;
+        g.workload_joins = w
+            .joins
+            .iter()
+            .filter_map(|(a, x, b, y, s)| {
+                Some((
+                    (*g.by_name.get(a)?, x.clone()),
+                    (*g.by_name.get(b)?, y.clone()),
+                    *s,
+                ))
+            })
+            .collect();
+        g.workload_filters = w
+            .filters
+            .iter()
+            .filter_map(|(a, x, s)| Some(((*g.by_name.get(a)?, x.clone()), *s)))
+            .collect();
         let keys: Vec<Option<&'a Column>> = (0..n).map(|j| key_column(g.t(j))).collect();
         let mut by_prefix: HashMap<&'a str, Vec<usize>> = HashMap::new();
         let mut by_stem: HashMap<String, Vec<usize>> = HashMap::new();
@@ -708,19 +730,23 @@ pub(super) fn decide(cat: &Catalog, opts: &AdviceOptions, shards: u32) -> Decide
         }
     }
 
-    // Who joins each table on its key, by foreign key or by a link by name: (table, column).
-    let mut joined_by: Vec<Vec<(Key, bool)>> = vec![Vec::new(); n];
+    // Who joins each table, by foreign key, by a link by name or in the workload's queries: (table, column).
+    let mut joined_by: Vec<Vec<(Key, &str)>> = vec![Vec::new(); n];
     for a in (0..n).filter(|&a| g.eligible[a]) {
         for (f, b) in g.t(a).foreign_keys.iter().zip(&g.fk_targets[a]) {
             if let (Some(b), Some(c)) = (*b, f.columns.first()) {
-                joined_by[b].push(((a, c.clone()), false));
+                joined_by[b].push(((a, c.clone()), "referenced by"));
             }
         }
         for (c, link) in g.t(a).columns.iter().zip(&g.implied[a]) {
             if let Some((b, _)) = link {
-                joined_by[*b].push(((a, c.name.clone()), true));
+                joined_by[*b].push(((a, c.name.clone()), "named by"));
             }
         }
+    }
+    for ((a, ca), (b, cb), _) in &g.workload_joins {
+        joined_by[*b].push(((*a, ca.clone()), "joined in the workload's queries by"));
+        joined_by[*a].push(((*b, cb.clone()), "joined in the workload's queries by"));
     }
 
     // What no group took: small → reference, otherwise distributed on its own best column.
@@ -733,7 +759,7 @@ pub(super) fn decide(cat: &Catalog, opts: &AdviceOptions, shards: u32) -> Decide
         // name). Only a copy on every node keeps those joins on one node, so it becomes a reference
         // table whenever it fits one, whatever its share of the rows: that share changes as the
         // group's data grows, the answer must not.
-        let joiners: Vec<&(Key, bool)> = joined_by[i]
+        let joiners: Vec<&(Key, &str)> = joined_by[i]
             .iter()
             .filter(|((a, c), _)| {
                 *a != i
@@ -748,7 +774,7 @@ pub(super) fn decide(cat: &Catalog, opts: &AdviceOptions, shards: u32) -> Decide
                     })
             })
             .collect();
-        if let Some(((a, c), named)) = joiners.first() {
+        if let Some(((a, c), how)) = joiners.first() {
             let t = g.t(i);
             if t.total_bytes <= g.opts.reference_max_bytes && !bookkeeping(t) {
                 let group = decisions[*a]
@@ -763,7 +789,7 @@ pub(super) fn decide(cat: &Catalog, opts: &AdviceOptions, shards: u32) -> Decide
                         "{} rows, {}, {} {} ({}{}) of group {group:?}, which is distributed on another column → reference table, so that those joins stay on one node (at most {}: a copy fits on every node)",
                         thousands(t.rows()),
                         human_bytes(t.total_bytes),
-                        if *named { "named by" } else { "referenced by" },
+                        how,
                         g.t(*a).qualified(),
                         quote_ident(c),
                         if joiners.len() > 1 { format!(" and {} more", joiners.len() - 1) } else { String::new() },
@@ -970,6 +996,20 @@ fn propose(
             }
         }
         score += 0.5 * g.weight(a);
+    }
+    // The workload's joins inside the group and filters on the group's columns weigh like foreign
+    // keys, in proportion to their share of the workload (a workload that always joins on the group's
+    // key doubles the tables' weight).
+    for ((a, ca), (b, cb), share) in &g.workload_joins {
+        if in_group.get(a) == Some(&ca.as_str()) && in_group.get(b) == Some(&cb.as_str()) {
+            score += 4.0 * share * (g.weight(*a) + g.weight(*b));
+        }
+    }
+    // (Lookups in a table small enough to be a reference table are one node's work either way.)
+    for ((a, ca), share) in &g.workload_filters {
+        if in_group.get(a) == Some(&ca.as_str()) && !g.small(*a) {
+            score += 4.0 * share * g.weight(*a);
+        }
     }
     // Data the root owns counts again: its rows are reached through the group's key by construction.
     score += owned.iter().map(|&a| g.weight(a)).sum::<f64>();
