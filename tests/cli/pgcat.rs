@@ -34,7 +34,11 @@ fn migrate_from_a_hot_standby_into_citus_through_pgcat() {
     .unwrap();
     primary.create_database("shop").unwrap();
     primary.psql("shop", &fixture("shop.sql")).unwrap();
-    let standby = primary.start_standby(&[]).unwrap();
+    // As a standby that serves long copies should: otherwise the primary's vacuum can cancel the
+    // copy's snapshot on the standby (a recovery conflict after max_standby_streaming_delay).
+    let standby = primary
+        .start_standby(&[("hot_standby_feedback", "on")])
+        .unwrap();
     standby.catch_up_with(&primary).unwrap();
     let pgcat = LocalPgCat::start(&cluster.coordinator, &["shop"]).unwrap();
     let target = pgcat.url("shop");
