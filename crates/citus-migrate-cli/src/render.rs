@@ -111,7 +111,11 @@ pub fn standby(s: &citus_migrate_core::catalog::Standby) -> String {
         s.last_replay_age_seconds
             .map(|a| format!(", last replayed transaction {a:.0} s old"))
             .unwrap_or_default()
-    )
+    ) + if s.feedback {
+        ""
+    } else {
+        " It runs without hot_standby_feedback: the primary's cleanup can cancel a long copy there."
+    }
 }
 
 /// A failed migration: where it stopped, why, and how to go on.

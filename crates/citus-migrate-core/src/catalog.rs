@@ -74,6 +74,9 @@ pub struct Standby {
     /// Seconds since the commit time of the last transaction replayed; `None` before the first one.
     /// On an idle primary this grows without any lag.
     pub last_replay_age_seconds: Option<f64>,
+    /// `hot_standby_feedback`: without it the primary's cleanup can cancel a long read on the standby.
+    #[serde(default)]
+    pub feedback: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -270,7 +270,7 @@ impl LocalServer {
 
     /// Waits until this standby has replayed everything `primary` has written so far.
     pub fn catch_up_with(&self, primary: &LocalServer) -> Result<()> {
-        let lsn = primary.psql("postgres", "SELECT pg_current_wal_lsn()")?;
+        let lsn = primary.psql("postgres", "SELECT pg_current_wal_insert_lsn()")?;
         let caught_up = wait_until(Duration::from_secs(60), || {
             self.psql(
                 "postgres",

@@ -290,6 +290,13 @@ pub async fn migrate(
         .await?;
         catalog::require_matches(&catalog, &filters)?;
         catalog::require_data(&catalog, &filters, "migrate")?;
+        if catalog.standby.as_ref().is_some_and(|s| !s.feedback) {
+            progress.message(
+                "warning: the source standby runs without hot_standby_feedback: the primary's cleanup \
+                 can cancel the copy's snapshot there (a recovery conflict after \
+                 max_standby_streaming_delay); turn it on for the migration",
+            );
+        }
         if let (Some(st), None) = (&catalog.standby, &opts.source_primary) {
             progress.message(&format!(
                 "warning: the source is a hot standby ({} of received WAL not yet replayed{}): what \

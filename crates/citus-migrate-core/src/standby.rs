@@ -63,7 +63,9 @@ pub(crate) async fn wait_for_primary(
         &p,
         Side::Source,
         "reading the source primary's WAL position",
-        "SELECT pg_current_wal_lsn()::text",
+        // The insert position: with asynchronous commit a committed transaction's record may still sit
+        // in the WAL buffers, past the write position pg_current_wal_lsn() reports.
+        "SELECT pg_current_wal_insert_lsn()::text",
         &[],
     )
     .await?[0]

@@ -16,5 +16,6 @@ SELECT current_database()::text                                              AS 
            'unreplayed_bytes', COALESCE(pg_wal_lsn_diff(pg_last_wal_receive_lsn(),
                                                         pg_last_wal_replay_lsn()), 0)::int8,
            'last_replay_age_seconds',
-             extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8)::text
+             extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8,
+           'feedback', current_setting('hot_standby_feedback')::bool)::text
        END                                                                   AS standby;
