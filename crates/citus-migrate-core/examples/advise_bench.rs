@@ -130,6 +130,7 @@ fn catalog(mut tables: Vec<Table>) -> Catalog {
         extensions: vec![],
         current_user: "o".into(),
         database_bytes: tables.iter().map(|t| t.total_bytes).sum(),
+        standby: None,
         tables,
     }
 }
