@@ -31,14 +31,14 @@ impl Snapshot {
             &begin_source(None),
         )
         .await?;
-        let rows = query(
-            &client,
-            Side::Source,
-            "exporting a snapshot",
-            "SELECT pg_export_snapshot(), pg_current_snapshot()::text, pg_current_wal_insert_lsn()::text",
-            &[],
-        )
-        .await?;
+        // Only an online copy records where its snapshot stands in the WAL; a plain copy may read a
+        // hot standby, where the WAL position functions cannot run.
+        let sql = if record.is_some() {
+            "SELECT pg_export_snapshot(), pg_current_snapshot()::text, pg_current_wal_insert_lsn()::text"
+        } else {
+            "SELECT pg_export_snapshot()"
+        };
+        let rows = query(&client, Side::Source, "exporting a snapshot", sql, &[]).await?;
         let id: String = rows[0].get(0);
         if let Some(path) = record {
             let snapshot = CopySnapshot::parse(rows[0].get(1), rows[0].get(2))?;
