@@ -69,6 +69,9 @@ pub struct TableAdvice {
     pub colocation_group: Option<String>,
     pub reasons: Vec<String>,
     pub candidates: Vec<Candidate>,
+    /// The distribution column is one the target gets: filled by the copy from a parent's row.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub added_column: Option<AddedColumn>,
     /// Partitions follow their parent and are not listed in the plan.
     #[serde(skip)]
     pub is_partition: bool,
@@ -78,6 +81,15 @@ impl TableAdvice {
     pub fn qualified(&self) -> QualifiedName {
         QualifiedName::new(&self.schema, &self.name)
     }
+}
+
+/// A column the advice adds to a table on the target (the plan's `add_column` change): `column`, read
+/// through the foreign keys `through` from the parent's `from_column`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AddedColumn {
+    pub column: String,
+    pub through: Vec<String>,
+    pub from_column: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -213,6 +225,12 @@ pub fn advise(catalog: &Catalog, opts: &AdviceOptions) -> Advice {
             colocation_group: d.group.clone(),
             reasons: d.reasons.clone(),
             candidates,
+            // Only while the table is still distributed on it (a verdict may have changed that).
+            added_column: decided
+                .added
+                .get(&i)
+                .filter(|a| d.kind == Kind::Distributed && d.column.as_ref() == Some(&a.column))
+                .cloned(),
             is_partition: t.table_kind == TableKind::Partition,
         });
     }

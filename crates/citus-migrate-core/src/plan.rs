@@ -149,7 +149,15 @@ impl Plan {
                     .filter(|_| t.kind != Kind::Schema),
                 shard_count: None,
                 extend_keys: false,
-                changes: Vec::new(),
+                changes: t
+                    .added_column
+                    .iter()
+                    .map(|a| changes::TableChange::AddColumn {
+                        column: a.column.clone(),
+                        through: a.through.clone(),
+                        from_column: a.from_column.clone(),
+                    })
+                    .collect(),
                 reasons: t.reasons.clone(),
             })
             .collect();

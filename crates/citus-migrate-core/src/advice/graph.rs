@@ -19,6 +19,8 @@ pub(super) struct Decision {
 pub(super) struct Decided {
     pub tables: Vec<Decision>,
     pub groups: Vec<ColocationGroup>,
+    /// Tables that join a group through a parent: the column the target gets, by table index.
+    pub added: HashMap<usize, super::AddedColumn>,
 }
 
 /// A column of a table, by the table's index in the catalog.
@@ -834,6 +836,7 @@ pub(super) fn decide(cat: &Catalog, opts: &AdviceOptions, shards: u32) -> Decide
         decisions[i] = Some(alone(&g, i, &size, &mut group_names, &mut groups));
     }
 
+    let added = through_parents(&g, &mut decisions, &mut groups);
     repair(&g, &mut decisions, &mut groups);
 
     // Tables that cannot move, and partitions (which follow their parent).
@@ -880,7 +883,87 @@ pub(super) fn decide(cat: &Catalog, opts: &AdviceOptions, shards: u32) -> Decide
     Decided {
         tables: out,
         groups,
+        added,
     }
+}
+
+/// A table distributed in a group of its own whose every foreign key to a distributed table leads into
+/// one other group, on rows that are not its own key: it reaches that group's tenant only through a
+/// parent. It joins the group on a column the target gets and the copy fills from the parent's row
+/// (Citus docs, "migrating an existing app": add the tenant column and backfill it), when the parent's
+/// distribution column is not a column of its own already and nothing references the table.
+fn through_parents(
+    g: &Graph<'_>,
+    d: &mut [Option<Decision>],
+    groups: &mut Vec<ColocationGroup>,
+) -> HashMap<usize, super::AddedColumn> {
+    let mut added = HashMap::new();
+    let size = |name: &str, groups: &[ColocationGroup]| {
+        groups
+            .iter()
+            .find(|x| x.name == name)
+            .map_or(0, |x| x.tables.len())
+    };
+    for i in 0..d.len() {
+        let Some(di) = &d[i] else { continue };
+        let Some(own) = di.group.clone() else {
+            continue;
+        };
+        if di.kind != Kind::Distributed || size(&own, groups) != 1 || !referencing(g, i).is_empty()
+        {
+            continue;
+        }
+        let t = g.t(i);
+        // (foreign key, parent, the parent's group and column) for every key into a distributed table.
+        let mut into: Vec<(&str, usize, String, String)> = Vec::new();
+        for (f, b) in t.foreign_keys.iter().zip(&g.fk_targets[i]) {
+            let Some(b) = *b else { continue };
+            let Some(db) = &d[b] else { continue };
+            if b == i || db.kind != Kind::Distributed {
+                continue;
+            }
+            let (Some(gb), Some(cb)) = (db.group.clone(), db.column.clone()) else {
+                continue;
+            };
+            into.push((f.name.as_str(), b, gb, cb));
+        }
+        let Some((fk, parent, group, column)) = into.first().cloned() else {
+            continue;
+        };
+        let one_group = into.iter().all(|x| x.2 == group && x.3 == column);
+        if !one_group || group == own || size(&group, groups) < 2 || t.column(&column).is_some() {
+            continue;
+        }
+        let parent_name = g.t(parent).qualified();
+        groups.retain(|x| x.name != own);
+        if let Some(x) = groups.iter_mut().find(|x| x.name == group) {
+            x.tables.push(t.qualified());
+        }
+        let mut reasons = vec![format!(
+            "reaches group {group} only through its foreign key {} to {parent_name}, distributed on {}: \
+             the target gets {} filled by the copy from {parent_name}'s row → distributed on it, \
+             co-located with {group} (its joins and foreign keys to the group stay on one node)",
+            quote_ident(fk),
+            quote_ident(&column),
+            quote_ident(&column),
+        )];
+        reasons.extend(di.reasons.iter().map(|r| format!("otherwise: {r}")));
+        d[i] = Some(Decision {
+            kind: Kind::Distributed,
+            column: Some(column.clone()),
+            group: Some(group),
+            reasons,
+        });
+        added.insert(
+            i,
+            super::AddedColumn {
+                column: column.clone(),
+                through: vec![fk.to_string()],
+                from_column: Some(column),
+            },
+        );
+    }
+    added
 }
 
 /// The tables that may join the group of `root`, each once (in the order `cs` first names them) with

@@ -2316,3 +2316,101 @@ fn required_changes_replace_blockers() {
         errors(&bad)
     );
 }
+
+/// A table that reaches the tenant only through its parents (line items → orders and products →
+/// stores) joins the parents' group on a tenant column the target gets, filled from a parent's row;
+/// the plan carries it as an `add_column` change. Parents in two different groups leave it alone.
+#[test]
+fn a_table_that_reaches_the_tenant_through_its_parents_gets_the_tenant_column() {
+    let stores = || {
+        pk(
+            table("stores", 100, &[("store_id", "uuid"), ("name", "text")]),
+            &["store_id"],
+        )
+    };
+    let child = |name: &str, rows: i64| {
+        fk(
+            pk(
+                table(
+                    name,
+                    rows,
+                    &[
+                        (&format!("{name}_id") as &str, "uuid"),
+                        ("store_id", "uuid"),
+                    ],
+                ),
+                &[&format!("{name}_id") as &str],
+            ),
+            &["store_id"],
+            "stores",
+            &["store_id"],
+        )
+    };
+    let line_items = || {
+        fk(
+            fk(
+                pk(
+                    table(
+                        "line_items",
+                        500_000,
+                        &[
+                            ("line_item_id", "uuid"),
+                            ("orders_id", "uuid"),
+                            ("products_id", "uuid"),
+                        ],
+                    ),
+                    &["line_item_id"],
+                ),
+                &["orders_id"],
+                "orders",
+                &["orders_id"],
+            ),
+            &["products_id"],
+            "products",
+            &["products_id"],
+        )
+    };
+    let cat = catalog(vec![
+        stores(),
+        child("orders", 100_000),
+        child("products", 20_000),
+        line_items(),
+    ]);
+    let a = advise(&cat, &AdviceOptions::default());
+    let li = get(&a, "line_items");
+    assert_eq!(li.kind, Kind::Distributed, "{:?}", li.reasons);
+    assert_eq!(
+        li.distribution_column.as_deref(),
+        Some("store_id"),
+        "{:?}",
+        li.reasons
+    );
+    assert_eq!(li.colocation_group, get(&a, "orders").colocation_group);
+    assert!(
+        li.reasons[0].contains("only through its foreign key"),
+        "{:?}",
+        li.reasons
+    );
+    let added = li.added_column.as_ref().expect("an added column");
+    assert_eq!(added.column, "store_id");
+    assert_eq!(added.from_column.as_deref(), Some("store_id"));
+    let plan = Plan::from_advice(&a);
+    let p = plan
+        .table(&QualifiedName::new("public", "line_items"))
+        .unwrap();
+    assert!(
+        matches!(&p.changes[..], [crate::plan::changes::TableChange::AddColumn { column, .. }] if column == "store_id"),
+        "{:?}",
+        p.changes
+    );
+    // A table with its own copy of the column is not given another one.
+    let with_own = advise(
+        &catalog(vec![
+            stores(),
+            child("orders", 100_000),
+            child("products", 20_000),
+        ]),
+        &AdviceOptions::default(),
+    );
+    assert!(with_own.tables.iter().all(|t| t.added_column.is_none()));
+}
