@@ -6,6 +6,7 @@ use citus_migrate_core::local::{pgcat_path, say_uncaptured, LocalPgCat};
 
 use crate::common::*;
 use crate::migrate::migrate;
+use crate::standby::primary_and_standby;
 
 /// A Citus cluster with database `db`, or `None` after a skip line naming what is missing.
 fn citus_and_pgcat_or_skip(test: &str, db: &str) -> Option<LocalCitus> {
@@ -30,19 +31,9 @@ fn migrate_from_a_hot_standby_into_citus_through_pgcat() {
     let Some(cluster) = citus_and_pgcat_or_skip(test, "shop") else {
         return;
     };
-    let primary = LocalServer::start(&ServerOptions {
-        settings: vec![("log_connections".into(), "on".into())],
-        ..ServerOptions::default()
-    })
-    .unwrap();
-    primary.create_database("shop").unwrap();
-    primary.psql("shop", &fixture("shop.sql")).unwrap();
     // As a standby that serves long copies should: otherwise the primary's vacuum can cancel the
     // copy's snapshot on the standby (a recovery conflict after max_standby_streaming_delay).
-    let standby = primary
-        .start_standby(&[("hot_standby_feedback", "on")])
-        .unwrap();
-    standby.catch_up_with(&primary).unwrap();
+    let (primary, standby) = primary_and_standby(&[("hot_standby_feedback", "on")]);
     let pgcat = LocalPgCat::start(&cluster.coordinator, &["shop"]).unwrap();
     let target = pgcat.url("shop");
 

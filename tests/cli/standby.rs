@@ -7,7 +7,7 @@ use crate::migrate::migrate;
 
 /// A primary that logs every connection, with the shop fixture in `shop`, and its hot standby caught up
 /// (with `standby_settings`).
-fn primary_and_standby(standby_settings: &[(&str, &str)]) -> (LocalServer, LocalServer) {
+pub(crate) fn primary_and_standby(standby_settings: &[(&str, &str)]) -> (LocalServer, LocalServer) {
     let primary = LocalServer::start(&ServerOptions {
         settings: vec![("log_connections".into(), "on".into())],
         ..ServerOptions::default()

@@ -459,6 +459,45 @@ impl Drop for LocalServer {
     }
 }
 
+/// Starts a connection pooler on a free loopback port: `command(port)` writes its configuration and
+/// returns the command (run from `/`, in a process group of its own, stdin closed); waits until the
+/// port accepts connections, and tries another port when the log says this one was taken. The error
+/// carries the log.
+fn spawn_listening(
+    program: &str,
+    log: &Path,
+    mut command: impl FnMut(u16) -> Result<Command>,
+) -> Result<(std::process::Child, u16)> {
+    let mut last_err = String::new();
+    for _ in 0..5 {
+        let port = free_port()?;
+        let mut cmd = command(port)?;
+        cmd.current_dir("/").stdin(Stdio::null());
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let mut child = cmd.spawn().map_err(|e| Error::Tool {
+            program: program.into(),
+            message: format!("cannot run {program}: {e}"),
+        })?;
+        let up = wait_until(Duration::from_secs(20), || {
+            matches!(child.try_wait(), Ok(Some(_)))
+                || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        if up && matches!(child.try_wait(), Ok(None)) {
+            return Ok((child, port));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        last_err = std::fs::read_to_string(log).unwrap_or_default();
+        if !last_err.contains("Address already in use") && !last_err.contains("AddrInUse") {
+            break;
+        }
+    }
+    Err(Error::Tool {
+        program: program.into(),
+        message: format!("did not start; its log:\n{last_err}"),
+    })
+}
+
 /// Starts the server in `data` (whose log goes next to it, in `server.log`) on a free port, with the
 /// `postgresql.auto.conf` that `conf(port)` writes; tries other ports while the chosen one is taken.
 fn launch(
@@ -604,75 +643,51 @@ impl LocalPgBouncer {
         } else {
             "trust"
         };
-        let mut last_err = String::new();
-        for _ in 0..5 {
-            let port = free_port()?;
+        let log = dir.path().join("pgbouncer.log");
+        let (child, port) = spawn_listening("pgbouncer", &log, |port| {
             let ini = format!(
                 "[databases]\n\
-                 * = host={host} port={server_port}\n\
-                 [pgbouncer]\n\
-                 listen_addr = 127.0.0.1\n\
-                 listen_port = {port}\n\
-                 unix_socket_dir =\n\
-                 auth_type = {auth_type}\n\
-                 auth_file = {auth_file}\n\
-                 auth_user = {user}\n\
-                 admin_users = {user}\n\
-                 pool_mode = transaction\n\
-                 max_client_conn = 200\n\
-                 default_pool_size = 20\n\
-                 ignore_startup_parameters = extra_float_digits,options\n\
-                 logfile = {log}\n\
-                 pidfile = {pid}\n",
+                     * = host={host} port={server_port}\n\
+                     [pgbouncer]\n\
+                     listen_addr = 127.0.0.1\n\
+                     listen_port = {port}\n\
+                     unix_socket_dir =\n\
+                     auth_type = {auth_type}\n\
+                     auth_file = {auth_file}\n\
+                     auth_user = {user}\n\
+                     admin_users = {user}\n\
+                     pool_mode = transaction\n\
+                     max_client_conn = 200\n\
+                     default_pool_size = 20\n\
+                     ignore_startup_parameters = extra_float_digits,options\n\
+                     logfile = {log}\n\
+                     pidfile = {pid}\n",
                 host = server.host,
                 server_port = server.port,
                 auth_file = auth_file.display(),
                 user = server.superuser,
-                log = dir.path().join("pgbouncer.log").display(),
+                log = log.display(),
                 pid = dir.path().join("pgbouncer.pid").display(),
             );
             let ini_path = dir.path().join("pgbouncer.ini");
             std::fs::write(&ini_path, ini).map_err(|e| Error::io("writing pgbouncer.ini", e))?;
             let mut cmd = Command::new(&program);
             cmd.arg(&ini_path)
-                .current_dir("/")
-                .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null());
-            std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
             if let Some((uid, gid)) = ids {
                 std::os::unix::process::CommandExt::uid(&mut cmd, uid);
                 std::os::unix::process::CommandExt::gid(&mut cmd, gid);
             }
-            let mut child = cmd.spawn().map_err(|e| Error::Tool {
-                program: "pgbouncer".into(),
-                message: format!("cannot run {}: {e}", program.display()),
-            })?;
-            let up = wait_until(Duration::from_secs(20), || {
-                matches!(child.try_wait(), Ok(Some(_)))
-                    || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-            });
-            if up && matches!(child.try_wait(), Ok(None)) {
-                return Ok(LocalPgBouncer {
-                    dir,
-                    child,
-                    port,
-                    host: "127.0.0.1".into(),
-                    user: server.superuser.clone(),
-                    password: server.password.clone(),
-                });
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-            last_err =
-                std::fs::read_to_string(dir.path().join("pgbouncer.log")).unwrap_or_default();
-            if !last_err.contains("Address already in use") {
-                break;
-            }
-        }
-        Err(Error::Tool {
-            program: "pgbouncer".into(),
-            message: format!("did not start; its log:\n{last_err}"),
+            Ok(cmd)
+        })?;
+        Ok(LocalPgBouncer {
+            dir,
+            child,
+            port,
+            host: "127.0.0.1".into(),
+            user: server.superuser.clone(),
+            password: server.password.clone(),
         })
     }
 
@@ -758,70 +773,47 @@ impl LocalPgCat {
             .map_err(|e| Error::io("creating a temporary directory", e))?;
         let password = server.password.clone().unwrap_or_else(|| "pgcat".into());
         let toml = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
-        let mut last_err = String::new();
-        for _ in 0..5 {
-            let port = free_port()?;
+        let log_path = dir.path().join("pgcat.log");
+        let (child, port) = spawn_listening("pgcat", &log_path, |port| {
             let mut conf = format!(
-                "[general]\nhost = \"127.0.0.1\"\nport = {port}\nadmin_username = \"pgcat_admin\"\n\
-                 admin_password = {pw}\nconnect_timeout = 5000\nhealthcheck_delay = 30000\n\
-                 ban_time = 1\nidle_client_in_transaction_timeout = 0\n\n",
-                pw = toml(&password)
-            );
+                    "[general]\nhost = \"127.0.0.1\"\nport = {port}\nadmin_username = \"pgcat_admin\"\n\
+                     admin_password = {pw}\nconnect_timeout = 5000\nhealthcheck_delay = 30000\n\
+                     ban_time = 1\nidle_client_in_transaction_timeout = 0\n\n",
+                    pw = toml(&password)
+                );
             for db in databases {
                 let pool = toml(db);
                 conf.push_str(&format!(
-                    "[pools.{pool}]\npool_mode = \"transaction\"\ndefault_role = \"primary\"\n\
-                     query_parser_enabled = false\nprimary_reads_enabled = true\n\n\
-                     [pools.{pool}.users.0]\nusername = {user}\npassword = {pw}\npool_size = 20\n\
-                     pool_mode = \"transaction\"\n\n\
-                     [pools.{pool}.shards.0]\nservers = [[{host}, {server_port}, \"primary\"]]\n\
-                     database = {pool}\n\n",
-                    user = toml(&server.superuser),
-                    pw = toml(&password),
-                    host = toml(&server.host),
-                    server_port = server.port,
-                ));
+                        "[pools.{pool}]\npool_mode = \"transaction\"\ndefault_role = \"primary\"\n\
+                         query_parser_enabled = false\nprimary_reads_enabled = true\n\n\
+                         [pools.{pool}.users.0]\nusername = {user}\npassword = {pw}\npool_size = 20\n\
+                         pool_mode = \"transaction\"\n\n\
+                         [pools.{pool}.shards.0]\nservers = [[{host}, {server_port}, \"primary\"]]\n\
+                         database = {pool}\n\n",
+                        user = toml(&server.superuser),
+                        pw = toml(&password),
+                        host = toml(&server.host),
+                        server_port = server.port,
+                    ));
             }
             let conf_path = dir.path().join("pgcat.toml");
             std::fs::write(&conf_path, conf).map_err(|e| Error::io("writing pgcat.toml", e))?;
-            let log = std::fs::File::create(dir.path().join("pgcat.log"))
-                .map_err(|e| Error::io("creating pgcat.log", e))?;
+            let log =
+                std::fs::File::create(&log_path).map_err(|e| Error::io("creating pgcat.log", e))?;
             let mut cmd = Command::new(&program);
             cmd.arg(&conf_path)
-                .current_dir(dir.path())
                 .env("RUST_LOG", "warn")
-                .stdin(Stdio::null())
                 .stdout(log.try_clone().map_err(|e| Error::io("pgcat.log", e))?)
                 .stderr(log);
-            std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-            let mut child = cmd.spawn().map_err(|e| Error::Tool {
-                program: "pgcat".into(),
-                message: format!("cannot run {}: {e}", program.display()),
-            })?;
-            let up = wait_until(Duration::from_secs(20), || {
-                matches!(child.try_wait(), Ok(Some(_)))
-                    || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-            });
-            if up && matches!(child.try_wait(), Ok(None)) {
-                return Ok(LocalPgCat {
-                    dir,
-                    child,
-                    port,
-                    host: "127.0.0.1".into(),
-                    user: server.superuser.clone(),
-                    password,
-                });
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-            last_err = std::fs::read_to_string(dir.path().join("pgcat.log")).unwrap_or_default();
-            if !last_err.contains("Address already in use") && !last_err.contains("AddrInUse") {
-                break;
-            }
-        }
-        Err(Error::Tool {
-            program: "pgcat".into(),
-            message: format!("did not start; its log:\n{last_err}"),
+            Ok(cmd)
+        })?;
+        Ok(LocalPgCat {
+            dir,
+            child,
+            port,
+            host: "127.0.0.1".into(),
+            user: server.superuser.clone(),
+            password,
         })
     }
 
