@@ -5,10 +5,10 @@
 # each is 3 updates and an insert) through the whole migration and DURATION seconds (default 60) of
 # catch-up; then `cutover --block-writes`. Prints changes/s written on the source vs applied on the
 # target while following, the lag's p50/p99 (seconds and bytes, sampled every second from `status`),
-# the write-blocked time of the cutover, and verify's verdict. With pgcopydb on PATH, its
-# `clone --follow` into a second database of the same Citus coordinator under the same load is the
-# baseline (pgcopydb 0.10 decodes with wal2json, which the source must have; it is not Citus-aware, so
-# its tables stay local on the coordinator); its log's last lines are printed.
+# the write-blocked time of the cutover, and verify's verdict. With pgcopydb on PATH and wal2json
+# installed (postgresql-15-wal2json), pgcopydb's `clone --follow` into a second database of the same
+# Citus coordinator under the same load is the baseline, measured the same way (pgcopydb 0.10 decodes
+# with wal2json; it is not Citus-aware, so its tables stay local on the coordinator).
 #
 # Usage: bench/online.sh [SCALE] [RATE] [DURATION]
 #   BENCH_PROFILE=dev  use the debug build (target/debug) instead of building the release one.
@@ -95,25 +95,54 @@ wait "$mig_pid"; mig_pid=
 echo "$out" | grep -E '^cutover:|replication slot'
 echo "$out" | grep -q 'writes blocked on the source for' || { echo "no write-blocked time" >&2; exit 1; }
 
-if command -v pgcopydb > /dev/null; then
-  echo "baseline: pgcopydb $(pgcopydb --version 2>&1 | head -1) clone --follow under the same load"
-  psql -X -q "$coord" -c "CREATE DATABASE pgcopydb_target"
-  base=${coord%/*}/pgcopydb_target
-  psql -X -q "$base" -c "CREATE EXTENSION citus"
-  psql -X -q "$src" -c "ALTER DATABASE $(psql -X -At "$src" -c 'SELECT current_database()') RESET default_transaction_read_only"
-  pgbench -n -c 4 -j 2 -R "$rate" -T $((duration + 600)) "$src" > "$work/pgbench2.log" 2>&1 &
-  load_pid=$!
-  b0=$(date +%s.%N)
-  timeout $((duration + 300)) pgcopydb clone --follow --source "$src" --target "$base" --dir "$work/pgcopydb" \
-    > "$work/pgcopydb.log" 2>&1 &
-  pc_pid=$!
-  sleep "$duration"
-  psql -X -At "$src" -c "SELECT slot_name, pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn) FROM pg_replication_slots" \
-    | sed 's/^/pgcopydb slot lag (bytes): /'
-  kill "$load_pid"; wait "$load_pid" 2>/dev/null || true; load_pid=
-  kill "$pc_pid" 2>/dev/null || true; wait "$pc_pid" 2>/dev/null || true
-  echo "pgcopydb ran $(echo "$(date +%s.%N) - $b0" | bc) s; last lines of its log:"
-  tail -3 "$work/pgcopydb.log"
-else
+# The baseline: pgcopydb `clone --follow` under the same load, into a second database of the same
+# coordinator, measured the same way: changes/s it applied on the target (the target's tuple counters)
+# vs written on the source, and its lag in bytes behind the source's WAL (its sentinel's replay_lsn),
+# sampled every second for DURATION seconds once its initial copy is done.
+if ! command -v pgcopydb > /dev/null; then
   echo "baseline: pgcopydb is not installed here, no baseline measured"
+  exit 0
 fi
+if [ ! -e "$(pg_config --pkglibdir)/wal2json.so" ]; then
+  echo "baseline: pgcopydb $(pgcopydb --version 2>&1 | grep -o 'version [^ ]*' | head -1) needs the wal2json plugin" \
+       "(postgresql-15-wal2json), which is not installed here: no baseline measured"
+  exit 0
+fi
+echo "baseline: pgcopydb $(pgcopydb --version 2>&1 | grep -o 'version [^ ]*' | head -1) clone --follow under the same load"
+# Debian's PostgreSQL lets only listed libraries decode (output_plugin_libraries); wal2json is not listed.
+if psql -X -At "$src" -c "SELECT 1 FROM pg_settings WHERE name = 'output_plugin_libraries'" | grep -q 1; then
+  psql -X -q "$src" -c "ALTER SYSTEM SET output_plugin_libraries = 'pgoutput', 'test_decoding', 'wal2json'" \
+    -c "SELECT pg_reload_conf()" > /dev/null
+fi
+psql -X -q "$coord" -c "CREATE DATABASE pgcopydb_target" 2> /dev/null
+base=$(echo "$coord" | sed 's#/[^/?]*\([?]\|$\)#/pgcopydb_target\1#')
+psql -X -q "$base" -c "CREATE EXTENSION citus"
+psql -X -q "$src" -c "ALTER DATABASE $(psql -X -At "$src" -c 'SELECT current_database()') RESET default_transaction_read_only"
+pgbench -n -c 4 -j 2 -R "$rate" -T $((duration + 900)) "$src" > "$work/pgbench2.log" 2>&1 &
+load_pid=$!
+timeout $((duration + 600)) pgcopydb clone --follow --source "$src" --target "$base" --dir "$work/pgcopydb" \
+  > "$work/pgcopydb.log" 2>&1 &
+pc_pid=$!
+until grep -q 'enabled applying changes' "$work/pgcopydb.log"; do
+  kill -0 "$pc_pid" 2>/dev/null || { echo "pgcopydb stopped:"; tail -5 "$work/pgcopydb.log"; exit 0; }
+  sleep 0.5
+done
+changes_applied_pgcopydb() {
+  psql -X -At "$base" -c "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_stat_user_tables WHERE relname LIKE 'pgbench%'"
+}
+w0=$(changes_written); a0=$(changes_applied_pgcopydb); s0=$(date +%s.%N)
+: > "$work/lag2"
+for _ in $(seq 1 "$duration"); do
+  sleep 1
+  psql -X -At "$src" -c "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), CASE WHEN replay_lsn = '0/0' THEN startpos ELSE replay_lsn END) FROM pgcopydb.sentinel" >> "$work/lag2"
+done
+w1=$(changes_written); a1=$(changes_applied_pgcopydb); s1=$(date +%s.%N)
+kill "$load_pid"; wait "$load_pid" 2>/dev/null || true; load_pid=
+kill "$pc_pid" 2>/dev/null || true; wait "$pc_pid" 2>/dev/null || true
+elapsed=$(echo "$s1 - $s0" | bc -l)
+# The copy's own rows are counted before s0: only the catch-up's changes are in the difference.
+printf 'pgcopydb: changes/s written on the source: %8.0f\n' "$(echo "($w1 - $w0) / $elapsed" | bc -l)"
+printf 'pgcopydb: changes/s applied on the target: %8.0f\n' "$(echo "($a1 - $a0) / $elapsed" | bc -l)"
+echo "pgcopydb: lag p50 / p99: $(pct 50 < "$work/lag2") / $(pct 99 < "$work/lag2") bytes"
+echo "pgcopydb: last lines of its log:"
+grep -v DEBUG "$work/pgcopydb.log" | tail -3 | cut -c1-200

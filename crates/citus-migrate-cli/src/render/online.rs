@@ -58,8 +58,17 @@ pub fn status_text(r: &StatusReport) -> String {
             );
             let _ = writeln!(
                 out,
-                "retained WAL: {} on the source",
-                human_bytes(s.retained_wal_bytes as i64)
+                "retained WAL: {} on the source{}",
+                human_bytes(s.retained_wal_bytes as i64),
+                match s.safe_wal_bytes {
+                    Some(safe) => format!(
+                        " ({}; {} more before the source invalidates the slot)",
+                        s.wal_status,
+                        human_bytes(safe as i64)
+                    ),
+                    None if s.wal_status.is_empty() => String::new(),
+                    None => format!(" ({}; max_slot_wal_keep_size unlimited)", s.wal_status),
+                }
             );
         }
         None => {

@@ -590,7 +590,8 @@ impl Follower {
             Side::Source,
             "reading the slot's position",
             "SELECT pg_catalog.pg_current_wal_lsn()::text, \
-                    COALESCE(pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), s.restart_lsn), 0)::int8 \
+                    COALESCE(pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), s.restart_lsn), 0)::int8, \
+                    COALESCE(s.wal_status, '')::text, s.safe_wal_size::int8 \
              FROM pg_catalog.pg_replication_slots s WHERE s.slot_name = $1",
             &[(&self.state.slot, Type::TEXT)],
         )
@@ -612,6 +613,8 @@ impl Follower {
         self.status.applied_lsn = format_lsn(self.applied);
         self.status.lag_bytes = current.saturating_sub(self.applied);
         self.status.retained_wal_bytes = row.get::<_, i64>(1).max(0) as u64;
+        self.status.wal_status = row.get(2);
+        self.status.safe_wal_bytes = row.get::<_, Option<i64>>(3).map(|b| b.max(0) as u64);
         self.status.lag_seconds = if exhausted {
             elapsed
         } else {

@@ -19,6 +19,7 @@ mod apply;
 mod cutover;
 mod follow;
 mod pgoutput;
+mod retention;
 mod slot;
 mod snapshot;
 mod state;
@@ -166,10 +167,14 @@ pub async fn follow(
     )
     .await?;
     let stop = Files::new(work_dir);
+    let mut retention = retention::Watch::default();
     loop {
         let upto = f.flushed_lsn().await?;
         let round = f.round(upto, false).await?;
         progress.online(&f.status);
+        if let Some(warning) = retention.check(&f.status) {
+            progress.message(&warning);
+        }
         if stop.stop_requested() {
             break;
         }

@@ -72,6 +72,14 @@ pub struct OnlineStatus {
     pub changes: u64,
     /// WAL the slot keeps on the source, in bytes.
     pub retained_wal_bytes: u64,
+    /// The slot's `wal_status` on the source: `reserved`, `extended`, `unreserved` (the next
+    /// checkpoint may remove WAL it needs) or `lost`.
+    #[serde(default)]
+    pub wal_status: String,
+    /// WAL that can still be written before the source invalidates the slot (`safe_wal_size`; None
+    /// when `max_slot_wal_keep_size` is unlimited).
+    #[serde(default)]
+    pub safe_wal_bytes: Option<u64>,
     /// When these figures were written (RFC 3339, UTC).
     pub updated_at: String,
 }
