@@ -19,6 +19,7 @@ mod hostile_names;
 mod memory;
 mod migrate;
 mod online;
+mod online_partitions;
 mod online_wal;
 mod pgcat;
 mod resume;

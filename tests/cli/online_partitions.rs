@@ -1,0 +1,117 @@
+//! `migrate --online` of a partitioned table: changes decoded on the leaf partitions (pgoutput's
+//! default) land in the target's partitions, a row whose partition key changes moves between
+//! partitions (a DELETE on one leaf and an INSERT on another), a change of the distribution column
+//! moves a row between shards, and the cutover is exact.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::common::*;
+use citus_migrate_core::local::wait_until;
+
+const PLAN: &str = r#"{
+  "format_version": 1,
+  "source": { "database": "src", "server_version": "15" },
+  "shard_count": 4,
+  "tables": [
+    { "schema": "public", "name": "readings", "kind": "distributed", "distribution_column": "device" }
+  ]
+}"#;
+
+const SCHEMA: &str = "
+CREATE TABLE readings (device int NOT NULL, day date NOT NULL, value int, PRIMARY KEY (device, day))
+  PARTITION BY RANGE (day);
+CREATE TABLE readings_2026_01 PARTITION OF readings FOR VALUES FROM ('2026-01-01') TO ('2026-02-01');
+CREATE TABLE readings_2026_02 PARTITION OF readings FOR VALUES FROM ('2026-02-01') TO ('2026-03-01');
+INSERT INTO readings SELECT d, DATE '2026-01-01' + i, i FROM generate_series(1, 40) d, generate_series(0, 49) i;
+";
+
+fn same_rows(source: &LocalServer, cluster: &LocalCitus, db: &str) {
+    for table in ["readings", "readings_2026_01", "readings_2026_02"] {
+        let sql = format!(
+            "SELECT count(*) || ':' || md5(coalesce(string_agg(t::text, '|' ORDER BY device, day), '')) FROM {table} t"
+        );
+        assert_eq!(
+            source.psql("src", &sql).unwrap(),
+            cluster.coordinator.psql(db, &sql).unwrap(),
+            "{table}: source and target differ"
+        );
+    }
+}
+
+#[test]
+fn online_migration_of_a_partitioned_table_moves_rows_between_partitions() {
+    let test = "online_migration_of_a_partitioned_table_moves_rows_between_partitions";
+    let Some(cluster) = citus_or_skip(test) else {
+        return;
+    };
+    cluster.create_database("parts").unwrap();
+    let source = LocalServer::start(&ServerOptions {
+        settings: vec![("wal_level".into(), "logical".into())],
+        ..ServerOptions::default()
+    })
+    .unwrap();
+    source.create_database("src").unwrap();
+    source.psql("src", SCHEMA).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let plan = work.path().join("plan.json");
+    std::fs::write(&plan, PLAN).unwrap();
+    let dir = work.path().join("w");
+    let log_path = work.path().join("migrate.log");
+    let (src, dst) = (source.url("src"), cluster.url("parts"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_citus-migrate"))
+        .args(["migrate", "--online", "--source", &src, "--target", &dst, "--work-dir"])
+        .arg(&dir)
+        .arg("--plan")
+        .arg(&plan)
+        .env("CITUS_MIGRATE_PLAIN_PROGRESS", "1")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    assert!(
+        wait_until(Duration::from_secs(240), || dir
+            .join("online/status.json")
+            .exists()),
+        "not following: {}",
+        log()
+    );
+    source
+        .psql(
+            "src",
+            "INSERT INTO readings SELECT d, DATE '2026-02-20', -d FROM generate_series(41, 60) d ON CONFLICT DO NOTHING;
+             UPDATE readings SET value = value + 1000 WHERE device % 3 = 0;
+             -- The partition key changes: the row moves from January to February.
+             UPDATE readings SET day = DATE '2026-02-27' WHERE day = DATE '2026-01-05' AND device <= 10;
+             -- The distribution column changes: the row moves to another shard.
+             UPDATE readings SET device = device + 100 WHERE device = 7;
+             DELETE FROM readings WHERE device = 8 AND day < DATE '2026-01-10';",
+        )
+        .unwrap();
+    let out = bin()
+        .args(["cutover", "--source", &src, "--target", &dst, "--work-dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}\n{}",
+        stdout_of(&out),
+        stderr_of(&out),
+        log()
+    );
+    assert!(child.wait().unwrap().success(), "{}", log());
+    same_rows(&source, &cluster, "parts");
+    assert_eq!(
+        cluster
+            .coordinator
+            .psql(
+                "parts",
+                "SELECT count(*) FROM readings_2026_02 WHERE day = DATE '2026-02-27' AND device IN (1, 2, 3, 4, 5, 6, 8, 9, 10, 107)"
+            )
+            .unwrap(),
+        "10"
+    );
+}
