@@ -3,10 +3,10 @@
 //! partitions (a DELETE on one leaf and an INSERT on another), a change of the distribution column
 //! moves a row between shards, and the cutover is exact.
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::common::*;
+use crate::online_wal::spawn_following;
 use citus_migrate_core::local::wait_until;
 
 const PLAN: &str = r#"{
@@ -56,27 +56,10 @@ fn online_migration_of_a_partitioned_table_moves_rows_between_partitions() {
     let work = tempfile::tempdir().unwrap();
     let plan = work.path().join("plan.json");
     std::fs::write(&plan, PLAN).unwrap();
-    let dir = work.path().join("w");
-    let log_path = work.path().join("migrate.log");
     let (src, dst) = (source.url("src"), cluster.url("parts"));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_citus-migrate"))
-        .args(["migrate", "--online", "--source", &src, "--target", &dst, "--work-dir"])
-        .arg(&dir)
-        .arg("--plan")
-        .arg(&plan)
-        .env("CITUS_MIGRATE_PLAIN_PROGRESS", "1")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .spawn()
-        .unwrap();
+    let (dir, log_path) = (work.path().join("w"), work.path().join("migrate.log"));
+    let mut child = spawn_following(&src, &dst, &dir, &plan, &log_path);
     let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
-    assert!(
-        wait_until(Duration::from_secs(240), || dir
-            .join("online/status.json")
-            .exists()),
-        "not following: {}",
-        log()
-    );
     source
         .psql(
             "src",
@@ -113,5 +96,42 @@ fn online_migration_of_a_partitioned_table_moves_rows_between_partitions() {
             )
             .unwrap(),
         "10"
+    );
+
+    // A partition added on the source while following: its rows are not published, so the run stops
+    // and says so; abort then leaves nothing on the source.
+    cluster.create_database("parts2").unwrap();
+    let dst = cluster.url("parts2");
+    let (dir, log_path) = (work.path().join("w2"), work.path().join("migrate2.log"));
+    let mut child = spawn_following(&src, &dst, &dir, &plan, &log_path);
+    source
+        .psql(
+            "src",
+            "CREATE TABLE readings_2026_03 PARTITION OF readings FOR VALUES FROM ('2026-03-01') TO ('2026-04-01');
+             INSERT INTO readings VALUES (1, DATE '2026-03-02', 1);",
+        )
+        .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(60), || child.try_wait().unwrap().is_some()),
+        "migrate kept following after a partition was added"
+    );
+    assert!(!child.wait().unwrap().success());
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        log.contains("a partition was added on the source during the online migration")
+            && log.contains("public.readings_2026_03 (of public.readings)"),
+        "{log}"
+    );
+    let out = bin()
+        .args(["abort", "--source", &src, "--work-dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert_eq!(
+        source
+            .psql("src", "SELECT count(*) FROM pg_replication_slots")
+            .unwrap(),
+        "0"
     );
 }

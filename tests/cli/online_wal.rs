@@ -4,7 +4,8 @@
 //! is left; once the transaction commits, its rows are applied and the cutover is exact.
 
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::common::*;
@@ -45,27 +46,10 @@ fn online_warns_before_the_slot_outgrows_max_slot_wal_keep_size() {
     let work = tempfile::tempdir().unwrap();
     let plan = work.path().join("plan.json");
     std::fs::write(&plan, PLAN).unwrap();
-    let dir = work.path().join("w");
-    let log_path = work.path().join("migrate.log");
     let (src, dst) = (source.url("src"), cluster.url("walkeep"));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_citus-migrate"))
-        .args(["migrate", "--online", "--source", &src, "--target", &dst, "--work-dir"])
-        .arg(&dir)
-        .arg("--plan")
-        .arg(&plan)
-        .env("CITUS_MIGRATE_PLAIN_PROGRESS", "1")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .spawn()
-        .unwrap();
+    let (dir, log_path) = (work.path().join("w"), work.path().join("migrate.log"));
+    let mut child = spawn_following(&src, &dst, &dir, &plan, &log_path);
     let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
-    assert!(
-        wait_until(Duration::from_secs(240), || dir
-            .join("online/status.json")
-            .exists()),
-        "not following: {}",
-        log()
-    );
     // A transaction that stays open on the source: decoding must keep the WAL from its first change.
     let mut held = Command::new(source.bindir().join("psql"))
         .args(["-X", "-q", &src])
@@ -145,4 +129,27 @@ fn online_warns_before_the_slot_outgrows_max_slot_wal_keep_size() {
             .unwrap(),
         "0"
     );
+}
+
+/// `migrate --online` with `plan` in the background, its progress in `log`; returns once it follows.
+pub(crate) fn spawn_following(src: &str, dst: &str, dir: &Path, plan: &Path, log: &Path) -> Child {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_citus-migrate"))
+        .args(["migrate", "--online", "--source", src, "--target", dst, "--work-dir"])
+        .arg(dir)
+        .arg("--plan")
+        .arg(plan)
+        .env("CITUS_MIGRATE_PLAIN_PROGRESS", "1")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    let following = wait_until(Duration::from_secs(240), || {
+        dir.join("online/status.json").exists() || child.try_wait().unwrap().is_some()
+    });
+    assert!(
+        following && child.try_wait().unwrap().is_none(),
+        "not following: {}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
+    child
 }

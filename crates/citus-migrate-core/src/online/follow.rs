@@ -181,6 +181,11 @@ impl Follower {
         })
     }
 
+    /// Stops when a partition joined a published partition tree (its rows are not published).
+    pub async fn check_no_new_partitions(&self) -> Result<()> {
+        super::slot::check_no_new_partitions(&self.control, &self.state.publication).await
+    }
+
     /// The source's WAL position flushed to disk: logical decoding reads no further, so a round up
     /// to it has seen every commit before it.
     pub async fn flushed_lsn(&self) -> Result<u64> {

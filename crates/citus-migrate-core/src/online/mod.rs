@@ -175,6 +175,7 @@ pub async fn follow(
         if let Some(warning) = retention.check(&f.status) {
             progress.message(&warning);
         }
+        f.check_no_new_partitions().await?;
         if stop.stop_requested() {
             break;
         }

@@ -13,6 +13,7 @@ use crate::progress::Progress;
 
 const SQL_SOURCE: &str = include_str!("../sql/online_source.sql");
 const SQL_TABLES: &str = include_str!("../sql/online_tables.sql");
+const SQL_NEW_PARTITIONS: &str = include_str!("../sql/online_new_partitions.sql");
 
 fn refused(message: String) -> Error {
     Error::Precondition {
@@ -155,6 +156,37 @@ pub(super) async fn create(
         ),
     )
     .await
+}
+
+/// Refuses to go on when a partition joined one of the publication's partition trees since it was
+/// made: the new partition's rows are not published, so the catch-up would miss them.
+pub(super) async fn check_no_new_partitions(client: &Client, publication: &str) -> Result<()> {
+    let rows = query(
+        client,
+        Side::Source,
+        "looking for partitions added during the online migration",
+        SQL_NEW_PARTITIONS,
+        &[(&publication, Type::TEXT)],
+    )
+    .await?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let found: Vec<String> = rows
+        .iter()
+        .map(|r| format!("{} (of {})", r.get::<_, String>(0), r.get::<_, String>(1)))
+        .collect();
+    Err(Error::Precondition {
+        side: Side::Source,
+        message: format!(
+            "a partition was added on the source during the online migration (DDL): {}. Its rows are not \
+             in the publication, so the catch-up stopped here; everything before is applied on the target. \
+             Abort the online migration and start over with the partition in place (create the partitions \
+             the migration's time needs before it starts)",
+            found.join(", ")
+        ),
+        remedy: None,
+    })
 }
 
 /// Whether the slot exists on the source.
