@@ -5,7 +5,9 @@
 # each is 3 updates and an insert) through the whole migration and DURATION seconds (default 60) of
 # catch-up; then `cutover --block-writes`. Prints changes/s written on the source vs applied on the
 # target while following, the lag's p50/p99 (seconds and bytes, sampled every second from `status`),
-# the write-blocked time of the cutover, and verify's verdict. With pgcopydb on PATH and wal2json
+# the write-blocked time of the cutover, and verify's verdict; also how fast the backlog written
+# during the copy drains (catch-up after the copy) and, for the apply's headroom, how long a burst of
+# BURST unthrottled transactions takes to be caught up. With pgcopydb on PATH and wal2json
 # installed (postgresql-15-wal2json), pgcopydb's `clone --follow` into a second database of the same
 # Citus coordinator under the same load is the baseline, measured the same way (pgcopydb 0.10 decodes
 # with wal2json; it is not Citus-aware, so its tables stay local on the coordinator).
@@ -68,6 +70,23 @@ until [ -s "$dir/online/status.json" ]; do
 done
 t1=$(date +%s.%N)
 echo "bulk phase (plan, schema, copy, indexes) done in $(echo "$t1 - $t0" | bc) s; following"
+# Catch-up after the copy: the changes written during the bulk phase are the backlog; how fast it
+# drains (the apply's headroom over the write rate) and when the lag first falls under 64 kB.
+lag0=$(jq .lag_bytes "$dir/online/status.json")
+c0=$(jq .changes "$dir/online/status.json")
+converged=
+for _ in $(seq 1 1200); do
+  [ "$(jq .lag_bytes "$dir/online/status.json")" -lt 65536 ] && { converged=1; break; }
+  sleep 0.1
+done
+t2=$(date +%s.%N)
+c2=$(jq .changes "$dir/online/status.json")
+if [ -n "$converged" ]; then
+  printf 'catch-up after the copy: %s bytes of backlog, converged in %.1f s (%s changes applied, %.0f changes/s)\n' \
+    "$lag0" "$(echo "$t2 - $t1" | bc -l)" "$((c2 - c0))" "$(echo "($c2 - $c0) / ($t2 - $t1)" | bc -l)"
+else
+  echo "catch-up after the copy: did NOT converge within 120 s (lag $(jq .lag_bytes "$dir/online/status.json") bytes)"
+fi
 
 w0=$(changes_written)
 a0=$(jq .changes "$dir/online/status.json")
@@ -88,6 +107,23 @@ printf 'changes/s applied on the target:  %8.0f\n' "$(echo "($a1 - $a0) / $elaps
 pct() { sort -n | awk -v p="$1" '{v[NR]=$1} END {i=int(NR*p/100); if (i<1) i=1; print v[i]}'; }
 echo "lag p50 / p99: $(cut -d' ' -f1 "$work/lag" | pct 50) s / $(cut -d' ' -f1 "$work/lag" | pct 99) s," \
      "$(cut -d' ' -f2 "$work/lag" | pct 50) / $(cut -d' ' -f2 "$work/lag" | pct 99) bytes"
+
+# The apply's headroom: a burst of unthrottled writes (BURST transactions, default 3000, 4 changes
+# each), then how long the catch-up takes to get within 64 kB of the source again.
+burst=${BURST:-3000}
+c3=$(jq .changes "$dir/online/status.json")
+b0=$(date +%s.%N)
+pgbench -n -c 4 -j 2 -t $((burst / 4)) "$src" > "$work/burst.log" 2>&1
+b1=$(date +%s.%N)
+for _ in $(seq 1 3000); do
+  [ "$(jq .lag_bytes "$dir/online/status.json")" -lt 65536 ] && [ "$(jq .changes "$dir/online/status.json")" -ge $((c3 + burst * 4)) ] && break
+  sleep 0.1
+done
+b2=$(date +%s.%N)
+c4=$(jq .changes "$dir/online/status.json")
+printf 'burst: %d changes written in %.1f s (%.0f changes/s); caught up %.1f s after the burst began (%.0f changes/s applied)\n' \
+  "$((burst * 4))" "$(echo "$b1 - $b0" | bc -l)" "$(echo "$burst * 4 / ($b1 - $b0)" | bc -l)" \
+  "$(echo "$b2 - $b0" | bc -l)" "$(echo "($c4 - $c3) / ($b2 - $b0)" | bc -l)"
 
 out=$("$bin" cutover --block-writes --source "$src" --target "$dst" --work-dir "$dir" 2> "$work/cutover.err") || {
   echo "$out"; cat "$work/cutover.err" >&2; exit 1; }
