@@ -253,19 +253,40 @@ fn setup(test: &str, db: &str) -> Option<Setup> {
     })
 }
 
+/// `cutover` of the migration in `dir` into database `db`, to be run or spawned.
+fn cutover_cmd(s: &Setup, db: &str, dir: &Path, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_citus-migrate"));
+    cmd.args(["cutover", "--source", &s.source.url("src"), "--target"])
+        .arg(s.cluster.url(db))
+        .arg("--work-dir")
+        .arg(dir)
+        .args(extra);
+    cmd
+}
+
 fn cutover(s: &Setup, db: &str, dir: &Path, extra: &[&str]) -> std::process::Output {
-    let mut args = vec![
-        "cutover".to_string(),
-        "--source".into(),
-        s.source.url("src"),
-        "--target".into(),
-        s.cluster.url(db),
-        "--work-dir".into(),
-        dir.display().to_string(),
-    ];
-    args.extend(extra.iter().map(|a| a.to_string()));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    citus_migrate(&args)
+    cutover_cmd(s, db, dir, extra).output().unwrap()
+}
+
+/// A cutover that must succeed; its output.
+fn cutover_ok(s: &Setup, db: &str, dir: &Path, extra: &[&str]) -> std::process::Output {
+    let out = cutover(s, db, dir, extra);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "cutover: {}{}\nmigrate: {}",
+        stdout_of(&out),
+        stderr_of(&out),
+        log_of(dir)
+    );
+    out
+}
+
+/// The source database's `default_transaction_read_only` as a new session sees it.
+fn read_only(source: &LocalServer) -> String {
+    source
+        .psql("src", "SHOW default_transaction_read_only")
+        .unwrap()
 }
 
 #[test]
@@ -305,15 +326,7 @@ fn online_migration_under_a_write_load_cuts_over_exactly() {
         >= 30));
     let rounds = load.stop();
     assert!(rounds >= 30, "the load ran {rounds} rounds");
-    let out = cutover(&s, db, &dir, &[]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "cutover: {}{}\nmigrate: {}",
-        stdout_of(&out),
-        stderr_of(&out),
-        log_of(&dir)
-    );
+    let out = cutover_ok(&s, db, &dir, &[]);
     assert!(
         stdout_of(&out).contains("replication slot and publication dropped"),
         "{}",
@@ -346,7 +359,6 @@ fn online_crashes_in_copy_catch_up_and_cutover_resume_exactly_once() {
     };
     let dir = s.work.path().join("w");
     let load = Load::start(&s.source);
-    let (src, dst) = (s.source.url("src"), s.cluster.url(db));
     let mut child = s.migrate(
         db,
         &dir,
@@ -376,17 +388,7 @@ fn online_crashes_in_copy_catch_up_and_cutover_resume_exactly_once() {
     wait_following(&dir, &mut child);
     std::thread::sleep(Duration::from_secs(3));
     load.stop();
-    let out = bin()
-        .args([
-            "cutover",
-            "--block-writes",
-            "--source",
-            &src,
-            "--target",
-            &dst,
-            "--work-dir",
-        ])
-        .arg(&dir)
+    let out = cutover_cmd(&s, db, &dir, &["--block-writes"])
         .env("CITUS_MIGRATE_TEST_ONLINE_CRASH_AFTER_COMMITS", "1")
         .output()
         .unwrap();
@@ -396,24 +398,19 @@ fn online_crashes_in_copy_catch_up_and_cutover_resume_exactly_once() {
         stdout_of(&out)
     );
     assert!(child.wait().unwrap().success(), "{}", log_of(&dir));
-    // The crash left the source read-only; the next cutover takes over and restores it.
-    let read_only = s
-        .source
-        .psql("src", "SHOW default_transaction_read_only")
-        .unwrap();
-    assert_eq!(read_only, "on");
-    let out = cutover(&s, db, &dir, &["--block-writes"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "cutover: {}{}",
-        stdout_of(&out),
-        stderr_of(&out)
-    );
+    // The crash left the source read-only; the next cutover takes over and restores it, even
+    // without being asked to block the writes itself.
+    assert_eq!(read_only(&s.source), "on");
+    let out = cutover_ok(&s, db, &dir, &[]);
     assert!(
         stdout_of(&out).contains("writes blocked on the source for"),
         "{}",
         stdout_of(&out)
+    );
+    assert!(
+        stderr_of(&out).contains("an interrupted cutover left the source's database read-only"),
+        "{}",
+        stderr_of(&out)
     );
     same_rows(&s.source, &s.cluster, db);
     assert_eq!(slots_and_publications(&s.source), "0/0");
@@ -514,4 +511,136 @@ fn online_refuses_a_source_without_logical_decoding_with_the_fix() {
         "{err}"
     );
     assert!(err.contains("REPLICA IDENTITY FULL"), "{err}");
+}
+
+/// The recorded status of `step` in the work directory's state.json.
+fn step_status(dir: &Path, step: &str) -> Option<String> {
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("state.json")).ok()?).ok()?;
+    state["steps"]
+        .as_array()?
+        .iter()
+        .find(|s| s["step"] == step)
+        .and_then(|s| s["status"].as_str().map(str::to_string))
+}
+
+/// Sends SIGKILL (`Child::kill` on Unix) to a process that must still be running, and reaps it.
+fn kill_9(child: &mut Child, what: &str, log: &str) {
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "{what} ended before the kill: {log}"
+    );
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(9), "{what}: {status:?}");
+}
+
+/// Real `kill -9` from outside, under the write load: `migrate --online` in its copy, the resumed run
+/// while it follows, and `cutover --block-writes` after it made the source read-only; each time the
+/// same command again (`--resume`, cutover) continues, and the target ends exact.
+#[test]
+fn online_kill_9_in_copy_catch_up_and_cutover_then_resume() {
+    let db = "online_kill";
+    let Some(s) = setup("online_kill_9_in_copy_catch_up_and_cutover_then_resume", db) else {
+        return;
+    };
+    let dir = s.work.path().join("w");
+    let load = Load::start(&s.source);
+    // 1. In the copy: each stream pauses around its chunks' commits, so the copy of ~40 chunks of
+    // 256 kB takes many seconds; killed once a few chunks are committed.
+    let mut child = s.migrate(db, &dir, &[], &[("CITUS_MIGRATE_TEST_PAUSE_MS", "300")]);
+    let copy_log = dir.join("copy").join("copy.log");
+    let started = wait_until(Duration::from_secs(240), || {
+        std::fs::read_to_string(&copy_log).is_ok_and(|l| l.lines().count() >= 3)
+            || child.try_wait().unwrap().is_some()
+    });
+    assert!(started, "the copy did not start: {}", log_of(&dir));
+    kill_9(&mut child, "migrate --online in its copy", &log_of(&dir));
+    assert_eq!(step_status(&dir, "copy").as_deref(), Some("running"));
+    assert!(dir.join("online/snapshot.json").exists());
+    assert!(
+        !dir.join("copy/summary.json").exists(),
+        "the copy had finished"
+    );
+    assert_eq!(slots_and_publications(&s.source), "1/1");
+
+    // 2. In the catch-up: the resumed run copies again from a new snapshot, then follows; killed
+    // after it has applied some batches.
+    let mut child = s.migrate(db, &dir, &["--resume"], &[]);
+    wait_following(&dir, &mut child);
+    let applied = wait_until(Duration::from_secs(120), || {
+        std::fs::read_to_string(dir.join("online/status.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .is_some_and(|v| v["transactions"].as_u64().unwrap_or(0) >= 20)
+            || child.try_wait().unwrap().is_some()
+    });
+    assert!(applied, "the catch-up applied nothing: {}", log_of(&dir));
+    kill_9(
+        &mut child,
+        "migrate --online while following",
+        &log_of(&dir),
+    );
+    assert_eq!(step_status(&dir, "copy").as_deref(), Some("done"));
+
+    // The load goes on while nothing follows; the next run takes over where the target says.
+    std::thread::sleep(Duration::from_secs(2));
+    let mut child = s.migrate(db, &dir, &["--resume"], &[]);
+    let resumed = wait_until(Duration::from_secs(240), || {
+        log_of(&dir).contains("transactions (") || child.try_wait().unwrap().is_some()
+    });
+    assert!(
+        resumed && child.try_wait().unwrap().is_none(),
+        "the resumed run does not follow: {}",
+        log_of(&dir)
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    load.stop();
+
+    // 3. In the cutover, once it has blocked the source's writes.
+    let cut_log = s.work.path().join("cutover.log");
+    let mut cut = cutover_cmd(&s, db, &dir, &["--block-writes"])
+        .env("CITUS_MIGRATE_PLAIN_PROGRESS", "1")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&cut_log).unwrap())
+        .spawn()
+        .unwrap();
+    let blocked = wait_until(Duration::from_secs(180), || {
+        std::fs::read_to_string(&cut_log).is_ok_and(|l| l.contains("== drain"))
+            || cut.try_wait().unwrap().is_some()
+    });
+    assert!(blocked, "the cutover did not start its drain");
+    kill_9(
+        &mut cut,
+        "cutover --block-writes",
+        &std::fs::read_to_string(&cut_log).unwrap_or_default(),
+    );
+    // The following run was asked to stop by the cutover and ended cleanly.
+    assert!(child.wait().unwrap().success(), "{}", log_of(&dir));
+    // The killed cutover left the source read-only, the slot and the publication in place.
+    assert_eq!(read_only(&s.source), "on");
+    assert_eq!(slots_and_publications(&s.source), "1/1");
+    let status = citus_migrate(&[
+        "status",
+        "--work-dir",
+        dir.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["stage"], "following", "{status}");
+
+    let out = cutover_ok(&s, db, &dir, &["--block-writes"]);
+    assert!(
+        stdout_of(&out).contains("replication slot and publication dropped"),
+        "{}",
+        stdout_of(&out)
+    );
+    same_rows(&s.source, &s.cluster, db);
+    assert_eq!(slots_and_publications(&s.source), "0/0");
+    assert_eq!(read_only(&s.source), "off");
+    s.source
+        .psql("src", "INSERT INTO scratch VALUES (-1, 'after cutover')")
+        .unwrap();
 }

@@ -145,7 +145,15 @@ pub async fn cutover(
     }
     wd.log("cutover started");
     let mut state = files.load()?;
-    let blocked_at = if opts.block_writes {
+    // An interrupted cutover that blocked the writes left the source read-only: this one keeps it so
+    // while it drains, and gives the writes back afterwards, with or without being asked to block.
+    let blocked_at = if opts.block_writes || state.blocked_writes.is_some() {
+        if !opts.block_writes {
+            progress.message(
+                "online: an interrupted cutover left the source's database read-only; it stays so \
+                 until this cutover has drained, then takes writes again",
+            );
+        }
         Some(block_writes(source, &files, &mut state).await?)
     } else {
         None
