@@ -185,12 +185,25 @@ fn citus_migrate(args: &[&str]) -> std::process::Output {
 /// Row-for-row comparison, independent of verify: each table's rows as text, sorted, hashed on both
 /// sides.
 fn same_rows(source: &LocalServer, cluster: &LocalCitus, db: &str) {
+    same_rows_of(
+        source,
+        cluster,
+        db,
+        &["accounts", "events", "notes", "scratch"],
+    );
+}
+
+/// [`same_rows`] for some of the tables.
+fn same_rows_of(source: &LocalServer, cluster: &LocalCitus, db: &str, tables: &[&str]) {
     for (table, order) in [
         ("accounts", "tenant, id"),
         ("events", "tenant, id"),
         ("notes", "author, body"),
         ("scratch", "id"),
-    ] {
+    ]
+    .into_iter()
+    .filter(|(t, _)| tables.contains(t))
+    {
         let sql = format!(
             "SELECT count(*) || ':' || md5(coalesce(string_agg(t::text, '|' ORDER BY {order}), '')) FROM {table} t"
         );
@@ -643,4 +656,114 @@ fn online_kill_9_in_copy_catch_up_and_cutover_then_resume() {
     s.source
         .psql("src", "INSERT INTO scratch VALUES (-1, 'after cutover')")
         .unwrap();
+}
+
+/// The target's tables for `copy`, which copies into existing tables: the schema without the
+/// load's function, accounts and events distributed.
+const TARGET_TABLES: &str = "
+CREATE TABLE accounts (tenant int NOT NULL, id int NOT NULL, balance int NOT NULL, doc text,
+                       PRIMARY KEY (tenant, id));
+CREATE TABLE events (tenant int NOT NULL, id bigserial, kind text, PRIMARY KEY (tenant, id));
+CREATE TABLE notes (author text, body text);
+CREATE TABLE scratch (id int PRIMARY KEY, v text);
+SELECT create_distributed_table('accounts', 'tenant', shard_count => 8);
+SELECT create_distributed_table('events', 'tenant', colocate_with => 'accounts');
+SELECT create_reference_table('notes');
+SELECT create_reference_table('scratch');
+";
+
+/// `copy --online` of a table selection under the write load, which also writes tables outside it:
+/// the publication lists only the selection, only its changes are applied, the cutover verifies it
+/// exact and sets the sequence it owns.
+#[test]
+fn online_copy_of_a_table_selection_follows_only_it_and_cuts_over() {
+    let db = "online_copy";
+    let Some(s) = setup(
+        "online_copy_of_a_table_selection_follows_only_it_and_cuts_over",
+        db,
+    ) else {
+        return;
+    };
+    s.cluster.coordinator.psql(db, TARGET_TABLES).unwrap();
+    let dir = s.work.path().join("w");
+    let load = Load::start(&s.source);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_citus-migrate"))
+        .args(["copy", "--online", "-t", "accounts", "-t", "public.events"])
+        .args([
+            "--source",
+            &s.source.url("src"),
+            "--target",
+            &s.cluster.url(db),
+        ])
+        .args(["--jobs", "2", "--chunk-size", "256kB", "--work-dir"])
+        .arg(&dir)
+        .env("CITUS_MIGRATE_PLAIN_PROGRESS", "1")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.with_extension("log")).unwrap())
+        .spawn()
+        .unwrap();
+    wait_following(&dir, &mut child);
+    let published = s
+        .source
+        .psql(
+            "src",
+            "SELECT string_agg(schemaname || '.' || tablename, ',' ORDER BY tablename) FROM pg_publication_tables",
+        )
+        .unwrap();
+    assert_eq!(published, "public.accounts,public.events");
+    // A second online copy into the same work directory is refused while this one runs.
+    let out = citus_migrate(&[
+        "copy",
+        "--online",
+        "--resume",
+        "-t",
+        "accounts",
+        "-t",
+        "public.events",
+        "--source",
+        &s.source.url("src"),
+        "--target",
+        &s.cluster.url(db),
+        "--work-dir",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("another citus-migrate run"),
+        "{}",
+        stderr_of(&out)
+    );
+    std::thread::sleep(Duration::from_secs(4));
+    let rounds = load.stop();
+    assert!(rounds >= 5, "the load ran {rounds} rounds");
+    let out = cutover_ok(&s, db, &dir, &["--block-writes"]);
+    assert!(
+        stdout_of(&out).contains("replication slot and publication dropped"),
+        "{}",
+        stdout_of(&out)
+    );
+    assert!(child.wait().unwrap().success(), "{}", log_of(&dir));
+    same_rows_of(&s.source, &s.cluster, db, &["accounts", "events"]);
+    assert_eq!(slots_and_publications(&s.source), "0/0");
+    assert_eq!(read_only(&s.source), "off");
+    // The tables outside the selection got nothing, though the load wrote them all along.
+    let outside = s
+        .cluster
+        .coordinator
+        .psql(
+            db,
+            "SELECT (SELECT count(*) FROM notes) + (SELECT count(*) FROM scratch)",
+        )
+        .unwrap();
+    assert_eq!(outside, "0");
+    // The sequence the selection owns is past the source's value.
+    let seq = "SELECT last_value FROM events_id_seq";
+    let (a, b) = (
+        s.source.psql("src", seq).unwrap(),
+        s.cluster.coordinator.psql(db, seq).unwrap(),
+    );
+    assert!(
+        b.parse::<i64>().unwrap() >= a.parse::<i64>().unwrap(),
+        "{a} vs {b}"
+    );
 }

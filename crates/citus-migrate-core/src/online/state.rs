@@ -46,6 +46,22 @@ pub struct OnlineState {
     /// Set while the cutover holds the source's database read-only: the value to restore.
     #[serde(default)]
     pub blocked_writes: Option<BlockedWrites>,
+    /// Which command started it: a whole migration, or the copy of a table selection.
+    #[serde(default)]
+    pub origin: Origin,
+}
+
+/// What an online migration's cutover finishes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Origin {
+    /// `migrate`: schema, copy, indexes, sequences, then the catch-up; the cutover verifies against
+    /// the plan.
+    #[default]
+    Migrate,
+    /// `copy` of a table selection into tables that exist on the target: the cutover sets the
+    /// sequences those tables own and verifies those tables.
+    Copy,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
