@@ -252,12 +252,20 @@ impl Setup {
 }
 
 fn setup(test: &str, db: &str) -> Option<Setup> {
+    setup_with(test, db, "", PLAN)
+}
+
+/// [`setup`] with more tables on the source and another plan.
+fn setup_with(test: &str, db: &str, schema: &str, plan_json: &str) -> Option<Setup> {
     let cluster = citus_or_skip(test)?;
     cluster.create_database(db).unwrap();
     let source = logical_source();
+    if !schema.is_empty() {
+        source.psql("src", schema).unwrap();
+    }
     let work = tempfile::tempdir().unwrap();
     let plan = work.path().join("plan.json");
-    std::fs::write(&plan, PLAN).unwrap();
+    std::fs::write(&plan, plan_json).unwrap();
     Some(Setup {
         cluster,
         source,
@@ -766,4 +774,137 @@ fn online_copy_of_a_table_selection_follows_only_it_and_cuts_over() {
         b.parse::<i64>().unwrap() >= a.parse::<i64>().unwrap(),
         "{a} vs {b}"
     );
+}
+
+/// A source where `tasks` reaches its tenant only through `projects`: the plan adds `tenant_id` to
+/// `tasks` on the target, filled from the project's row.
+const ADDED_SCHEMA: &str = "
+CREATE TABLE projects (id bigint PRIMARY KEY, tenant_id bigint NOT NULL, name text);
+CREATE TABLE tasks (id bigint PRIMARY KEY, project_id bigint NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
+                    title text);
+INSERT INTO projects SELECT g, 1 + g % 20, 'p' || g FROM generate_series(1, 200) g;
+INSERT INTO tasks SELECT g, 1 + g % 200, 't' || g FROM generate_series(1, 3000) g;
+";
+
+const ADDED_PLAN: &str = r#"{
+  "format_version": 1,
+  "source": { "database": "src" },
+  "shard_count": 8,
+  "tables": [
+    { "schema": "public", "name": "projects", "kind": "distributed", "distribution_column": "tenant_id",
+      "colocation_group": "tenant", "extend_keys": true },
+    { "schema": "public", "name": "tasks", "kind": "distributed", "distribution_column": "tenant_id",
+      "colocation_group": "tenant", "extend_keys": true,
+      "changes": [ { "change": "add_column", "column": "tenant_id", "through": ["tasks_project_id_fkey"] } ] }
+  ]
+}"#;
+
+/// One round of writes to the added column's table: a project and its first task in one
+/// transaction, a task of an existing project, an update of another column, an update that moves a
+/// task to another project (and so, mostly, another tenant), a delete, a project deleted with its
+/// tasks (cascade on both sides).
+fn added_load_sql(n: u64) -> String {
+    format!(
+        "BEGIN; INSERT INTO projects VALUES ({p}, {tenant}, 'new'); \
+         INSERT INTO tasks VALUES ({t1}, {p}, 'first'); COMMIT; \
+         INSERT INTO tasks VALUES ({t2}, {existing}, 'x'); \
+         UPDATE tasks SET title = 'u{n}' WHERE id = {a}; \
+         UPDATE tasks SET project_id = {other} WHERE id = {b}; \
+         DELETE FROM tasks WHERE id = {c}; \
+         DELETE FROM projects WHERE id = {gone};",
+        p = 1000 + n,
+        tenant = 1 + n % 20,
+        t1 = 100_000 + n,
+        t2 = 200_000 + n,
+        existing = 1 + n % 200,
+        a = 1 + (n * 7) % 3000,
+        other = 1 + (n * 11) % 200,
+        b = 1 + (n * 13) % 3000,
+        c = 1 + (n * 17) % 3000,
+        gone = 1000 + n.saturating_sub(3),
+    )
+}
+
+/// `migrate --online` with a plan that adds the tenant column to `tasks`: the catch-up looks each new
+/// or moved task's tenant up from its project's row on the target; the cutover verifies the column
+/// (computed from the project on the source) exact.
+#[test]
+fn online_catch_up_fills_a_column_the_plan_adds() {
+    let db = "online_added";
+    let Some(s) = setup_with(
+        "online_catch_up_fills_a_column_the_plan_adds",
+        db,
+        ADDED_SCHEMA,
+        ADDED_PLAN,
+    ) else {
+        return;
+    };
+    let (source, cluster) = (&s.source, &s.cluster);
+    // An online copy does not take the plan (only migrate records it for the cutover): refused
+    // before anything is created.
+    let cp = s.work.path().join("cp");
+    let out = bin()
+        .args([
+            "copy",
+            "--online",
+            "--source",
+            &source.url("src"),
+            "--target",
+        ])
+        .arg(cluster.url(db))
+        .arg("--plan")
+        .arg(&s.plan)
+        .arg("--work-dir")
+        .arg(&cp)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("public.tasks gets a column on the target"),
+        "{}",
+        stderr_of(&out)
+    );
+    assert!(!cp.exists());
+    assert_eq!(slots_and_publications(source), "0/0");
+    let dir = s.work.path().join("w");
+    let mut child = s.migrate(db, &dir, &["-t", "projects", "-t", "tasks"], &[]);
+    let mut n = 0;
+    // Writes before and during the copy, and through the catch-up.
+    while !dir.join("online/status.json").exists() && child.try_wait().unwrap().is_none() {
+        source.psql("src", &added_load_sql(n)).unwrap();
+        n += 1;
+    }
+    wait_following(&dir, &mut child);
+    for _ in 0..30 {
+        source.psql("src", &added_load_sql(n)).unwrap();
+        n += 1;
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    cutover_ok(&s, db, &dir, &[]);
+    assert!(child.wait().unwrap().success(), "{}", log_of(&dir));
+    assert_eq!(slots_and_publications(source), "0/0");
+    // Row for row on the source's columns, and every task has its project's tenant.
+    let co = &cluster.coordinator;
+    for sql in [
+        "SELECT count(*) || ':' || md5(string_agg((id, tenant_id, name)::text, '|' ORDER BY id)) FROM projects",
+        "SELECT count(*) || ':' || md5(string_agg((id, project_id, title)::text, '|' ORDER BY id)) FROM tasks",
+    ] {
+        assert_eq!(source.psql("src", sql).unwrap(), co.psql(db, sql).unwrap(), "{sql}");
+    }
+    let wrong = co
+        .psql(
+            db,
+            "SELECT count(*) FROM tasks t LEFT JOIN projects p ON p.id = t.project_id AND p.tenant_id = t.tenant_id \
+             WHERE p.id IS NULL",
+        )
+        .unwrap();
+    assert_eq!(wrong, "0");
+    // Tasks inserted and moved during the catch-up are among them.
+    let caught_up = co
+        .psql(
+            db,
+            &format!("SELECT count(*) FROM tasks WHERE id >= 200000 + {}", n - 30),
+        )
+        .unwrap();
+    assert_eq!(caught_up, "30");
 }

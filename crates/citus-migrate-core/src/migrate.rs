@@ -831,17 +831,14 @@ impl Run<'_> {
         let summary = if self.online {
             // The slot exists before the copy's snapshot is taken: every change after the snapshot
             // is in the slot.
-            crate::online::copy_after_slot(
-                self.source,
-                self.target,
-                &self.opts.work_dir,
-                &tables,
-                crate::online::Origin::Migrate,
-                resume,
-                &opts,
-                &crash,
-            )
-            .await?
+            let run = crate::online::SlotCopy {
+                work_dir: &self.opts.work_dir,
+                tables: &tables,
+                origin: crate::online::Origin::Migrate,
+                added: &self.added_columns(),
+                resumed: resume,
+            };
+            crate::online::copy_after_slot(self.source, self.target, &run, &opts, &crash).await?
         } else {
             copy_tables(self.source, self.target, &tables, &opts, &crash).await?
         };
@@ -1055,6 +1052,20 @@ impl Run<'_> {
         self.plan
             .as_ref()
             .map(|p| crate::plan::changes::computed_columns(&self.catalog, p))
+            .unwrap_or_default()
+    }
+
+    /// The columns the plan adds, with the way to their values, for an online migration's catch-up.
+    fn added_columns(&self) -> Vec<crate::online::AddedColumn> {
+        self.plan
+            .as_ref()
+            .map(|p| {
+                crate::plan::changes::added_columns(&self.catalog, p)
+                    .0
+                    .iter()
+                    .map(crate::online::AddedColumn::of)
+                    .collect()
+            })
             .unwrap_or_default()
     }
 

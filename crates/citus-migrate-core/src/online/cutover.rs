@@ -133,8 +133,7 @@ pub async fn cutover(
         Origin::Migrate => &[Step::Copy, Step::PostData, Step::Sequences, Step::Analyze],
         Origin::Copy => &[Step::Copy],
     };
-    if let Some(step) = steps.iter().copied().find(|s| !run.is_finished(*s))
-    {
+    if let Some(step) = steps.iter().copied().find(|s| !run.is_finished(*s)) {
         return Err(Error::Precondition {
             side: Side::Target,
             message: format!(

@@ -30,7 +30,7 @@ use serde::Serialize;
 
 pub use cutover::{abort, cutover, AbortSummary, CutoverOptions, CutoverSummary};
 pub use snapshot::CopySnapshot;
-pub use state::{OnlineStatus, Origin, Stage};
+pub use state::{AddedColumn, Hop, OnlineStatus, Origin, Stage};
 
 use crate::connect::connect;
 use crate::conninfo::ConnInfo;
@@ -73,6 +73,7 @@ async fn prepare(
     work_dir: &Path,
     tables: &[QualifiedName],
     origin: Origin,
+    added: &[AddedColumn],
     progress: &dyn Progress,
 ) -> Result<()> {
     let files = Files::new(work_dir);
@@ -117,6 +118,7 @@ async fn prepare(
         tables: columns,
         blocked_writes: None,
         origin,
+        added: added.to_vec(),
     };
     // Recorded first: an abort after a crash right after the CREATEs still knows what to drop.
     files.save(&state)?;
@@ -136,20 +138,41 @@ async fn prepare(
 pub(crate) async fn copy_after_slot(
     source: &ConnInfo,
     target: &ConnInfo,
-    work_dir: &Path,
-    tables: &[QualifiedName],
-    origin: Origin,
-    resumed: bool,
+    run: &SlotCopy<'_>,
     opts: &CopyOptions,
     progress: &dyn Progress,
 ) -> Result<CopySummary> {
-    prepare(source, target, work_dir, tables, origin, progress).await?;
+    prepare(
+        source,
+        target,
+        run.work_dir,
+        run.tables,
+        run.origin,
+        run.added,
+        progress,
+    )
+    .await?;
     let opts = CopyOptions {
-        mode: if resumed { CopyMode::Truncate } else { opts.mode },
-        snapshot_file: Some(snapshot_file(work_dir)),
+        mode: if run.resumed {
+            CopyMode::Truncate
+        } else {
+            opts.mode
+        },
+        snapshot_file: Some(snapshot_file(run.work_dir)),
         ..opts.clone()
     };
-    copy_tables(source, target, tables, &opts, progress).await
+    copy_tables(source, target, run.tables, &opts, progress).await
+}
+
+/// What [`copy_after_slot`] copies, and for whom.
+pub(crate) struct SlotCopy<'a> {
+    pub work_dir: &'a Path,
+    pub tables: &'a [QualifiedName],
+    pub origin: Origin,
+    /// The columns the plan adds (recorded for the catch-up).
+    pub added: &'a [AddedColumn],
+    /// An earlier attempt at the copy was interrupted.
+    pub resumed: bool,
 }
 
 /// How `copy` runs online ([`copy`]).
@@ -238,17 +261,14 @@ pub async fn copy(
             ..opts.copy.clone()
         };
         let t0 = Instant::now();
-        let summary = copy_after_slot(
-            source,
-            target,
+        let run = SlotCopy {
             work_dir,
             tables,
-            Origin::Copy,
+            origin: Origin::Copy,
+            added: &[],
             resumed,
-            &copy_opts,
-            progress,
-        )
-        .await;
+        };
+        let summary = copy_after_slot(source, target, &run, &copy_opts, progress).await;
         state.add_time(Step::Copy, t0.elapsed().as_secs_f64());
         let summary = match summary {
             Ok(s) => s,
@@ -285,12 +305,13 @@ fn files_origin(work_dir: &Path) -> Result<Origin> {
     Ok(Files::new(work_dir).load()?.origin)
 }
 
-/// Tables whose target has a column the copy computes from a parent row: the catch-up cannot fill it.
+/// An online copy of tables whose target has a column a plan adds: only `migrate` records the plan
+/// the cutover verifies those columns with.
 fn added_columns_refused(tables: &[QualifiedName]) -> Error {
     Error::usage(format!(
         "{} gets a column on the target that the copy fills from its parent's row (add_column in the \
-         plan); the online catch-up cannot fill it for the source's new rows: run without the online \
-         option, or edit the plan to drop that change",
+         plan); an online copy does not take such a plan: migrate online with the plan, copy without \
+         the online option, or edit the plan to drop that change",
         tables.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ")
     ))
 }
