@@ -695,21 +695,36 @@ fn online_copy_of_a_table_selection_follows_only_it_and_cuts_over() {
     s.cluster.coordinator.psql(db, TARGET_TABLES).unwrap();
     let dir = s.work.path().join("w");
     let load = Load::start(&s.source);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_citus-migrate"))
-        .args(["copy", "--online", "-t", "accounts", "-t", "public.events"])
-        .args([
-            "--source",
-            &s.source.url("src"),
-            "--target",
-            &s.cluster.url(db),
-        ])
-        .args(["--jobs", "2", "--chunk-size", "256kB", "--work-dir"])
-        .arg(&dir)
-        .env("CITUS_MIGRATE_PLAIN_PROGRESS", "1")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.with_extension("log")).unwrap())
-        .spawn()
-        .unwrap();
+    let copy = |extra: &[&str], envs: &[(&str, &str)]| {
+        Command::new(env!("CARGO_BIN_EXE_citus-migrate"))
+            .args(["copy", "--online", "-t", "accounts", "-t", "public.events"])
+            .args([
+                "--source",
+                &s.source.url("src"),
+                "--target",
+                &s.cluster.url(db),
+            ])
+            .args(["--jobs", "2", "--chunk-size", "256kB", "--work-dir"])
+            .arg(&dir)
+            .args(extra)
+            .envs(envs.iter().copied())
+            .env("CITUS_MIGRATE_PLAIN_PROGRESS", "1")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.with_extension("log")).unwrap())
+            .spawn()
+            .unwrap()
+    };
+    // Killed (-9) in its copy, then resumed: the copy starts over from a new snapshot.
+    let mut child = copy(&[], &[("CITUS_MIGRATE_TEST_PAUSE_MS", "300")]);
+    let copy_log = dir.join("copy").join("copy.log");
+    let started = wait_until(Duration::from_secs(240), || {
+        std::fs::read_to_string(&copy_log).is_ok_and(|l| l.lines().count() >= 3)
+            || child.try_wait().unwrap().is_some()
+    });
+    assert!(started, "the copy did not start: {}", log_of(&dir));
+    kill_9(&mut child, "copy --online in its copy", &log_of(&dir));
+    assert_eq!(step_status(&dir, "copy").as_deref(), Some("running"));
+    let mut child = copy(&["--resume"], &[]);
     wait_following(&dir, &mut child);
     let published = s
         .source
