@@ -557,6 +557,18 @@ fn kill_9(child: &mut Child, what: &str, log: &str) {
     assert_eq!(status.signal(), Some(9), "{what}: {status:?}");
 }
 
+/// Kills (-9) a run once its copy has committed a few chunks; the copy step stays unfinished.
+fn kill_9_in_copy(dir: &Path, child: &mut Child, what: &str) {
+    let copy_log = dir.join("copy").join("copy.log");
+    let started = wait_until(Duration::from_secs(240), || {
+        std::fs::read_to_string(&copy_log).is_ok_and(|l| l.lines().count() >= 3)
+            || child.try_wait().unwrap().is_some()
+    });
+    assert!(started, "the copy did not start: {}", log_of(dir));
+    kill_9(child, what, &log_of(dir));
+    assert_eq!(step_status(dir, "copy").as_deref(), Some("running"));
+}
+
 /// Real `kill -9` from outside, under the write load: `migrate --online` in its copy, the resumed run
 /// while it follows, and `cutover --block-writes` after it made the source read-only; each time the
 /// same command again (`--resume`, cutover) continues, and the target ends exact.
@@ -571,14 +583,7 @@ fn online_kill_9_in_copy_catch_up_and_cutover_then_resume() {
     // 1. In the copy: each stream pauses around its chunks' commits, so the copy of ~40 chunks of
     // 256 kB takes many seconds; killed once a few chunks are committed.
     let mut child = s.migrate(db, &dir, &[], &[("CITUS_MIGRATE_TEST_PAUSE_MS", "300")]);
-    let copy_log = dir.join("copy").join("copy.log");
-    let started = wait_until(Duration::from_secs(240), || {
-        std::fs::read_to_string(&copy_log).is_ok_and(|l| l.lines().count() >= 3)
-            || child.try_wait().unwrap().is_some()
-    });
-    assert!(started, "the copy did not start: {}", log_of(&dir));
-    kill_9(&mut child, "migrate --online in its copy", &log_of(&dir));
-    assert_eq!(step_status(&dir, "copy").as_deref(), Some("running"));
+    kill_9_in_copy(&dir, &mut child, "migrate --online in its copy");
     assert!(dir.join("online/snapshot.json").exists());
     assert!(
         !dir.join("copy/summary.json").exists(),
@@ -716,14 +721,7 @@ fn online_copy_of_a_table_selection_follows_only_it_and_cuts_over() {
     };
     // Killed (-9) in its copy, then resumed: the copy starts over from a new snapshot.
     let mut child = copy(&[], &[("CITUS_MIGRATE_TEST_PAUSE_MS", "300")]);
-    let copy_log = dir.join("copy").join("copy.log");
-    let started = wait_until(Duration::from_secs(240), || {
-        std::fs::read_to_string(&copy_log).is_ok_and(|l| l.lines().count() >= 3)
-            || child.try_wait().unwrap().is_some()
-    });
-    assert!(started, "the copy did not start: {}", log_of(&dir));
-    kill_9(&mut child, "copy --online in its copy", &log_of(&dir));
-    assert_eq!(step_status(&dir, "copy").as_deref(), Some("running"));
+    kill_9_in_copy(&dir, &mut child, "copy --online in its copy");
     let mut child = copy(&["--resume"], &[]);
     wait_following(&dir, &mut child);
     let published = s
