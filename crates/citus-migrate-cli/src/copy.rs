@@ -55,6 +55,11 @@ pub struct CopyArgs {
     /// placements on the workers would be safe.
     #[arg(long)]
     pub via_coordinator: bool,
+    /// Keep the source writable: take a replication slot for just these tables before the copy, then
+    /// keep applying their changes until `citus-migrate cutover` (or `abort`) is run on the same
+    /// --work-dir, which it needs. --resume continues an interrupted online copy. See docs/online.md.
+    #[arg(long, requires = "work_dir")]
+    pub online: bool,
     /// Format of the final summary on stdout.
     #[arg(long, value_enum, default_value_t = SummaryFormat::Text)]
     pub format: SummaryFormat,
@@ -145,11 +150,55 @@ pub async fn run(args: CopyArgs) -> anyhow::Result<()> {
         computed_columns,
     };
     let progress = CliProgress::new();
+    if args.online {
+        return online(&source, &target, &tables, opts, &args, &progress).await;
+    }
     let result = copy::copy_tables(&source, &target, &tables, &opts, &progress).await;
     progress.finish();
     let summary = result?;
     let text = match args.format {
         SummaryFormat::Text => summary_text(&summary),
+        SummaryFormat::Json => serde_json::to_string_pretty(&summary)?,
+    };
+    crate::args::write_output(None, &text)
+}
+
+/// `copy --online`: the copy from the slot's snapshot, then the catch-up until cutover or abort.
+async fn online(
+    source: &citus_migrate_core::ConnInfo,
+    target: &citus_migrate_core::ConnInfo,
+    tables: &[QualifiedName],
+    copy: CopyOptions,
+    args: &CopyArgs,
+    progress: &CliProgress,
+) -> anyhow::Result<()> {
+    let opts = citus_migrate_core::online::OnlineCopyOptions {
+        work_dir: args.work_dir.clone().unwrap_or_default(),
+        resume: args.resume,
+        copy: CopyOptions {
+            mode: if args.truncate {
+                CopyMode::Truncate
+            } else {
+                CopyMode::Fresh
+            },
+            ..copy
+        },
+        follow: citus_migrate_core::online::FollowOptions {
+            test_crash_after_commits: crate::online::crash_after_commits(),
+        },
+    };
+    let result = citus_migrate_core::online::copy(source, target, tables, &opts, progress).await;
+    progress.finish();
+    let summary = result?;
+    let text = match args.format {
+        SummaryFormat::Text => {
+            let mut text = summary.copy.as_ref().map(summary_text).unwrap_or_default();
+            text.push_str(&format!(
+                "online: following stopped for the cutover; {}\n",
+                crate::render::online_line(&summary.follow.status)
+            ));
+            text
+        }
         SummaryFormat::Json => serde_json::to_string_pretty(&summary)?,
     };
     crate::args::write_output(None, &text)

@@ -16,7 +16,7 @@ pub struct CutoverArgs {
     pub source: SourceArgs,
     #[command(flatten)]
     pub target: TargetArgs,
-    /// The work directory of the `migrate --online` run.
+    /// The work directory of the `migrate --online` (or `copy --online`) run.
     #[arg(long, value_name = "DIR")]
     pub work_dir: PathBuf,
     /// Make the source database read-only for the cutover (ALTER DATABASE … SET
@@ -39,7 +39,7 @@ pub struct CutoverArgs {
 pub struct AbortArgs {
     #[command(flatten)]
     pub source: SourceArgs,
-    /// The work directory of the `migrate --online` run.
+    /// The work directory of the `migrate --online` (or `copy --online`) run.
     #[arg(long, value_name = "DIR")]
     pub work_dir: PathBuf,
     /// Seconds to wait for the running `migrate --online` to stop following.
@@ -49,7 +49,7 @@ pub struct AbortArgs {
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// The work directory of the `migrate --online` run.
+    /// The work directory of the `migrate --online` (or `copy --online`) run.
     #[arg(long, value_name = "DIR")]
     pub work_dir: PathBuf,
     /// Output format.

@@ -806,31 +806,14 @@ impl Run<'_> {
             return Ok(Outcome::done("no tables hold rows"));
         }
         let resume = self.attempts(Step::Copy) > 1;
-        if self.online {
-            // The slot exists before the copy's snapshot is taken: every change after the snapshot
-            // is in the slot.
-            crate::online::prepare(
-                self.source,
-                self.target,
-                &self.opts.work_dir,
-                &tables,
-                self.progress,
-            )
-            .await?;
-        }
         let opts = CopyOptions {
             jobs: self.opts.jobs,
             chunk_bytes: self.opts.chunk_bytes,
-            // An interrupted online copy starts over: its chunks must all come from the one snapshot
-            // the catch-up starts at.
-            mode: match (resume, self.online) {
-                (true, true) => CopyMode::Truncate,
-                (true, false) => CopyMode::Resume,
-                (false, _) => CopyMode::Fresh,
+            mode: if resume {
+                CopyMode::Resume
+            } else {
+                CopyMode::Fresh
             },
-            snapshot_file: self
-                .online
-                .then(|| crate::online::snapshot_file(&self.opts.work_dir)),
             work_dir: Some(self.wd.copy_dir()),
             test_pause: self.opts.test_pause,
             computed_columns: self.computed_columns(),
@@ -845,7 +828,20 @@ impl Run<'_> {
                 }),
             fired: AtomicBool::new(false),
         };
-        let summary = copy_tables(self.source, self.target, &tables, &opts, &crash).await?;
+        let summary = if self.online {
+            // The slot exists before the copy's snapshot is taken: every change after the snapshot
+            // is in the slot.
+            let run = crate::online::SlotCopy {
+                work_dir: &self.opts.work_dir,
+                tables: &tables,
+                origin: crate::online::Origin::Migrate,
+                added: &self.added_columns(),
+                resumed: resume,
+            };
+            crate::online::copy_after_slot(self.source, self.target, &run, &opts, &crash).await?
+        } else {
+            copy_tables(self.source, self.target, &tables, &opts, &crash).await?
+        };
         self.copied = (summary.rows, summary.bytes);
         // The step's figures count the chunks earlier runs had committed too.
         let skipped_rows: u64 = summary.tables.iter().map(|t| t.skipped_rows).sum();
@@ -1056,6 +1052,20 @@ impl Run<'_> {
         self.plan
             .as_ref()
             .map(|p| crate::plan::changes::computed_columns(&self.catalog, p))
+            .unwrap_or_default()
+    }
+
+    /// The columns the plan adds, with the way to their values, for an online migration's catch-up.
+    fn added_columns(&self) -> Vec<crate::online::AddedColumn> {
+        self.plan
+            .as_ref()
+            .map(|p| {
+                crate::plan::changes::added_columns(&self.catalog, p)
+                    .0
+                    .iter()
+                    .map(crate::online::AddedColumn::of)
+                    .collect()
+            })
             .unwrap_or_default()
     }
 

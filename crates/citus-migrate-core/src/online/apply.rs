@@ -2,6 +2,7 @@
 //! literal of pgoutput's text form (coerced by the target to the column's type). Pure: no connection.
 
 use super::pgoutput::{Relation, Value};
+use super::state::Hop;
 use crate::ident::{quote_ident, quote_literal, QualifiedName};
 
 /// How many rows a statement must touch for the target to still match the source.
@@ -28,6 +29,41 @@ pub(super) struct Target {
     pub relation: Relation,
     /// The target's distribution column, as an index into the relation's columns.
     pub distribution: Option<usize>,
+    /// Columns only the target has (a plan's added column), each looked up from the parents' rows.
+    pub added: Vec<Added>,
+}
+
+/// A column only the target has, and how its value is found on the target.
+#[derive(Debug, Clone)]
+pub(super) struct Added {
+    pub column: String,
+    /// The relation's columns the first foreign key matches (indexes).
+    pub columns: Vec<usize>,
+    pub hops: Vec<Hop>,
+}
+
+/// Where a row's added value is found on the target for `values` (the foreign key's columns of
+/// the row; a hop's `read` columns for the next hop): `None` when one of them is NULL (the foreign key
+/// names no row, the value is NULL too).
+pub(super) fn hop_select(hop: &Hop, values: &[Value]) -> Option<String> {
+    let mut conditions = Vec::new();
+    for (k, v) in hop.key.iter().zip(values) {
+        match v {
+            Value::Text(t) => conditions.push(format!("{} = {}", quote_ident(k), quote_literal(t))),
+            Value::Null | Value::Unchanged => return None,
+        }
+    }
+    let read: Vec<String> = hop
+        .read
+        .iter()
+        .map(|c| format!("{}::pg_catalog.text", quote_ident(c)))
+        .collect();
+    Some(format!(
+        "SELECT {} FROM {} WHERE {}",
+        read.join(", "),
+        hop.table.quoted(),
+        conditions.join(" AND ")
+    ))
 }
 
 /// What an UPDATE becomes.
@@ -76,8 +112,14 @@ impl Target {
     }
 
     pub fn insert(&self, new: &[Value]) -> Statement {
-        let cols: Vec<String> = (0..new.len()).map(|i| self.column(i)).collect();
-        let vals: Vec<String> = new.iter().map(literal).collect();
+        self.insert_with(new, &[])
+    }
+
+    /// An INSERT of `new` and of the added columns' values (in the order of `added`).
+    pub fn insert_with(&self, new: &[Value], added: &[Value]) -> Statement {
+        let mut cols: Vec<String> = (0..new.len()).map(|i| self.column(i)).collect();
+        cols.extend(self.added.iter().map(|a| quote_ident(&a.column)));
+        let vals: Vec<String> = new.iter().chain(added).map(literal).collect();
         Statement {
             sql: format!(
                 "INSERT INTO {} ({}) VALUES ({})",
@@ -100,6 +142,47 @@ impl Target {
         }
     }
 
+    /// `SELECT` of `columns` (as text) of the target's row that the change names.
+    pub fn select_row(&self, old: Option<&[Value]>, new: &[Value], columns: &[String]) -> String {
+        let cols: Vec<String> = columns
+            .iter()
+            .map(|c| format!("{c}::pg_catalog.text"))
+            .collect();
+        format!(
+            "SELECT {} FROM {} WHERE {}",
+            cols.join(", "),
+            self.table.quoted(),
+            self.key_condition(old, new)
+        )
+    }
+
+    /// The quoted names of the relation's columns at `indexes`.
+    pub fn columns(&self, indexes: &[usize]) -> Vec<String> {
+        indexes.iter().map(|&i| self.column(i)).collect()
+    }
+
+    /// An UPDATE whose row gets other added values: the row is deleted and inserted again with them
+    /// (an added column is the distribution column, which Citus cannot change in place). Every value
+    /// of `new` must be there (unchanged TOAST filled in from the target's row first).
+    pub fn relocate(
+        &self,
+        old: Option<&[Value]>,
+        new: &[Value],
+        added: &[Value],
+    ) -> Vec<Statement> {
+        vec![
+            Statement {
+                sql: format!(
+                    "DELETE FROM {} WHERE {}",
+                    self.table.quoted(),
+                    self.key_condition(old, new)
+                ),
+                expect: Expect::One,
+            },
+            self.insert_with(new, added),
+        ]
+    }
+
     /// An UPDATE: in place, leaving out the unchanged TOASTed columns; or, when the distribution
     /// column changes, a DELETE and an INSERT (Citus cannot move a row by UPDATE).
     pub fn update(&self, old: Option<&[Value]>, new: &[Value]) -> UpdatePlan {
@@ -113,16 +196,8 @@ impl Target {
                 .filter(|&i| new[i] == Value::Unchanged)
                 .collect();
             if !missing.is_empty() {
-                let cols: Vec<String> = missing
-                    .iter()
-                    .map(|&i| format!("{}::pg_catalog.text", self.column(i)))
-                    .collect();
                 return UpdatePlan::NeedsValues {
-                    select: format!(
-                        "SELECT {} FROM {} WHERE {condition}",
-                        cols.join(", "),
-                        self.table.quoted()
-                    ),
+                    select: self.select_row(old, new, &self.columns(&missing)),
                     missing,
                 };
             }
@@ -182,6 +257,7 @@ mod tests {
                 columns: vec![col("id", true), col("tenant", true), col("note", false)],
             },
             distribution,
+            added: Vec::new(),
         }
     }
 
@@ -250,6 +326,43 @@ mod tests {
             s[0].sql.ends_with("WHERE id = '1' AND tenant = 'a'"),
             "{}",
             s[0].sql
+        );
+    }
+
+    #[test]
+    fn added_columns_are_looked_up_and_inserted() {
+        let hop = Hop {
+            table: QualifiedName::new("s", "Par\"ent"),
+            key: vec!["id".into(), "Kind".into()],
+            read: vec!["tenant".into()],
+        };
+        assert_eq!(
+            hop_select(&hop, &[t("7"), t("a'b")]).unwrap(),
+            r#"SELECT tenant::pg_catalog.text FROM s."Par""ent" WHERE id = '7' AND "Kind" = 'a''b'"#
+        );
+        // A NULL foreign key names no parent: the value is NULL, nothing to look up.
+        assert_eq!(hop_select(&hop, &[t("7"), Value::Null]), None);
+        let mut tg = target(b'd', None);
+        tg.added.push(Added {
+            column: "tenant_id".into(),
+            columns: vec![0],
+            hops: vec![hop],
+        });
+        let ins = tg.insert_with(&[t("1"), t("a"), Value::Null], &[t("42")]);
+        assert_eq!(
+            ins.sql,
+            r#"INSERT INTO s."Odd""t" (id, tenant, note, tenant_id) VALUES ('1', 'a', NULL, '42')"#
+        );
+        let moved = tg.relocate(None, &[t("1"), t("a"), t("n")], &[t("43")]);
+        assert_eq!(
+            moved[0].sql,
+            r#"DELETE FROM s."Odd""t" WHERE id = '1' AND tenant = 'a'"#
+        );
+        assert_eq!(moved[0].expect, Expect::One);
+        assert!(
+            moved[1].sql.ends_with("VALUES ('1', 'a', 'n', '43')"),
+            "{}",
+            moved[1].sql
         );
     }
 

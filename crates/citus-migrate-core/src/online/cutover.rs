@@ -10,7 +10,7 @@ use tokio_postgres::Client;
 
 use super::follow::Follower;
 use super::slot;
-use super::state::{BlockedWrites, Files, OnlineState, Stage};
+use super::state::{BlockedWrites, Files, OnlineState, Origin, Stage};
 use crate::catalog::{self, ReadOptions};
 use crate::connect::{connect, execute_script, query};
 use crate::conninfo::ConnInfo;
@@ -126,13 +126,14 @@ pub async fn cutover(
 ) -> Result<CutoverSummary> {
     let started = Instant::now();
     let files = Files::new(work_dir);
-    require_stage(work_dir, &files)?;
+    let origin = require_stage(work_dir, &files)?.origin;
     let wd = take_work_dir(work_dir, &files, opts.wait)?;
     let (_, run) = WorkDir::open_state(work_dir)?;
-    if let Some(step) = [Step::Copy, Step::PostData, Step::Sequences, Step::Analyze]
-        .into_iter()
-        .find(|s| !run.is_finished(*s))
-    {
+    let steps: &[Step] = match origin {
+        Origin::Migrate => &[Step::Copy, Step::PostData, Step::Sequences, Step::Analyze],
+        Origin::Copy => &[Step::Copy],
+    };
+    if let Some(step) = steps.iter().copied().find(|s| !run.is_finished(*s)) {
         return Err(Error::Precondition {
             side: Side::Target,
             message: format!(
@@ -145,12 +146,20 @@ pub async fn cutover(
     }
     wd.log("cutover started");
     let mut state = files.load()?;
-    let blocked_at = if opts.block_writes {
+    // An interrupted cutover that blocked the writes left the source read-only: this one keeps it so
+    // while it drains, and gives the writes back afterwards, with or without being asked to block.
+    let blocked_at = if opts.block_writes || state.blocked_writes.is_some() {
+        if !opts.block_writes {
+            progress.message(
+                "online: an interrupted cutover left the source's database read-only; it stays so \
+                 until this cutover has drained, then takes writes again",
+            );
+        }
         Some(block_writes(source, &files, &mut state).await?)
     } else {
         None
     };
-    let result = drain_and_verify(source, target, work_dir, &run, opts, progress).await;
+    let result = drain_and_verify(source, target, work_dir, &run, origin, opts, progress).await;
     // The source takes writes again whatever happened.
     let write_blocked_seconds = match blocked_at {
         Some(t) => {
@@ -193,6 +202,7 @@ async fn drain_and_verify(
     target: &ConnInfo,
     work_dir: &Path,
     run: &crate::workdir::State,
+    origin: Origin,
     opts: &CutoverOptions,
     progress: &dyn Progress,
 ) -> Result<(u64, u64, String, usize, VerifyReport)> {
@@ -226,13 +236,18 @@ async fn drain_and_verify(
     .await?;
     let sequences = crate::sequences::advance(&src, None, &tgt, &catalog, &filters, || {}).await?;
     progress.step("verify");
-    let plan = Plan::load(&work_dir.join("plan.json"))?;
-    let expected_layout = if run.skip_distribution {
-        None
-    } else {
-        Some(verify::expected_layout(&plan))
+    // A copy of a table selection has no plan: its tables are verified, not a layout. (An online copy
+    // with columns computed from a plan is refused before it starts.)
+    let (expected_layout, computed_columns) = match origin {
+        Origin::Migrate => {
+            let plan = Plan::load(&work_dir.join("plan.json"))?;
+            (
+                (!run.skip_distribution).then(|| verify::expected_layout(&plan)),
+                crate::plan::changes::computed_columns(&catalog, &plan),
+            )
+        }
+        Origin::Copy => Default::default(),
     };
-    let computed_columns = crate::plan::changes::computed_columns(&catalog, &plan);
     let report = verify::verify(
         source,
         target,

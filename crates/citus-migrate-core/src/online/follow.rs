@@ -18,7 +18,7 @@ use crate::connect::{connect, execute, execute_counted, execute_script, query};
 use crate::conninfo::ConnInfo;
 use crate::copy::sql::{begin_source, begin_target, DURABLE_COMMIT};
 use crate::error::{Error, Result, Side};
-use crate::ident::{quote_literal, QualifiedName};
+use crate::ident::{quote_ident, quote_literal, QualifiedName};
 
 /// The bookkeeping table on the target.
 pub(crate) const PROGRESS_TABLE: &str = "citus_migrate.online_progress";
@@ -362,13 +362,23 @@ impl Follower {
                 relations.insert(target.relation.oid, target);
             }
             Message::Insert { relation, new } if !skip => {
-                let t = known(relations, relation)?;
-                let s = t.insert(&new);
+                let t = known(relations, relation)?.clone();
+                let s = if t.added.is_empty() {
+                    t.insert(&new)
+                } else {
+                    let added = self.added_values(&t, &new).await?;
+                    t.insert_with(&new, &added)
+                };
                 self.push(vec![s]).await?;
                 round.changes += 1;
             }
             Message::Update { relation, old, new } if !skip => {
                 let t = known(relations, relation)?.clone();
+                if let Some(s) = self.relocation(&t, old.as_deref(), &new).await? {
+                    self.push(s).await?;
+                    round.changes += 1;
+                    return Ok(());
+                }
                 let statements = match t.update(old.as_deref(), &new) {
                     UpdatePlan::Statements(s) => s,
                     UpdatePlan::NeedsValues { select, missing } => {
@@ -462,11 +472,121 @@ impl Follower {
                 remedy: None,
             });
         }
+        let mut added = Vec::new();
+        for a in self.state.added.iter().filter(|a| a.table == table) {
+            let columns = a
+                .columns
+                .iter()
+                .map(|c| rel.columns.iter().position(|r| &r.name == c))
+                .collect::<Option<Vec<usize>>>()
+                .ok_or_else(|| Error::Precondition {
+                    side: Side::Source,
+                    message: format!(
+                        "{table} no longer has the columns ({}) its added column {} is found through",
+                        a.columns.join(", "),
+                        a.column
+                    ),
+                    remedy: None,
+                })?;
+            added.push(apply::Added {
+                column: a.column.clone(),
+                columns,
+                hops: a.hops.clone(),
+            });
+        }
         Ok(Target {
             table,
             relation: rel,
             distribution,
+            added,
         })
+    }
+
+    /// The values of `t`'s added columns for a row with the values `row`, looked up on the target
+    /// (inside the open transaction: a parent inserted by an earlier change is seen), hop by hop.
+    async fn added_values(&mut self, t: &Target, row: &[Value]) -> Result<Vec<Value>> {
+        self.send().await?;
+        self.begin_target().await?;
+        let mut out = Vec::with_capacity(t.added.len());
+        for a in &t.added {
+            let mut values: Vec<Value> = a.columns.iter().map(|&i| row[i].clone()).collect();
+            for hop in &a.hops {
+                let Some(select) = apply::hop_select(hop, &values) else {
+                    values = vec![Value::Null];
+                    break;
+                };
+                let rows = query(
+                    &self.tgt,
+                    Side::Target,
+                    &format!("looking up {}.{} in {}", t.table, a.column, hop.table),
+                    &select,
+                    &[],
+                )
+                .await?;
+                if rows.len() != 1 {
+                    return Err(Error::Precondition {
+                        side: Side::Target,
+                        message: format!(
+                            "a row of {} needs the value of its added column {} from {}, but the target has                              {} rows there for {select}: the foreign key's parent row is missing (inserted                              later in the transaction, by a deferred constraint?) or not unique. Nothing of                              the source transaction is applied; migrate without the online option",
+                            t.table,
+                            a.column,
+                            hop.table,
+                            rows.len()
+                        ),
+                        remedy: None,
+                    });
+                }
+                values = (0..rows[0].len())
+                    .map(|i| match rows[0].get::<_, Option<String>>(i) {
+                        Some(s) => Value::Text(s),
+                        None => Value::Null,
+                    })
+                    .collect();
+            }
+            out.push(values.swap_remove(0));
+        }
+        Ok(out)
+    }
+
+    /// An UPDATE of a row with added columns whose values change with it (its foreign key now names
+    /// another parent): the row is deleted and inserted again with the new values (with the values the
+    /// source did not send read from the target's row first). None when they stay (or no value of the
+    /// foreign key was sent): then it is an ordinary UPDATE.
+    async fn relocation(
+        &mut self,
+        t: &Target,
+        old: Option<&[Value]>,
+        new: &[Value],
+    ) -> Result<Option<Vec<Statement>>> {
+        if t.added.is_empty()
+            || t.added
+                .iter()
+                .flat_map(|a| &a.columns)
+                .any(|&i| new[i] == Value::Unchanged)
+        {
+            return Ok(None);
+        }
+        let added = self.added_values(t, new).await?;
+        let names: Vec<String> = t.added.iter().map(|a| quote_ident(&a.column)).collect();
+        let current = self
+            .read_target_values(t, &t.select_row(old, new, &names))
+            .await?;
+        if current == added {
+            return Ok(None);
+        }
+        let missing: Vec<usize> = (0..new.len())
+            .filter(|&i| new[i] == Value::Unchanged)
+            .collect();
+        let mut filled = new.to_vec();
+        if !missing.is_empty() {
+            let values = self
+                .read_target_values(t, &t.select_row(old, new, &t.columns(&missing)))
+                .await?;
+            for (i, v) in missing.iter().zip(values) {
+                filled[*i] = v;
+            }
+        }
+        Ok(Some(t.relocate(old, &filled, &added)))
     }
 
     async fn read_target_values(&mut self, t: &Target, select: &str) -> Result<Vec<Value>> {

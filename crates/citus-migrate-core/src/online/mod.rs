@@ -31,7 +31,7 @@ use serde::Serialize;
 
 pub use cutover::{abort, cutover, AbortSummary, CutoverOptions, CutoverSummary};
 pub use snapshot::CopySnapshot;
-pub use state::{OnlineStatus, Stage};
+pub use state::{AddedColumn, Hop, OnlineStatus, Origin, Stage};
 
 use crate::connect::connect;
 use crate::conninfo::ConnInfo;
@@ -39,6 +39,10 @@ use crate::error::{Error, Result, Side};
 use crate::ident::QualifiedName;
 use crate::progress::Progress;
 use state::{Files, OnlineState};
+
+use crate::copy::{copy_tables, CopyMode, CopyOptions, CopySummary};
+use crate::filter::Selection;
+use crate::workdir::{State, Step, StepStatus, WorkDir};
 
 /// Whether `work_dir` holds an online migration.
 pub fn is_online(work_dir: &Path) -> bool {
@@ -64,11 +68,13 @@ pub(crate) async fn check_source(
 /// Checks the source and creates the publication and the slot for `tables`, unless the work directory
 /// already has them (a resumed run): then the slot must still exist, or no copy may have started
 /// after it was to be made (then both are made again).
-pub(crate) async fn prepare(
+async fn prepare(
     source: &ConnInfo,
     target: &ConnInfo,
     work_dir: &Path,
     tables: &[QualifiedName],
+    origin: Origin,
+    added: &[AddedColumn],
     progress: &dyn Progress,
 ) -> Result<()> {
     let files = Files::new(work_dir);
@@ -112,6 +118,8 @@ pub(crate) async fn prepare(
         stage: Stage::Following,
         tables: columns,
         blocked_writes: None,
+        origin,
+        added: added.to_vec(),
     };
     // Recorded first: an abort after a crash right after the CREATEs still knows what to drop.
     files.save(&state)?;
@@ -122,6 +130,191 @@ pub(crate) async fn prepare(
         "online: publication and replication slot {name} created on the source"
     ));
     Ok(())
+}
+
+/// The copy of an online migration, for `migrate` and `copy` alike: creates the publication and the
+/// slot for `tables` (or finds them, resumed), then copies the tables from a snapshot taken after the
+/// slot, recorded for the catch-up. A `resumed` copy starts over (the tables are emptied) from a new
+/// snapshot: every chunk must come from the one snapshot the catch-up starts at.
+pub(crate) async fn copy_after_slot(
+    source: &ConnInfo,
+    target: &ConnInfo,
+    run: &SlotCopy<'_>,
+    opts: &CopyOptions,
+    progress: &dyn Progress,
+) -> Result<CopySummary> {
+    prepare(
+        source,
+        target,
+        run.work_dir,
+        run.tables,
+        run.origin,
+        run.added,
+        progress,
+    )
+    .await?;
+    let opts = CopyOptions {
+        mode: if run.resumed {
+            CopyMode::Truncate
+        } else {
+            opts.mode
+        },
+        snapshot_file: Some(snapshot_file(run.work_dir)),
+        ..opts.clone()
+    };
+    copy_tables(source, target, run.tables, &opts, progress).await
+}
+
+/// What [`copy_after_slot`] copies, and for whom.
+pub(crate) struct SlotCopy<'a> {
+    pub work_dir: &'a Path,
+    pub tables: &'a [QualifiedName],
+    pub origin: Origin,
+    /// The columns the plan adds (recorded for the catch-up).
+    pub added: &'a [AddedColumn],
+    /// An earlier attempt at the copy was interrupted.
+    pub resumed: bool,
+}
+
+/// How `copy` runs online ([`copy`]).
+#[derive(Debug, Clone, Default)]
+pub struct OnlineCopyOptions {
+    /// The work directory: the online migration's files, the copy's log, the lock.
+    pub work_dir: PathBuf,
+    /// Continue the online copy recorded in the work directory (the copy again if it was interrupted,
+    /// else the catch-up).
+    pub resume: bool,
+    /// The copy's options (its mode for a new run; its work directory and snapshot are set here).
+    pub copy: CopyOptions,
+    pub follow: FollowOptions,
+}
+
+/// What an online copy did.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct OnlineCopySummary {
+    /// The copy of this run (None: an earlier run finished it).
+    pub copy: Option<CopySummary>,
+    pub follow: FollowSummary,
+}
+
+/// `copy` online: a publication and a slot for just `tables`, the copy of those tables from the
+/// slot's snapshot, then the catch-up of their changes until a cutover or an abort on the same work
+/// directory. The cutover sets the sequences those tables own and verifies those tables.
+pub async fn copy(
+    source: &ConnInfo,
+    target: &ConnInfo,
+    tables: &[QualifiedName],
+    opts: &OnlineCopyOptions,
+    progress: &dyn Progress,
+) -> Result<OnlineCopySummary> {
+    if let Some(t) = opts.copy.computed_columns.keys().next() {
+        return Err(added_columns_refused(std::slice::from_ref(t)));
+    }
+    let work_dir = &opts.work_dir;
+    let (wd, state) = WorkDir::open(work_dir, opts.resume)?;
+    let quoted: Vec<String> = tables.iter().map(QualifiedName::quoted).collect();
+    let selection = Selection::new(&[], &quoted, &[], &[])?;
+    let mut state = match state {
+        Some(s) if !is_online(work_dir) || files_origin(work_dir)? == Origin::Copy => {
+            if s.selection.as_ref() != Some(&selection) {
+                return Err(Error::usage(format!(
+                    "the online copy in {} copies other tables ({}); resume it with the same tables",
+                    work_dir.display(),
+                    s.selection
+                        .as_ref()
+                        .map(|s| s.tables.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", "))
+                        .unwrap_or_default()
+                )));
+            }
+            s
+        }
+        Some(_) => {
+            return Err(Error::usage(format!(
+                "{} holds an online migration, not an online copy: resume it as it was started",
+                work_dir.display()
+            )))
+        }
+        None => {
+            let mut s = State::new(source.to_string(), target.to_string());
+            s.selection = Some(selection);
+            // No plan: the cutover verifies rows and sequences, not a Citus layout.
+            s.skip_distribution = true;
+            s
+        }
+    };
+    let copied = if state.is_finished(Step::Copy) {
+        progress.message("copy: done in an earlier run, skipped");
+        None
+    } else {
+        if !is_online(work_dir) {
+            if let Err(e) = check_source(source, tables, progress).await {
+                wd.log(&format!("stopped before the copy: {e}"));
+                wd.discard();
+                return Err(e);
+            }
+        }
+        state.start(Step::Copy);
+        wd.save(&mut state)?;
+        let resumed = state.record(Step::Copy).is_some_and(|r| r.attempts > 1);
+        let copy_opts = CopyOptions {
+            work_dir: Some(wd.copy_dir()),
+            ..opts.copy.clone()
+        };
+        let t0 = Instant::now();
+        let run = SlotCopy {
+            work_dir,
+            tables,
+            origin: Origin::Copy,
+            added: &[],
+            resumed,
+        };
+        let summary = copy_after_slot(source, target, &run, &copy_opts, progress).await;
+        state.add_time(Step::Copy, t0.elapsed().as_secs_f64());
+        let summary = match summary {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = wd.save(&mut state);
+                wd.log(&format!("online copy failed: {e}"));
+                return Err(e);
+            }
+        };
+        state.finish(
+            Step::Copy,
+            StepStatus::Done,
+            Some(summary.rows),
+            Some(summary.bytes),
+            Some(format!("{} tables", tables.len())),
+        );
+        wd.save(&mut state)?;
+        wd.log("online copy finished");
+        Some(summary)
+    };
+    wd.log("online: following the source's changes");
+    let follow = follow(source, target, work_dir, &opts.follow, progress).await?;
+    wd.log(&format!(
+        "online: following stopped after {} transactions",
+        follow.transactions
+    ));
+    Ok(OnlineCopySummary {
+        copy: copied,
+        follow,
+    })
+}
+
+fn files_origin(work_dir: &Path) -> Result<Origin> {
+    Ok(Files::new(work_dir).load()?.origin)
+}
+
+/// An online copy of tables whose target has a column a plan adds: only `migrate` records the plan
+/// the cutover verifies those columns with.
+fn added_columns_refused(tables: &[QualifiedName]) -> Error {
+    Error::usage(format!(
+        "{} gets a column on the target that the copy fills from its parent's row (add_column in the \
+         plan); an online copy does not take such a plan: migrate online with the plan, copy without \
+         the online option, or edit the plan to drop that change",
+        tables.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ")
+    ))
 }
 
 /// Test hooks of the catch-up.

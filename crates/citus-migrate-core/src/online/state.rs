@@ -46,6 +46,71 @@ pub struct OnlineState {
     /// Set while the cutover holds the source's database read-only: the value to restore.
     #[serde(default)]
     pub blocked_writes: Option<BlockedWrites>,
+    /// Which command started it: a whole migration, or the copy of a table selection.
+    #[serde(default)]
+    pub origin: Origin,
+    /// Columns the plan adds on the target, filled from a parent's row: the catch-up looks their
+    /// values up on the target for each row it inserts or updates.
+    #[serde(default)]
+    pub added: Vec<AddedColumn>,
+}
+
+/// A column the target has and the source has not (the plan's `add_column`), and the way to its
+/// value: from the table's foreign key columns through each parent to the value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddedColumn {
+    pub table: QualifiedName,
+    pub column: String,
+    /// The table's columns that the first foreign key matches.
+    pub columns: Vec<String>,
+    pub hops: Vec<Hop>,
+}
+
+/// One parent on the way: its row is the one whose `key` columns hold the values found so far; its
+/// `read` columns are the next values (the next foreign key's columns, or at the end the value).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hop {
+    pub table: QualifiedName,
+    pub key: Vec<String>,
+    pub read: Vec<String>,
+}
+
+impl AddedColumn {
+    /// The lookup path of a column a plan adds, resolved against the source's catalog.
+    pub fn of(a: &crate::plan::changes::AddedColumn) -> AddedColumn {
+        let hops = a
+            .path
+            .iter()
+            .enumerate()
+            .map(|(i, (fk, _))| Hop {
+                table: fk.referenced_table.clone(),
+                key: fk.referenced_columns.clone(),
+                read: match a.path.get(i + 1) {
+                    Some((next, _)) => next.columns.clone(),
+                    None => vec![a.from.name.clone()],
+                },
+            })
+            .collect();
+        AddedColumn {
+            table: a.table.clone(),
+            column: a.column.clone(),
+            columns: a.path[0].0.columns.clone(),
+            hops,
+        }
+    }
+}
+
+/// What an online migration's cutover finishes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Origin {
+    /// `migrate`: schema, copy, indexes, sequences, then the catch-up; the cutover verifies against
+    /// the plan.
+    #[default]
+    Migrate,
+    /// `copy` of a table selection into tables that exist on the target: the cutover sets the
+    /// sequences those tables own and verifies those tables.
+    Copy,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
