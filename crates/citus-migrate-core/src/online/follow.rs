@@ -5,7 +5,6 @@
 //! anywhere continues after the last position the target recorded: exactly once.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio_postgres::types::Type;
@@ -67,7 +66,7 @@ pub(super) struct Follower {
     citus: bool,
     src: Client,
     control: Client,
-    tgt: Arc<Client>,
+    tgt: Client,
     /// The position the target has applied up to.
     pub applied: u64,
     pub status: OnlineStatus,
@@ -76,20 +75,11 @@ pub(super) struct Follower {
     // The target transaction being built.
     open: bool,
     pending: Vec<Statement>,
-    in_flight: Option<InFlight>,
     batch_changes: u64,
     batch_transactions: u64,
     batch_started: Instant,
     last_end: u64,
     last_commit_time: Option<i64>,
-}
-
-/// Statements sent to the target whose row counts are not checked yet: while the target runs them,
-/// the next ones are read from the source and built. At most one such send is open; its counts are
-/// checked before anything else goes to the target, and always before the commit.
-struct InFlight {
-    statements: Vec<Statement>,
-    counts: tokio::task::JoinHandle<Result<Vec<u64>>>,
 }
 
 /// Creates the bookkeeping table when missing.
@@ -173,7 +163,7 @@ impl Follower {
             citus,
             src,
             control,
-            tgt: Arc::new(tgt),
+            tgt,
             applied,
             status: OnlineStatus {
                 applied_lsn: format_lsn(applied),
@@ -183,7 +173,6 @@ impl Follower {
             commits: 0,
             open: false,
             pending: Vec::new(),
-            in_flight: None,
             batch_changes: 0,
             batch_transactions: 0,
             batch_started: Instant::now(),
@@ -249,9 +238,6 @@ impl Follower {
         let limit = if unbounded { None } else { Some(ROUND_CHANGES) };
         let result = self.read_and_apply(upto, limit).await;
         if result.is_err() {
-            if let Some(f) = self.in_flight.take() {
-                let _ = f.counts.await;
-            }
             let _ = self.tgt.batch_execute("ROLLBACK").await;
             let _ = self.src.batch_execute("ROLLBACK").await;
             self.open = false;
@@ -520,7 +506,6 @@ impl Follower {
     /// (inside the open transaction: a parent inserted by an earlier change is seen), hop by hop.
     async fn added_values(&mut self, t: &Target, row: &[Value]) -> Result<Vec<Value>> {
         self.send().await?;
-        self.settle().await?;
         self.begin_target().await?;
         let mut out = Vec::with_capacity(t.added.len());
         for a in &t.added {
@@ -542,10 +527,7 @@ impl Follower {
                     return Err(Error::Precondition {
                         side: Side::Target,
                         message: format!(
-                            "a row of {} needs the value of its added column {} from {}, but the target has \
-                             {} rows there for {select}: the foreign key's parent row is missing (inserted \
-                             later in the transaction, by a deferred constraint?) or not unique. Nothing of \
-                             the source transaction is applied; migrate without the online option",
+                            "a row of {} needs the value of its added column {} from {}, but the target has                              {} rows there for {select}: the foreign key's parent row is missing (inserted                              later in the transaction, by a deferred constraint?) or not unique. Nothing of                              the source transaction is applied; migrate without the online option",
                             t.table,
                             a.column,
                             hop.table,
@@ -609,7 +591,6 @@ impl Follower {
 
     async fn read_target_values(&mut self, t: &Target, select: &str) -> Result<Vec<Value>> {
         self.send().await?;
-        self.settle().await?;
         self.begin_target().await?;
         let rows = query(
             &self.tgt,
@@ -658,53 +639,37 @@ impl Follower {
         Ok(())
     }
 
-    /// Sends the pending statements (inside the open target transaction) once the previous send is
-    /// settled; their row counts are checked by the next [`Self::settle`].
+    /// Sends the pending statements (inside the open target transaction) and checks each one's row
+    /// count: a mismatch means the target no longer holds what the source held, and stops the run.
     async fn send(&mut self) -> Result<()> {
-        self.settle().await?;
         if self.pending.is_empty() {
             return Ok(());
         }
-        let statements = std::mem::take(&mut self.pending);
-        let sql: String = statements
+        let sql: String = self
+            .pending
             .iter()
             .map(|s| s.sql.as_str())
             .collect::<Vec<_>>()
             .join(";\n");
-        let client = Arc::clone(&self.tgt);
-        let counts = tokio::spawn(async move {
-            execute_counted(
-                &client,
-                Side::Target,
-                "applying the source's changes",
-                &sql,
-            )
-            .await
-        });
-        self.in_flight = Some(InFlight { statements, counts });
-        Ok(())
-    }
-
-    /// Waits for the open send and checks each statement's row count: a mismatch means the target
-    /// no longer holds what the source held, and stops the run.
-    async fn settle(&mut self) -> Result<()> {
-        let Some(f) = self.in_flight.take() else {
-            return Ok(());
-        };
-        let counts = match f.counts.await {
-            Ok(counts) => counts?,
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
-        };
-        for (s, n) in f.statements.iter().zip(counts) {
+        let counts = execute_counted(
+            &self.tgt,
+            Side::Target,
+            "applying the source's changes",
+            &sql,
+        )
+        .await?;
+        for (s, n) in self.pending.iter().zip(counts) {
             let ok = match s.expect {
                 Expect::One => n == 1,
                 Expect::AtMostOne => n <= 1,
                 Expect::Any => true,
             };
             if !ok {
-                return Err(diverged_statement(&s.sql, n));
+                let table = s.sql.clone();
+                return Err(diverged_statement(&table, n));
             }
         }
+        self.pending.clear();
         Ok(())
     }
 
@@ -712,7 +677,6 @@ impl Follower {
     /// position it reaches, then advances the slot there.
     async fn commit_batch(&mut self) -> Result<()> {
         self.send().await?;
-        self.settle().await?;
         self.begin_target().await?;
         let lsn = format_lsn(self.last_end);
         let sql = format!(
