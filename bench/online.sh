@@ -14,6 +14,7 @@
 #
 # Usage: bench/online.sh [SCALE] [RATE] [DURATION]
 #   BENCH_PROFILE=dev  use the debug build (target/debug) instead of building the release one.
+#   BENCH_BIN=PATH     measure this citus-migrate binary instead (an earlier build, for an A/B run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scale=${1:-10}
@@ -24,7 +25,7 @@ out=${CARGO_TARGET_DIR:-$PWD/target}/$([ "$profile" = dev ] && echo debug || ech
 
 cargo build --profile "$profile" -q -p citus-migrate-cli
 cargo build --profile "$profile" -q -p citus-migrate-core --example local_citus
-bin=$out/citus-migrate
+bin=${BENCH_BIN:-$out/citus-migrate}
 echo "build: $profile"
 
 work=$(mktemp -d)

@@ -527,7 +527,10 @@ impl Follower {
                     return Err(Error::Precondition {
                         side: Side::Target,
                         message: format!(
-                            "a row of {} needs the value of its added column {} from {}, but the target has                              {} rows there for {select}: the foreign key's parent row is missing (inserted                              later in the transaction, by a deferred constraint?) or not unique. Nothing of                              the source transaction is applied; migrate without the online option",
+                            "a row of {} needs the value of its added column {} from {}, but the target has \
+                             {} rows there for {select}: the foreign key's parent row is missing (inserted \
+                             later in the transaction, by a deferred constraint?) or not unique. Nothing of \
+                             the source transaction is applied; migrate without the online option",
                             t.table,
                             a.column,
                             hop.table,
