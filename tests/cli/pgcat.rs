@@ -278,3 +278,51 @@ fn copy_through_pgcat_inserts_rows_through_the_coordinator_and_resumes() {
         .unwrap();
     assert_exit(&verify, 0);
 }
+
+/// `import` (CSV) uses COPY only: through PgCat it stops with a clear error naming PgCat instead of
+/// hanging, and imports nothing.
+#[test]
+fn import_through_pgcat_is_refused_with_a_reason() {
+    let test = "import_through_pgcat_is_refused_with_a_reason";
+    let Some(cluster) = citus_and_pgcat_or_skip(test, "items") else {
+        return;
+    };
+    cluster
+        .coordinator
+        .psql(
+            "items",
+            "CREATE TABLE items (id bigint PRIMARY KEY, body text);
+             SELECT create_reference_table('items');",
+        )
+        .unwrap();
+    let pgcat = LocalPgCat::start(&cluster.coordinator, &["items"]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("items.csv");
+    std::fs::write(&csv, "id,body\n1,a\n2,b\n").unwrap();
+    let out = bin()
+        .args([
+            "import",
+            "--target",
+            &pgcat.url("items"),
+            "--table",
+            "items",
+            "--input",
+        ])
+        .arg(&csv)
+        .timeout(std::time::Duration::from_secs(120))
+        .output()
+        .unwrap();
+    assert_exit(&out, 1);
+    assert!(
+        stderr_of(&out).contains("the target is PgCat"),
+        "{}",
+        stderr_of(&out)
+    );
+    assert_eq!(
+        cluster
+            .coordinator
+            .psql("items", "SELECT count(*) FROM items")
+            .unwrap(),
+        "0"
+    );
+}

@@ -38,8 +38,9 @@ use crate::ident::quote_ident;
 
 /// A statement's parameters at most (the protocol counts them in 16 bits).
 const MAX_PARAMS: usize = 65_535;
-/// Rows of one INSERT at most: planning a longer VALUES list costs more than a round trip saves.
-const MAX_ROWS: usize = 2_000;
+/// Rows of one INSERT at most (measured on a reference table of 200,000 rows of 4 columns through
+/// PgCat: 9.6 s with 250 rows a statement, 8.6 s with 1,000, 6.8 s with 4,000 and with 16,000).
+const MAX_ROWS: usize = 5_000;
 /// Bytes of values after which an INSERT is sent.
 const BATCH_BYTES: usize = 1 << 20;
 
