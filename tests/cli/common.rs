@@ -108,6 +108,25 @@ pub fn stderr_of(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// Kills `copy`, a running copy into database `db` of `target`, once it committed a chunk (at most a
+/// minute after the start).
+pub fn kill_after_a_committed_chunk(
+    copy: &mut std::process::Child,
+    target: &LocalServer,
+    db: &str,
+) {
+    citus_migrate_core::local::wait_until(std::time::Duration::from_secs(60), || {
+        target
+            .psql(
+                db,
+                "SELECT count(*) FROM citus_migrate.copy_progress WHERE committed_at IS NOT NULL",
+            )
+            .is_ok_and(|n| n != "0")
+    });
+    copy.kill().unwrap();
+    copy.wait().unwrap();
+}
+
 /// Asserts the exit code, showing both outputs when it differs.
 pub fn assert_exit(out: &std::process::Output, code: i32) {
     assert_eq!(

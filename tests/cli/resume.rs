@@ -2,7 +2,6 @@
 //! on real Citus (the loser leaves nothing prepared), and a target table emptied by hand since.
 
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use crate::common::*;
 
@@ -40,17 +39,7 @@ fn racing_resumes_on_citus_copy_each_chunk_once_and_leave_nothing_prepared() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    citus_migrate_core::local::wait_until(Duration::from_secs(60), || {
-        cluster
-            .coordinator
-            .psql(
-                "dst",
-                "SELECT count(*) FROM citus_migrate.copy_progress WHERE committed_at IS NOT NULL",
-            )
-            .is_ok_and(|n| n != "0")
-    });
-    first.kill().unwrap();
-    first.wait().unwrap();
+    kill_after_a_committed_chunk(&mut first, &cluster.coordinator, "dst");
 
     // Three resumes at once, slowed at every chunk's decision so that they collide on chunks.
     let racers: Vec<_> = (0..3)

@@ -5,14 +5,24 @@
 use crate::common::*;
 use crate::migrate::migrate;
 
-/// A primary that logs every connection, with the shop fixture in `shop`, and its hot standby caught up
-/// (with `standby_settings`).
+/// A primary that logs every connection and counts every statement (`pg_stat_statements`, its view in
+/// the database `postgres`), with the shop fixture in `shop`, and its hot standby caught up (with
+/// `standby_settings`).
 pub(crate) fn primary_and_standby(standby_settings: &[(&str, &str)]) -> (LocalServer, LocalServer) {
     let primary = LocalServer::start(&ServerOptions {
-        settings: vec![("log_connections".into(), "on".into())],
+        settings: vec![
+            ("log_connections".into(), "on".into()),
+            (
+                "shared_preload_libraries".into(),
+                "pg_stat_statements".into(),
+            ),
+        ],
         ..ServerOptions::default()
     })
     .unwrap();
+    primary
+        .psql("postgres", "CREATE EXTENSION pg_stat_statements")
+        .unwrap();
     primary.create_database("shop").unwrap();
     primary.psql("shop", &fixture("shop.sql")).unwrap();
     let standby = primary.start_standby(standby_settings).unwrap();

@@ -262,6 +262,8 @@ pub fn summary_text(s: &CopySummary) -> String {
         };
         let direct = if t.worker_direct {
             ", straight to the workers"
+        } else if t.inserts {
+            ", through the coordinator as INSERTs"
         } else {
             ""
         };

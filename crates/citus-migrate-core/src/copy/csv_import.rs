@@ -195,6 +195,16 @@ pub async fn import_csv(
             _ => {}
         }
     }
+    if super::insert::target_is_pgcat(&client).await? {
+        return Err(Error::Precondition {
+            side: Side::Target,
+            message: "the target is PgCat, which cannot end the import's COPY (one sent with the \
+                      extended protocol; see the PgCat part of docs/connections.md): import into the \
+                      Citus coordinator itself"
+                .into(),
+            remedy: None,
+        });
+    }
     let size = std::fs::metadata(input).map(|m| m.len()).unwrap_or(0);
     let sql = copy_in(&table.quoted(), &header, Format::CsvHeader);
     execute(

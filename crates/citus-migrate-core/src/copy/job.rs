@@ -34,6 +34,9 @@ pub(super) struct TableJob {
     /// Where the rows go straight to the shards on the workers; set by
     /// [`super::worker_direct::choose_routes`].
     pub route: Option<ShardMap>,
+    /// Rows through the coordinator go as INSERT statements, not COPY (the target is PgCat, which
+    /// cannot pass on the end of a COPY: see [`super::insert`]); set by [`super::copy_tables`].
+    pub inserts: bool,
     /// The chunks, and which of them earlier runs committed; set by [`TableJob::plan`].
     pub plan: Vec<PlannedChunk>,
 }
@@ -51,6 +54,7 @@ impl TableJob {
             columns,
             binary,
             route: None,
+            inserts: false,
             plan: Vec::new(),
         })
     }

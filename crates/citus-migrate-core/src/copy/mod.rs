@@ -6,7 +6,8 @@
 //! it, each module uses only those listed after it (and the option and summary types here):
 //! - `stream`: the parallel copy streams (threads, queue, retries, progress); every attempt at a
 //!   chunk starts with the setup both paths share, then takes one of them:
-//! - `via_coordinator` (through the target, the Citus coordinator or plain PostgreSQL) or
+//! - `via_coordinator` (through the target, the Citus coordinator or plain PostgreSQL; by COPY, or
+//!   by `insert` where the target is PgCat, which cannot pass on the end of a COPY) or
 //!   `worker_direct` (straight to the shards on the Citus worker nodes; it also decides, once per
 //!   run, which tables may);
 //! - `job`: one table's work, and one attempt at a chunk, ended by its decision;
@@ -23,6 +24,7 @@ pub(crate) mod chunk;
 mod csv_export;
 mod csv_import;
 mod durability;
+mod insert;
 mod job;
 mod retry;
 mod shard_route;
@@ -141,6 +143,8 @@ pub struct TableCopySummary {
     pub retries: u32,
     /// Rows went straight to the shard placements on the workers (else through the coordinator).
     pub worker_direct: bool,
+    /// Rows went through the coordinator as INSERT statements instead of COPY (the target is PgCat).
+    pub inserts: bool,
     /// Rows moved in COPY's binary format (else text); `bytes` counts what was moved.
     pub binary: bool,
     /// From the first chunk started to the last finished, in this run.
@@ -227,6 +231,24 @@ pub async fn copy_tables(
         // Prepared transactions an interrupted run left are resolved here, before anything looks
         // at the target's rows.
         worker_direct::choose_routes(&control, target, &mut jobs, opts, progress).await?;
+    }
+    if jobs.iter().any(|j| j.route.is_none())
+        && within(
+            stall,
+            Side::Target,
+            "asking whether the target is PgCat",
+            insert::target_is_pgcat(&control),
+        )
+        .await?
+    {
+        progress.message(
+            "the target is PgCat, which does not pass on the end of a COPY sent with the extended \
+             protocol: rows that go through the coordinator are sent as INSERT statements (slower \
+             than COPY; rows sent straight to the workers are not affected)",
+        );
+        for job in jobs.iter_mut().filter(|j| j.route.is_none()) {
+            job.inserts = true;
+        }
     }
     let recorded = within(
         stall,

@@ -192,6 +192,7 @@ impl Shared {
                 skipped_bytes: st.skipped_bytes,
                 retries: st.retries,
                 worker_direct: j.route.is_some(),
+                inserts: j.inserts,
                 binary: j.binary,
                 seconds: match (st.first_start, st.last_end) {
                     (Some(a), Some(b)) => b.duration_since(a).as_secs_f64(),

@@ -2,6 +2,8 @@
 //! bytes of the source's `COPY … TO STDOUT` go to the target's `COPY … FROM STDIN` without decoding
 //! rows, regrouped into large messages, in one target transaction that the chunk's decision commits.
 //! Memory stays bounded: one batch being filled plus what the two connections' bounded channels hold.
+//! Where the target cannot take a COPY (PgCat), the rows go as INSERT statements instead
+//! ([`super::insert`]), in the same transaction.
 
 use bytes::{Bytes, BytesMut};
 use futures::{pin_mut, SinkExt};
@@ -29,7 +31,11 @@ pub(super) async fn copy_chunk(
         at.begin,
     )
     .await?;
-    let (rows, bytes) = pump(at, source, target).await?;
+    let (rows, bytes) = if at.job.inserts {
+        super::insert::pump(at, source, target).await?
+    } else {
+        pump(at, source, target).await?
+    };
     at.decide(target, rows, bytes, None).await
 }
 
