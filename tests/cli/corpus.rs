@@ -19,9 +19,12 @@ use crate::trials::analyze;
 
 /// Every entry of `fixtures/corpus/`, each with a test below.
 const ENTRIES: &[&str] = &[
+    "citus_docs_aspnet",
     "citus_docs_multi_tenant",
     "citus_docs_storefront",
+    "citus_microservices",
     "citus_readme_iot",
+    "django_multitenant_guide",
     "django_tenants",
     "github_events_timeseries",
     "github_realtime",
@@ -275,9 +278,12 @@ macro_rules! corpus_tests {
 }
 
 corpus_tests!(
+    citus_docs_aspnet,
     citus_docs_multi_tenant,
     citus_docs_storefront,
+    citus_microservices,
     citus_readme_iot,
+    django_multitenant_guide,
     django_tenants,
     github_events_timeseries,
     github_realtime,

@@ -173,9 +173,14 @@ impl Default for AdviceOptions {
 pub fn advise(catalog: &Catalog, opts: &AdviceOptions) -> Advice {
     let mut shard_count = shard_count(catalog, opts);
     let mut decided = graph::decide(catalog, opts, shard_count.count);
-    let (verdict, verdict_reasons) = if let Some((tenants, each)) = verdict::tenant_schemas(catalog)
-    {
-        let why = verdict::schema_based(catalog, opts, &tenants, each, &mut decided);
+    let layout = verdict::tenant_schemas(catalog)
+        .map(|(schemas, tables_each)| (schemas, verdict::SchemaLayout::Tenants { tables_each }))
+        .or_else(|| {
+            verdict::service_schemas(catalog, &decided.groups)
+                .map(|schemas| (schemas, verdict::SchemaLayout::Services))
+        });
+    let (verdict, verdict_reasons) = if let Some((schemas, layout)) = layout {
+        let why = verdict::schema_based(catalog, opts, &schemas, &layout, &mut decided);
         (Verdict::SchemaBased, why)
     } else if let Some(why) = verdict::single_node(catalog, opts, shard_count.count, &decided) {
         verdict::all_local(catalog, &mut decided);

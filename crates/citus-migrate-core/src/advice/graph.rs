@@ -1022,10 +1022,14 @@ fn propose(
     // A root past the tables is a shared column name, not a table.
     let is_table = *ri < g.cat.tables.len();
     let root_open = is_table && g.eligible[*ri] && decided[*ri].is_none() && g.usable(*ri, rcol);
-    let tenant = (is_table && tenant_like(&format!("{}_id", singular(&g.t(*ri).name))))
-        || tenant_like(rcol)
-        || members.iter().any(|(k, _)| tenant_like(&k.1));
-    let valid = members.len() >= 2 || (members.len() == 1 && root_open && !g.small(*ri));
+    let tenant_table = is_table && tenant_like(&format!("{}_id", singular(&g.t(*ri).name)));
+    let tenant =
+        tenant_table || tenant_like(rcol) || members.iter().any(|(k, _)| tenant_like(&k.1));
+    // One table that carries the root forms a group with it when the root is too big for a reference
+    // table, or when the root's name says it is the tenant (tenants and their questions: the tenant
+    // pattern with one tenant table so far; the key check below still wants no key to change).
+    let valid =
+        members.len() >= 2 || (members.len() == 1 && root_open && (!g.small(*ri) || tenant_table));
     if !valid {
         return None;
     }

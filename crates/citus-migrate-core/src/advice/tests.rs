@@ -2414,3 +2414,186 @@ fn a_table_that_reaches_the_tenant_through_its_parents_gets_the_tenant_column() 
     );
     assert!(with_own.tables.iter().all(|t| t.added_column.is_none()));
 }
+
+/// One schema per service, each with tables of its own (Citus docs' microservices tutorial: users,
+/// query_details, ping_results), and nothing in public.
+fn schema_per_service() -> Vec<Table> {
+    vec![
+        in_schema(
+            pk(
+                table(
+                    "users",
+                    1_000,
+                    &[("id", "int4"), ("name", "text"), ("email", "text")],
+                ),
+                &["id"],
+            ),
+            "user_service",
+            &[],
+        ),
+        in_schema(
+            pk(
+                table(
+                    "query_details",
+                    5_000,
+                    &[("id", "int4"), ("query_time", "timestamptz")],
+                ),
+                &["id"],
+            ),
+            "time_service",
+            &[],
+        ),
+        in_schema(
+            pk(
+                table(
+                    "ping_results",
+                    500,
+                    &[("id", "int4"), ("host", "text"), ("result", "text")],
+                ),
+                &["id"],
+            ),
+            "ping_service",
+            &[],
+        ),
+        in_schema(
+            fk(
+                pk(
+                    table(
+                        "ping_hops",
+                        2_000,
+                        &[("id", "int4"), ("ping_result_id", "int4")],
+                    ),
+                    &["id"],
+                ),
+                &["ping_result_id"],
+                "ping_results",
+                &["id"],
+            ),
+            "ping_service",
+            &[],
+        ),
+    ]
+}
+
+#[test]
+fn schemas_of_their_own_with_nothing_shared_are_sharded_by_schema() {
+    let cat = catalog(schema_per_service());
+    let a = advise(&cat, &AdviceOptions::default());
+    assert_eq!(a.verdict, Verdict::SchemaBased, "{:?}", a.verdict_reasons);
+    assert!(
+        a.verdict_reasons[0].contains("a schema per service"),
+        "{:?}",
+        a.verdict_reasons
+    );
+    for (s, n) in [
+        ("user_service", "users"),
+        ("time_service", "query_details"),
+        ("ping_service", "ping_results"),
+        ("ping_service", "ping_hops"),
+    ] {
+        let t = a.table(&QualifiedName::new(s, n)).unwrap();
+        assert_eq!(t.kind, Kind::Schema, "{s}.{n}: {:?}", t.reasons);
+        assert_eq!(t.colocation_group.as_deref(), Some(s));
+    }
+    let plan = Plan::from_advice(&a);
+    assert_eq!(
+        plan.distributed_schemas(),
+        ["ping_service", "time_service", "user_service"]
+    );
+    assert!(validate(&plan, &cat).unwrap().is_empty());
+
+    // A framework's migration bookkeeping in public changes nothing: it stays local.
+    let mut tables = schema_per_service();
+    tables.push(table("schema_migrations", 10, &[("version", "text")]));
+    let a = advise(&catalog(tables), &AdviceOptions::default());
+    assert_eq!(a.verdict, Verdict::SchemaBased, "{:?}", a.verdict_reasons);
+    assert_eq!(get(&a, "schema_migrations").kind, Kind::Local);
+
+    // A table the services share in public, a foreign key from one schema into another, or fewer
+    // than three schemas: row-based sharding, as before.
+    let mut tables = schema_per_service();
+    tables.push(pk(
+        table("hosts", 40, &[("id", "int4"), ("name", "text")]),
+        &["id"],
+    ));
+    assert_eq!(
+        advise(&catalog(tables), &AdviceOptions::default()).verdict,
+        Verdict::Distributed
+    );
+    let mut tables = schema_per_service();
+    tables.push(in_schema(
+        fk(
+            pk(
+                table("pings_by_user", 100, &[("id", "int4"), ("user_id", "int4")]),
+                &["id"],
+            ),
+            &["user_id"],
+            "users",
+            &["id"],
+        ),
+        "ping_service",
+        &[],
+    ));
+    tables.last_mut().unwrap().foreign_keys[0].referenced_table =
+        QualifiedName::new("user_service", "users");
+    assert_eq!(
+        advise(&catalog(tables), &AdviceOptions::default()).verdict,
+        Verdict::Distributed
+    );
+    let tables: Vec<Table> = schema_per_service()
+        .into_iter()
+        .filter(|t| t.schema != "time_service")
+        .collect();
+    assert_eq!(
+        advise(&catalog(tables), &AdviceOptions::default()).verdict,
+        Verdict::Distributed
+    );
+}
+
+#[test]
+fn a_tenant_table_with_one_table_of_its_tenants_is_a_group() {
+    // Citus docs, ASP.NET guide: tenants, and questions keyed (id, tenant_id), linked by name only.
+    let tenants = pk(
+        table("tenants", 50, &[("id", "uuid"), ("domain", "text")]),
+        &["id"],
+    );
+    let questions = pk(
+        table(
+            "questions",
+            1_600,
+            &[("id", "uuid"), ("tenant_id", "uuid"), ("votes", "int4")],
+        ),
+        &["id", "tenant_id"],
+    );
+    let a = advise(
+        &catalog(vec![tenants.clone(), questions]),
+        &AdviceOptions::default(),
+    );
+    assert_colocated(&a, &[("tenants", "id"), ("questions", "tenant_id")]);
+
+    // A small root whose name is no tenant's stays a reference table beside its one table; so does a
+    // tenant whose one table would have to change its primary key for it.
+    let root_stays_reference = |root: Table, child: Table| {
+        let name = root.name.clone();
+        let a = advise(&catalog(vec![root, child]), &AdviceOptions::default());
+        let t = get(&a, &name);
+        assert_eq!(t.kind, Kind::Reference, "{name}: {:?}", t.reasons);
+    };
+    root_stays_reference(
+        pk(
+            table("hosts", 50, &[("id", "uuid"), ("name", "text")]),
+            &["id"],
+        ),
+        pk(
+            table("checks", 1_600, &[("id", "uuid"), ("host_id", "uuid")]),
+            &["id", "host_id"],
+        ),
+    );
+    root_stays_reference(
+        tenants,
+        pk(
+            table("questions", 1_600, &[("id", "uuid"), ("tenant_id", "uuid")]),
+            &["id"],
+        ),
+    );
+}

@@ -1,5 +1,6 @@
 //! Verdicts beyond row-based sharding, decided from the shape of the schema rather than its size: a
-//! schema per tenant (many schemas with the same tables) gets schema-based sharding; a database whose
+//! schema per tenant (many schemas with the same tables) or per service (schemas of their own tables,
+//! nothing shared, no key between them) gets schema-based sharding; a database whose
 //! foreign keys tie it into one hierarchy that row-based sharding would cut into pieces, around an
 //! entity with fewer rows than shards, stays on one node.
 
@@ -8,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use super::graph::{Decided, Decision};
-use super::{AdviceOptions, Kind};
+use super::{AdviceOptions, ColocationGroup, Kind};
 use crate::catalog::{Catalog, TableKind};
 use crate::ident::QualifiedName;
 use crate::util::{human_bytes, thousands};
@@ -76,6 +77,52 @@ pub(super) fn tenant_schemas(cat: &Catalog) -> Option<(Vec<String>, usize)> {
         .then(|| (schemas.iter().map(|s| s.to_string()).collect(), set.len()))
 }
 
+/// How a schema-based layout was recognised.
+pub(super) enum SchemaLayout {
+    /// A schema per tenant: the schemas hold tables of the same names, this many each.
+    Tenants { tables_each: usize },
+    /// A schema per service: each schema holds tables of its own, nothing is shared and no key or
+    /// co-location group crosses from one schema to another.
+    Services,
+}
+
+/// The schemas of a schema-per-service layout (Citus docs: schema-based sharding "fits nicely with
+/// typical Microservices architecture, where storage is fully owned by the service"): at least
+/// [`MIN_TENANT_SCHEMAS`] distributable schemas hold tables, `public` (and every schema Citus cannot
+/// distribute) holds none but a framework's migration bookkeeping, no foreign key leads from one schema
+/// into another and no row-based co-location group of `groups` takes tables of two schemas. Each
+/// schema is then a unit of its own, and `citus_schema_distribute` places it whole on a node.
+pub(super) fn service_schemas(cat: &Catalog, groups: &[ColocationGroup]) -> Option<Vec<String>> {
+    let distributable =
+        |schema: &str| !UNDISTRIBUTABLE_SCHEMAS.contains(&schema) && !schema.starts_with("pg_");
+    let mut schemas: BTreeSet<&str> = BTreeSet::new();
+    for t in &cat.tables {
+        if !distributable(&t.schema) {
+            if !super::graph::bookkeeping(t) {
+                return None;
+            }
+            continue;
+        }
+        if matches!(
+            t.table_kind,
+            TableKind::Plain | TableKind::PartitionedParent
+        ) {
+            schemas.insert(t.schema.as_str());
+        }
+        if t.foreign_keys
+            .iter()
+            .any(|f| f.referenced_table.schema != t.schema)
+        {
+            return None;
+        }
+    }
+    let crosses = groups
+        .iter()
+        .any(|g| g.tables.iter().any(|t| t.schema != g.leader.schema));
+    (schemas.len() >= MIN_TENANT_SCHEMAS && !crosses)
+        .then(|| schemas.into_iter().map(str::to_string).collect())
+}
+
 /// Schema-based sharding: the tables of the tenant schemas get kind `schema` (one co-location group
 /// per schema, named after it); the shared tables become reference tables, so that every tenant joins
 /// them on its own node, except the ones too large to copy to every node that no tenant table
@@ -84,7 +131,7 @@ pub(super) fn schema_based(
     cat: &Catalog,
     opts: &AdviceOptions,
     tenants: &[String],
-    tables_each: usize,
+    layout: &SchemaLayout,
     decided: &mut Decided,
 ) -> Vec<String> {
     let tenant_set: BTreeSet<&str> = tenants.iter().map(String::as_str).collect();
@@ -111,14 +158,22 @@ pub(super) fn schema_based(
             continue;
         }
         if tenant_set.contains(t.schema.as_str()) {
+            let what = match layout {
+                SchemaLayout::Tenants { tables_each } => format!(
+                    "one of {count} schemas with the same {} (a schema per tenant)",
+                    tables_word(*tables_each)
+                ),
+                SchemaLayout::Services => format!(
+                    "one of {count} schemas that each hold tables of their own, with no key between them (a schema per service)"
+                ),
+            };
             *d = Decision {
                 kind: Kind::Schema,
                 column: None,
                 group: Some(t.schema.clone()),
                 reasons: vec![format!(
-                    "schema {} is one of {count} schemas with the same {} (a schema per tenant): citus_schema_distribute makes it a single-shard table, co-located with the rest of its schema on one node",
+                    "schema {} is {what}: citus_schema_distribute makes it a single-shard table, co-located with the rest of its schema on one node",
                     crate::ident::quote_ident(&t.schema),
-                    tables_word(tables_each)
                 )],
             };
             continue;
@@ -194,20 +249,34 @@ pub(super) fn schema_based(
         .iter()
         .filter(|t| !tenant_set.contains(t.schema.as_str()))
         .count();
-    vec![
-        format!(
+    let first = match layout {
+        SchemaLayout::Tenants { tables_each } => format!(
             "{count} schemas hold the same {} ({}): a schema per tenant. Citus 12+ shards such a database by schema: citus_schema_distribute moves each tenant schema, whole, to a node of its own choosing, without a distribution column or changes to the application",
-            tables_word(tables_each),
+            tables_word(*tables_each),
             list(tenants)
         ),
-        format!(
-            "the {shared} other {} are shared by the tenants: reference tables first (a copy on every node), local where they are too large and no tenant table references them",
-            if shared == 1 { "table" } else { "tables" }
+        SchemaLayout::Services => format!(
+            "{count} schemas ({}) each hold tables of their own, no foreign key leads from one into another and nothing is shared in public: a schema per service. Citus 12+ shards such a database by schema (Citus docs: microservices): citus_schema_distribute moves each schema, whole, to a node of its own choosing, without a distribution column or changes to the services",
+            list(tenants)
         ),
-        format!(
+    };
+    let change = match layout {
+        SchemaLayout::Tenants { .. } => format!(
             "what would change the answer: fewer than {MIN_TENANT_SCHEMAS} schemas with the same tables, or tenants kept as rows of shared tables (a tenant column) rather than as schemas"
         ),
-    ]
+        SchemaLayout::Services => format!(
+            "what would change the answer: fewer than {MIN_TENANT_SCHEMAS} such schemas, tables in public other than migration bookkeeping, or a foreign key (or a shared key column) between two schemas"
+        ),
+    };
+    let mut why = vec![first];
+    if shared > 0 {
+        why.push(format!(
+            "the {shared} other {} are shared by the tenants: reference tables first (a copy on every node), local where they are too large and no tenant table references them",
+            if shared == 1 { "table" } else { "tables" }
+        ));
+    }
+    why.push(change);
+    why
 }
 
 /// Whether the database is better kept on one node, with the reasons: the foreign keys tie the tables
