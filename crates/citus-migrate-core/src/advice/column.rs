@@ -27,6 +27,27 @@ const TENANT_NAMES: &[&str] = &[
     "brand",
 ];
 
+/// The names a multi-tenant application gives the entity every row belongs to (Citus docs: "in a
+/// multi-tenant app, the tenant: company_id, account_id, organization_id…"), as opposed to the
+/// entities a single business has several of (its stores, projects, customers). A hint only.
+const TOP_TENANT_NAMES: &[&str] = &[
+    "tenant",
+    "company",
+    "account",
+    "organization",
+    "organisation",
+    "org",
+    "workspace",
+];
+
+/// Whether a table's name says it is the tenant itself (`accounts`, `myapp_account`, `companies`).
+pub fn top_tenant_table(table: &str) -> bool {
+    let n = table.to_ascii_lowercase();
+    let last = n.rsplit('_').next().unwrap_or(&n);
+    let stem = singular(last);
+    TOP_TENANT_NAMES.iter().any(|t| stem == *t)
+}
+
 /// Name fragments of columns that hold time, which make poor distribution columns even as integers.
 const TIME_NAMES: &[&str] = &[
     "date", "time", "day", "month", "year", "created", "updated", "_at", "_on", "week",

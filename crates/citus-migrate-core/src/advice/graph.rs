@@ -1100,6 +1100,13 @@ fn propose(
     }
     // Data the root owns counts again: its rows are reached through the group's key by construction.
     score += owned.iter().map(|&a| g.weight(a)).sum::<f64>();
+    // The tenant itself at the top of a hierarchy (accounts, companies, organizations): every row
+    // below its members belongs to it too, and joins the group through its parents with the tenant
+    // column added (Citus docs, migrating an existing app; `through_parents`). Those rows count for
+    // this group, so a group under the tenant (its projects and their tasks) does not win them away.
+    if root_open && column::top_tenant_table(&g.t(*ri).name) {
+        score += below(g, &in_group, decided);
+    }
     // The columns' quality, without their distinct counts: those grow with the data, and the answer
     // must not change when the data grows tenfold (a too-small count is a warning of its own).
     let quality: f64 = in_group
@@ -1144,6 +1151,31 @@ fn propose(
         members,
         score,
     })
+}
+
+/// The weight of the undecided tables that reach `group` only through foreign keys into it or into
+/// each other (its members' children, their children…), outside the group itself.
+fn below(g: &Graph<'_>, group: &BTreeMap<usize, &str>, decided: &[Option<Decision>]) -> f64 {
+    let n = g.cat.tables.len();
+    let mut inside: Vec<bool> = (0..n).map(|i| group.contains_key(&i)).collect();
+    let mut total = 0.0;
+    loop {
+        let mut grew = false;
+        for a in 0..n {
+            if !g.eligible[a] || inside[a] || decided[a].is_some() {
+                continue;
+            }
+            let targets: Vec<usize> = g.fk_targets[a].iter().flatten().copied().collect();
+            if !targets.is_empty() && targets.iter().all(|&b| inside[b]) {
+                inside[a] = true;
+                total += g.weight(a);
+                grew = true;
+            }
+        }
+        if !grew {
+            return total;
+        }
+    }
 }
 
 /// Whether `col` leads `t`'s composite primary key.

@@ -2597,3 +2597,64 @@ fn a_tenant_table_with_one_table_of_its_tenants_is_a_group() {
         ),
     );
 }
+
+#[test]
+fn the_tenant_at_the_top_keeps_the_groups_under_it() {
+    // django-multitenant's migration guide before migration: accounts over managers and projects,
+    // tasks under the projects (the bulk of the rows). The tenant at the top takes its projects,
+    // however many tasks sit under them; a top root named like a business's own entities does not.
+    let tree = |top: &str, child: &str| {
+        let fk_col = format!("{}_id", super::column::singular(top));
+        vec![
+            pk(table(top, 20, &[("id", "int8"), ("name", "text")]), &["id"]),
+            fk(
+                pk(
+                    table("managers", 60, &[("id", "int8"), (&fk_col, "int8")]),
+                    &["id"],
+                ),
+                &[&fk_col],
+                top,
+                &["id"],
+            ),
+            fk(
+                pk(
+                    table(child, 400, &[("id", "int8"), (&fk_col, "int8")]),
+                    &["id"],
+                ),
+                &[&fk_col],
+                top,
+                &["id"],
+            ),
+            fk(
+                pk(
+                    table("tasks", 40_000, &[("id", "int8"), ("parent_id", "int8")]),
+                    &["id"],
+                ),
+                &["parent_id"],
+                child,
+                &["id"],
+            ),
+            fk(
+                pk(
+                    table("notes", 4_000, &[("id", "int8"), ("parent_id", "int8")]),
+                    &["id"],
+                ),
+                &["parent_id"],
+                child,
+                &["id"],
+            ),
+        ]
+    };
+    let a = advise(&catalog(tree("accounts", "projects")), &AdviceOptions::default());
+    assert_colocated(
+        &a,
+        &[
+            ("accounts", "id"),
+            ("managers", "account_id"),
+            ("projects", "account_id"),
+        ],
+    );
+    // Not a tenant by its name: the group forms under it, around the bulk of the rows.
+    let a = advise(&catalog(tree("warehouses", "bins")), &AdviceOptions::default());
+    assert_colocated(&a, &[("bins", "id"), ("tasks", "parent_id"), ("notes", "parent_id")]);
+}
