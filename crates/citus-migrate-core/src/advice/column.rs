@@ -4,18 +4,12 @@
 use crate::catalog::{Column, Table};
 use crate::util::thousands;
 
-/// Column names that usually hold the tenant or the root entity of a multi-tenant schema. A hint only.
+/// Column names that usually hold the tenant or the root entity of a multi-tenant schema, besides
+/// [`TOP_TENANT_NAMES`]. A hint only.
 const TENANT_NAMES: &[&str] = &[
-    "tenant",
-    "company",
-    "account",
-    "organization",
-    "organisation",
-    "org",
     "customer",
     "shop",
     "store",
-    "workspace",
     "team",
     "client",
     "merchant",
@@ -119,7 +113,7 @@ pub fn tenant_like(name: &str) -> bool {
         .unwrap_or(&n);
     let stem = stem.trim_end_matches('_');
     let stem = singular(stem.rsplit('_').next().unwrap_or(stem));
-    TENANT_NAMES.iter().any(|t| stem == *t)
+    TOP_TENANT_NAMES.iter().chain(TENANT_NAMES).any(|t| stem == *t)
 }
 
 /// A plural table name made singular the simple English way: `companies` → `company`, `users` → `user`.

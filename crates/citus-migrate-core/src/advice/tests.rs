@@ -2603,46 +2603,22 @@ fn the_tenant_at_the_top_keeps_the_groups_under_it() {
     // django-multitenant's migration guide before migration: accounts over managers and projects,
     // tasks under the projects (the bulk of the rows). The tenant at the top takes its projects,
     // however many tasks sit under them; a top root named like a business's own entities does not.
+    let under = |name: &str, rows: i64, col: &str, parent: &str| {
+        fk(
+            pk(table(name, rows, &[("id", "int8"), (col, "int8")]), &["id"]),
+            &[col],
+            parent,
+            &["id"],
+        )
+    };
     let tree = |top: &str, child: &str| {
         let fk_col = format!("{}_id", super::column::singular(top));
         vec![
             pk(table(top, 20, &[("id", "int8"), ("name", "text")]), &["id"]),
-            fk(
-                pk(
-                    table("managers", 60, &[("id", "int8"), (&fk_col, "int8")]),
-                    &["id"],
-                ),
-                &[&fk_col],
-                top,
-                &["id"],
-            ),
-            fk(
-                pk(
-                    table(child, 400, &[("id", "int8"), (&fk_col, "int8")]),
-                    &["id"],
-                ),
-                &[&fk_col],
-                top,
-                &["id"],
-            ),
-            fk(
-                pk(
-                    table("tasks", 40_000, &[("id", "int8"), ("parent_id", "int8")]),
-                    &["id"],
-                ),
-                &["parent_id"],
-                child,
-                &["id"],
-            ),
-            fk(
-                pk(
-                    table("notes", 4_000, &[("id", "int8"), ("parent_id", "int8")]),
-                    &["id"],
-                ),
-                &["parent_id"],
-                child,
-                &["id"],
-            ),
+            under("managers", 60, &fk_col, top),
+            under(child, 400, &fk_col, top),
+            under("tasks", 40_000, "parent_id", child),
+            under("notes", 4_000, "parent_id", child),
         ]
     };
     let a = advise(&catalog(tree("accounts", "projects")), &AdviceOptions::default());
