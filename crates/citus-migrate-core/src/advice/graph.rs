@@ -887,11 +887,12 @@ pub(super) fn decide(cat: &Catalog, opts: &AdviceOptions, shards: u32) -> Decide
     }
 }
 
-/// A table distributed in a group of its own whose every foreign key to a distributed table leads into
-/// one other group, on rows that are not its own key: it reaches that group's tenant only through a
-/// parent. It joins the group on a column the target gets and the copy fills from the parent's row
-/// (Citus docs, "migrating an existing app": add the tenant column and backfill it), when the parent's
-/// distribution column is not a column of its own already and nothing references the table.
+/// A group (often of one table) whose tables' every foreign key to a distributed table outside it leads
+/// into one other group, on rows that are not that group's key: its tables reach that group's tenant
+/// only through parents. They join that group on a column the target gets and the copy fills from
+/// each one's parent row (Citus docs, "migrating an existing app": add the tenant column and backfill
+/// it), when each has such a key, none has that column already and nothing but the group's own
+/// tables references them.
 fn through_parents(
     g: &Graph<'_>,
     d: &mut [Option<Decision>],
@@ -904,19 +905,11 @@ fn through_parents(
             .find(|x| x.name == name)
             .map_or(0, |x| x.tables.len())
     };
-    for i in 0..d.len() {
-        let Some(di) = &d[i] else { continue };
-        let Some(own) = di.group.clone() else {
-            continue;
-        };
-        if di.kind != Kind::Distributed || size(&own, groups) != 1 || !referencing(g, i).is_empty()
-        {
-            continue;
-        }
-        let t = g.t(i);
-        // (foreign key, parent, the parent's group and column) for every key into a distributed table.
-        let mut into: Vec<(&str, usize, String, String)> = Vec::new();
-        for (f, b) in t.foreign_keys.iter().zip(&g.fk_targets[i]) {
+    // Every key of table `i` into a distributed table outside its own group `own`: (foreign key,
+    // parent, the parent's group and column).
+    let into = |i: usize, own: &str, d: &[Option<Decision>]| {
+        let mut v: Vec<(String, usize, String, String)> = Vec::new();
+        for (f, b) in g.t(i).foreign_keys.iter().zip(&g.fk_targets[i]) {
             let Some(b) = *b else { continue };
             let Some(db) = &d[b] else { continue };
             if b == i || db.kind != Kind::Distributed {
@@ -925,43 +918,84 @@ fn through_parents(
             let (Some(gb), Some(cb)) = (db.group.clone(), db.column.clone()) else {
                 continue;
             };
-            into.push((f.name.as_str(), b, gb, cb));
+            if gb != own {
+                v.push((f.name.clone(), b, gb, cb));
+            }
         }
-        let Some((fk, parent, group, column)) = into.first().cloned() else {
+        v
+    };
+    // Singles first, then whole groups whose every table hangs under one other group (a project's
+    // tasks and its managers' assignments, grouped on the project, under the account's group).
+    let names: Vec<String> = groups.iter().map(|x| x.name.clone()).collect();
+    for own in names {
+        let members: Vec<usize> = (0..d.len())
+            .filter(|&i| {
+                d[i].as_ref().is_some_and(|x| {
+                    x.kind == Kind::Distributed && x.group.as_deref() == Some(own.as_str())
+                })
+            })
+            .collect();
+        if members.is_empty() || size(&own, groups) != members.len() {
+            continue;
+        }
+        // Nothing references its tables but the group's other tables.
+        let names: Vec<QualifiedName> = members.iter().map(|&i| g.t(i).qualified()).collect();
+        let referenced_otherwise = members.iter().any(|&i| {
+            g.t(i)
+                .referenced_by
+                .iter()
+                .any(|r| r.table == g.t(i).qualified() || !names.contains(&r.table))
+        });
+        if referenced_otherwise {
+            continue;
+        }
+        let keys: Vec<Vec<(String, usize, String, String)>> =
+            members.iter().map(|&i| into(i, &own, d)).collect();
+        let Some((_, _, group, column)) = keys.first().and_then(|k| k.first()).cloned() else {
             continue;
         };
-        let one_group = into.iter().all(|x| x.2 == group && x.3 == column);
-        if !one_group || group == own || size(&group, groups) < 2 || t.column(&column).is_some() {
+        let one_group = keys.iter().all(|k| {
+            !k.is_empty() && k.iter().all(|x| x.2 == group && x.3 == column)
+        });
+        if !one_group
+            || size(&group, groups) < 2
+            || members.iter().any(|&i| g.t(i).column(&column).is_some())
+        {
             continue;
         }
-        let parent_name = g.t(parent).qualified();
         groups.retain(|x| x.name != own);
-        if let Some(x) = groups.iter_mut().find(|x| x.name == group) {
-            x.tables.push(t.qualified());
+        for (&i, k) in members.iter().zip(&keys) {
+            let (fk, parent, _, _) = &k[0];
+            let parent_name = g.t(*parent).qualified();
+            if let Some(x) = groups.iter_mut().find(|x| x.name == group) {
+                x.tables.push(g.t(i).qualified());
+            }
+            let mut reasons = vec![format!(
+                "reaches group {group} only through its foreign key {} to {parent_name}, distributed on {}: \
+                 the target gets {} filled by the copy from {parent_name}'s row → distributed on it, \
+                 co-located with {group} (its joins and foreign keys to the group stay on one node)",
+                quote_ident(fk),
+                quote_ident(&column),
+                quote_ident(&column),
+            )];
+            if let Some(di) = &d[i] {
+                reasons.extend(di.reasons.iter().map(|r| format!("otherwise: {r}")));
+            }
+            d[i] = Some(Decision {
+                kind: Kind::Distributed,
+                column: Some(column.clone()),
+                group: Some(group.clone()),
+                reasons,
+            });
+            added.insert(
+                i,
+                super::AddedColumn {
+                    column: column.clone(),
+                    through: vec![fk.clone()],
+                    from_column: Some(column.clone()),
+                },
+            );
         }
-        let mut reasons = vec![format!(
-            "reaches group {group} only through its foreign key {} to {parent_name}, distributed on {}: \
-             the target gets {} filled by the copy from {parent_name}'s row → distributed on it, \
-             co-located with {group} (its joins and foreign keys to the group stay on one node)",
-            quote_ident(fk),
-            quote_ident(&column),
-            quote_ident(&column),
-        )];
-        reasons.extend(di.reasons.iter().map(|r| format!("otherwise: {r}")));
-        d[i] = Some(Decision {
-            kind: Kind::Distributed,
-            column: Some(column.clone()),
-            group: Some(group),
-            reasons,
-        });
-        added.insert(
-            i,
-            super::AddedColumn {
-                column: column.clone(),
-                through: vec![fk.to_string()],
-                from_column: Some(column),
-            },
-        );
     }
     added
 }

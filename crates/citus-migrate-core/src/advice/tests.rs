@@ -2622,14 +2622,22 @@ fn the_tenant_at_the_top_keeps_the_groups_under_it() {
         ]
     };
     let a = advise(&catalog(tree("accounts", "projects")), &AdviceOptions::default());
+    // The tasks and notes, grouped on their project, join the account's group through it, with the
+    // account's column added and filled from their project's row.
     assert_colocated(
         &a,
         &[
             ("accounts", "id"),
             ("managers", "account_id"),
             ("projects", "account_id"),
+            ("tasks", "account_id"),
+            ("notes", "account_id"),
         ],
     );
+    for t in ["tasks", "notes"] {
+        let added = get(&a, t).added_column.as_ref().expect("an added column");
+        assert_eq!(added.column, "account_id");
+    }
     // Not a tenant by its name: the group forms under it, around the bulk of the rows.
     let a = advise(&catalog(tree("warehouses", "bins")), &AdviceOptions::default());
     assert_colocated(&a, &[("bins", "id"), ("tasks", "parent_id"), ("notes", "parent_id")]);
