@@ -36,6 +36,7 @@ const ENTRIES: &[&str] = &[
     "tpcc_benchbase_fk",
     "tpcc_hammerdb",
     "tpch",
+    "woodgrove_payments",
     "ycsb_citus_benchmark",
 ];
 
@@ -296,6 +297,7 @@ corpus_tests!(
     tpcc_benchbase_fk,
     tpcc_hammerdb,
     tpch,
+    woodgrove_payments,
     ycsb_citus_benchmark,
 );
 
