@@ -112,7 +112,10 @@ fn online_migration_of_a_partitioned_table_moves_rows_between_partitions() {
         )
         .unwrap();
     assert!(
-        wait_until(Duration::from_secs(60), || child.try_wait().unwrap().is_some()),
+        wait_until(Duration::from_secs(60), || child
+            .try_wait()
+            .unwrap()
+            .is_some()),
         "migrate kept following after a partition was added"
     );
     assert!(!child.wait().unwrap().success());

@@ -134,7 +134,15 @@ fn online_warns_before_the_slot_outgrows_max_slot_wal_keep_size() {
 /// `migrate --online` with `plan` in the background, its progress in `log`; returns once it follows.
 pub(crate) fn spawn_following(src: &str, dst: &str, dir: &Path, plan: &Path, log: &Path) -> Child {
     let mut child = Command::new(env!("CARGO_BIN_EXE_citus-migrate"))
-        .args(["migrate", "--online", "--source", src, "--target", dst, "--work-dir"])
+        .args([
+            "migrate",
+            "--online",
+            "--source",
+            src,
+            "--target",
+            dst,
+            "--work-dir",
+        ])
         .arg(dir)
         .arg("--plan")
         .arg(plan)

@@ -7,18 +7,8 @@ use crate::util::thousands;
 /// Column names that usually hold the tenant or the root entity of a multi-tenant schema, besides
 /// [`TOP_TENANT_NAMES`]. A hint only.
 const TENANT_NAMES: &[&str] = &[
-    "customer",
-    "shop",
-    "store",
-    "team",
-    "client",
-    "merchant",
-    "project",
-    "site",
-    "owner",
-    "user",
-    "partner",
-    "brand",
+    "customer", "shop", "store", "team", "client", "merchant", "project", "site", "owner", "user",
+    "partner", "brand",
 ];
 
 /// The names a multi-tenant application gives the entity every row belongs to (Citus docs: "in a
@@ -113,7 +103,10 @@ pub fn tenant_like(name: &str) -> bool {
         .unwrap_or(&n);
     let stem = stem.trim_end_matches('_');
     let stem = singular(stem.rsplit('_').next().unwrap_or(stem));
-    TOP_TENANT_NAMES.iter().chain(TENANT_NAMES).any(|t| stem == *t)
+    TOP_TENANT_NAMES
+        .iter()
+        .chain(TENANT_NAMES)
+        .any(|t| stem == *t)
 }
 
 /// A plural table name made singular the simple English way: `companies` → `company`, `users` → `user`.

@@ -954,9 +954,9 @@ fn through_parents(
         let Some((_, _, group, column)) = keys.first().and_then(|k| k.first()).cloned() else {
             continue;
         };
-        let one_group = keys.iter().all(|k| {
-            !k.is_empty() && k.iter().all(|x| x.2 == group && x.3 == column)
-        });
+        let one_group = keys
+            .iter()
+            .all(|k| !k.is_empty() && k.iter().all(|x| x.2 == group && x.3 == column));
         if !one_group
             || size(&group, groups) < 2
             || members.iter().any(|&i| g.t(i).column(&column).is_some())

@@ -2621,7 +2621,10 @@ fn the_tenant_at_the_top_keeps_the_groups_under_it() {
             under("notes", 4_000, "parent_id", child),
         ]
     };
-    let a = advise(&catalog(tree("accounts", "projects")), &AdviceOptions::default());
+    let a = advise(
+        &catalog(tree("accounts", "projects")),
+        &AdviceOptions::default(),
+    );
     // The tasks and notes, grouped on their project, join the account's group through it, with the
     // account's column added and filled from their project's row.
     assert_colocated(
@@ -2639,6 +2642,16 @@ fn the_tenant_at_the_top_keeps_the_groups_under_it() {
         assert_eq!(added.column, "account_id");
     }
     // Not a tenant by its name: the group forms under it, around the bulk of the rows.
-    let a = advise(&catalog(tree("warehouses", "bins")), &AdviceOptions::default());
-    assert_colocated(&a, &[("bins", "id"), ("tasks", "parent_id"), ("notes", "parent_id")]);
+    let a = advise(
+        &catalog(tree("warehouses", "bins")),
+        &AdviceOptions::default(),
+    );
+    assert_colocated(
+        &a,
+        &[
+            ("bins", "id"),
+            ("tasks", "parent_id"),
+            ("notes", "parent_id"),
+        ],
+    );
 }

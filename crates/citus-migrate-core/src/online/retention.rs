@@ -94,11 +94,20 @@ mod tests {
         let mut w = Watch::default();
         let mb = 1 << 20;
         assert_eq!(w.check(&status(10 * mb, Some(90 * mb), "reserved")), None);
-        let first = w.check(&status(55 * mb, Some(45 * mb), "reserved")).unwrap();
-        assert!(first.contains("55% of what max_slot_wal_keep_size allows"), "{first}");
+        let first = w
+            .check(&status(55 * mb, Some(45 * mb), "reserved"))
+            .unwrap();
+        assert!(
+            first.contains("55% of what max_slot_wal_keep_size allows"),
+            "{first}"
+        );
         assert_eq!(w.check(&status(60 * mb, Some(40 * mb), "reserved")), None);
-        assert!(w.check(&status(80 * mb, Some(20 * mb), "extended")).is_some());
-        assert!(w.check(&status(95 * mb, Some(5 * mb), "extended")).is_some());
+        assert!(w
+            .check(&status(80 * mb, Some(20 * mb), "extended"))
+            .is_some());
+        assert!(w
+            .check(&status(95 * mb, Some(5 * mb), "extended"))
+            .is_some());
         assert_eq!(w.check(&status(96 * mb, Some(4 * mb), "extended")), None);
         let gone = w.check(&status(120 * mb, Some(0), "unreserved")).unwrap();
         assert!(gone.contains("wal_status unreserved"), "{gone}");
@@ -109,7 +118,10 @@ mod tests {
     fn warns_at_each_doubling_when_unlimited() {
         let mut w = Watch::default();
         assert_eq!(w.check(&status(GIB - 1, None, "reserved")), None);
-        assert!(w.check(&status(GIB + 5, None, "extended")).unwrap().contains("unlimited"));
+        assert!(w
+            .check(&status(GIB + 5, None, "extended"))
+            .unwrap()
+            .contains("unlimited"));
         assert_eq!(w.check(&status(GIB + GIB / 2, None, "extended")), None);
         assert!(w.check(&status(2 * GIB, None, "extended")).is_some());
         assert_eq!(w.check(&status(3 * GIB, None, "extended")), None);
