@@ -44,16 +44,20 @@ const PLAN: &str = r#"{
 }"#;
 
 fn logical_source() -> LocalServer {
+    source_with(&[("max_replication_slots", "8")], SCHEMA)
+}
+
+/// A source with `wal_level = logical` and `settings`, its database `src` holding `schema`.
+pub(crate) fn source_with(settings: &[(&str, &str)], schema: &str) -> LocalServer {
+    let mut all = vec![("wal_level".to_string(), "logical".to_string())];
+    all.extend(settings.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let server = LocalServer::start(&ServerOptions {
-        settings: vec![
-            ("wal_level".into(), "logical".into()),
-            ("max_replication_slots".into(), "8".into()),
-        ],
+        settings: all,
         ..ServerOptions::default()
     })
     .expect("start a local PostgreSQL with wal_level=logical");
     server.create_database("src").unwrap();
-    server.psql("src", SCHEMA).unwrap();
+    server.psql("src", schema).unwrap();
     server
 }
 
@@ -162,12 +166,12 @@ fn spawn_migrate(
     cmd.spawn().unwrap()
 }
 
-fn log_of(dir: &Path) -> String {
+pub(crate) fn log_of(dir: &Path) -> String {
     std::fs::read_to_string(dir.with_extension("log")).unwrap_or_default()
 }
 
 /// Waits until the catch-up has written its figures at least once.
-fn wait_following(dir: &Path, child: &mut Child) {
+pub(crate) fn wait_following(dir: &Path, child: &mut Child) {
     let ok = wait_until(Duration::from_secs(240), || {
         dir.join("online/status.json").exists() || child.try_wait().unwrap().is_some()
     });
@@ -222,16 +226,16 @@ fn slots_and_publications(source: &LocalServer) -> String {
         .unwrap()
 }
 
-struct Setup {
-    cluster: LocalCitus,
-    source: LocalServer,
-    work: tempfile::TempDir,
+pub(crate) struct Setup {
+    pub cluster: LocalCitus,
+    pub source: LocalServer,
+    pub work: tempfile::TempDir,
     plan: PathBuf,
 }
 
 impl Setup {
     /// `migrate --online` into database `db` of the cluster, in the background.
-    fn migrate(&self, db: &str, dir: &Path, extra: &[&str], envs: &[(&str, &str)]) -> Child {
+    pub fn migrate(&self, db: &str, dir: &Path, extra: &[&str], envs: &[(&str, &str)]) -> Child {
         spawn_migrate(
             &self.source.url("src"),
             &self.cluster.url(db),
@@ -242,7 +246,7 @@ impl Setup {
         )
     }
 
-    fn abort(&self, dir: &Path) -> std::process::Output {
+    pub fn abort(&self, dir: &Path) -> std::process::Output {
         bin()
             .args(["abort", "--source", &self.source.url("src"), "--work-dir"])
             .arg(dir)
@@ -258,20 +262,30 @@ fn setup(test: &str, db: &str) -> Option<Setup> {
 /// [`setup`] with more tables on the source and another plan.
 fn setup_with(test: &str, db: &str, schema: &str, plan_json: &str) -> Option<Setup> {
     let cluster = citus_or_skip(test)?;
-    cluster.create_database(db).unwrap();
     let source = logical_source();
     if !schema.is_empty() {
         source.psql("src", schema).unwrap();
     }
+    Some(setup_on(cluster, source, db, plan_json))
+}
+
+/// An online migration of `source` into database `db` of `cluster` with the plan `plan_json`.
+pub(crate) fn setup_on(
+    cluster: LocalCitus,
+    source: LocalServer,
+    db: &str,
+    plan_json: &str,
+) -> Setup {
+    cluster.create_database(db).unwrap();
     let work = tempfile::tempdir().unwrap();
     let plan = work.path().join("plan.json");
     std::fs::write(&plan, plan_json).unwrap();
-    Some(Setup {
+    Setup {
         cluster,
         source,
         work,
         plan,
-    })
+    }
 }
 
 /// `cutover` of the migration in `dir` into database `db`, to be run or spawned.
@@ -290,7 +304,7 @@ fn cutover(s: &Setup, db: &str, dir: &Path, extra: &[&str]) -> std::process::Out
 }
 
 /// A cutover that must succeed; its output.
-fn cutover_ok(s: &Setup, db: &str, dir: &Path, extra: &[&str]) -> std::process::Output {
+pub(crate) fn cutover_ok(s: &Setup, db: &str, dir: &Path, extra: &[&str]) -> std::process::Output {
     let out = cutover(s, db, dir, extra);
     assert_eq!(
         out.status.code(),

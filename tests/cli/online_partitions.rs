@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use crate::common::*;
-use crate::online_wal::spawn_following;
+use crate::online::{cutover_ok, log_of, setup_on, source_with, wait_following};
 use citus_migrate_core::local::wait_until;
 
 const PLAN: &str = r#"{
@@ -45,22 +45,11 @@ fn online_migration_of_a_partitioned_table_moves_rows_between_partitions() {
     let Some(cluster) = citus_or_skip(test) else {
         return;
     };
-    cluster.create_database("parts").unwrap();
-    let source = LocalServer::start(&ServerOptions {
-        settings: vec![("wal_level".into(), "logical".into())],
-        ..ServerOptions::default()
-    })
-    .unwrap();
-    source.create_database("src").unwrap();
-    source.psql("src", SCHEMA).unwrap();
-    let work = tempfile::tempdir().unwrap();
-    let plan = work.path().join("plan.json");
-    std::fs::write(&plan, PLAN).unwrap();
-    let (src, dst) = (source.url("src"), cluster.url("parts"));
-    let (dir, log_path) = (work.path().join("w"), work.path().join("migrate.log"));
-    let mut child = spawn_following(&src, &dst, &dir, &plan, &log_path);
-    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
-    source
+    let s = setup_on(cluster, source_with(&[], SCHEMA), "parts", PLAN);
+    let dir = s.work.path().join("w");
+    let mut child = s.migrate("parts", &dir, &[], &[]);
+    wait_following(&dir, &mut child);
+    s.source
         .psql(
             "src",
             "INSERT INTO readings SELECT d, DATE '2026-02-20', -d FROM generate_series(41, 60) d ON CONFLICT DO NOTHING;
@@ -72,23 +61,11 @@ fn online_migration_of_a_partitioned_table_moves_rows_between_partitions() {
              DELETE FROM readings WHERE device = 8 AND day < DATE '2026-01-10';",
         )
         .unwrap();
-    let out = bin()
-        .args(["cutover", "--source", &src, "--target", &dst, "--work-dir"])
-        .arg(&dir)
-        .output()
-        .unwrap();
+    cutover_ok(&s, "parts", &dir, &[]);
+    assert!(child.wait().unwrap().success(), "{}", log_of(&dir));
+    same_rows(&s.source, &s.cluster, "parts");
     assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}\n{}",
-        stdout_of(&out),
-        stderr_of(&out),
-        log()
-    );
-    assert!(child.wait().unwrap().success(), "{}", log());
-    same_rows(&source, &cluster, "parts");
-    assert_eq!(
-        cluster
+        s.cluster
             .coordinator
             .psql(
                 "parts",
@@ -100,11 +77,11 @@ fn online_migration_of_a_partitioned_table_moves_rows_between_partitions() {
 
     // A partition added on the source while following: its rows are not published, so the run stops
     // and says so; abort then leaves nothing on the source.
-    cluster.create_database("parts2").unwrap();
-    let dst = cluster.url("parts2");
-    let (dir, log_path) = (work.path().join("w2"), work.path().join("migrate2.log"));
-    let mut child = spawn_following(&src, &dst, &dir, &plan, &log_path);
-    source
+    s.cluster.create_database("parts2").unwrap();
+    let dir = s.work.path().join("w2");
+    let mut child = s.migrate("parts2", &dir, &[], &[]);
+    wait_following(&dir, &mut child);
+    s.source
         .psql(
             "src",
             "CREATE TABLE readings_2026_03 PARTITION OF readings FOR VALUES FROM ('2026-03-01') TO ('2026-04-01');
@@ -119,20 +96,16 @@ fn online_migration_of_a_partitioned_table_moves_rows_between_partitions() {
         "migrate kept following after a partition was added"
     );
     assert!(!child.wait().unwrap().success());
-    let log = std::fs::read_to_string(&log_path).unwrap();
+    let log = log_of(&dir);
     assert!(
         log.contains("a partition was added on the source during the online migration")
             && log.contains("public.readings_2026_03 (of public.readings)"),
         "{log}"
     );
-    let out = bin()
-        .args(["abort", "--source", &src, "--work-dir"])
-        .arg(&dir)
-        .output()
-        .unwrap();
+    let out = s.abort(&dir);
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
     assert_eq!(
-        source
+        s.source
             .psql("src", "SELECT count(*) FROM pg_replication_slots")
             .unwrap(),
         "0"

@@ -4,11 +4,11 @@
 //! is left; once the transaction commits, its rows are applied and the cutover is exact.
 
 use std::io::Write;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::common::*;
+use crate::online::{cutover_ok, log_of, setup_on, source_with, wait_following};
 use citus_migrate_core::local::wait_until;
 
 const PLAN: &str = r#"{
@@ -26,30 +26,17 @@ fn online_warns_before_the_slot_outgrows_max_slot_wal_keep_size() {
     let Some(cluster) = citus_or_skip(test) else {
         return;
     };
-    cluster.create_database("walkeep").unwrap();
-    let source = LocalServer::start(&ServerOptions {
-        settings: vec![
-            ("wal_level".into(), "logical".into()),
-            ("max_slot_wal_keep_size".into(), "64MB".into()),
-        ],
-        ..ServerOptions::default()
-    })
-    .unwrap();
-    source.create_database("src").unwrap();
-    source
-        .psql(
-            "src",
-            "CREATE TABLE items (id int PRIMARY KEY, v text);
-             INSERT INTO items SELECT i, 'v' || i FROM generate_series(1, 1000) i;",
-        )
-        .unwrap();
-    let work = tempfile::tempdir().unwrap();
-    let plan = work.path().join("plan.json");
-    std::fs::write(&plan, PLAN).unwrap();
-    let (src, dst) = (source.url("src"), cluster.url("walkeep"));
-    let (dir, log_path) = (work.path().join("w"), work.path().join("migrate.log"));
-    let mut child = spawn_following(&src, &dst, &dir, &plan, &log_path);
-    let log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    let source = source_with(
+        &[("max_slot_wal_keep_size", "64MB")],
+        "CREATE TABLE items (id int PRIMARY KEY, v text);
+         INSERT INTO items SELECT i, 'v' || i FROM generate_series(1, 1000) i;",
+    );
+    let s = setup_on(cluster, source, "walkeep", PLAN);
+    let (source, src) = (&s.source, s.source.url("src"));
+    let dir = s.work.path().join("w");
+    let mut child = s.migrate("walkeep", &dir, &[], &[]);
+    wait_following(&dir, &mut child);
+    let log = || log_of(&dir);
     // A transaction that stays open on the source: decoding must keep the WAL from its first change.
     let mut held = Command::new(source.bindir().join("psql"))
         .args(["-X", "-q", &src])
@@ -102,22 +89,10 @@ fn online_warns_before_the_slot_outgrows_max_slot_wal_keep_size() {
     writeln!(stdin, "COMMIT;").unwrap();
     drop(stdin);
     assert!(held.wait().unwrap().success());
-    let out = bin()
-        .args(["cutover", "--source", &src, "--target", &dst, "--work-dir"])
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}\n{}",
-        stdout_of(&out),
-        stderr_of(&out),
-        log()
-    );
+    cutover_ok(&s, "walkeep", &dir, &[]);
     assert!(child.wait().unwrap().success(), "{}", log());
     assert_eq!(
-        cluster
+        s.cluster
             .coordinator
             .psql("walkeep", "SELECT v FROM items WHERE id = -1")
             .unwrap(),
@@ -129,35 +104,4 @@ fn online_warns_before_the_slot_outgrows_max_slot_wal_keep_size() {
             .unwrap(),
         "0"
     );
-}
-
-/// `migrate --online` with `plan` in the background, its progress in `log`; returns once it follows.
-pub(crate) fn spawn_following(src: &str, dst: &str, dir: &Path, plan: &Path, log: &Path) -> Child {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_citus-migrate"))
-        .args([
-            "migrate",
-            "--online",
-            "--source",
-            src,
-            "--target",
-            dst,
-            "--work-dir",
-        ])
-        .arg(dir)
-        .arg("--plan")
-        .arg(plan)
-        .env("CITUS_MIGRATE_PLAIN_PROGRESS", "1")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .unwrap();
-    let following = wait_until(Duration::from_secs(240), || {
-        dir.join("online/status.json").exists() || child.try_wait().unwrap().is_some()
-    });
-    assert!(
-        following && child.try_wait().unwrap().is_none(),
-        "not following: {}",
-        std::fs::read_to_string(log).unwrap_or_default()
-    );
-    child
 }
