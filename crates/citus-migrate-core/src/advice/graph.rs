@@ -899,12 +899,23 @@ fn through_parents(
     groups: &mut Vec<ColocationGroup>,
 ) -> HashMap<usize, super::AddedColumn> {
     let mut added = HashMap::new();
-    let size = |name: &str, groups: &[ColocationGroup]| {
-        groups
-            .iter()
-            .find(|x| x.name == name)
-            .map_or(0, |x| x.tables.len())
-    };
+    // Each group's size and its distributed tables, read once (a schema of thousands of tables has
+    // thousands of groups), kept up to date as groups move.
+    let mut sizes: HashMap<String, usize> = groups
+        .iter()
+        .map(|x| (x.name.clone(), x.tables.len()))
+        .collect();
+    let mut members_of: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, x) in d.iter().enumerate() {
+        if let Some(Decision {
+            kind: Kind::Distributed,
+            group: Some(name),
+            ..
+        }) = x
+        {
+            members_of.entry(name.clone()).or_default().push(i);
+        }
+    }
     // Every key of table `i` into a distributed table outside its own group `own`: (foreign key,
     // parent, the parent's group and column).
     let into = |i: usize, own: &str, d: &[Option<Decision>]| {
@@ -928,14 +939,10 @@ fn through_parents(
     // tasks and its managers' assignments, grouped on the project, under the account's group).
     let names: Vec<String> = groups.iter().map(|x| x.name.clone()).collect();
     for own in names {
-        let members: Vec<usize> = (0..d.len())
-            .filter(|&i| {
-                d[i].as_ref().is_some_and(|x| {
-                    x.kind == Kind::Distributed && x.group.as_deref() == Some(own.as_str())
-                })
-            })
-            .collect();
-        if members.is_empty() || size(&own, groups) != members.len() {
+        let Some(members) = members_of.get(&own).cloned() else {
+            continue;
+        };
+        if sizes.get(&own) != Some(&members.len()) {
             continue;
         }
         // Nothing references its tables but the group's other tables.
@@ -958,18 +965,25 @@ fn through_parents(
             .iter()
             .all(|k| !k.is_empty() && k.iter().all(|x| x.2 == group && x.3 == column));
         if !one_group
-            || size(&group, groups) < 2
+            || sizes.get(&group).is_none_or(|&n| n < 2)
             || members.iter().any(|&i| g.t(i).column(&column).is_some())
         {
             continue;
         }
         groups.retain(|x| x.name != own);
+        if let Some(x) = groups.iter_mut().find(|x| x.name == group) {
+            x.tables.extend(members.iter().map(|&i| g.t(i).qualified()));
+        }
+        sizes.remove(&own);
+        *sizes.entry(group.clone()).or_default() += members.len();
+        members_of.remove(&own);
+        members_of
+            .entry(group.clone())
+            .or_default()
+            .extend(&members);
         for (&i, k) in members.iter().zip(&keys) {
             let (fk, parent, _, _) = &k[0];
             let parent_name = g.t(*parent).qualified();
-            if let Some(x) = groups.iter_mut().find(|x| x.name == group) {
-                x.tables.push(g.t(i).qualified());
-            }
             let mut reasons = vec![format!(
                 "reaches group {group} only through its foreign key {} to {parent_name}, distributed on {}: \
                  the target gets {} filled by the copy from {parent_name}'s row → distributed on it, \
